@@ -1,0 +1,71 @@
+"""kortyx-langgraph: runtime persistence for LangGraph runs that pause on ``interrupt()``.
+
+Compile a graph with an adapter, pause it, find the pending interrupt by token, resume it
+later, from any process::
+
+    from kortyx_langgraph import create_framework_adapter_from_env
+
+    adapter = create_framework_adapter_from_env()
+    graph = builder.compile(checkpointer=adapter)
+"""
+
+from kortyx_langgraph.core.adapter import FrameworkAdapter
+from kortyx_langgraph.env import (
+    REDIS_URL_VARIABLES,
+    TTL_VARIABLES,
+    FrameworkSettings,
+    resolve_framework_settings,
+)
+from kortyx_langgraph.errors import (
+    AlreadyClaimedError,
+    BackendUnavailableError,
+    ConfigurationError,
+    DeserializationError,
+    ExpiredTokenError,
+    InvalidConfigError,
+    KortyxError,
+    ResumeError,
+    StorageCapabilityError,
+    StorageConnectionError,
+    StorageError,
+    UnknownTokenError,
+)
+from kortyx_langgraph.factory import (
+    create_framework_adapter_from_env,
+    create_in_memory_framework_adapter,
+    create_redis_framework_adapter,
+)
+from kortyx_langgraph.memory import InMemoryFrameworkAdapter
+from kortyx_langgraph.pending import PendingInterrupt, PendingInterruptStore
+from kortyx_langgraph.settings import DEFAULT_TTL_MS, redact_url
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_TTL_MS",
+    "REDIS_URL_VARIABLES",
+    "TTL_VARIABLES",
+    "AlreadyClaimedError",
+    "BackendUnavailableError",
+    "ConfigurationError",
+    "DeserializationError",
+    "ExpiredTokenError",
+    "FrameworkAdapter",
+    "FrameworkSettings",
+    "InMemoryFrameworkAdapter",
+    "InvalidConfigError",
+    "KortyxError",
+    "PendingInterrupt",
+    "PendingInterruptStore",
+    "ResumeError",
+    "StorageCapabilityError",
+    "StorageConnectionError",
+    "StorageError",
+    "UnknownTokenError",
+    "__version__",
+    "create_framework_adapter_from_env",
+    "create_in_memory_framework_adapter",
+    "create_redis_framework_adapter",
+    "redact_url",
+    "resolve_framework_settings",
+]

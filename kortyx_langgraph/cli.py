@@ -1,0 +1,98 @@
+"""The ``kortyx-langgraph`` command: ``demo`` (pause and resume a graph) and ``settings``.
+
+``python -m kortyx_langgraph demo`` runs a small approval graph on the adapter the
+environment selects (in-memory when no Redis URL is set): the run pauses on ``interrupt()``,
+the pending interrupt is found by token and claimed, and the run resumes to the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import Any, TypedDict
+
+from kortyx_langgraph.env import resolve_framework_settings
+from kortyx_langgraph.errors import KortyxError
+from kortyx_langgraph.factory import create_framework_adapter_from_env
+
+
+class _ExpenseState(TypedDict, total=False):
+    item: str
+    amount: int
+    decision: str
+    status: str
+
+
+def build_demo_graph(checkpointer: Any) -> Any:
+    """A two-node graph: a reviewer approves or rejects an expense, then it is filed."""
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import interrupt
+
+    def review(state: _ExpenseState) -> _ExpenseState:
+        answer = interrupt(
+            {"question": "Approve this expense?", "item": state["item"], "amount": state["amount"]}
+        )
+        return {"decision": str(answer)}
+
+    def file_expense(state: _ExpenseState) -> _ExpenseState:
+        return {"status": f"{state['item']} filed as {state['decision']}"}
+
+    builder = StateGraph(_ExpenseState)
+    builder.add_node("review", review)
+    builder.add_node("file", file_expense)
+    builder.add_edge(START, "review")
+    builder.add_edge("review", "file")
+    builder.add_edge("file", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def run_demo(out: Any = sys.stdout) -> dict[str, Any]:
+    """Pause a run, find its interrupt by token, claim it, resume it; returns the final state."""
+    from langgraph.types import Command
+
+    settings = resolve_framework_settings()
+    print(f"backend: {settings.describe()}", file=out)
+    with create_framework_adapter_from_env() as adapter:
+        graph = build_demo_graph(adapter)
+        thread_id = f"demo-{uuid.uuid4().hex[:8]}"
+        config = {"configurable": {"thread_id": thread_id}}
+        graph.invoke({"item": "train ticket", "amount": 84}, config)
+        print(f"paused: thread {thread_id}, next node {graph.get_state(config).next}", file=out)
+
+        pending = adapter.pending.list(thread_id)
+        for p in pending:
+            print(f"pending interrupt {p.interrupt_id[:8]}: {p.value}", file=out)
+            print(f"  token {p.token}, expires {p.expires_at}", file=out)
+
+        # Later, possibly in another process: all that is needed is the token.
+        claimed = adapter.pending.claim(pending[0].token)
+        result: dict[str, Any] = graph.invoke(
+            Command(resume=claimed.resume_map("approved")), claimed.config
+        )
+        print(f"resumed: {result['status']}", file=out)
+        print(f"pending after resume: {len(adapter.pending.list(thread_id))}", file=out)
+        return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kortyx-langgraph`` command."""
+    parser = argparse.ArgumentParser(prog="kortyx-langgraph", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="pause a graph on interrupt() and resume it by token")
+    commands.add_parser("settings", help="show which backend and TTL the environment selects")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            run_demo()
+        else:
+            print(resolve_framework_settings().describe())
+    except KortyxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Backend-independent logic shared by every adapter: no I/O lives in this package."""

@@ -1,0 +1,105 @@
+"""Reading ids out of LangGraph configs, and the short thread tag used for routing.
+
+LangGraph hands the saver a ``RunnableConfig``; the ids it needs sit under
+``config["configurable"]``. These helpers read them once, with a typed error that names the
+missing key instead of a bare ``KeyError`` deep inside a backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, NamedTuple
+
+from langchain_core.runnables import RunnableConfig
+
+from kortyx_langgraph.errors import InvalidConfigError
+
+ROOT_NS = ""
+"""The namespace of the top-level graph; subgraphs get ``"node:task_id"``-style ones."""
+
+
+class CheckpointAddress(NamedTuple):
+    """Where a checkpoint lives: thread, namespace and (when known) checkpoint id."""
+
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str | None
+
+
+def _configurable(config: RunnableConfig | None, operation: str) -> dict[str, Any]:
+    configurable = (config or {}).get("configurable")
+    if not isinstance(configurable, dict):
+        raise InvalidConfigError(
+            f"{operation} needs config={{'configurable': {{'thread_id': ...}}}}; "
+            "the config has no 'configurable' mapping"
+        )
+    return configurable
+
+
+def read_thread_id(value: object, operation: str) -> str:
+    """Validate a thread id given directly (``delete_thread("t-1")`` and friends)."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # LangGraph itself accepts int thread ids and stringifies them
+    raise InvalidConfigError(
+        f"{operation} needs a non-empty string thread_id, got {type(value).__name__} {value!r}"
+    )
+
+
+def read_address(config: RunnableConfig | None, operation: str) -> CheckpointAddress:
+    """Return the thread, namespace and optional checkpoint id named by ``config``."""
+    configurable = _configurable(config, operation)
+    if configurable.get("thread_id") in (None, ""):
+        raise InvalidConfigError(
+            f"{operation} needs configurable.thread_id: pass "
+            "config={'configurable': {'thread_id': '<your thread id>'}}"
+        )
+    thread_id = read_thread_id(configurable["thread_id"], operation)
+    namespace = configurable.get("checkpoint_ns") or ROOT_NS
+    if not isinstance(namespace, str):
+        raise InvalidConfigError(f"{operation}: checkpoint_ns must be a string")
+    checkpoint_id = configurable.get("checkpoint_id") or None
+    if checkpoint_id is not None and not isinstance(checkpoint_id, str):
+        raise InvalidConfigError(f"{operation}: checkpoint_id must be a string")
+    return CheckpointAddress(thread_id, namespace, checkpoint_id)
+
+
+def read_write_target(config: RunnableConfig, operation: str) -> CheckpointAddress:
+    """Like :func:`read_address`, but the checkpoint id is required (``put_writes``)."""
+    address = read_address(config, operation)
+    if address.checkpoint_id is None:
+        raise InvalidConfigError(f"{operation} needs configurable.checkpoint_id")
+    return address
+
+
+def namespace_filter(config: RunnableConfig | None) -> str | None:
+    """The namespace ``list`` should keep: ``None`` when the config names none (all of them).
+
+    ``checkpoint_ns=""`` is the root namespace, not "no filter".
+    """
+    if config is None:
+        return None
+    namespace = config.get("configurable", {}).get("checkpoint_ns")
+    return namespace if isinstance(namespace, str) else None
+
+
+def checkpoint_config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
+    """The config LangGraph expects back from ``put`` and inside a ``CheckpointTuple``."""
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+def thread_tag(thread_id: str) -> str:
+    """A 16-hex-digit digest of the thread id.
+
+    Redis keys of one thread share it as their hash tag (one Cluster slot per thread), and a
+    pending-interrupt token carries it so the token resolves in O(1) without revealing the
+    thread id. Collisions only co-locate two threads; keys still carry the full thread id.
+    """
+    return hashlib.blake2b(thread_id.encode("utf-8"), digest_size=8).hexdigest()

@@ -1,0 +1,196 @@
+"""The stored form of checkpoints and writes, and the pure conversions to and from LangGraph's.
+
+Every backend stores the same records: what LangGraph hands the saver goes through the
+serializer (``serde.dumps_typed``) into ``(type, bytes)`` pairs here, once, and comes back
+out through :func:`build_tuple`. The backends only decide where the records live. Storing
+bytes (as LangGraph's ``InMemorySaver`` does) also means a value mutated by the caller after
+``put`` cannot change what was stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+    get_checkpoint_metadata,
+    writes_sort_key,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from kortyx_langgraph.core.ids import checkpoint_config
+from kortyx_langgraph.errors import DeserializationError
+
+TypedBytes = tuple[str, bytes]
+"""What ``serde.dumps_typed`` returns: the serializer's type tag and the payload."""
+
+EMPTY_BLOB: TypedBytes = ("empty", b"")
+"""Stored for a channel that has a new version but no value (LangGraph's convention)."""
+
+Version = str | int | float
+
+
+class StoredCheckpoint(NamedTuple):
+    """One checkpoint as stored: everything but the channel values, which live in blobs."""
+
+    checkpoint: TypedBytes
+    metadata: TypedBytes
+    parent_id: str | None
+    run_id: str | None
+    channel_versions: Mapping[str, Version]
+
+
+class StoredWrite(NamedTuple):
+    """One pending write as stored; ``(task_id, idx)`` is its key within a checkpoint.
+
+    ``idx`` is the ``WRITES_IDX_MAP`` index for special channels (negative), else the
+    write's position in its ``put_writes`` call.
+    """
+
+    task_id: str
+    idx: int
+    channel: str
+    value: TypedBytes
+    task_path: str
+
+    @property
+    def overwrites(self) -> bool:
+        """Special writes replace a stored one at the same key; regular ones never do."""
+        return self.idx < 0
+
+
+@dataclass(frozen=True)
+class EncodedPut:
+    """The records one ``put`` stores: the checkpoint and its new channel blobs."""
+
+    checkpoint_id: str
+    record: StoredCheckpoint
+    blobs: dict[tuple[str, Version], TypedBytes]
+    """``(channel, version) -> value``, only for the channels in ``new_versions``."""
+
+
+def encode_put(
+    serde: SerializerProtocol,
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    new_versions: ChannelVersions,
+) -> EncodedPut:
+    """Serialize one ``put`` call: the checkpoint without its values, metadata, and blobs."""
+    body: dict[str, Any] = dict(checkpoint)
+    values: dict[str, Any] = body.pop("channel_values", None) or {}
+    full_metadata = get_checkpoint_metadata(config, metadata)
+    run_id = full_metadata.get("run_id")
+    blobs = {
+        (channel, version): (
+            serde.dumps_typed(values[channel]) if channel in values else EMPTY_BLOB
+        )
+        for channel, version in new_versions.items()
+    }
+    record = StoredCheckpoint(
+        checkpoint=serde.dumps_typed(body),
+        metadata=serde.dumps_typed(full_metadata),
+        parent_id=config.get("configurable", {}).get("checkpoint_id") or None,
+        run_id=run_id if isinstance(run_id, str) else None,
+        channel_versions=dict(checkpoint.get("channel_versions") or {}),
+    )
+    return EncodedPut(checkpoint_id=checkpoint["id"], record=record, blobs=blobs)
+
+
+def encode_writes(
+    serde: SerializerProtocol,
+    writes: Sequence[tuple[str, Any]],
+    task_id: str,
+    task_path: str,
+) -> list[StoredWrite]:
+    """Serialize one ``put_writes`` call, keyed by ``WRITES_IDX_MAP`` semantics."""
+    return [
+        StoredWrite(
+            task_id,
+            WRITES_IDX_MAP.get(channel, position),
+            channel,
+            serde.dumps_typed(value),
+            task_path,
+        )
+        for position, (channel, value) in enumerate(writes)
+    ]
+
+
+def loads(serde: SerializerProtocol, value: TypedBytes, what: str) -> Any:
+    """Deserialize one stored value; a failure becomes a typed :class:`DeserializationError`."""
+    try:
+        return serde.loads_typed(value)
+    except Exception as exc:
+        raise DeserializationError(
+            f"could not decode the stored {what} (serializer type {value[0]!r}): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def sorted_writes(writes: Iterable[StoredWrite]) -> list[StoredWrite]:
+    """Writes in ``writes_sort_key`` order ``(task_path, task_id, idx)``, as LangGraph needs."""
+    return sorted(writes, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
+
+
+def decode_writes(serde: SerializerProtocol, writes: Iterable[StoredWrite]) -> list[PendingWrite]:
+    """Deserialize already ordered writes into LangGraph's ``(task_id, channel, value)``."""
+    return [(w.task_id, w.channel, loads(serde, w.value, "write")) for w in writes]
+
+
+def decode_values(
+    serde: SerializerProtocol, blobs: Mapping[str, TypedBytes | None]
+) -> dict[str, Any]:
+    """Channel name -> value, leaving out channels whose blob is empty or missing."""
+    return {
+        channel: loads(serde, blob, f"value of channel {channel!r}")
+        for channel, blob in blobs.items()
+        if blob is not None and blob[0] != EMPTY_BLOB[0]
+    }
+
+
+def build_tuple(
+    serde: SerializerProtocol,
+    *,
+    thread_id: str,
+    checkpoint_ns: str,
+    checkpoint_id: str,
+    record: StoredCheckpoint,
+    values: Mapping[str, TypedBytes | None],
+    writes: Iterable[StoredWrite],
+    metadata: CheckpointMetadata | None = None,
+) -> CheckpointTuple:
+    """Assemble the ``CheckpointTuple`` LangGraph reads; ``writes`` must already be ordered."""
+    body = loads(serde, record.checkpoint, "checkpoint")
+    body["channel_values"] = decode_values(serde, values)
+    parent = record.parent_id
+    return CheckpointTuple(
+        config=checkpoint_config(thread_id, checkpoint_ns, checkpoint_id),
+        checkpoint=body,
+        metadata=metadata if metadata is not None else decode_metadata(serde, record),
+        parent_config=checkpoint_config(thread_id, checkpoint_ns, parent) if parent else None,
+        pending_writes=decode_writes(serde, writes),
+    )
+
+
+def decode_metadata(serde: SerializerProtocol, record: StoredCheckpoint) -> CheckpointMetadata:
+    """The checkpoint's metadata, freshly deserialized (callers may mutate it)."""
+    metadata: CheckpointMetadata = loads(serde, record.metadata, "metadata")
+    return metadata
+
+
+def metadata_matches(metadata: Mapping[str, Any], wanted: Mapping[str, Any] | None) -> bool:
+    """``list(filter=...)`` semantics: every key's value equal to the wanted one (exact match).
+
+    As in LangGraph's ``InMemorySaver``, a missing key reads as ``None``.
+    """
+    if not wanted:
+        return True
+    return all(metadata.get(key) == value for key, value in wanted.items())

@@ -1,0 +1,87 @@
+"""Typed errors raised by kortyx-langgraph.
+
+Every error derives from :class:`KortyxError`, so one ``except KortyxError`` catches all of
+them. Each also derives from the closest built-in exception (``ValueError``, ``LookupError``,
+``ConnectionError``) so code written against LangGraph's own savers keeps working.
+Messages name the problem and, where there is one, the fix; they never contain a secret.
+"""
+
+from __future__ import annotations
+
+
+class KortyxError(Exception):
+    """Base class of every error raised by this package."""
+
+
+class ConfigurationError(KortyxError, ValueError):
+    """A setting (argument or environment variable) has a value that cannot be used.
+
+    ``variable`` names the environment variable or argument at fault, when there is one.
+    """
+
+    def __init__(self, message: str, *, variable: str | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+class BackendUnavailableError(ConfigurationError):
+    """The chosen backend cannot be used here (for example a missing optional part)."""
+
+
+class InvalidConfigError(KortyxError, ValueError):
+    """A LangGraph ``RunnableConfig`` passed to the saver lacks what the call needs.
+
+    The usual cause is a missing ``configurable.thread_id``.
+    """
+
+
+class StorageError(KortyxError):
+    """The backing store failed; nothing partial was written."""
+
+
+class StorageConnectionError(StorageError, ConnectionError):
+    """The backing store could not be reached, or refused our credentials."""
+
+
+class StorageCapabilityError(StorageError):
+    """The backing store refuses something the saver needs (for example Lua scripting)."""
+
+
+class DeserializationError(StorageError):
+    """A stored value could not be decoded (corrupted data, or a different serializer)."""
+
+
+class ResumeError(KortyxError, LookupError):
+    """Base class of the errors raised when looking up or claiming a pending interrupt."""
+
+    def __init__(self, message: str, *, token: str | None = None) -> None:
+        super().__init__(message)
+        self.token = token
+
+
+class UnknownTokenError(ResumeError):
+    """No pending interrupt has this token: it was resumed, deleted, or never existed."""
+
+
+class ExpiredTokenError(ResumeError):
+    """The pending interrupt for this token expired together with its thread."""
+
+
+class AlreadyClaimedError(ResumeError):
+    """Another caller claimed this pending interrupt first; exactly one claim wins."""
+
+
+__all__ = [
+    "AlreadyClaimedError",
+    "BackendUnavailableError",
+    "ConfigurationError",
+    "DeserializationError",
+    "ExpiredTokenError",
+    "InvalidConfigError",
+    "KortyxError",
+    "ResumeError",
+    "StorageCapabilityError",
+    "StorageConnectionError",
+    "StorageError",
+    "UnknownTokenError",
+]

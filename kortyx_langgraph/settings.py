@@ -1,0 +1,104 @@
+"""Strict parsing of the settings every adapter shares: the TTL and the Redis URL.
+
+Both the factories' keyword arguments and the environment go through these functions, so a
+value is accepted or refused the same way wherever it comes from. A refused value raises
+:class:`~kortyx_langgraph.errors.ConfigurationError` naming the variable and the value;
+nothing falls back to a default silently.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+from kortyx_langgraph.errors import ConfigurationError
+
+DEFAULT_TTL_MS = 15 * 60 * 1000
+"""Fifteen minutes: how long a paused thread is kept when nothing else is said."""
+
+MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000
+"""About a century: longer TTLs overflow Redis's millisecond clock arithmetic."""
+
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
+_REDACTED = "***"
+
+
+def parse_ttl_ms(value: object, *, variable: str = "ttl_ms") -> int:
+    """Return ``value`` as a TTL in whole milliseconds, or raise ``ConfigurationError``.
+
+    Accepts a positive ``int`` or a string of decimal digits (surrounding blanks are ignored).
+    Refuses ``bool``, floats (even ``2.0``), ``NaN``, infinities, zero, negatives, fractions,
+    blanks and anything above :data:`MAX_TTL_MS`. ``None`` (no expiry) is not handled here:
+    callers decide whether it is allowed.
+    """
+    if isinstance(value, bool):
+        raise ConfigurationError(
+            f"{variable} must be a whole number of milliseconds, got the boolean {value!r}",
+            variable=variable,
+        )
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if not _WHOLE_NUMBER.fullmatch(text):
+            shown = repr(value) if text else "an empty value"
+            raise ConfigurationError(
+                f"{variable} must be a positive whole number of milliseconds, got {shown}",
+                variable=variable,
+            )
+        number = int(text)
+    elif isinstance(value, float):
+        kind = "a non-finite number" if not math.isfinite(value) else "a float"
+        raise ConfigurationError(
+            f"{variable} must be a whole number of milliseconds (an int), got {kind} {value!r}",
+            variable=variable,
+        )
+    else:
+        raise ConfigurationError(
+            f"{variable} must be an int number of milliseconds, got {type(value).__name__}",
+            variable=variable,
+        )
+    if number <= 0:
+        raise ConfigurationError(
+            f"{variable} must be positive, got {number}; pass ttl_ms=None for no expiry",
+            variable=variable,
+        )
+    if number > MAX_TTL_MS:
+        raise ConfigurationError(
+            f"{variable} is {number} ms, above the maximum of {MAX_TTL_MS} ms",
+            variable=variable,
+        )
+    return number
+
+
+def resolve_ttl_ms(value: object, *, variable: str = "ttl_ms") -> int | None:
+    """Like :func:`parse_ttl_ms` but lets ``None`` through, meaning "never expire"."""
+    if value is None:
+        return None
+    return parse_ttl_ms(value, variable=variable)
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``; the rest is kept for debugging.
+
+    ``redis://alice:s3cret@host:6379/0`` becomes ``redis://alice:***@host:6379/0``. A URL that
+    cannot be parsed is replaced whole, since we cannot tell which part is secret.
+    """
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc
+    if password is not None or "@" in netloc:
+        userinfo, _, hostinfo = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0] if ":" in userinfo else ""
+        # A lone value in the user slot is how some services pass a token: hide it too.
+        netloc = f"{user}:{_REDACTED}@{hostinfo}" if ":" in userinfo else f"{_REDACTED}@{hostinfo}"
+    query = re.sub(r"(?i)(password=)[^&]*", rf"\g<1>{_REDACTED}", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+__all__ = ["DEFAULT_TTL_MS", "MAX_TTL_MS", "parse_ttl_ms", "redact_url", "resolve_ttl_ms"]

@@ -1,0 +1,116 @@
+"""Small LangGraph graphs the scenario tests pause and resume."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+
+class ApprovalState(TypedDict, total=False):
+    request: str
+    answer: str
+    log: Annotated[list[str], operator.add]
+
+
+def approval_graph(checkpointer: Any) -> Any:
+    """ask (interrupts) -> done."""
+
+    def ask(state: ApprovalState) -> ApprovalState:
+        answer = interrupt({"question": f"approve {state['request']}?"})
+        return {"answer": answer, "log": ["asked"]}
+
+    def done(state: ApprovalState) -> ApprovalState:
+        return {"log": [f"done:{state['answer']}"]}
+
+    builder = StateGraph(ApprovalState)
+    builder.add_node("ask", ask)
+    builder.add_node("done", done)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", "done")
+    builder.add_edge("done", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def parallel_graph(checkpointer: Any) -> Any:
+    """Two parallel nodes that each interrupt, joined by a final node."""
+
+    def left(state: ApprovalState) -> ApprovalState:
+        return {"log": [f"left:{interrupt('left?')}"]}
+
+    def right(state: ApprovalState) -> ApprovalState:
+        return {"log": [f"right:{interrupt('right?')}"]}
+
+    def join(state: ApprovalState) -> ApprovalState:
+        return {"answer": "joined"}
+
+    builder = StateGraph(ApprovalState)
+    builder.add_node("left", left)
+    builder.add_node("right", right)
+    builder.add_node("join", join)
+    builder.add_edge(START, "left")
+    builder.add_edge(START, "right")
+    builder.add_edge(["left", "right"], "join")
+    builder.add_edge("join", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def two_step_graph(checkpointer: Any) -> Any:
+    """One node that calls interrupt() twice in a row."""
+
+    def interview(state: ApprovalState) -> ApprovalState:
+        name = interrupt("name?")
+        age = interrupt("age?")
+        return {"answer": f"{name}/{age}"}
+
+    builder = StateGraph(ApprovalState)
+    builder.add_node("interview", interview)
+    builder.add_edge(START, "interview")
+    builder.add_edge("interview", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def subgraph_graph(checkpointer: Any) -> Any:
+    """prepare -> inner (a subgraph whose node interrupts) -> finish."""
+
+    class InnerState(TypedDict, total=False):
+        answer: str
+
+    def inner_ask(state: InnerState) -> InnerState:
+        return {"answer": interrupt("inner?")}
+
+    inner = StateGraph(InnerState)
+    inner.add_node("inner_ask", inner_ask)
+    inner.add_edge(START, "inner_ask")
+    inner.add_edge("inner_ask", END)
+
+    def prepare(state: ApprovalState) -> ApprovalState:
+        return {"log": ["prepared"]}
+
+    def finish(state: ApprovalState) -> ApprovalState:
+        return {"log": [f"finished:{state['answer']}"]}
+
+    builder = StateGraph(ApprovalState)
+    builder.add_node("prepare", prepare)
+    builder.add_node("inner", inner.compile())
+    builder.add_node("finish", finish)
+    builder.add_edge(START, "prepare")
+    builder.add_edge("prepare", "inner")
+    builder.add_edge("inner", "finish")
+    builder.add_edge("finish", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def counter_graph(checkpointer: Any) -> Any:
+    """Appends one entry per invoke; no interrupts. For history and time travel."""
+
+    def step(state: ApprovalState) -> ApprovalState:
+        return {"log": [f"step{len(state.get('log', []))}"]}
+
+    builder = StateGraph(ApprovalState)
+    builder.add_node("step", step)
+    builder.add_edge(START, "step")
+    builder.add_edge("step", END)
+    return builder.compile(checkpointer=checkpointer)

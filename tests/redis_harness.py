@@ -1,0 +1,629 @@
+"""Start and stop real ``redis-server`` processes on loopback for tests.
+
+Every server gets its own temporary directory and a free port on 127.0.0.1
+(never the default 6379). Servers are stopped at interpreter exit even when a
+test crashes, and on Linux they also die with the parent process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, TypeAlias
+
+__all__ = [
+    "INSTALL_HINT",
+    "RedisCluster",
+    "RedisHarnessError",
+    "RedisServer",
+    "find_redis_binaries",
+    "free_port",
+]
+
+INSTALL_HINT = (
+    "redis-server and redis-cli are required for the Redis tests. Install them with "
+    "`apt-get install redis-server` on Debian/Ubuntu (or run `scripts/ensure-redis`), "
+    "`brew install redis` on macOS, `dnf install redis` on Fedora."
+)
+
+CLUSTER_BUS_OFFSET = 10000
+_LOOPBACK = "127.0.0.1"
+_RESERVED_PORTS = frozenset({6379, 6379 + CLUSTER_BUS_OFFSET})
+_FALLBACK_DIRS = ("/usr/bin", "/usr/local/bin", "/usr/sbin", "/opt/homebrew/bin")
+
+_handed_out_ports: set[int] = set()
+_live: set[RedisServer] = set()
+_lock = threading.Lock()
+
+
+class RedisHarnessError(RuntimeError):
+    """Raised when a Redis process cannot be started or reached."""
+
+
+# --------------------------------------------------------------------------- #
+# Binaries and ports
+# --------------------------------------------------------------------------- #
+
+
+def _which(name: str, env_var: str) -> str | None:
+    override = os.environ.get(env_var)
+    if override:
+        return override if os.access(override, os.X_OK) else None
+    found = shutil.which(name)
+    if found:
+        return found
+    for directory in _FALLBACK_DIRS:
+        candidate = os.path.join(directory, name)
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def find_redis_binaries() -> tuple[str, str]:
+    """Return the paths of ``redis-server`` and ``redis-cli``.
+
+    ``REDIS_SERVER_BIN`` / ``REDIS_CLI_BIN`` override the lookup.
+    Raises RuntimeError with installation instructions when either is missing.
+    """
+    server = _which("redis-server", "REDIS_SERVER_BIN")
+    cli = _which("redis-cli", "REDIS_CLI_BIN")
+    missing = [
+        name for name, path in (("redis-server", server), ("redis-cli", cli)) if path is None
+    ]
+    if server is None or cli is None:
+        raise RuntimeError(f"Not found: {', '.join(missing)}. {INSTALL_HINT}")
+    return server, cli
+
+
+def _can_bind(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((_LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(*, cluster_bus: bool = False) -> int:
+    """Pick a free TCP port on 127.0.0.1.
+
+    With ``cluster_bus=True`` the port + 10000 (the cluster bus port) is free
+    as well. Ports already handed out by this process are never reused.
+    """
+    for _ in range(500):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((_LOOPBACK, 0))
+            port = int(sock.getsockname()[1])
+        if port in _RESERVED_PORTS:
+            continue
+        if cluster_bus:
+            bus = port + CLUSTER_BUS_OFFSET
+            if bus > 65535 or bus in _RESERVED_PORTS or not _can_bind(bus):
+                continue
+        with _lock:
+            if port in _handed_out_ports:
+                continue
+            _handed_out_ports.add(port)
+        return port
+    raise RedisHarnessError("could not find a free loopback port")
+
+
+# --------------------------------------------------------------------------- #
+# Minimal RESP client (readiness checks only)
+# --------------------------------------------------------------------------- #
+
+RespValue: TypeAlias = "str | int | bytes | list[RespValue] | None"
+
+
+class _RespError(Exception):
+    """An error reply (``-ERR ...``) from the server."""
+
+
+def _encode(args: Sequence[str]) -> bytes:
+    out = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        data = arg.encode()
+        out.append(f"${len(data)}\r\n".encode() + data + b"\r\n")
+    return b"".join(out)
+
+
+def _read_reply(reader: BinaryIO) -> RespValue:
+    line = reader.readline()
+    if not line.endswith(b"\r\n"):
+        raise ConnectionError("connection closed")
+    kind, body = line[:1], line[1:-2]
+    if kind == b"+":
+        return body.decode()
+    if kind == b"-":
+        raise _RespError(body.decode())
+    if kind == b":":
+        return int(body)
+    if kind == b"$":
+        size = int(body)
+        if size < 0:
+            return None
+        return reader.read(size + 2)[:-2]
+    if kind == b"*":
+        count = int(body)
+        if count < 0:
+            return None
+        return [_read_reply(reader) for _ in range(count)]
+    raise ConnectionError(f"unexpected reply: {line!r}")
+
+
+def _command(
+    port: int,
+    *args: str,
+    username: str | None = None,
+    password: str | None = None,
+    timeout: float = 2.0,
+) -> RespValue:
+    """Send one command (after AUTH if needed) and return its reply."""
+    with (
+        socket.create_connection((_LOOPBACK, port), timeout=timeout) as sock,
+        sock.makefile("rb") as reader,
+    ):
+        if password is not None:
+            auth = ["AUTH", username, password] if username else ["AUTH", password]
+            sock.sendall(_encode(auth))
+            _read_reply(reader)
+        sock.sendall(_encode(args))
+        return _read_reply(reader)
+
+
+def _parse_info(reply: RespValue) -> dict[str, str]:
+    text = reply.decode() if isinstance(reply, bytes) else str(reply)
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def _tail(path: Path, lines: int = 30, offset: int = 0) -> str:
+    """Last ``lines`` lines of ``path`` written after byte ``offset``."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return "<no log>"
+    return "\n".join(text.splitlines()[-lines:]) or "<empty log>"
+
+
+def _set_parent_death_signal() -> None:  # pragma: no cover - runs in the child
+    """Ask Linux to SIGTERM the server if the test process dies abruptly.
+
+    The signal fires when the thread that started the server exits, so start
+    servers from the main thread (as pytest fixtures do).
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    except Exception:
+        pass
+
+
+# --------------------------------------------------------------------------- #
+# Standalone server
+# --------------------------------------------------------------------------- #
+
+
+class RedisServer:
+    """A ``redis-server`` process on 127.0.0.1 with its own temp directory.
+
+    ``password`` alone enables ``requirepass``; ``username`` + ``password``
+    create an ACL user with full access and disable the default user.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        appendonly: bool = False,
+        password: str | None = None,
+        username: str | None = None,
+        cluster: bool = False,
+        extra_args: Sequence[str] = (),
+        data_dir: str | os.PathLike[str] | None = None,
+        startup_timeout: float = 10.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        if username is not None and password is None:
+            raise ValueError("username requires a password")
+        self._port: int | None = port
+        self.appendonly = appendonly
+        self.password = password
+        self.username = username
+        self.cluster = cluster
+        self.extra_args = tuple(extra_args)
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self._own_dir = data_dir is None
+        self._dir: Path | None = None if data_dir is None else Path(data_dir)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    # -- properties ------------------------------------------------------- #
+
+    @property
+    def port(self) -> int:
+        """The TCP port (assigned on first ``start()`` unless given)."""
+        if self._port is None:
+            raise RedisHarnessError("server has no port yet; call start() first")
+        return self._port
+
+    @property
+    def host(self) -> str:
+        """Always ``127.0.0.1``."""
+        return _LOOPBACK
+
+    @property
+    def url(self) -> str:
+        """``redis://[user:pass@]127.0.0.1:PORT/0``."""
+        auth = ""
+        if self.password is not None:
+            auth = f"{self.username or ''}:{self.password}@"
+        return f"redis://{auth}{_LOOPBACK}:{self.port}/0"
+
+    @property
+    def data_dir(self) -> Path:
+        """The server's ``--dir``."""
+        if self._dir is None:
+            raise RedisHarnessError("server has no data dir yet; call start() first")
+        return self._dir
+
+    @property
+    def log_path(self) -> Path:
+        """File receiving the server's stdout/stderr."""
+        return self.data_dir / "redis.log"
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the running process, if any."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- lifecycle -------------------------------------------------------- #
+
+    def start(self) -> RedisServer:
+        """Start the server and wait until it answers PING."""
+        if self.is_running:
+            return self
+        server_bin, _ = find_redis_binaries()
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="kortyx-redis-"))
+        self._dir.mkdir(parents=True, exist_ok=True)
+        # A freshly picked port may be grabbed by someone else before the
+        # server binds it; retry with a new one. A fixed port (given, or kept
+        # for a restart) is never changed.
+        fresh = self._port is None
+        try:
+            for _ in range(5 if fresh else 1):
+                if fresh:
+                    self._port = free_port(cluster_bus=self.cluster)
+                try:
+                    self._spawn(server_bin)
+                    return self
+                except _PortInUseError:
+                    continue
+            log = _tail(self.log_path, offset=self._log_offset)
+            raise RedisHarnessError(f"port {self._port} already in use\n--- log tail ---\n{log}")
+        except BaseException:
+            self.stop()  # the error message already carries the log tail
+            raise
+
+    def stop(self) -> None:
+        """Stop the server (never hangs) and remove its temp directory."""
+        self._terminate()
+        with _lock:
+            _live.discard(self)
+        if self._own_dir and self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def restart(self) -> RedisServer:
+        """Stop and start again on the same port and directory (AOF reload)."""
+        self._terminate()
+        return self.start()
+
+    def ping(self) -> bool:
+        """Return True if the server answers PING."""
+        try:
+            return self.command("PING") == "PONG"
+        except (OSError, _RespError, ConnectionError):
+            return False
+
+    def command(self, *args: str) -> RespValue:
+        """Run one command over a fresh connection (authenticating if needed)."""
+        return _command(self.port, *args, username=self.username, password=self.password)
+
+    def info(self, section: str = "server") -> dict[str, str]:
+        """Return ``INFO <section>`` as a dict."""
+        return _parse_info(self.command("INFO", section))
+
+    # -- internals -------------------------------------------------------- #
+
+    def _args(self, server_bin: str) -> list[str]:
+        args = [
+            server_bin,
+            "--bind", _LOOPBACK,
+            "--port", str(self.port),
+            "--dir", str(self.data_dir),
+            "--daemonize", "no",
+            "--save", "",
+            "--dbfilename", "dump.rdb",
+            "--logfile", "",
+            "--loglevel", "notice",
+        ]  # fmt: skip
+        if self.appendonly:
+            args += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            args += ["--appendonly", "no"]
+        if self.username is not None:
+            args += [
+                "--user", self.username, "on", f">{self.password}",
+                "~*", "&*", "+@all",
+                "--user", "default", "off",
+            ]  # fmt: skip
+        elif self.password is not None:
+            args += ["--requirepass", self.password]
+        if self.cluster:
+            args += [
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", f"nodes-{self.port}.conf",
+                "--cluster-node-timeout", "2000",
+            ]  # fmt: skip
+        args += self.extra_args
+        return args
+
+    def _spawn(self, server_bin: str) -> None:
+        preexec = _set_parent_death_signal if sys.platform == "linux" else None
+        with open(self.log_path, "ab") as log:
+            self._log_offset = log.tell()
+            self._proc = subprocess.Popen(
+                self._args(server_bin),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                start_new_session=True,
+                preexec_fn=preexec,  # noqa: PLW1509 - only calls prctl()
+            )
+        with _lock:
+            _live.add(self)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self._terminate()
+            raise
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.startup_timeout
+        last_error = "no reply"
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                log = _tail(self.log_path, offset=self._log_offset)
+                if "Address already in use" in log:
+                    raise _PortInUseError
+                raise RedisHarnessError(
+                    f"redis-server on port {self._port} exited with code "
+                    f"{self._proc.returncode}\n--- log tail ---\n{log}"
+                )
+            try:
+                if self.command("PING") == "PONG":
+                    pid = self.info("server").get("process_id")
+                    if pid != str(self._proc.pid):
+                        last_error = f"port {self._port} answered by pid {pid}"
+                    else:
+                        return
+            except (OSError, ConnectionError) as exc:
+                last_error = repr(exc)
+            except _RespError as exc:  # e.g. LOADING while replaying the AOF
+                last_error = str(exc)
+            time.sleep(0.05)
+        raise RedisHarnessError(
+            f"redis-server on port {self._port} not ready after "
+            f"{self.startup_timeout:.0f}s ({last_error})\n"
+            f"--- log tail ---\n{_tail(self.log_path, offset=self._log_offset)}"
+        )
+
+    def _terminate(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()  # SIGTERM: graceful shutdown, flushes the AOF
+        try:
+            proc.wait(timeout=self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    # -- context manager / misc ------------------------------------------ #
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running else "stopped"
+        return f"RedisServer(port={self._port}, {state})"
+
+
+class _PortInUseError(Exception):
+    """The chosen port was taken between picking it and binding it."""
+
+
+# --------------------------------------------------------------------------- #
+# Cluster
+# --------------------------------------------------------------------------- #
+
+
+class RedisCluster:
+    """A Redis Cluster of ``masters`` master nodes (no replicas) on loopback."""
+
+    def __init__(
+        self,
+        *,
+        masters: int = 3,
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 20.0,
+    ) -> None:
+        if masters < 3:
+            raise ValueError("Redis Cluster needs at least 3 masters")
+        self.masters = masters
+        self.extra_args = tuple(extra_args)
+        self.startup_timeout = startup_timeout
+        self.nodes: list[RedisServer] = []
+
+    @property
+    def ports(self) -> list[int]:
+        """Ports of all nodes."""
+        return [node.port for node in self.nodes]
+
+    @property
+    def startup_nodes(self) -> list[tuple[str, int]]:
+        """``(host, port)`` pairs of all nodes."""
+        return [(_LOOPBACK, port) for port in self.ports]
+
+    @property
+    def url(self) -> str:
+        """Seed-node URL ``redis://127.0.0.1:P1/0``."""
+        if not self.nodes:
+            raise RedisHarnessError("cluster not started")
+        return self.nodes[0].url
+
+    @property
+    def is_running(self) -> bool:
+        """Whether every node is alive."""
+        return bool(self.nodes) and all(node.is_running for node in self.nodes)
+
+    def start(self) -> RedisCluster:
+        """Start the nodes, create the cluster and wait for ``cluster_state:ok``."""
+        if self.is_running:
+            return self
+        self.stop()
+        _, cli_bin = find_redis_binaries()
+        try:
+            for _ in range(self.masters):
+                node = RedisServer(cluster=True, extra_args=self.extra_args)
+                self.nodes.append(node)
+                node.start()
+            self._create(cli_bin)
+            self._wait_ok()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every node."""
+        nodes, self.nodes = self.nodes, []
+        for node in nodes:
+            node.stop()
+
+    def cluster_info(self, port: int | None = None) -> dict[str, str]:
+        """``CLUSTER INFO`` of one node (the seed node by default)."""
+        node = self.nodes[0] if port is None else self._node(port)
+        return _parse_info(node.command("CLUSTER", "INFO"))
+
+    def _node(self, port: int) -> RedisServer:
+        for node in self.nodes:
+            if node.port == port:
+                return node
+        raise KeyError(port)
+
+    def _create(self, cli_bin: str) -> None:
+        addresses = [f"{_LOOPBACK}:{port}" for port in self.ports]
+        cmd = [cli_bin, "--cluster", "create", *addresses]
+        cmd += ["--cluster-replicas", "0", "--cluster-yes"]
+        try:
+            result = subprocess.run(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=self.startup_timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise RedisHarnessError(f"`{' '.join(cmd)}` timed out") from exc
+        if result.returncode != 0:
+            raise RedisHarnessError(
+                f"`{' '.join(cmd)}` failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
+
+    def _wait_ok(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        last: dict[int, str] = {}
+        while time.monotonic() < deadline:
+            ready = True
+            for node in self.nodes:
+                try:
+                    info = self.cluster_info(node.port)
+                except (OSError, ConnectionError, _RespError) as exc:
+                    last[node.port] = repr(exc)
+                    ready = False
+                    continue
+                last[node.port] = info.get("cluster_state", "?")
+                ready = ready and (
+                    info.get("cluster_state") == "ok"
+                    and info.get("cluster_slots_ok") == "16384"
+                    and info.get("cluster_known_nodes") == str(self.masters)
+                )
+            if ready:
+                return
+            time.sleep(0.1)
+        raise RedisHarnessError(f"cluster not ok after {self.startup_timeout:.0f}s: {last}")
+
+    def __enter__(self) -> RedisCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"RedisCluster(ports={[n._port for n in self.nodes]})"
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Safety net: stop every server still running at interpreter exit."""
+    with _lock:
+        servers = list(_live)
+    for server in servers:
+        with contextlib.suppress(Exception):
+            server.stop()
