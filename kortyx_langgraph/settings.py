@@ -98,7 +98,12 @@ def redact_url(url: str) -> str:
         # A lone value in the user slot is how some services pass a token: hide it too.
         netloc = f"{user}:{_REDACTED}@{hostinfo}" if ":" in userinfo else f"{_REDACTED}@{hostinfo}"
     query = re.sub(r"(?i)(password=)[^&]*", rf"\g<1>{_REDACTED}", parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    shown = (
+        f"{parts.scheme}://{netloc}{parts.path}"
+        if "://" in url
+        else urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    )
+    return shown + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
 
 
 __all__ = ["DEFAULT_TTL_MS", "MAX_TTL_MS", "parse_ttl_ms", "redact_url", "resolve_ttl_ms"]

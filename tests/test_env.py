@@ -1,0 +1,182 @@
+"""Backend and TTL selection from the environment: precedence, bad values, secrets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kortyx_langgraph import (
+    BackendUnavailableError,
+    ConfigurationError,
+    InMemoryFrameworkAdapter,
+    create_framework_adapter_from_env,
+    redact_url,
+    resolve_framework_settings,
+)
+
+URL_A = "redis://a.example:6379/0"
+URL_B = "redis://b.example:6379/0"
+URL_C = "redis://c.example:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("env", "backend", "url_source", "url"),
+    [
+        ({}, "in-memory", None, None),
+        ({"KORTYX_REDIS_URL": URL_A}, "redis", "KORTYX_REDIS_URL", URL_A),
+        ({"REDIS_URL": URL_B}, "redis", "REDIS_URL", URL_B),
+        ({"KORTYX_FRAMEWORK_REDIS_URL": URL_C}, "redis", "KORTYX_FRAMEWORK_REDIS_URL", URL_C),
+        (
+            {"KORTYX_REDIS_URL": URL_A, "REDIS_URL": URL_B, "KORTYX_FRAMEWORK_REDIS_URL": URL_C},
+            "redis",
+            "KORTYX_REDIS_URL",
+            URL_A,
+        ),
+        ({"REDIS_URL": URL_B, "KORTYX_FRAMEWORK_REDIS_URL": URL_C}, "redis", "REDIS_URL", URL_B),
+        ({"KORTYX_REDIS_URL": "", "REDIS_URL": URL_B}, "redis", "REDIS_URL", URL_B),
+        (
+            {"KORTYX_REDIS_URL": "   ", "KORTYX_FRAMEWORK_REDIS_URL": URL_C},
+            "redis",
+            "KORTYX_FRAMEWORK_REDIS_URL",
+            URL_C,
+        ),
+        ({"KORTYX_REDIS_URL": "", "REDIS_URL": " "}, "in-memory", None, None),
+        ({"KORTYX_REDIS_URL": f"  {URL_A}  "}, "redis", "KORTYX_REDIS_URL", URL_A),
+    ],
+)
+def test_backend_precedence(
+    env: dict[str, str], backend: str, url_source: str | None, url: str | None
+) -> None:
+    settings = resolve_framework_settings(env)
+    assert settings.backend == backend
+    assert settings.url_source == url_source
+    assert settings.redis_url == url
+
+
+@pytest.mark.parametrize(
+    ("env", "ttl_ms", "source"),
+    [
+        ({}, 900_000, "default"),
+        ({"KORTYX_TTL_MS": "5000"}, 5_000, "KORTYX_TTL_MS"),
+        ({"KORTYX_FRAMEWORK_TTL_MS": "7000"}, 7_000, "KORTYX_FRAMEWORK_TTL_MS"),
+        (
+            {"KORTYX_FRAMEWORK_TTL_MS": "7000", "KORTYX_TTL_MS": "5000"},
+            7_000,
+            "KORTYX_FRAMEWORK_TTL_MS",
+        ),
+        ({"KORTYX_TTL_MS": " 42 "}, 42, "KORTYX_TTL_MS"),
+    ],
+)
+def test_ttl_precedence(env: dict[str, str], ttl_ms: int, source: str) -> None:
+    settings = resolve_framework_settings(env)
+    assert (settings.ttl_ms, settings.ttl_source) == (ttl_ms, source)
+
+
+@pytest.mark.parametrize("variable", ["KORTYX_FRAMEWORK_TTL_MS", "KORTYX_TTL_MS"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "abc",
+        "0",
+        "-5",
+        "1.5",
+        "Infinity",
+        "inf",
+        "NaN",
+        "",
+        "   ",
+        "1e3",
+        "0x10",
+        "+5",
+        "10_000",
+        "999999999999999999999",
+    ],
+)
+def test_bad_ttl_names_the_variable_and_the_value(variable: str, bad: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_framework_settings({variable: bad})
+    message = str(caught.value)
+    assert variable in message
+    assert caught.value.variable == variable
+    if bad.strip():
+        assert bad.strip() in message
+
+
+def test_a_bad_first_ttl_variable_is_not_skipped_for_the_second() -> None:
+    with pytest.raises(ConfigurationError, match="KORTYX_FRAMEWORK_TTL_MS"):
+        resolve_framework_settings({"KORTYX_FRAMEWORK_TTL_MS": "soon", "KORTYX_TTL_MS": "5000"})
+
+
+def test_from_env_builds_an_in_memory_adapter_with_the_ttl() -> None:
+    adapter = create_framework_adapter_from_env({"KORTYX_TTL_MS": "1234"})
+    assert isinstance(adapter, InMemoryFrameworkAdapter)
+    assert adapter.kind == "in-memory"
+    assert adapter.ttl_ms == 1234
+
+
+def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ["KORTYX_REDIS_URL", "REDIS_URL", "KORTYX_FRAMEWORK_REDIS_URL", "KORTYX_TTL_MS"]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KORTYX_FRAMEWORK_TTL_MS", "4321")
+    assert create_framework_adapter_from_env().ttl_ms == 4321
+
+
+def test_redis_selected_but_unavailable_is_an_error_not_memory() -> None:
+    with pytest.raises(BackendUnavailableError):
+        create_framework_adapter_from_env({"REDIS_URL": URL_B})
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://alice:s3cret@host:6379/0", "redis://alice:***@host:6379/0"),
+        ("redis://:s3cret@host:6379", "redis://:***@host:6379"),
+        ("rediss://s3cret@host", "rediss://***@host"),
+        ("redis://host:6379/0", "redis://host:6379/0"),
+        ("unix:///run/redis.sock?password=s3cret&db=1", "unix:///run/redis.sock?password=***&db=1"),
+        ("redis://alice:s3cret@host:notaport", "<unparseable URL>"),
+    ],
+)
+def test_redact_url_hides_passwords(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert "s3cret" not in redact_url(url)
+
+
+def test_settings_never_show_the_password() -> None:
+    settings = resolve_framework_settings({"REDIS_URL": "redis://u:hunter2@db:6379/0"})
+    assert settings.redis_url == "redis://u:hunter2@db:6379/0"
+    for text in (repr(settings), str(settings), settings.describe()):
+        assert "hunter2" not in text
+        assert "***" in text
+
+
+def test_the_settings_command_prints_the_choice() -> None:
+    env = {k: v for k, v in os.environ.items() if "REDIS_URL" not in k and "TTL_MS" not in k}
+    env["KORTYX_TTL_MS"] = "60000"
+    shown = subprocess.run(
+        [sys.executable, "-m", "kortyx_langgraph", "settings"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "in-memory" in shown
+    assert "ttl_ms=60000 (from KORTYX_TTL_MS)" in shown
+
+
+def test_the_settings_command_fails_clearly_on_a_bad_ttl() -> None:
+    env = {k: v for k, v in os.environ.items() if "REDIS_URL" not in k and "TTL_MS" not in k}
+    env["KORTYX_TTL_MS"] = "later"
+    done = subprocess.run(
+        [sys.executable, "-m", "kortyx_langgraph", "settings"],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "KORTYX_TTL_MS" in done.stderr
+    assert "Traceback" not in done.stderr
