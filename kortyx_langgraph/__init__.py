@@ -37,6 +37,7 @@ from kortyx_langgraph.factory import (
 )
 from kortyx_langgraph.memory import InMemoryFrameworkAdapter
 from kortyx_langgraph.pending import PendingInterrupt, PendingInterruptStore
+from kortyx_langgraph.redis import RedisFrameworkAdapter
 from kortyx_langgraph.settings import DEFAULT_TTL_MS, redact_url
 
 __version__ = "0.1.0"
@@ -57,6 +58,7 @@ __all__ = [
     "KortyxError",
     "PendingInterrupt",
     "PendingInterruptStore",
+    "RedisFrameworkAdapter",
     "ResumeError",
     "StorageCapabilityError",
     "StorageConnectionError",

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kortyx_langgraph.settings import DEFAULT_TTL_MS, parse_ttl_ms, redact_url
+from kortyx_langgraph.settings import DEFAULT_TTL_MS, check_redis_url, parse_ttl_ms, redact_url
 
 REDIS_URL_VARIABLES: tuple[str, ...] = (
     "KORTYX_REDIS_URL",
@@ -69,7 +69,8 @@ def resolve_framework_settings(env: Mapping[str, str] | None = None) -> Framewor
     """Read the settings from ``env`` (default: ``os.environ``) without side effects.
 
     Raises :class:`~kortyx_langgraph.errors.ConfigurationError` naming the variable when a
-    TTL variable holds anything but a positive whole number of milliseconds.
+    TTL variable holds anything but a positive whole number of milliseconds, or the chosen
+    Redis URL variable holds something that is not a Redis URL.
     """
     source: Mapping[str, str] = os.environ if env is None else env
     ttl_ms, ttl_source = DEFAULT_TTL_MS, "default"
@@ -85,7 +86,7 @@ def resolve_framework_settings(env: Mapping[str, str] | None = None) -> Framewor
                 ttl_ms=ttl_ms,
                 ttl_source=ttl_source,
                 url_source=name,
-                redis_url=url,
+                redis_url=check_redis_url(url, variable=name),
             )
     return FrameworkSettings(backend="in-memory", ttl_ms=ttl_ms, ttl_source=ttl_source)
 

@@ -9,9 +9,12 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from kortyx_langgraph.core.adapter import FrameworkAdapter
 from kortyx_langgraph.env import resolve_framework_settings
-from kortyx_langgraph.errors import BackendUnavailableError, ConfigurationError
+from kortyx_langgraph.errors import ConfigurationError
 from kortyx_langgraph.memory import InMemoryFrameworkAdapter
 from kortyx_langgraph.memory.store import Clock, wall_clock_ms
+from kortyx_langgraph.redis import RedisFrameworkAdapter
+from kortyx_langgraph.redis.connection import AsyncClient, SyncClient
+from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
 from kortyx_langgraph.settings import DEFAULT_TTL_MS, resolve_ttl_ms
 
 
@@ -49,14 +52,51 @@ def create_in_memory_framework_adapter(
     )
 
 
-def create_redis_framework_adapter(**kwargs: Any) -> FrameworkAdapter:
-    """A Redis-backed adapter (restart-safe, shared by every app instance).
+def create_redis_framework_adapter(
+    *,
+    url: str | None = None,
+    client: SyncClient | AsyncClient | None = None,
+    ttl_ms: int | None = DEFAULT_TTL_MS,
+    prefix: str = DEFAULT_PREFIX,
+    serde: SerializerProtocol | None = None,
+    cluster: bool | None = None,
+    refresh_on_read: bool = False,
+    client_options: dict[str, Any] | None = None,
+    clock: Clock = wall_clock_ms,
+) -> RedisFrameworkAdapter:
+    """A Redis-backed adapter: survives restarts and deploys, shared by every app instance.
 
-    Not available in this release: the Redis backend is under construction.
+    Args:
+        url: ``redis://``, ``rediss://`` (TLS), ``unix://`` (or ``valkey://``) URL, with
+            ``user:password@`` for ACLs. Nothing connects until the first operation.
+        client: An existing redis-py client instead of ``url`` (``Redis``, ``RedisCluster``
+            or their asyncio twins, with ``decode_responses=False``). The adapter never
+            closes a client it was given.
+        ttl_ms: How long a thread is kept after its last write (default 15 minutes); every
+            key the adapter writes expires. ``None`` keeps threads forever.
+        prefix: Prepended to every key (must not contain ``{`` or ``}``).
+        serde: Serializer for stored values (default: LangGraph's ``JsonPlusSerializer``).
+        cluster: Force Redis Cluster mode on or off; by default the server is asked.
+        refresh_on_read: Also extend a thread's TTL when it is read.
+        client_options: Extra keyword arguments for the clients created from ``url``.
+        clock: Current time in ms (timestamps of pending interrupts).
     """
-    raise BackendUnavailableError(
-        "the Redis backend is not available in this release yet; unset the Redis URL "
-        "variables (or call create_in_memory_framework_adapter) to use the in-memory backend"
+    if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
+        raise ConfigurationError(
+            f"prefix must be a string without '{{' or '}}' (they would break the hash "
+            f"tags that keep a thread on one Cluster slot), got {prefix!r}",
+            variable="prefix",
+        )
+    return RedisFrameworkAdapter(
+        url=url,
+        client=client,
+        ttl_ms=resolve_ttl_ms(ttl_ms),
+        prefix=prefix,
+        serde=serde,
+        cluster=cluster,
+        refresh_on_read=refresh_on_read,
+        client_options=client_options,
+        clock=clock,
     )
 
 

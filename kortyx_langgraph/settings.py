@@ -79,6 +79,35 @@ def resolve_ttl_ms(value: object, *, variable: str = "ttl_ms") -> int | None:
     return parse_ttl_ms(value, variable=variable)
 
 
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
+
+
+def check_redis_url(url: object, *, variable: str = "url") -> str:
+    """Validate a Redis URL without connecting; errors show it with its password hidden."""
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigurationError(f"{variable} must be a non-empty Redis URL", variable=variable)
+    url = url.strip()
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{variable} is not a valid Redis URL ({shown}): {exc}", variable=variable
+        ) from None
+    if parts.scheme not in REDIS_URL_SCHEMES:
+        schemes = ", ".join(f"{s}://" for s in REDIS_URL_SCHEMES)
+        raise ConfigurationError(
+            f"{variable} has an unsupported scheme ({shown}); use one of {schemes}",
+            variable=variable,
+        )
+    if parts.scheme == "unix" and not parts.path:
+        raise ConfigurationError(f"{variable} names no socket path ({shown})", variable=variable)
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ConfigurationError(f"{variable} names no host ({shown})", variable=variable)
+    return url
+
+
 def redact_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***``; the rest is kept for debugging.
 
@@ -106,4 +135,12 @@ def redact_url(url: str) -> str:
     return shown + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
 
 
-__all__ = ["DEFAULT_TTL_MS", "MAX_TTL_MS", "parse_ttl_ms", "redact_url", "resolve_ttl_ms"]
+__all__ = [
+    "DEFAULT_TTL_MS",
+    "MAX_TTL_MS",
+    "REDIS_URL_SCHEMES",
+    "check_redis_url",
+    "parse_ttl_ms",
+    "redact_url",
+    "resolve_ttl_ms",
+]

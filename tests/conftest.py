@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from kortyx_langgraph import FrameworkAdapter, create_in_memory_framework_adapter
+from kortyx_langgraph import (
+    FrameworkAdapter,
+    create_in_memory_framework_adapter,
+    create_redis_framework_adapter,
+)
 
 pytest_plugins = ["tests.redis_fixtures"]
 
@@ -32,17 +37,37 @@ def clock() -> FakeClock:
 
 AdapterFactory = Callable[..., FrameworkAdapter]
 
-BACKENDS = ["in-memory"]
+BACKENDS = [
+    "in-memory",
+    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("redis-cluster", marks=pytest.mark.redis),
+]
+
+
+def redis_url_for(request: pytest.FixtureRequest, backend: str) -> str:
+    """URL of the suite's standalone server or cluster (started on first use)."""
+    fixture = "redis_cluster" if backend == "redis-cluster" else "redis_standalone"
+    return str(request.getfixturevalue(fixture).url)
 
 
 @pytest.fixture(params=BACKENDS)
 def make_adapter(request: pytest.FixtureRequest) -> Iterator[AdapterFactory]:
-    """Build adapters of one backend; every one built is closed at the end of the test."""
+    """Build adapters of one backend; every one built is closed at the end of the test.
+
+    Redis adapters of one test share a key prefix unique to that test.
+    """
+    backend: str = request.param
     made: list[FrameworkAdapter] = []
+    prefix = f"kortyx-test-{uuid.uuid4().hex[:12]}:"
 
     def make(**kwargs: Any) -> FrameworkAdapter:
         kwargs.setdefault("ttl_ms", 60_000)
-        adapter = create_in_memory_framework_adapter(**kwargs)
+        adapter: FrameworkAdapter
+        if backend == "in-memory":
+            adapter = create_in_memory_framework_adapter(**kwargs)
+        else:
+            kwargs.setdefault("prefix", prefix)
+            adapter = create_redis_framework_adapter(url=redis_url_for(request, backend), **kwargs)
         made.append(adapter)
         return adapter
 

@@ -311,3 +311,26 @@ def test_unknown_prune_strategy_is_refused_before_anything_is_deleted(
     with pytest.raises(ValueError, match="keep_latest"):
         adapter.prune([thread_id], strategy="everything")
     assert adapter.get_tuple({"configurable": {"thread_id": thread_id}}) is not None
+
+
+def test_a_late_put_of_an_older_checkpoint_does_not_retire_newer_interrupts(
+    adapter: FrameworkAdapter,
+) -> None:
+    """LangGraph saves in background threads: puts can land out of order."""
+    thread_id = _thread()
+    older = empty_checkpoint()
+    older["id"] = str(uuid6(clock_seq=-1))
+    newer = empty_checkpoint()
+    newer["id"] = str(uuid6(clock_seq=-1))
+    assert older["id"] < newer["id"]
+    root = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    at_newer = {"configurable": {**root["configurable"], "checkpoint_id": newer["id"]}}
+    adapter.put(root, newer, {"source": "loop", "step": 0}, {})
+    adapter.put_writes(at_newer, [(INTERRUPT, (Interrupt(value="v", id="b" * 32),))], "task")
+    adapter.put(root, older, {"source": "input", "step": -1}, {})  # arrives late
+    [pending] = adapter.pending.list(thread_id)
+    assert pending.checkpoint_id == newer["id"]
+    newest = empty_checkpoint()
+    newest["id"] = str(uuid6(clock_seq=-1))
+    adapter.put(at_newer, newest, {"source": "loop", "step": 1}, {})  # the run moved on
+    assert adapter.pending.list(thread_id) == []

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from kortyx_langgraph import (
-    BackendUnavailableError,
     ConfigurationError,
     InMemoryFrameworkAdapter,
+    RedisFrameworkAdapter,
     create_framework_adapter_from_env,
     redact_url,
     resolve_framework_settings,
@@ -124,9 +124,26 @@ def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -
     assert create_framework_adapter_from_env().ttl_ms == 4321
 
 
-def test_redis_selected_but_unavailable_is_an_error_not_memory() -> None:
-    with pytest.raises(BackendUnavailableError):
-        create_framework_adapter_from_env({"REDIS_URL": URL_B})
+def test_from_env_selects_redis_without_connecting_and_hides_the_password() -> None:
+    adapter = create_framework_adapter_from_env(
+        {"REDIS_URL": "redis://app:hunter2@db.invalid:6379/0", "KORTYX_TTL_MS": "5000"}
+    )
+    assert isinstance(adapter, RedisFrameworkAdapter)
+    assert (adapter.kind, adapter.ttl_ms) == ("redis", 5000)
+    assert "hunter2" not in repr(adapter)
+    assert "hunter2" not in repr(adapter.pending)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://host:6379", "redis://", "redis://:pw@host:99999999", "unix://", "not a url"],
+)
+def test_a_bad_redis_url_from_env_names_the_variable(url: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        create_framework_adapter_from_env({"KORTYX_REDIS_URL": f"{url}", "REDIS_URL": URL_B})
+    assert "KORTYX_REDIS_URL" in str(caught.value)
+    assert caught.value.variable == "KORTYX_REDIS_URL"
+    assert "pw" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

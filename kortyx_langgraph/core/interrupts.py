@@ -9,8 +9,10 @@ subgraph's interrupt is also written there by the parent task that ran the subgr
   resumed and stopped at its next ``interrupt()``);
 * any other write by T at C, except ``__resume__`` and ``__scheduled__``, means T finished
   (it produced output, no output, or an error): T's interrupts at C are dropped;
-* a new top-level checkpoint N means the thread moved on: interrupts at any C != N are
-  dropped. (LangGraph may save the writes of N before N itself, so records at N stay.)
+* a new top-level checkpoint N means the thread moved on: interrupts at any C older than
+  N are dropped. Checkpoint ids are time-ordered strings, and LangGraph saves in the
+  background, so a late ``put`` of an older checkpoint, or the writes of N arriving before
+  N itself, must retire nothing newer than itself.
 
 A resume with ``Command(resume={id: value})`` is not written to the saver by LangGraph, so
 the rules above, not the resume itself, are what retire a record.
@@ -138,9 +140,9 @@ def apply_update(
         )
 
 
-def retire_superseded(records: dict[str, StoredPending], head_checkpoint_id: str) -> None:
-    """Drop records whose checkpoint is not the thread's new head ``head_checkpoint_id``."""
-    for token in [t for t, r in records.items() if r.checkpoint_id != head_checkpoint_id]:
+def retire_superseded(records: dict[str, StoredPending], new_checkpoint_id: str) -> None:
+    """Drop records of checkpoints older than the newly stored ``new_checkpoint_id``."""
+    for token in [t for t, r in records.items() if r.checkpoint_id < new_checkpoint_id]:
         del records[token]
 
 

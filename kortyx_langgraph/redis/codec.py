@@ -1,0 +1,188 @@
+"""Records <-> the bytes kept in Redis. Pure functions, no I/O.
+
+Formats (all readable by the Lua scripts, which only ever *read* the MessagePack ones):
+
+* records the scripts must read are ``<u32 header length><header><body>``: the header is
+  MessagePack holding only strings and numbers (the MessagePack library embedded in Redis
+  has no ``bin`` type), the body MessagePack with the binary payloads, never read by Lua.
+* checkpoint record: header ``[parent id, run id, [[channel, version, blob suffix], ...]]``
+  (``""`` for no parent/run), body ``[type, bytes, metadata type, metadata bytes]``.
+* blob: ``""`` for LangGraph's "empty" marker, else MessagePack ``[type, bytes]``.
+* writes of one checkpoint: frames ``<u32 key length><key><u32 entry length><entry>``, key
+  ``"<task id>\\0<idx>"``, entry MessagePack ``[task_id, idx, channel, type, bytes,
+  task_path]``. Frames let a script merge writes without re-encoding binary payloads.
+* pending interrupt: header ``[interrupt_id, thread_id, checkpoint_id, task_id, thread key
+  base, created ms]``, body ``[value type, value bytes]``.
+
+The serializer's own payload (``serde.dumps_typed``) is stored as it is, next to its type
+string, so a type such as ``msgpack+aes`` round-trips. Nothing is ever unpickled here.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import ormsgpack
+
+from kortyx_langgraph.core.interrupts import StoredPending
+from kortyx_langgraph.core.records import EMPTY_BLOB, StoredCheckpoint, StoredWrite, TypedBytes
+from kortyx_langgraph.errors import DeserializationError
+from kortyx_langgraph.redis.layout import blob_suffix
+
+_U32 = struct.Struct(">I")
+
+
+def _unpack(data: bytes, what: str) -> Any:
+    try:
+        return ormsgpack.unpackb(data)
+    except (ormsgpack.MsgpackDecodeError, ValueError, TypeError) as exc:
+        raise DeserializationError(f"the stored {what} is corrupted: {exc}") from exc
+
+
+def _with_header(header: list[Any], body: list[Any]) -> bytes:
+    packed = ormsgpack.packb(header)
+    return _U32.pack(len(packed)) + packed + ormsgpack.packb(body)
+
+
+def _split_header(data: bytes, what: str) -> tuple[Any, Any]:
+    try:
+        (length,) = _U32.unpack_from(data, 0)
+    except struct.error as exc:
+        raise DeserializationError(f"the stored {what} is truncated") from exc
+    return _unpack(data[4 : 4 + length], what), _unpack(data[4 + length :], what)
+
+
+def pack_checkpoint(record: StoredCheckpoint) -> bytes:
+    """The stored form of a checkpoint record (blob suffixes included for the scripts)."""
+    refs = [
+        [channel, version, blob_suffix(channel, version)]
+        for channel, version in record.channel_versions.items()
+    ]
+    return _with_header(
+        [record.parent_id or "", record.run_id or "", refs],
+        [record.checkpoint[0], record.checkpoint[1], record.metadata[0], record.metadata[1]],
+    )
+
+
+def unpack_checkpoint(data: bytes) -> StoredCheckpoint:
+    """Inverse of :func:`pack_checkpoint`."""
+    try:
+        (parent, run_id, refs), (ctype, cbytes, mtype, mbytes) = _split_header(data, "checkpoint")
+        versions = {channel: version for channel, version, _ in refs}
+    except (TypeError, ValueError) as exc:
+        raise DeserializationError(f"the stored checkpoint has an unknown shape: {exc}") from exc
+    return StoredCheckpoint(
+        checkpoint=(ctype, cbytes),
+        metadata=(mtype, mbytes),
+        parent_id=parent or None,
+        run_id=run_id or None,
+        channel_versions=versions,
+    )
+
+
+def pack_blob(blob: TypedBytes) -> bytes:
+    """The stored form of a channel value (``b""`` for the empty marker)."""
+    if blob[0] == EMPTY_BLOB[0]:
+        return b""
+    return ormsgpack.packb([blob[0], blob[1]])
+
+
+def unpack_blob(data: bytes | None) -> TypedBytes | None:
+    """Inverse of :func:`pack_blob`; ``None`` when the blob is missing."""
+    if data is None:
+        return None
+    if data == b"":
+        return EMPTY_BLOB
+    kind, payload = _unpack(data, "channel value")
+    return (kind, payload)
+
+
+def write_key(write: StoredWrite) -> bytes:
+    """The key a write is merged under: ``(task_id, idx)``."""
+    return f"{write.task_id}\0{write.idx}".encode()
+
+
+def pack_write(write: StoredWrite) -> bytes:
+    """One write's entry (without its frame)."""
+    return ormsgpack.packb(
+        [write.task_id, write.idx, write.channel, write.value[0], write.value[1], write.task_path]
+    )
+
+
+def iter_frames(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """``(key, entry)`` frames of a stored writes value."""
+    view = memoryview(data)
+    pos = 0
+    try:
+        while pos < len(view):
+            (key_len,) = _U32.unpack_from(view, pos)
+            pos += 4
+            key = bytes(view[pos : pos + key_len])
+            pos += key_len
+            (entry_len,) = _U32.unpack_from(view, pos)
+            pos += 4
+            entry = bytes(view[pos : pos + entry_len])
+            pos += entry_len
+            yield key, entry
+    except struct.error as exc:
+        raise DeserializationError(f"the stored writes are truncated: {exc}") from exc
+
+
+def frame(key: bytes, entry: bytes) -> bytes:
+    """One frame, as the merge script writes it (used by copy and tests)."""
+    return _U32.pack(len(key)) + key + _U32.pack(len(entry)) + entry
+
+
+def unpack_writes(data: bytes | None) -> list[StoredWrite]:
+    """Every write of a stored writes value, in storage order."""
+    if not data:
+        return []
+    writes = []
+    for _, entry in iter_frames(data):
+        task_id, idx, channel, kind, payload, task_path = _unpack(entry, "write")
+        writes.append(StoredWrite(task_id, idx, channel, (kind, payload), task_path))
+    return writes
+
+
+def pending_record(
+    *,
+    interrupt_id: str,
+    thread_id: str,
+    checkpoint_id: str,
+    task_id: str,
+    base: str,
+    created_ms: int,
+    value: TypedBytes,
+) -> bytes:
+    """The stored form of a pending interrupt (its token is the hash field)."""
+    return _with_header(
+        [interrupt_id, thread_id, checkpoint_id, task_id, base, created_ms], [value[0], value[1]]
+    )
+
+
+def unpack_pending(token: str, data: bytes, claimed_ms: int | None) -> StoredPending:
+    """Inverse of :func:`pending_record`, with the claim time stored beside it."""
+    header, (kind, payload) = _split_header(data, "pending interrupt")
+    interrupt_id, thread_id, checkpoint_id, task_id, _, created_ms = header
+    return StoredPending(
+        token=token,
+        interrupt_id=interrupt_id,
+        thread_id=thread_id,
+        checkpoint_id=checkpoint_id,
+        task_id=task_id,
+        value=(kind, payload),
+        created_at_ms=created_ms,
+        claimed_at_ms=claimed_ms,
+    )
+
+
+def as_text(value: bytes | str) -> str:
+    """Redis replies are bytes (the clients are not told to decode); ids are UTF-8."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def flatten(pairs: Sequence[tuple[Any, Any]]) -> list[Any]:
+    """``[(a, b), (c, d)] -> [a, b, c, d]`` for variadic ``HSET``-style arguments."""
+    return [item for pair in pairs for item in pair]

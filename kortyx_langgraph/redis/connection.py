@@ -1,0 +1,295 @@
+"""The one place that talks to Redis: clients, the two flow drivers, and error translation.
+
+The adapter hands a flow (see ``operations.py``) to :meth:`RedisConnection.drive` (sync) or
+:meth:`RedisConnection.adrive` (async); they are the only code that differs between the two
+colours. Clients are created from the URL on first use: a sync one, and one async client per
+event loop (an asyncio connection belongs to the loop that opened it, and applications do
+run ``asyncio.run`` more than once). Cluster mode is detected from the server unless the
+caller says. Clients passed in by the caller are used as they are and never closed here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, TypeVar
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
+import redis.exceptions
+
+from kortyx_langgraph.errors import (
+    ConfigurationError,
+    StorageCapabilityError,
+    StorageConnectionError,
+    StorageError,
+)
+from kortyx_langgraph.redis.operations import Call, Emit, Flow, Scan
+from kortyx_langgraph.settings import check_redis_url, redact_url
+
+T = TypeVar("T")
+
+SyncClient = redis.Redis | redis.cluster.RedisCluster
+AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+
+
+def _redis_py_url(url: str) -> str:
+    """redis-py knows ``redis``/``rediss``/``unix``; Valkey's schemes mean the same."""
+    if url.startswith("valkeys://"):
+        return "rediss://" + url[len("valkeys://") :]
+    if url.startswith("valkey://"):
+        return "redis://" + url[len("valkey://") :]
+    return url
+
+
+@contextlib.contextmanager
+def translated_errors(where: str) -> Iterator[None]:
+    """Turn redis-py exceptions into this package's typed errors, naming ``where``."""
+    try:
+        yield
+    except redis.exceptions.AuthenticationError as exc:
+        raise StorageConnectionError(f"Redis at {where} refused the credentials: {exc}") from None
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+        raise StorageConnectionError(f"cannot reach Redis at {where}: {exc}") from None
+    except redis.exceptions.ResponseError as exc:
+        text = str(exc)
+        if any(
+            marker in text.lower()
+            for marker in ("unknown command", "noperm", "no permissions", "scripting", "disabled")
+        ):
+            raise StorageCapabilityError(
+                f"Redis at {where} refused a command the adapter needs (Lua scripting with "
+                f"EVAL/EVALSHA, hashes, sorted sets): {text}"
+            ) from None
+        raise StorageError(f"Redis at {where} answered with an error: {text}") from None
+    except redis.exceptions.RedisError as exc:
+        raise StorageError(f"Redis at {where} failed: {type(exc).__name__}: {exc}") from None
+
+
+def _check_binary(client: Any) -> None:
+    try:
+        encoder = client.get_encoder()
+    except AttributeError:
+        encoder = client.connection_pool.get_encoder()
+    if getattr(encoder, "decode_responses", False):
+        raise ConfigurationError(
+            "the Redis client decodes responses to str; create it with "
+            "decode_responses=False (values are stored as bytes)",
+            variable="client",
+        )
+
+
+class RedisConnection:
+    """Clients and drivers of one adapter."""
+
+    def __init__(
+        self,
+        *,
+        url: str | None,
+        client: SyncClient | AsyncClient | None,
+        cluster: bool | None,
+        client_options: dict[str, Any],
+    ) -> None:
+        if url is None and client is None:
+            raise ConfigurationError("pass url= or client= to the Redis adapter", variable="url")
+        if url is not None and client is not None:
+            raise ConfigurationError("pass either url= or client=, not both", variable="client")
+        self._url = check_redis_url(url) if url is not None else None
+        self.where = redact_url(self._url) if self._url else type(client).__name__
+        self._options = {"decode_responses": False, **client_options}
+        self._lock = threading.Lock()
+        self._sync: SyncClient | None = None
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._given_async: AsyncClient | None = None
+        self.cluster = cluster
+        if isinstance(client, (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster)):
+            _check_binary(client)
+            self._given_async = client
+            self.cluster = isinstance(client, redis.asyncio.cluster.RedisCluster)
+        elif isinstance(client, (redis.Redis, redis.cluster.RedisCluster)):
+            _check_binary(client)
+            self._sync = client
+            self.cluster = isinstance(client, redis.cluster.RedisCluster)
+        elif client is not None:
+            raise ConfigurationError(
+                f"client must be a redis-py Redis or RedisCluster (sync or asyncio), "
+                f"got {type(client).__name__}",
+                variable="client",
+            )
+        self.owns_clients = self._url is not None
+
+    def __repr__(self) -> str:
+        mode = {None: "auto", True: "cluster", False: "standalone"}[self.cluster]
+        return f"RedisConnection({self.where}, {mode})"
+
+    # -- clients -------------------------------------------------------------------------
+
+    def _detect_cluster_sync(self) -> bool:
+        if self.cluster is None:
+            assert self._url is not None
+            probe = redis.Redis.from_url(_redis_py_url(self._url), **self._options)
+            try:
+                with translated_errors(self.where):
+                    info = probe.info("cluster")
+            finally:
+                probe.close()
+            self.cluster = bool(info.get("cluster_enabled"))
+        return self.cluster
+
+    async def _detect_cluster_async(self) -> bool:
+        if self.cluster is None:
+            assert self._url is not None
+            probe = redis.asyncio.Redis.from_url(_redis_py_url(self._url), **self._options)
+            try:
+                with translated_errors(self.where):
+                    info = await probe.info("cluster")
+            finally:
+                await probe.aclose()
+            self.cluster = bool(info.get("cluster_enabled"))
+        return self.cluster
+
+    def sync_client(self) -> SyncClient:
+        """The sync client, created from the URL on first use."""
+        if self._sync is None:
+            if self._url is None:
+                raise ConfigurationError(
+                    "this adapter was given an asyncio client; call the async methods "
+                    "(aget_tuple, ainvoke, ...) or pass url= so it can open a sync client too",
+                    variable="client",
+                )
+            with self._lock:
+                if self._sync is None:
+                    url = _redis_py_url(self._url)
+                    if self._detect_cluster_sync():
+                        self._sync = redis.cluster.RedisCluster.from_url(url, **self._options)
+                    else:
+                        self._sync = redis.Redis.from_url(url, **self._options)
+        return self._sync
+
+    async def async_client(self) -> AsyncClient | None:
+        """The async client of the running loop; ``None`` means "use the sync one in a thread"."""
+        if self._given_async is not None:
+            return self._given_async
+        if self._url is None:
+            return None
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            url = _redis_py_url(self._url)
+            if await self._detect_cluster_async():
+                client = redis.asyncio.cluster.RedisCluster.from_url(url, **self._options)
+            else:
+                client = redis.asyncio.Redis.from_url(url, **self._options)
+            self._async[loop] = client
+        return client
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _send(self, client: SyncClient, step: Call | Scan) -> Any:
+        if isinstance(step, Scan):
+            return list(client.scan_iter(match=step.pattern, count=1000))
+        script = step.script
+        try:
+            return client.evalsha(script.sha, len(step.keys), *step.keys, *step.args)
+        except redis.exceptions.NoScriptError:
+            return client.eval(script.source, len(step.keys), *step.keys, *step.args)
+
+    async def _asend(self, client: AsyncClient, step: Call | Scan) -> Any:
+        if isinstance(step, Scan):
+            return [key async for key in client.scan_iter(match=step.pattern, count=1000)]
+        script = step.script
+        try:
+            return await client.evalsha(script.sha, len(step.keys), *step.keys, *step.args)
+        except redis.exceptions.NoScriptError:
+            return await client.eval(script.source, len(step.keys), *step.keys, *step.args)
+
+    def drive(self, flow: Flow[T]) -> T:
+        """Run a flow to its result with the sync client."""
+        client = self.sync_client()
+        reply: Any = None
+        while True:
+            try:
+                step = flow.send(reply)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            with translated_errors(self.where):
+                reply = self._send(client, step)  # type: ignore[arg-type]
+
+    def iterate(self, flow: Flow[None]) -> Iterator[Any]:
+        """Run a listing flow with the sync client, yielding what it emits."""
+        client = self.sync_client()
+        reply: Any = None
+        while True:
+            try:
+                step = flow.send(reply)
+            except StopIteration:
+                return
+            if isinstance(step, Emit):
+                reply = None
+                yield step.item
+                continue
+            with translated_errors(self.where):
+                reply = self._send(client, step)
+
+    async def adrive(self, flow: Flow[T]) -> T:
+        """Run a flow to its result with the event loop's async client."""
+        client = await self.async_client()
+        if client is None:
+            return await asyncio.to_thread(self.drive, flow)
+        reply: Any = None
+        while True:
+            try:
+                step = flow.send(reply)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            with translated_errors(self.where):
+                reply = await self._asend(client, step)  # type: ignore[arg-type]
+
+    async def aiterate(self, flow: Flow[None]) -> AsyncIterator[Any]:
+        """Run a listing flow with the async client, yielding what it emits."""
+        client = await self.async_client()
+        if client is None:
+            for item in await asyncio.to_thread(lambda: list(self.iterate(flow))):
+                yield item
+            return
+        reply: Any = None
+        while True:
+            try:
+                step = flow.send(reply)
+            except StopIteration:
+                return
+            if isinstance(step, Emit):
+                reply = None
+                yield step.item
+                continue
+            with translated_errors(self.where):
+                reply = await self._asend(client, step)
+
+    # -- closing -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the clients this connection created (never the caller's)."""
+        if not self.owns_clients:
+            return
+        with self._lock:
+            client, self._sync = self._sync, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the clients this connection created, async ones of this loop included."""
+        self.close()
+        if not self.owns_clients:
+            return
+        with contextlib.suppress(RuntimeError):
+            loop = asyncio.get_running_loop()
+            client = self._async.pop(loop, None)
+            if client is not None:
+                await client.aclose()

@@ -1,0 +1,483 @@
+"""Every Redis adapter operation as a *flow*: pure code that yields what to send.
+
+A flow is a generator. It yields :class:`Call` (run a script) or :class:`Scan` (list our
+keys) and receives the reply; a listing flow also yields :class:`Emit` with each result.
+Building keys and arguments and decoding replies happens here, once; the sync and async
+adapters only differ in the driver that sends (see ``connection.py``), in the style of
+h11 and httpx. Most flows yield exactly one :class:`Call`: one round trip per operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from kortyx_langgraph.core.history import ChainLink, ancestors_to_keep, delta_channel_history
+from kortyx_langgraph.core.ids import (
+    ROOT_NS,
+    checkpoint_config,
+    namespace_filter,
+    read_address,
+    read_thread_id,
+    read_write_target,
+    thread_tag,
+)
+from kortyx_langgraph.core.interrupts import (
+    StoredPending,
+    interrupt_update,
+    mint_token,
+    missing_token_error,
+    parse_token,
+    to_public,
+)
+from kortyx_langgraph.core.records import (
+    StoredCheckpoint,
+    TypedBytes,
+    build_tuple,
+    encode_put,
+    encode_writes,
+    metadata_matches,
+    sorted_writes,
+)
+from kortyx_langgraph.errors import AlreadyClaimedError
+from kortyx_langgraph.pending import PendingInterrupt
+from kortyx_langgraph.redis import codec, scripts
+from kortyx_langgraph.redis.layout import (
+    ThreadKeys,
+    checkpoint_key_pattern,
+    checkpoint_member,
+    encode,
+    namespace_range,
+    pending_key,
+    split_member,
+    thread_id_of_cp_key,
+    thread_keys,
+)
+
+T = TypeVar("T")
+
+LIST_PAGE = 100
+"""Checkpoints fetched per round trip when ``list`` has no smaller limit (or filters)."""
+LIST_SCAN_BUDGET = 2_000
+"""Index members one ``list`` call looks at before handing control back to the client."""
+
+
+class Call(NamedTuple):
+    """Run ``script`` with ``keys`` and ``args``; the flow receives the reply."""
+
+    script: scripts.Script
+    keys: Sequence[str]
+    args: Sequence[Any]
+
+
+class Scan(NamedTuple):
+    """List every key matching ``pattern`` (on every primary of a Cluster)."""
+
+    pattern: str
+
+
+class Emit(NamedTuple):
+    """A listing flow's result, handed to the caller as it is produced."""
+
+    item: Any
+
+
+Step = Call | Scan | Emit
+Flow = Generator[Step, Any, T]
+
+
+@dataclass(frozen=True)
+class Operations:
+    """The flows of one adapter: its key prefix, serializer, TTL and clock."""
+
+    prefix: str
+    serde: SerializerProtocol
+    ttl_ms: int | None
+    refresh_on_read: bool
+    clock: Any
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @property
+    def _ttl(self) -> int:
+        return self.ttl_ms or 0
+
+    @property
+    def _read_ttl(self) -> int:
+        return self._ttl if self.refresh_on_read else 0
+
+    def _keys(self, thread_id: str) -> ThreadKeys:
+        return thread_keys(self.prefix, thread_id)
+
+    def _tuple(self, thread_id: str, entry: Sequence[Any]) -> CheckpointTuple:
+        member, raw_record, raw_blobs, raw_writes = entry
+        checkpoint_ns, checkpoint_id = split_member(codec.as_text(member))
+        record = codec.unpack_checkpoint(raw_record)
+        blobs = {
+            channel: codec.unpack_blob(raw)
+            for channel, raw in zip(record.channel_versions, raw_blobs or [], strict=False)
+        }
+        return build_tuple(
+            self.serde,
+            thread_id=thread_id,
+            checkpoint_ns=checkpoint_ns,
+            checkpoint_id=checkpoint_id,
+            record=record,
+            values=blobs,
+            writes=sorted_writes(codec.unpack_writes(raw_writes)),
+        )
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> Flow[CheckpointTuple | None]:
+        """``get_tuple``: one script call fetches the checkpoint, its blobs and writes."""
+        thread_id, checkpoint_ns, checkpoint_id = read_address(config, "get_tuple")
+        member = checkpoint_member(checkpoint_ns, checkpoint_id) if checkpoint_id else ""
+        upper, lower = namespace_range(checkpoint_ns)
+        reply = yield Call(
+            scripts.GET_TUPLE, self._keys(thread_id), [self._read_ttl, member, upper, lower]
+        )
+        return self._tuple(thread_id, reply) if reply else None
+
+    def list_checkpoints(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Flow[None]:
+        """``list``: newest first, one round trip per page of checkpoints."""
+        if limit is not None and limit <= 0:
+            return
+        if config is None:
+            thread_ids = yield from self._all_thread_ids()
+        else:
+            thread_ids = [read_address(config, "list").thread_id]
+        remaining = limit
+        for thread_id in thread_ids:
+            remaining = yield from self._list_thread(
+                thread_id, config, filter=filter, before=before, limit=remaining
+            )
+            if remaining == 0:
+                return
+
+    def _all_thread_ids(self) -> Flow[list[str]]:
+        keys = yield Scan(checkpoint_key_pattern(self.prefix))
+        found = {thread_id_of_cp_key(self.prefix, codec.as_text(key)) for key in keys}
+        return sorted(t for t in found if t is not None)
+
+    def _list_thread(
+        self,
+        thread_id: str,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Flow[int | None]:
+        only_ns = namespace_filter(config)
+        only_id = read_address(config, "list").checkpoint_id if config else None
+        before_id = read_address(before, "list(before=...)").checkpoint_id if before else None
+        keys = self._keys(thread_id)
+        if only_id is not None:
+            if before_id is not None and only_id >= before_id:
+                return limit
+            if only_ns is not None:
+                upper, lower = namespace_range(only_ns)
+                member = checkpoint_member(only_ns, only_id)
+                reply = yield Call(scripts.GET_TUPLE, keys, [self._read_ttl, member, upper, lower])
+                entries = [reply] if reply else []
+            else:
+                entries = yield from self._entries_with_id(keys, only_id)
+            return (yield from self._emit(thread_id, entries, filter, limit))
+        if only_ns is not None:
+            upper, lower = namespace_range(only_ns, before_id)
+            before_filter = ""
+        else:
+            upper, lower = "+", "-"
+            before_filter = encode(before_id) if before_id is not None else ""
+        remaining = limit
+        cursor: str | None = upper
+        while cursor is not None and remaining != 0:
+            page = LIST_PAGE if filter or remaining is None else min(remaining, LIST_PAGE)
+            reply = yield Call(
+                scripts.LIST,
+                keys,
+                [self._read_ttl, cursor, lower, before_filter, page, LIST_SCAN_BUDGET],
+            )
+            next_cursor, entries = reply
+            cursor = codec.as_text(next_cursor) if next_cursor else None
+            remaining = yield from self._emit(thread_id, entries, filter, remaining)
+        return remaining
+
+    def _entries_with_id(self, keys: ThreadKeys, checkpoint_id: str) -> Flow[list[Any]]:
+        reply = yield Call(scripts.LIST, keys, [self._read_ttl, "+", "-", "", 1_000_000, 1_000_000])
+        return [e for e in reply[1] if split_member(codec.as_text(e[0]))[1] == checkpoint_id]
+
+    def _emit(
+        self,
+        thread_id: str,
+        entries: Iterable[Any],
+        filter: dict[str, Any] | None,
+        remaining: int | None,
+    ) -> Flow[int | None]:
+        for entry in entries:
+            if remaining == 0:
+                break
+            item = self._tuple(thread_id, entry)
+            if not metadata_matches(item.metadata, filter):
+                continue
+            yield Emit(item)
+            if remaining is not None:
+                remaining -= 1
+        return remaining
+
+    def delta_history(
+        self, config: RunnableConfig, channels: Sequence[str]
+    ) -> Flow[Mapping[str, DeltaChannelHistory]]:
+        """``get_delta_channel_history``: the server walks the parent chain in one call."""
+        if not channels:
+            return {}
+        thread_id, checkpoint_ns, checkpoint_id = read_address(config, "get_delta_channel_history")
+        member = checkpoint_member(checkpoint_ns, checkpoint_id) if checkpoint_id else ""
+        upper, lower = namespace_range(checkpoint_ns)
+        reply = yield Call(
+            scripts.DELTA_HISTORY, self._keys(thread_id), [member, upper, lower, *channels]
+        )
+        links = []
+        for raw in reply:
+            record = codec.unpack_checkpoint(raw[0])
+            blobs = {
+                codec.as_text(raw[i]): codec.unpack_blob(raw[i + 1]) for i in range(2, len(raw), 2)
+            }
+            links.append(ChainLink(record, blobs, sorted_writes(codec.unpack_writes(raw[1]))))
+        return delta_channel_history(self.serde, links, channels)
+
+    # -- writes --------------------------------------------------------------------------
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> Flow[RunnableConfig]:
+        """``put``: checkpoint record, index entry and new blobs, in one script call."""
+        thread_id, checkpoint_ns, _ = read_address(config, "put")
+        encoded = encode_put(self.serde, config, checkpoint, metadata, new_versions)
+        ns = encode(checkpoint_ns)
+        blob_args: list[Any] = []
+        for (channel, version), blob in encoded.blobs.items():
+            blob_args += [f"{ns}:{encode(channel)}:{encode(str(version))}", codec.pack_blob(blob)]
+        yield Call(
+            scripts.PUT,
+            self._keys(thread_id),
+            [
+                self._ttl,
+                checkpoint_member(checkpoint_ns, encoded.checkpoint_id),
+                codec.pack_checkpoint(encoded.record),
+                thread_id,
+                encoded.checkpoint_id if checkpoint_ns == ROOT_NS else "",
+                *blob_args,
+            ],
+        )
+        return checkpoint_config(thread_id, checkpoint_ns, encoded.checkpoint_id)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> Flow[None]:
+        """``put_writes``: merged into the checkpoint's writes with ``WRITES_IDX_MAP``
+        semantics, and the pending interrupts updated, in one script call."""
+        thread_id, checkpoint_ns, checkpoint_id = read_write_target(config, "put_writes")
+        assert checkpoint_id is not None  # read_write_target guarantees it
+        keys = self._keys(thread_id)
+        args: list[Any] = [self._ttl, checkpoint_member(checkpoint_ns, checkpoint_id), thread_id]
+        encoded = encode_writes(self.serde, writes, task_id, task_path)
+        args.append(len(encoded))
+        for write in encoded:
+            args += [codec.write_key(write), codec.pack_write(write), int(write.overwrites)]
+        update = interrupt_update(self.serde, checkpoint_ns, checkpoint_id, task_id, writes)
+        if update is None:
+            args += ["", "", "", 0]
+        else:
+            interrupts = update.interrupts or ()
+            args += ["d" if update.interrupts is None else "i", checkpoint_id, task_id]
+            args.append(len(interrupts))
+            tag = thread_tag(thread_id)
+            deadline = None if self.ttl_ms is None else self.clock() + self.ttl_ms
+            now = self.clock()
+            for interrupt_id, value in interrupts:
+                record = codec.pending_record(
+                    interrupt_id=interrupt_id,
+                    thread_id=thread_id,
+                    checkpoint_id=checkpoint_id,
+                    task_id=task_id,
+                    base=keys.base,
+                    created_ms=now,
+                    value=value,
+                )
+                args += [interrupt_id, mint_token(tag, deadline), record]
+        yield Call(scripts.PUT_WRITES, keys, args)
+
+    def delete_thread(self, thread_id: str) -> Flow[None]:
+        """``delete_thread``: every key of the thread and its pending interrupts."""
+        thread_id = read_thread_id(thread_id, "delete_thread")
+        yield Call(scripts.DELETE_THREAD, self._keys(thread_id), [thread_id])
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> Flow[None]:
+        """``delete_for_runs``: one script call per thread, over every thread we hold."""
+        wanted = [str(r) for r in run_ids]
+        if not wanted:
+            return
+        for thread_id in (yield from self._all_thread_ids()):
+            yield Call(scripts.DELETE_CHECKPOINTS, self._keys(thread_id), [thread_id, "r", *wanted])
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> Flow[None]:
+        """``copy_thread``: read the source in one call, write the target in another.
+
+        The two threads may live on different Cluster nodes, so the copy is two atomic
+        steps; the target never holds half of a checkpoint.
+        """
+        source = read_thread_id(source_thread_id, "copy_thread")
+        target = read_thread_id(target_thread_id, "copy_thread")
+        if source == target:
+            return
+        members, cps, blobs, wrs, pending = yield Call(
+            scripts.READ_THREAD, self._keys(source), [source]
+        )
+        if not members:
+            return
+        target_keys = self._keys(target)
+        tag = thread_tag(target)
+        deadline = None if self.ttl_ms is None else self.clock() + self.ttl_ms
+        now = self.clock()
+        pending_pairs: list[Any] = []
+        for token, raw, _claimed in pending:
+            old = codec.unpack_pending(codec.as_text(token), raw, None)
+            pending_pairs += [
+                mint_token(tag, deadline),
+                codec.pending_record(
+                    interrupt_id=old.interrupt_id,
+                    thread_id=target,
+                    checkpoint_id=old.checkpoint_id,
+                    task_id=old.task_id,
+                    base=target_keys.base,
+                    created_ms=now,
+                    value=old.value,
+                ),
+            ]
+        yield Call(
+            scripts.WRITE_THREAD,
+            target_keys,
+            [
+                self._ttl,
+                len(members),
+                len(cps) // 2,
+                len(blobs) // 2,
+                len(wrs) // 2,
+                len(pending_pairs) // 2,
+                *members,
+                *cps,
+                *blobs,
+                *wrs,
+                *pending_pairs,
+            ],
+        )
+
+    def prune(self, thread_ids: Sequence[str], strategy: str) -> Flow[None]:
+        """``prune``: ``delete`` drops threads; ``keep_latest`` reads each thread once,
+        decides what ``DeltaChannel`` history to keep, and deletes the rest in one call."""
+        for thread_id in [read_thread_id(t, "prune") for t in thread_ids]:
+            keys = self._keys(thread_id)
+            if strategy == "delete":
+                yield Call(scripts.DELETE_THREAD, keys, [thread_id])
+                continue
+            members, cps, blobs, _, _ = yield Call(scripts.READ_THREAD, keys, [thread_id])
+            doomed = self._prune_victims(members, cps, blobs)
+            if doomed:
+                yield Call(scripts.DELETE_CHECKPOINTS, keys, [thread_id, "m", *doomed])
+
+    def _prune_victims(
+        self, members: Sequence[bytes], cps: Sequence[bytes], blobs: Sequence[bytes]
+    ) -> list[str]:
+        records = {codec.as_text(cps[i]): cps[i + 1] for i in range(0, len(cps), 2)}
+        blob_values = {codec.as_text(blobs[i]): blobs[i + 1] for i in range(0, len(blobs), 2)}
+        by_ns: dict[str, list[str]] = {}
+        for raw in members:
+            member = codec.as_text(raw)
+            by_ns.setdefault(split_member(member)[0], []).append(member)
+        doomed = []
+        for checkpoint_ns, ns_members in by_ns.items():
+            ns = encode(checkpoint_ns)
+
+            def fetch(
+                checkpoint_id: str, checkpoint_ns: str = checkpoint_ns, ns: str = ns
+            ) -> tuple[StoredCheckpoint, dict[str, TypedBytes | None]] | None:
+                raw = records.get(checkpoint_member(checkpoint_ns, checkpoint_id))
+                if raw is None:
+                    return None
+                record = codec.unpack_checkpoint(raw)
+                return record, {
+                    channel: codec.unpack_blob(
+                        blob_values.get(f"{ns}:{encode(channel)}:{encode(str(version))}")
+                    )
+                    for channel, version in record.channel_versions.items()
+                }
+
+            head = split_member(max(ns_members))[1]
+            keep = {
+                checkpoint_member(checkpoint_ns, c)
+                for c in ancestors_to_keep(self.serde, head, fetch)
+            }
+            doomed += [m for m in ns_members if m not in keep]
+        return doomed
+
+    # -- pending interrupts --------------------------------------------------------------
+
+    def _public(self, record: StoredPending, pttl: int) -> PendingInterrupt:
+        expires = None if pttl < 0 else self.clock() + pttl
+        return to_public(self.serde, record, expires)
+
+    def pending_list(self, thread_id: str) -> Flow[list[PendingInterrupt]]:
+        """Every interrupt pending on a thread, oldest first."""
+        thread_id = read_thread_id(thread_id, "pending.list")
+        pttl, rows = yield Call(scripts.PENDING_LIST, self._keys(thread_id), [thread_id])
+        records = [
+            codec.unpack_pending(codec.as_text(token), raw, int(claimed) if claimed else None)
+            for token, raw, claimed in rows
+        ]
+        records.sort(key=lambda r: (r.created_at_ms, r.token))
+        return [self._public(r, pttl) for r in records]
+
+    def pending_lookup(self, token: str, script: scripts.Script) -> Flow[PendingInterrupt]:
+        """``get``/``claim``/``release`` of one token: one call on the token's hash."""
+        parts = parse_token(token)
+        args: list[Any] = [token]
+        if script is scripts.PENDING_CLAIM:
+            args.append(self.clock())
+        reply = yield Call(script, [pending_key(self.prefix, parts.tag)], args)
+        if not reply:
+            raise missing_token_error(token, parts, self.clock())
+        raw, claimed, pttl = reply[0], reply[1], int(reply[2])
+        record = codec.unpack_pending(token, raw, int(claimed) if claimed else None)
+        if script is scripts.PENDING_CLAIM and not int(reply[3]):
+            raise AlreadyClaimedError(
+                "this pending interrupt was already claimed by another caller", token=token
+            )
+        return self._public(record, pttl)

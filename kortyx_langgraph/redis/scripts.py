@@ -1,0 +1,404 @@
+"""The Lua scripts: one per saver operation, each one round trip and atomic.
+
+Thread scripts take the five keys of :class:`~kortyx_langgraph.redis.layout.ThreadKeys` as
+``KEYS`` (``idx``, ``cp``, ``blob``, ``wr``, ``pending``); pending scripts take the pending
+hash alone. All keys of one call share a hash tag, so they run unchanged on Redis Cluster.
+Only core commands of Redis 6.2+ are used (plus the ``cmsgpack`` and ``struct`` libraries
+every Redis and Valkey build embeds), nothing from modules.
+
+:class:`Script` sends ``EVALSHA`` and falls back to ``EVAL`` (which also caches the script)
+when the server answers ``NOSCRIPT``, after a restart, a failover or a resharding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+_PRELUDE = r"""
+local function refresh(ttl)
+  if ttl > 0 then
+    for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ttl) end
+  end
+end
+
+local function enc(s)
+  return (string.gsub(s, '[^%w%-%._~]', function(c)
+    return string.format('%%%02X', string.byte(c))
+  end))
+end
+
+local function dec(s)
+  return (string.gsub(s, '%%(%x%x)', function(h) return string.char(tonumber(h, 16)) end))
+end
+
+local function head(raw)
+  local len = struct.unpack('>I4', raw, 1)
+  return cmsgpack.unpack(string.sub(raw, 5, 4 + len))
+end
+
+local function ns_of(member)
+  return string.match(member, '^([^:]*):')
+end
+
+local function thread_pending(thread_id)
+  local out = {}
+  local all = redis.call('HGETALL', KEYS[5])
+  for i = 1, #all, 2 do
+    local f = all[i]
+    if string.sub(f, -2) ~= ':c' then
+      local rec = head(all[i + 1])
+      if rec[2] == thread_id then out[#out + 1] = {f, rec, all[i + 1]} end
+    end
+  end
+  return out
+end
+
+local function drop_pending(f)
+  redis.call('HDEL', KEYS[5], f, f .. ':c')
+end
+
+local function blobs_of(member, rec)
+  local ns = ns_of(member)
+  local refs = head(rec)[3]
+  if #refs == 0 then return {} end
+  local fields = {}
+  for i, ref in ipairs(refs) do fields[i] = ns .. ':' .. ref[3] end
+  return redis.call('HMGET', KEYS[3], unpack(fields))
+end
+
+local function entry(member)
+  local rec = redis.call('HGET', KEYS[2], member)
+  if not rec then return false end
+  return {member, rec, blobs_of(member, rec), redis.call('HGET', KEYS[4], member)}
+end
+
+local function hset_from_argv(key, first, pairs)
+  local last = first + 2 * pairs - 1
+  local i = first
+  while i <= last do
+    local j = math.min(i + 999, last)
+    redis.call('HSET', key, unpack(ARGV, i, j))
+    i = j + 1
+  end
+end
+"""
+
+# ARGV: refresh ttl (0: none), member ('' for the latest), range max, range min
+_GET_TUPLE = r"""
+local member = ARGV[2]
+if member == '' then
+  local newest = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[3], ARGV[4], 'LIMIT', 0, 1)
+  if #newest == 0 then return false end
+  member = newest[1]
+end
+local found = entry(member)
+if found then refresh(tonumber(ARGV[1])) end
+return found
+"""
+
+# ARGV: refresh ttl, range max, range min, before id ('' none), limit, scan budget
+# -> {next range max or false, {entry...}}: false once the range is exhausted
+_LIST = r"""
+local upper, lower = ARGV[2], ARGV[3]
+local before, limit, budget = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local out, more = {}, true
+while more and #out < limit and budget > 0 do
+  local chunk = limit - #out
+  if before ~= '' then chunk = 128 end
+  chunk = math.min(chunk, budget)
+  local members = redis.call('ZREVRANGEBYLEX', KEYS[1], upper, lower, 'LIMIT', 0, chunk)
+  more = #members == chunk
+  for position, m in ipairs(members) do
+    budget = budget - 1
+    upper = '(' .. m
+    if before == '' or string.sub(m, #ns_of(m) + 2) < before then
+      local found = entry(m)
+      if found then out[#out + 1] = found end
+      if #out >= limit then
+        more = more or position < #members
+        break
+      end
+    end
+  end
+end
+if #out > 0 then refresh(tonumber(ARGV[1])) end
+if more then return {upper, out} end
+return {false, out}
+"""
+
+# ARGV: ttl, member, record, thread id, checkpoint id if root namespace else '',
+#       then blob field/value pairs
+_PUT = r"""
+redis.call('ZADD', KEYS[1], 0, ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+if #ARGV >= 7 then hset_from_argv(KEYS[3], 6, (#ARGV - 5) / 2) end
+if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then
+  for _, p in ipairs(thread_pending(ARGV[4])) do
+    if p[2][3] < ARGV[5] then drop_pending(p[1]) end
+  end
+end
+refresh(tonumber(ARGV[1]))
+return 1
+"""
+
+# ARGV: ttl, member, thread id, n, n x (key, entry, overwrite '1'/'0'),
+#       mode ('' none, 'i' interrupts, 'd' task done), checkpoint id, task id,
+#       m, m x (interrupt id, new token, record)
+_PUT_WRITES = r"""
+local field = ARGV[2]
+local order, entries = {}, {}
+local stored = redis.call('HGET', KEYS[4], field)
+if stored then
+  local pos = 1
+  while pos <= #stored do
+    local klen, elen
+    klen, pos = struct.unpack('>I4', stored, pos)
+    local key = string.sub(stored, pos, pos + klen - 1)
+    pos = pos + klen
+    elen, pos = struct.unpack('>I4', stored, pos)
+    order[#order + 1] = key
+    entries[key] = string.sub(stored, pos, pos + elen - 1)
+    pos = pos + elen
+  end
+end
+local n = tonumber(ARGV[4])
+local i = 5
+for _ = 1, n do
+  local key, value, overwrite = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  i = i + 3
+  if entries[key] == nil then
+    order[#order + 1] = key
+    entries[key] = value
+  elseif overwrite == '1' then
+    entries[key] = value
+  end
+end
+local parts = {}
+for j, key in ipairs(order) do
+  local value = entries[key]
+  parts[j] = struct.pack('>I4', #key) .. key .. struct.pack('>I4', #value) .. value
+end
+redis.call('HSET', KEYS[4], field, table.concat(parts))
+
+local mode, cp_id, task_id = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+if mode == 'i' or mode == 'd' then
+  local m = tonumber(ARGV[i + 3])
+  local wanted = {}
+  i = i + 4
+  for _ = 1, m do
+    wanted[ARGV[i]] = {ARGV[i + 1], ARGV[i + 2]}
+    i = i + 3
+  end
+  local kept = {}
+  for _, p in ipairs(thread_pending(ARGV[3])) do
+    local rec = p[2]
+    if rec[3] == cp_id and rec[4] == task_id then
+      if mode == 'i' and wanted[rec[1]] then kept[rec[1]] = true else drop_pending(p[1]) end
+    end
+  end
+  if mode == 'i' then
+    for interrupt_id, new in pairs(wanted) do
+      if not kept[interrupt_id] then redis.call('HSET', KEYS[5], new[1], new[2]) end
+    end
+  end
+end
+refresh(tonumber(ARGV[1]))
+return 1
+"""
+
+# ARGV: thread id
+_DELETE_THREAD = r"""
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+for _, p in ipairs(thread_pending(ARGV[1])) do drop_pending(p[1]) end
+return 1
+"""
+
+# ARGV: thread id -> {members, cp pairs, blob pairs, wr pairs, {token, record, claimed}...}
+_READ_THREAD = r"""
+local pending = {}
+for _, p in ipairs(thread_pending(ARGV[1])) do
+  pending[#pending + 1] = {p[1], p[3], redis.call('HGET', KEYS[5], p[1] .. ':c')}
+end
+return {
+  redis.call('ZRANGE', KEYS[1], 0, -1),
+  redis.call('HGETALL', KEYS[2]),
+  redis.call('HGETALL', KEYS[3]),
+  redis.call('HGETALL', KEYS[4]),
+  pending,
+}
+"""
+
+# ARGV: ttl, members n, cp pairs n, blob pairs n, wr pairs n, pending pairs n, then the items
+_WRITE_THREAD = r"""
+local counts = {tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
+                tonumber(ARGV[6])}
+local i = 7
+for j = i, i + counts[1] - 1 do redis.call('ZADD', KEYS[1], 0, ARGV[j]) end
+i = i + counts[1]
+hset_from_argv(KEYS[2], i, counts[2])
+i = i + 2 * counts[2]
+hset_from_argv(KEYS[3], i, counts[3])
+i = i + 2 * counts[3]
+hset_from_argv(KEYS[4], i, counts[4])
+i = i + 2 * counts[4]
+hset_from_argv(KEYS[5], i, counts[5])
+refresh(tonumber(ARGV[1]))
+return 1
+"""
+
+# ARGV: thread id, mode ('m': members follow, 'r': run ids follow), items...
+# Deletes the checkpoints, their writes and pending interrupts, then every blob that no
+# remaining checkpoint references. -> number of checkpoints deleted
+_DELETE_CHECKPOINTS = r"""
+local doomed = {}
+if ARGV[2] == 'm' then
+  for i = 3, #ARGV do doomed[#doomed + 1] = ARGV[i] end
+else
+  local runs = {}
+  for i = 3, #ARGV do runs[ARGV[i]] = true end
+  local all = redis.call('HGETALL', KEYS[2])
+  for i = 1, #all, 2 do
+    if runs[head(all[i + 1])[2]] then doomed[#doomed + 1] = all[i] end
+  end
+end
+if #doomed == 0 then return 0 end
+local root_ids = {}
+for _, m in ipairs(doomed) do
+  redis.call('ZREM', KEYS[1], m)
+  redis.call('HDEL', KEYS[2], m)
+  redis.call('HDEL', KEYS[4], m)
+  if ns_of(m) == '' then root_ids[dec(string.sub(m, 2))] = true end
+end
+local used = {}
+local remaining = redis.call('HGETALL', KEYS[2])
+for i = 1, #remaining, 2 do
+  local ns = ns_of(remaining[i])
+  for _, ref in ipairs(head(remaining[i + 1])[3]) do used[ns .. ':' .. ref[3]] = true end
+end
+for _, f in ipairs(redis.call('HKEYS', KEYS[3])) do
+  if not used[f] then redis.call('HDEL', KEYS[3], f) end
+end
+for _, p in ipairs(thread_pending(ARGV[1])) do
+  if root_ids[p[2][3]] then drop_pending(p[1]) end
+end
+return #doomed
+"""
+
+# ARGV: member ('' for latest), range max, range min, channels...
+# -> {{record, writes, channel, blob, channel, blob, ...}, ...} for the target's ancestors,
+#    parent first, until every channel has met a stored value
+_DELTA_HISTORY = r"""
+local member = ARGV[1]
+if member == '' then
+  local newest = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], ARGV[3], 'LIMIT', 0, 1)
+  if #newest == 0 then return {} end
+  member = newest[1]
+end
+local ns = ns_of(member)
+local remaining, left = {}, 0
+for i = 4, #ARGV do remaining[ARGV[i]] = true; left = left + 1 end
+local rec = redis.call('HGET', KEYS[2], member)
+local out = {}
+while rec and left > 0 do
+  local parent = head(rec)[1]
+  if parent == '' then break end
+  member = ns .. ':' .. enc(parent)
+  rec = redis.call('HGET', KEYS[2], member)
+  if not rec then break end
+  local link = {rec, redis.call('HGET', KEYS[4], member)}
+  local ended = {}
+  for _, ref in ipairs(head(rec)[3]) do
+    if remaining[ref[1]] then
+      local blob = redis.call('HGET', KEYS[3], ns .. ':' .. ref[3])
+      link[#link + 1] = ref[1]
+      link[#link + 1] = blob
+      if blob and #blob > 0 then ended[#ended + 1] = ref[1] end
+    end
+  end
+  for _, ch in ipairs(ended) do remaining[ch] = nil; left = left - 1 end
+  out[#out + 1] = link
+end
+return out
+"""
+
+# ARGV: thread id -> {pttl of the thread, {token, record, claimed}...}
+_PENDING_LIST = r"""
+local out = {}
+for _, p in ipairs(thread_pending(ARGV[1])) do
+  out[#out + 1] = {p[1], p[3], redis.call('HGET', KEYS[5], p[1] .. ':c')}
+end
+return {redis.call('PTTL', KEYS[2]), out}
+"""
+
+_PENDING_PRELUDE = r"""
+local token = ARGV[1]
+local rec = redis.call('HGET', KEYS[1], token)
+if not rec then return false end
+local len = struct.unpack('>I4', rec, 1)
+local base = cmsgpack.unpack(string.sub(rec, 5, 4 + len))[5]
+local pttl = redis.call('PTTL', base .. ':cp')
+if pttl == -2 then
+  redis.call('HDEL', KEYS[1], token, token .. ':c')
+  return false
+end
+local claimed = redis.call('HGET', KEYS[1], token .. ':c')
+"""
+
+# ARGV: token -> false | {record, claimed ms or false, pttl}
+_PENDING_GET = (
+    _PENDING_PRELUDE
+    + r"""
+return {rec, claimed, pttl}
+"""
+)
+
+# ARGV: token, now ms -> false | {record, claimed ms, pttl, won 1/0}
+_PENDING_CLAIM = (
+    _PENDING_PRELUDE
+    + r"""
+if claimed then return {rec, claimed, pttl, 0} end
+redis.call('HSET', KEYS[1], token .. ':c', ARGV[2])
+return {rec, ARGV[2], pttl, 1}
+"""
+)
+
+# ARGV: token -> false | {record, false, pttl}
+_PENDING_RELEASE = (
+    _PENDING_PRELUDE
+    + r"""
+redis.call('HDEL', KEYS[1], token .. ':c')
+return {rec, false, pttl}
+"""
+)
+
+
+@dataclass(frozen=True)
+class Script:
+    """A Lua script with its SHA1, as sent with ``EVALSHA``."""
+
+    name: str
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
+
+
+def _thread_script(name: str, body: str) -> Script:
+    return Script(name, _PRELUDE + body)
+
+
+GET_TUPLE = _thread_script("get_tuple", _GET_TUPLE)
+LIST = _thread_script("list", _LIST)
+PUT = _thread_script("put", _PUT)
+PUT_WRITES = _thread_script("put_writes", _PUT_WRITES)
+DELETE_THREAD = _thread_script("delete_thread", _DELETE_THREAD)
+READ_THREAD = _thread_script("read_thread", _READ_THREAD)
+WRITE_THREAD = _thread_script("write_thread", _WRITE_THREAD)
+DELETE_CHECKPOINTS = _thread_script("delete_checkpoints", _DELETE_CHECKPOINTS)
+DELTA_HISTORY = _thread_script("delta_history", _DELTA_HISTORY)
+PENDING_LIST = _thread_script("pending_list", _PENDING_LIST)
+PENDING_GET = Script("pending_get", _PENDING_GET)
+PENDING_CLAIM = Script("pending_claim", _PENDING_CLAIM)
+PENDING_RELEASE = Script("pending_release", _PENDING_RELEASE)
