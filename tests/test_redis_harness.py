@@ -142,4 +142,4 @@ def test_missing_binaries_explain_how_to_install(monkeypatch: pytest.MonkeyPatch
 
 
 def test_key_prefix_is_unique(redis_key_prefix: str) -> None:
-    assert re.fullmatch(r"kortyx-test-[0-9a-f]{12}:", redis_key_prefix)
+    assert re.fullmatch(r"plain-test-[0-9a-f]{12}:", redis_key_prefix)

@@ -25,6 +25,7 @@ import redis.exceptions
 
 from kortyx_langgraph.errors import (
     ConfigurationError,
+    DeserializationError,
     StorageCapabilityError,
     StorageConnectionError,
     StorageError,
@@ -58,6 +59,14 @@ def translated_errors(where: str) -> Iterator[None]:
         raise StorageConnectionError(f"cannot reach Redis at {where}: {exc}") from None
     except redis.exceptions.ResponseError as exc:
         text = str(exc)
+        if text.startswith("OOM") or "maxmemory" in text:
+            raise StorageError(
+                f"Redis at {where} is out of memory (maxmemory reached) and refused the write; "
+                "nothing was written. Give Redis more memory; keep maxmemory-policy noeviction "
+                f"so that paused runs are never evicted ({text})"
+            ) from None
+        if text.startswith("CORRUPT"):
+            raise DeserializationError(f"Redis at {where}: {text[len('CORRUPT ') :]}") from None
         if any(
             marker in text.lower()
             for marker in ("unknown command", "noperm", "no permissions", "scripting", "disabled")
@@ -108,6 +117,7 @@ class RedisConnection:
             weakref.WeakKeyDictionary()
         )
         self._given_async: AsyncClient | None = None
+        self._loaded: set[tuple[int, str]] = set()
         self.cluster = cluster
         if isinstance(client, (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster)):
             _check_binary(client)
@@ -192,23 +202,37 @@ class RedisConnection:
 
     # -- sending -------------------------------------------------------------------------
 
+    # A script's first call on a client is sent with EVAL, which also caches it on the
+    # server: one round trip instead of EVALSHA, NOSCRIPT, EVAL. Later calls send EVALSHA
+    # and fall back to EVAL if the server lost its cache (restart, failover, new node).
+
     def _send(self, client: SyncClient, step: Call | Scan) -> Any:
         if isinstance(step, Scan):
             return list(client.scan_iter(match=step.pattern, count=1000))
-        script = step.script
-        try:
-            return client.evalsha(script.sha, len(step.keys), *step.keys, *step.args)
-        except redis.exceptions.NoScriptError:
-            return client.eval(script.source, len(step.keys), *step.keys, *step.args)
+        script, keys, args = step.script, step.keys, step.args
+        loaded = (id(client), script.sha)
+        if loaded in self._loaded:
+            try:
+                return client.evalsha(script.sha, len(keys), *keys, *args)
+            except redis.exceptions.NoScriptError:
+                pass
+        reply = client.eval(script.source, len(keys), *keys, *args)
+        self._loaded.add(loaded)
+        return reply
 
     async def _asend(self, client: AsyncClient, step: Call | Scan) -> Any:
         if isinstance(step, Scan):
             return [key async for key in client.scan_iter(match=step.pattern, count=1000)]
-        script = step.script
-        try:
-            return await client.evalsha(script.sha, len(step.keys), *step.keys, *step.args)
-        except redis.exceptions.NoScriptError:
-            return await client.eval(script.source, len(step.keys), *step.keys, *step.args)
+        script, keys, args = step.script, step.keys, step.args
+        loaded = (id(client), script.sha)
+        if loaded in self._loaded:
+            try:
+                return await client.evalsha(script.sha, len(keys), *keys, *args)
+            except redis.exceptions.NoScriptError:
+                pass
+        reply = await client.eval(script.source, len(keys), *keys, *args)
+        self._loaded.add(loaded)
+        return reply
 
     def drive(self, flow: Flow[T]) -> T:
         """Run a flow to its result with the sync client."""

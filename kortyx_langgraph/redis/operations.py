@@ -450,20 +450,19 @@ class Operations:
 
     # -- pending interrupts --------------------------------------------------------------
 
-    def _public(self, record: StoredPending, pttl: int) -> PendingInterrupt:
-        expires = None if pttl < 0 else self.clock() + pttl
-        return to_public(self.serde, record, expires)
+    def _public(self, record: StoredPending, expires_ms: int) -> PendingInterrupt:
+        return to_public(self.serde, record, None if expires_ms < 0 else expires_ms)
 
     def pending_list(self, thread_id: str) -> Flow[list[PendingInterrupt]]:
         """Every interrupt pending on a thread, oldest first."""
         thread_id = read_thread_id(thread_id, "pending.list")
-        pttl, rows = yield Call(scripts.PENDING_LIST, self._keys(thread_id), [thread_id])
+        expires, rows = yield Call(scripts.PENDING_LIST, self._keys(thread_id), [thread_id])
         records = [
             codec.unpack_pending(codec.as_text(token), raw, int(claimed) if claimed else None)
             for token, raw, claimed in rows
         ]
         records.sort(key=lambda r: (r.created_at_ms, r.token))
-        return [self._public(r, pttl) for r in records]
+        return [self._public(r, int(expires)) for r in records]
 
     def pending_lookup(self, token: str, script: scripts.Script) -> Flow[PendingInterrupt]:
         """``get``/``claim``/``release`` of one token: one call on the token's hash."""
@@ -474,10 +473,10 @@ class Operations:
         reply = yield Call(script, [pending_key(self.prefix, parts.tag)], args)
         if not reply:
             raise missing_token_error(token, parts, self.clock())
-        raw, claimed, pttl = reply[0], reply[1], int(reply[2])
+        raw, claimed, expires = reply[0], reply[1], int(reply[2])
         record = codec.unpack_pending(token, raw, int(claimed) if claimed else None)
         if script is scripts.PENDING_CLAIM and not int(reply[3]):
             raise AlreadyClaimedError(
                 "this pending interrupt was already claimed by another caller", token=token
             )
-        return self._public(record, pttl)
+        return self._public(record, expires)

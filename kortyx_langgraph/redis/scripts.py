@@ -15,7 +15,31 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-_PRELUDE = r"""
+_HEAD = r"""
+local function head(raw)
+  local ok, value = pcall(function()
+    local len = struct.unpack('>I4', raw, 1)
+    return cmsgpack.unpack(string.sub(raw, 5, 4 + len))
+  end)
+  if not ok or type(value) ~= 'table' then
+    error({err = 'CORRUPT a stored record could not be decoded'})
+  end
+  return value
+end
+
+local function deadline(key)
+  local ok, at = pcall(redis.call, 'PEXPIRETIME', key)
+  if ok then return at end
+  local pttl = redis.call('PTTL', key)
+  if pttl < 0 then return pttl end
+  local now = redis.call('TIME')
+  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + pttl
+end
+"""
+
+_PRELUDE = (
+    _HEAD
+    + r"""
 local function refresh(ttl)
   if ttl > 0 then
     for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ttl) end
@@ -30,11 +54,6 @@ end
 
 local function dec(s)
   return (string.gsub(s, '%%(%x%x)', function(h) return string.char(tonumber(h, 16)) end))
-end
-
-local function head(raw)
-  local len = struct.unpack('>I4', raw, 1)
-  return cmsgpack.unpack(string.sub(raw, 5, 4 + len))
 end
 
 local function ns_of(member)
@@ -83,6 +102,7 @@ local function hset_from_argv(key, first, pairs)
   end
 end
 """
+)
 
 # ARGV: refresh ttl (0: none), member ('' for the latest), range max, range min
 _GET_TUPLE = r"""
@@ -322,53 +342,54 @@ end
 return out
 """
 
-# ARGV: thread id -> {pttl of the thread, {token, record, claimed}...}
+# ARGV: thread id -> {expiry of the thread (unix ms, -1 none), {token, record, claimed}...}
 _PENDING_LIST = r"""
 local out = {}
 for _, p in ipairs(thread_pending(ARGV[1])) do
   out[#out + 1] = {p[1], p[3], redis.call('HGET', KEYS[5], p[1] .. ':c')}
 end
-return {redis.call('PTTL', KEYS[2]), out}
+return {deadline(KEYS[4]), out}
 """
 
-_PENDING_PRELUDE = r"""
+_PENDING_PRELUDE = (
+    _HEAD
+    + r"""
 local token = ARGV[1]
 local rec = redis.call('HGET', KEYS[1], token)
 if not rec then return false end
-local len = struct.unpack('>I4', rec, 1)
-local base = cmsgpack.unpack(string.sub(rec, 5, 4 + len))[5]
-local pttl = redis.call('PTTL', base .. ':cp')
-if pttl == -2 then
+local expires = deadline(head(rec)[5] .. ':wr')
+if expires == -2 then
   redis.call('HDEL', KEYS[1], token, token .. ':c')
   return false
 end
 local claimed = redis.call('HGET', KEYS[1], token .. ':c')
 """
+)
 
-# ARGV: token -> false | {record, claimed ms or false, pttl}
+# ARGV: token -> false | {record, claimed ms or false, expiry (unix ms, -1 none)}
 _PENDING_GET = (
     _PENDING_PRELUDE
     + r"""
-return {rec, claimed, pttl}
+return {rec, claimed, expires}
 """
 )
 
-# ARGV: token, now ms -> false | {record, claimed ms, pttl, won 1/0}
+# ARGV: token, now ms -> false | {record, claimed ms, expiry, won 1/0}
 _PENDING_CLAIM = (
     _PENDING_PRELUDE
     + r"""
-if claimed then return {rec, claimed, pttl, 0} end
+if claimed then return {rec, claimed, expires, 0} end
 redis.call('HSET', KEYS[1], token .. ':c', ARGV[2])
-return {rec, ARGV[2], pttl, 1}
+return {rec, ARGV[2], expires, 1}
 """
 )
 
-# ARGV: token -> false | {record, false, pttl}
+# ARGV: token -> false | {record, false, expiry}
 _PENDING_RELEASE = (
     _PENDING_PRELUDE
     + r"""
 redis.call('HDEL', KEYS[1], token .. ':c')
-return {rec, false, pttl}
+return {rec, false, expires}
 """
 )
 

@@ -1,0 +1,12 @@
+"""Benchmarks of the kortyx-langgraph savers against LangGraph's own, measured in one run.
+
+Run everything (about 10 minutes on 2 cores) or a one-minute smoke run from the repository
+root::
+
+    .venv/bin/python -m benchmarks.run           # full run, writes benchmarks/results/latest.json
+    .venv/bin/python -m benchmarks.run --quick   # smoke run, writes benchmarks/results/quick.json
+
+The harness starts its own Redis servers (standalone and a 3-master cluster) on free loopback
+ports and stops them at the end. Timings are reported as medians and p95, and as ratios to
+baselines measured in the same run; nothing here asserts a speed.
+"""

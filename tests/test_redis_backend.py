@@ -1,0 +1,446 @@
+"""What only the Redis adapter has to show: real servers, processes, restarts, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio
+import redis.cluster
+from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.types import Command
+
+from kortyx_langgraph import (
+    ConfigurationError,
+    DeserializationError,
+    ExpiredTokenError,
+    RedisFrameworkAdapter,
+    StorageCapabilityError,
+    StorageConnectionError,
+    StorageError,
+    create_redis_framework_adapter,
+)
+from tests.graphs import approval_graph, counter_graph
+from tests.redis_harness import RedisCluster, RedisServer, free_port
+
+pytestmark = pytest.mark.redis
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _prefix() -> str:
+    return f"kortyx-test-{uuid.uuid4().hex[:12]}:"
+
+
+def _cfg(thread_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def _our_keys(client: Any, prefix: str) -> list[bytes]:
+    return sorted(client.scan_iter(match=f"{prefix}*", count=1000))
+
+
+@pytest.fixture
+def standalone(redis_standalone: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_standalone.url)
+    yield client
+    client.close()
+
+
+def _adapter(url: str, **kwargs: Any) -> RedisFrameworkAdapter:
+    kwargs.setdefault("prefix", _prefix())
+    kwargs.setdefault("ttl_ms", 60_000)
+    return create_redis_framework_adapter(url=url, **kwargs)
+
+
+# -- TTL -----------------------------------------------------------------------------------
+
+
+def test_every_key_written_expires_with_the_thread(
+    redis_standalone: RedisServer, standalone: redis.Redis
+) -> None:
+    adapter = _adapter(redis_standalone.url, ttl_ms=30_000)
+    graph = approval_graph(adapter)
+    graph.invoke({"request": "x", "log": []}, _cfg("a"))
+    graph.invoke({"request": "y", "log": []}, _cfg("b"))
+    adapter.copy_thread("a", "c")
+    [pending] = adapter.pending.list("a")
+    adapter.pending.claim(pending.token)
+    graph.invoke(Command(resume=pending.resume_map("ok")), pending.config)
+    adapter.prune(["a"])
+    keys = _our_keys(standalone, adapter.prefix)
+    assert len(keys) >= 3 * 4
+    ttls = {key: standalone.pttl(key) for key in keys}
+    assert all(0 < ttl <= 30_000 for ttl in ttls.values()), ttls
+
+
+def test_a_thread_expires_as_a_whole_on_the_server(
+    redis_standalone: RedisServer, standalone: redis.Redis
+) -> None:
+    adapter = _adapter(redis_standalone.url, ttl_ms=400)
+    graph = approval_graph(adapter)
+    graph.invoke({"request": "x", "log": []}, _cfg("t"))
+    [pending] = adapter.pending.list("t")
+    keys = _our_keys(standalone, adapter.prefix)
+    assert len(keys) == 5  # idx, cp, blob, wr, pending
+    time.sleep(0.6)
+    assert _our_keys(standalone, adapter.prefix) == []
+    assert adapter.get_tuple(_cfg("t")) is None
+    with pytest.raises(ExpiredTokenError):
+        adapter.pending.claim(pending.token)
+
+
+def test_each_write_slides_the_whole_thread(
+    redis_standalone: RedisServer, standalone: redis.Redis
+) -> None:
+    adapter = _adapter(redis_standalone.url, ttl_ms=800)
+    graph = counter_graph(adapter)
+    graph.invoke({"log": []}, _cfg("t"))
+    time.sleep(0.5)
+    graph.invoke({"log": []}, _cfg("t"))
+    time.sleep(0.5)  # past the first write's deadline, inside the second's
+    assert graph.get_state(_cfg("t")).values["log"] == ["step0", "step1"]
+    assert len(list(adapter.list(_cfg("t")))) == 6
+
+
+def test_ttl_none_writes_keys_without_expiry(
+    redis_standalone: RedisServer, standalone: redis.Redis
+) -> None:
+    adapter = _adapter(
+        redis_standalone.url, ttl_ms=None, prefix=f"kortyx-nottl-{uuid.uuid4().hex}:"
+    )
+    counter_graph(adapter).invoke({"log": []}, _cfg("t"))
+    keys = _our_keys(standalone, adapter.prefix)
+    assert keys
+    assert all(standalone.pttl(key) == -1 for key in keys)
+    adapter.delete_thread("t")
+    assert _our_keys(standalone, adapter.prefix) == []
+
+
+# -- round trips ---------------------------------------------------------------------------
+
+
+class CountingConnection(redis.Connection):
+    """Counts requests written to the socket (a pipeline counts once)."""
+
+    sent = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.sent += 1
+        super().send_packed_command(command, check_health)
+
+
+def test_one_round_trip_per_saver_operation(redis_standalone: RedisServer) -> None:
+    pool = redis.ConnectionPool.from_url(redis_standalone.url, connection_class=CountingConnection)
+    client = redis.Redis(connection_pool=pool)
+    adapter = create_redis_framework_adapter(client=client, prefix=_prefix())
+    graph = approval_graph(adapter)
+    graph.invoke({"request": "warm-up", "log": []}, _cfg("warm"))  # loads the scripts
+
+    def trips(action: Any) -> int:
+        before = CountingConnection.sent
+        action()
+        return CountingConnection.sent - before
+
+    checkpoint = empty_checkpoint()
+    root = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    stored: dict[str, Any] = {}
+    assert trips(lambda: stored.update(adapter.put(root, checkpoint, {}, {}))) == 1
+    assert trips(lambda: adapter.put_writes(stored, [("a", 1), ("b", 2)], "task")) == 1
+    assert trips(lambda: adapter.get_tuple(stored)) == 1
+    assert trips(lambda: adapter.get_tuple(_cfg("t"))) == 1
+    assert trips(lambda: list(adapter.list(_cfg("warm"), limit=10))) == 1
+    assert trips(lambda: adapter.get_delta_channel_history(config=stored, channels=["a"])) == 1
+    [pending] = adapter.pending.list("warm")
+    assert trips(lambda: adapter.pending.list("warm")) == 1
+    assert trips(lambda: adapter.pending.get(pending.token)) == 1
+    assert trips(lambda: adapter.pending.claim(pending.token)) == 1
+    assert trips(lambda: adapter.delete_thread("t")) == 1
+
+    # a whole graph run: exactly one round trip per saver call LangGraph makes
+    calls: list[str] = []
+    for name in ("get_tuple", "put", "put_writes"):
+        method = getattr(adapter, name)
+
+        def counted(*args: Any, _method: Any = method, _name: str = name, **kw: Any) -> Any:
+            calls.append(_name)
+            return _method(*args, **kw)
+
+        setattr(adapter, name, counted)
+    sent = trips(lambda: graph.invoke({"request": "x", "log": []}, _cfg("u")))
+    assert sorted(set(calls)) == ["get_tuple", "put", "put_writes"]
+    assert sent == len(calls), (sent, calls)
+    client.close()
+
+
+# -- processes, restarts --------------------------------------------------------------------
+
+
+def _run_python(code: str, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+PAUSE = """
+    from kortyx_langgraph import create_framework_adapter_from_env
+    from tests.graphs import approval_graph
+    adapter = create_framework_adapter_from_env()
+    approval_graph(adapter).invoke({"request": "deploy", "log": []},
+                                   {"configurable": {"thread_id": "cross-process"}})
+    print(adapter.pending.list("cross-process")[0].token)
+"""
+
+RESUME = """
+    import json, sys
+    from langgraph.types import Command
+    from kortyx_langgraph import create_framework_adapter_from_env
+    from tests.graphs import approval_graph
+    adapter = create_framework_adapter_from_env()
+    p = adapter.pending.claim(sys.argv[1] if len(sys.argv) > 1 else "{token}")
+    result = approval_graph(adapter).invoke(Command(resume=p.resume_map("shipped")), p.config)
+    print(json.dumps(result["log"]))
+"""
+
+
+def test_pause_in_one_process_resume_in_another_by_token(redis_standalone: RedisServer) -> None:
+    env = {"KORTYX_REDIS_URL": redis_standalone.url, "KORTYX_TTL_MS": "60000"}
+    token = _run_python(PAUSE, env)
+    assert token.count(".") == 2
+    log = json.loads(_run_python(RESUME.replace("{token}", token), env))
+    assert log == ["asked", "done:shipped"]
+
+
+def test_a_paused_run_survives_a_redis_restart(redis_aof: RedisServer) -> None:
+    prefix = _prefix()
+    adapter = _adapter(redis_aof.url, prefix=prefix)
+    approval_graph(adapter).invoke({"request": "restart", "log": []}, _cfg("r"))
+    [pending] = adapter.pending.list("r")
+    adapter.close()
+
+    old_pid = redis_aof.pid
+    redis_aof.restart()
+    assert redis_aof.pid != old_pid
+
+    after = _adapter(redis_aof.url, prefix=prefix)
+    claimed = after.pending.claim(pending.token)
+    result = approval_graph(after).invoke(
+        Command(resume=claimed.resume_map("back")), claimed.config
+    )
+    assert result["log"] == ["asked", "done:back"]
+    after.close()
+
+
+CLAIMER = """
+    import sys
+    from kortyx_langgraph import AlreadyClaimedError, create_redis_framework_adapter
+    adapter = create_redis_framework_adapter(url=sys.argv[1], prefix=sys.argv[2])
+    import time
+    start = float(sys.argv[4])
+    while time.time() < start:
+        time.sleep(0.001)
+    won = 0
+    for _ in range(10):
+        try:
+            adapter.pending.claim(sys.argv[3])
+            won += 1
+        except AlreadyClaimedError:
+            pass
+    print(won)
+"""
+
+
+@pytest.mark.parametrize("backend", ["redis_standalone", "redis_cluster"])
+def test_fifty_claims_from_five_processes_have_one_winner(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    url = request.getfixturevalue(backend).url
+    prefix = _prefix()
+    adapter = _adapter(url, prefix=prefix)
+    approval_graph(adapter).invoke({"request": "race", "log": []}, _cfg("race"))
+    [pending] = adapter.pending.list("race")
+    start = str(time.time() + 1.5)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(CLAIMER), url, prefix, pending.token, start],
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(5)
+    ]
+    wins = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        wins.append(int(out))
+    assert sum(wins) == 1
+    assert adapter.pending.get(pending.token).claimed
+
+
+# -- connections ---------------------------------------------------------------------------
+
+
+def test_cluster_mode_is_detected_from_the_url(redis_cluster: RedisCluster) -> None:
+    adapter = _adapter(redis_cluster.url)
+    counter_graph(adapter).invoke({"log": []}, _cfg("c"))
+    assert adapter.connection.cluster is True
+    assert isinstance(adapter.connection.sync_client(), redis.cluster.RedisCluster)
+
+
+def test_a_callers_sync_client_is_used_and_left_open(redis_standalone: RedisServer) -> None:
+    client = redis.Redis.from_url(redis_standalone.url)
+    adapter = create_redis_framework_adapter(client=client, prefix=_prefix())
+    counter_graph(adapter).invoke({"log": []}, _cfg("t"))
+    adapter.close()
+    assert client.ping()
+    client.close()
+
+
+async def test_a_callers_async_client_serves_the_async_methods(
+    redis_standalone: RedisServer,
+) -> None:
+    client = redis.asyncio.Redis.from_url(redis_standalone.url)
+    adapter = create_redis_framework_adapter(client=client, prefix=_prefix())
+    await counter_graph(adapter).ainvoke({"log": []}, _cfg("t"))
+    assert (await adapter.aget_tuple(_cfg("t"))) is not None
+    with pytest.raises(ConfigurationError, match="asyncio client"):
+        adapter.get_tuple(_cfg("t"))
+    await adapter.aclose()
+    assert await client.ping()
+    await client.aclose()
+
+
+def test_a_callers_cluster_client_works(redis_cluster: RedisCluster) -> None:
+    client = redis.cluster.RedisCluster.from_url(redis_cluster.url)
+    adapter = create_redis_framework_adapter(client=client, prefix=_prefix())
+    approval_graph(adapter).invoke({"request": "x", "log": []}, _cfg("t"))
+    assert len(adapter.pending.list("t")) == 1
+    client.close()
+
+
+def test_a_client_that_decodes_responses_is_refused(redis_standalone: RedisServer) -> None:
+    client = redis.Redis.from_url(redis_standalone.url, decode_responses=True)
+    with pytest.raises(ConfigurationError, match="decode_responses"):
+        create_redis_framework_adapter(client=client)
+    client.close()
+
+
+def test_one_adapter_across_several_event_loops(redis_standalone: RedisServer) -> None:
+    adapter = _adapter(redis_standalone.url)
+    graph = counter_graph(adapter)
+    for _ in range(3):
+        asyncio.run(graph.ainvoke({"log": []}, _cfg("loops")))
+    assert graph.get_state(_cfg("loops")).values["log"] == ["step0", "step1", "step2"]
+
+
+def test_acl_user_and_password_in_the_url() -> None:
+    with RedisServer(username="app", password="s3cret-pw") as server:
+        assert "app:s3cret-pw@" in server.url
+        adapter = _adapter(server.url)
+        approval_graph(adapter).invoke({"request": "x", "log": []}, _cfg("acl"))
+        assert len(adapter.pending.list("acl")) == 1
+
+        wrong = _adapter(server.url.replace("s3cret-pw", "wrong-pw"))
+        with pytest.raises(StorageConnectionError) as caught:
+            wrong.get_tuple(_cfg("acl"))
+        assert "wrong-pw" not in str(caught.value)
+        assert "s3cret-pw" not in str(caught.value)
+
+
+def test_unix_socket_url(tmp_path: Path) -> None:
+    socket_path = tmp_path / "redis.sock"
+    with RedisServer(extra_args=["--unixsocket", str(socket_path), "--unixsocketperm", "700"]):
+        adapter = _adapter(f"unix://{socket_path}?db=0")
+        counter_graph(adapter).invoke({"log": []}, _cfg("sock"))
+        assert adapter.get_tuple(_cfg("sock")) is not None
+
+
+# -- faults --------------------------------------------------------------------------------
+
+
+def test_unreachable_redis_is_a_typed_error_without_the_password() -> None:
+    url = f"redis://user:hunter2@127.0.0.1:{free_port()}/0"
+    adapter = _adapter(url, client_options={"socket_connect_timeout": 1})
+    with pytest.raises(StorageConnectionError) as caught:
+        adapter.get_tuple(_cfg("t"))
+    assert "hunter2" not in str(caught.value)
+    assert "127.0.0.1" in str(caught.value)
+    assert "hunter2" not in repr(adapter)
+
+
+async def test_unreachable_redis_async_is_a_typed_error() -> None:
+    adapter = _adapter(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(StorageConnectionError):
+        await adapter.aget_tuple(_cfg("t"))
+
+
+def test_a_redis_that_refuses_lua_is_a_typed_error(
+    redis_standalone: RedisServer, standalone: redis.Redis
+) -> None:
+    user = f"nolua{uuid.uuid4().hex[:6]}"
+    standalone.acl_setuser(
+        user, enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-@scripting"]
+    )
+    try:
+        url = f"redis://{user}:pw@127.0.0.1:{redis_standalone.port}/0"
+        adapter = _adapter(url, cluster=False)
+        with pytest.raises(StorageCapabilityError, match="Lua"):
+            adapter.get_tuple(_cfg("t"))
+    finally:
+        standalone.acl_deluser(user)
+
+
+def test_a_corrupted_value_is_a_typed_error_and_other_threads_still_work(
+    redis_standalone: RedisServer, standalone: redis.Redis
+) -> None:
+    adapter = _adapter(redis_standalone.url)
+    graph = counter_graph(adapter)
+    graph.invoke({"log": []}, _cfg("bad"))
+    graph.invoke({"log": []}, _cfg("good"))
+    [cp_key] = [k for k in _our_keys(standalone, adapter.prefix) if k.endswith(b"bad:cp")]
+    for field in standalone.hkeys(cp_key):
+        standalone.hset(cp_key, field, b"\x00\x00\x00\x05garbage")
+    with pytest.raises(DeserializationError):
+        adapter.get_tuple(_cfg("bad"))
+    assert graph.get_state(_cfg("good")).values["log"] == ["step0"]
+
+
+def test_a_refused_write_leaves_what_was_stored_intact(
+    redis_standalone: RedisServer, standalone: redis.Redis
+) -> None:
+    adapter = _adapter(redis_standalone.url)
+    graph = counter_graph(adapter)
+    graph.invoke({"log": []}, _cfg("t"))
+    before = [t.checkpoint for t in adapter.list(_cfg("t"))]
+    old_limit = standalone.config_get("maxmemory")["maxmemory"]
+    standalone.config_set("maxmemory", 1)
+    try:
+        with pytest.raises(StorageError, match="out of memory"):
+            graph.invoke({"log": []}, _cfg("t"))
+    finally:
+        standalone.config_set("maxmemory", old_limit)
+    after = [t.checkpoint for t in adapter.list(_cfg("t"))]
+    assert after[-len(before) :] == before
+    assert graph.get_state(_cfg("t")).values["log"] == ["step0"]
+    graph.invoke({"log": []}, _cfg("t"))
+    assert graph.get_state(_cfg("t")).values["log"] == ["step0", "step1"]
