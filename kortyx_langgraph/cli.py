@@ -1,4 +1,4 @@
-"""The ``kortyx-langgraph`` command: ``demo`` (pause and resume a graph) and ``settings``.
+"""The ``kortyx-langgraph`` command: ``demo``, ``settings`` and ``doctor``.
 
 ``python -m kortyx_langgraph demo`` runs a small approval graph on the adapter the
 environment selects (in-memory when no Redis URL is set): the run pauses on ``interrupt()``,
@@ -76,16 +76,36 @@ def run_demo(out: Any = sys.stdout) -> dict[str, Any]:
         return result
 
 
+def run_doctor(url: str | None, out: Any = sys.stdout) -> int:
+    """Print the doctor's findings; exit status 1 when any is an error."""
+    from kortyx_langgraph.redis.doctor import diagnose
+
+    if url is None:
+        settings = resolve_framework_settings()
+        if settings.redis_url is None:
+            print(f"nothing to check: {settings.describe()}", file=out)
+            return 0
+        url = settings.redis_url
+    findings = diagnose(url)
+    for finding in findings:
+        print(finding, file=out)
+    return 1 if any(f.level == "error" for f in findings) else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kortyx-langgraph`` command."""
     parser = argparse.ArgumentParser(prog="kortyx-langgraph", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="pause a graph on interrupt() and resume it by token")
     commands.add_parser("settings", help="show which backend and TTL the environment selects")
+    doctor = commands.add_parser("doctor", help="check that the Redis server suits the adapter")
+    doctor.add_argument("--url", help="Redis URL (default: the one the environment selects)")
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
             run_demo()
+        elif args.command == "doctor":
+            return run_doctor(args.url)
         else:
             print(resolve_framework_settings().describe())
     except KortyxError as exc:

@@ -444,3 +444,56 @@ def test_a_refused_write_leaves_what_was_stored_intact(
     assert graph.get_state(_cfg("t")).values["log"] == ["step0"]
     graph.invoke({"log": []}, _cfg("t"))
     assert graph.get_state(_cfg("t")).values["log"] == ["step0", "step1"]
+
+
+# -- doctor --------------------------------------------------------------------------------
+
+
+def test_doctor_reports_a_healthy_server_and_warns_about_eviction(
+    redis_standalone: RedisServer, standalone: redis.Redis
+) -> None:
+    from kortyx_langgraph.redis.doctor import diagnose
+
+    findings = {f.check: f for f in diagnose(redis_standalone.url)}
+    assert findings["connection"].level == "ok"
+    assert findings["version"].level == "ok"
+    assert findings["lua"].level == "ok"
+    assert findings["mode"].message == "standalone"
+    assert findings["persistence"].level == "warning"  # this test server has no AOF
+    old = standalone.config_get("maxmemory-policy")["maxmemory-policy"]
+    standalone.config_set("maxmemory-policy", "volatile-lru")
+    try:
+        eviction = {f.check: f for f in diagnose(redis_standalone.url)}["eviction"]
+    finally:
+        standalone.config_set("maxmemory-policy", old)
+    assert eviction.level == "warning"
+    assert "noeviction" in eviction.message
+
+
+def test_doctor_command_on_an_unreachable_server_fails_without_the_password() -> None:
+    url = f"redis://app:hunter2@127.0.0.1:{free_port()}/0"
+    done = subprocess.run(
+        [sys.executable, "-m", "kortyx_langgraph", "doctor", "--url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "[error] connection" in done.stdout
+    assert "hunter2" not in done.stdout + done.stderr
+
+
+def test_doctor_command_with_aof_and_cluster(
+    redis_aof: RedisServer, redis_cluster: RedisCluster
+) -> None:
+    for url, expected in [(redis_aof.url, "AOF is on"), (redis_cluster.url, "Redis Cluster")]:
+        done = subprocess.run(
+            [sys.executable, "-m", "kortyx_langgraph", "doctor", "--url", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert expected in done.stdout

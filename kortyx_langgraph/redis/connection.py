@@ -39,7 +39,7 @@ SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 
 
-def _redis_py_url(url: str) -> str:
+def redis_py_url(url: str) -> str:
     """redis-py knows ``redis``/``rediss``/``unix``; Valkey's schemes mean the same."""
     if url.startswith("valkeys://"):
         return "rediss://" + url[len("valkeys://") :]
@@ -65,6 +65,12 @@ def translated_errors(where: str) -> Iterator[None]:
                 "nothing was written. Give Redis more memory; keep maxmemory-policy noeviction "
                 f"so that paused runs are never evicted ({text})"
             ) from None
+        if text.startswith(("MOVED", "ASK ")):
+            raise ConfigurationError(
+                f"Redis at {where} is a Redis Cluster node but the adapter was set up for a "
+                "standalone server; pass cluster=True (or leave cluster unset)",
+                variable="cluster",
+            ) from None
         if text.startswith("CORRUPT"):
             raise DeserializationError(f"Redis at {where}: {text[len('CORRUPT ') :]}") from None
         if any(
@@ -78,6 +84,19 @@ def translated_errors(where: str) -> Iterator[None]:
         raise StorageError(f"Redis at {where} answered with an error: {text}") from None
     except redis.exceptions.RedisError as exc:
         raise StorageError(f"Redis at {where} failed: {type(exc).__name__}: {exc}") from None
+
+
+def _is_cluster(info: Any, ping: Any) -> bool:
+    """Ask a server whether it runs in cluster mode (``INFO cluster``).
+
+    A server that refuses ``INFO`` (some managed services restrict it) is taken for a
+    standalone one once it answers ``PING``; pass ``cluster=True`` to say otherwise.
+    """
+    try:
+        return bool(info("cluster").get("cluster_enabled"))
+    except redis.exceptions.ResponseError:
+        ping()
+        return False
 
 
 def _check_binary(client: Any) -> None:
@@ -144,25 +163,28 @@ class RedisConnection:
     def _detect_cluster_sync(self) -> bool:
         if self.cluster is None:
             assert self._url is not None
-            probe = redis.Redis.from_url(_redis_py_url(self._url), **self._options)
+            probe = redis.Redis.from_url(redis_py_url(self._url), **self._options)
             try:
                 with translated_errors(self.where):
-                    info = probe.info("cluster")
+                    self.cluster = _is_cluster(probe.info, probe.ping)
             finally:
                 probe.close()
-            self.cluster = bool(info.get("cluster_enabled"))
         return self.cluster
 
     async def _detect_cluster_async(self) -> bool:
         if self.cluster is None:
             assert self._url is not None
-            probe = redis.asyncio.Redis.from_url(_redis_py_url(self._url), **self._options)
+            probe = redis.asyncio.Redis.from_url(redis_py_url(self._url), **self._options)
             try:
                 with translated_errors(self.where):
-                    info = await probe.info("cluster")
+                    try:
+                        info = await probe.info("cluster")
+                    except redis.exceptions.ResponseError:
+                        await probe.ping()  # INFO refused: assume standalone
+                        info = {}
+                self.cluster = bool(info.get("cluster_enabled"))
             finally:
                 await probe.aclose()
-            self.cluster = bool(info.get("cluster_enabled"))
         return self.cluster
 
     def sync_client(self) -> SyncClient:
@@ -176,7 +198,7 @@ class RedisConnection:
                 )
             with self._lock:
                 if self._sync is None:
-                    url = _redis_py_url(self._url)
+                    url = redis_py_url(self._url)
                     if self._detect_cluster_sync():
                         self._sync = redis.cluster.RedisCluster.from_url(url, **self._options)
                     else:
@@ -192,7 +214,7 @@ class RedisConnection:
         loop = asyncio.get_running_loop()
         client = self._async.get(loop)
         if client is None:
-            url = _redis_py_url(self._url)
+            url = redis_py_url(self._url)
             if await self._detect_cluster_async():
                 client = redis.asyncio.cluster.RedisCluster.from_url(url, **self._options)
             else:
