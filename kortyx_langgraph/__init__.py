@@ -18,7 +18,6 @@ from kortyx_langgraph.env import (
 )
 from kortyx_langgraph.errors import (
     AlreadyClaimedError,
-    BackendUnavailableError,
     ConfigurationError,
     DeserializationError,
     ExpiredTokenError,
@@ -47,7 +46,6 @@ __all__ = [
     "REDIS_URL_VARIABLES",
     "TTL_VARIABLES",
     "AlreadyClaimedError",
-    "BackendUnavailableError",
     "ConfigurationError",
     "DeserializationError",
     "ExpiredTokenError",

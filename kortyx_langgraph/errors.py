@@ -24,10 +24,6 @@ class ConfigurationError(KortyxError, ValueError):
         self.variable = variable
 
 
-class BackendUnavailableError(ConfigurationError):
-    """The chosen backend cannot be used here (for example a missing optional part)."""
-
-
 class InvalidConfigError(KortyxError, ValueError):
     """A LangGraph ``RunnableConfig`` passed to the saver lacks what the call needs.
 
@@ -73,7 +69,6 @@ class AlreadyClaimedError(ResumeError):
 
 __all__ = [
     "AlreadyClaimedError",
-    "BackendUnavailableError",
     "ConfigurationError",
     "DeserializationError",
     "ExpiredTokenError",

@@ -497,3 +497,29 @@ def test_doctor_command_with_aof_and_cluster(
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert expected in done.stdout
+
+
+def test_the_acl_permissions_the_readme_lists_are_enough(
+    redis_standalone: RedisServer, standalone: redis.Redis
+) -> None:
+    user = f"app{uuid.uuid4().hex[:6]}"
+    prefix = _prefix()
+    standalone.execute_command(
+        "ACL", "SETUSER", user, "on", ">pw", f"~{prefix}*", "resetchannels",
+        "-@all", "+@read", "+@write", "+@scripting", "+ping", "+info", "+time",
+    )  # fmt: skip
+    try:
+        url = f"redis://{user}:pw@127.0.0.1:{redis_standalone.port}/0"
+        adapter = create_redis_framework_adapter(url=url, prefix=prefix)
+        graph = approval_graph(adapter)
+        graph.invoke({"request": "x", "log": []}, _cfg("acl"))
+        [pending] = adapter.pending.list("acl")
+        claimed = adapter.pending.claim(pending.token)
+        graph.invoke(Command(resume=claimed.resume_map("ok")), claimed.config)
+        adapter.copy_thread("acl", "acl-copy")
+        adapter.prune(["acl"])
+        adapter.delete_for_runs(["no-such-run"])
+        assert len(list(adapter.list(None))) >= 1
+        adapter.delete_thread("acl")
+    finally:
+        standalone.acl_deluser(user)

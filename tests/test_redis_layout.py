@@ -113,3 +113,12 @@ def test_empty_blobs_are_stored_as_nothing() -> None:
     assert codec.unpack_blob(b"") == EMPTY_BLOB
     assert codec.unpack_blob(None) is None
     assert codec.unpack_blob(codec.pack_blob(("msgpack", b"\x01"))) == ("msgpack", b"\x01")
+
+
+def test_the_key_table_in_the_design_doc_is_the_real_layout() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "design.md").read_text()
+    keys = thread_keys("kortyx:", "order:42")
+    for key in keys:
+        assert f"`{key}`" in doc, key
