@@ -245,6 +245,8 @@ async def test_fifty_concurrent_async_claims_have_exactly_one_winner(
     )
     winners = [r for r in results if not isinstance(r, BaseException)]
     losers = [r for r in results if isinstance(r, AlreadyClaimedError)]
+    others = [r for r in results if isinstance(r, BaseException) and r not in losers]
+    assert not others, others
     assert len(winners) == 1
     assert len(losers) == 49
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import tracemalloc
 from typing import Any
 
@@ -81,6 +82,9 @@ def test_reads_do_not_extend_unless_asked(clock: FakeClock) -> None:
 def test_expired_threads_are_freed_not_just_hidden(clock: FakeClock) -> None:
     adapter = create_in_memory_framework_adapter(ttl_ms=1_000, clock=clock)
     graph = approval_graph(adapter)
+    graph.invoke({"request": "warm-up", "log": []}, _cfg("warm-up"))  # lazy imports, caches
+    clock.advance(1_000)
+    gc.collect()
     tracemalloc.start()
     try:
         baseline, _ = tracemalloc.get_traced_memory()
@@ -92,6 +96,7 @@ def test_expired_threads_are_freed_not_just_hidden(clock: FakeClock) -> None:
 
         clock.advance(1_000)
         graph.invoke({"request": "new", "log": []}, _cfg("fresh"))  # any write sweeps
+        gc.collect()
         after, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -135,6 +135,9 @@ class RedisConnection:
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
+        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
         self._given_async: AsyncClient | None = None
         self._loaded: set[tuple[int, str]] = set()
         self.cluster = cluster
@@ -208,18 +211,32 @@ class RedisConnection:
     async def async_client(self) -> AsyncClient | None:
         """The async client of the running loop; ``None`` means "use the sync one in a thread"."""
         if self._given_async is not None:
+            if isinstance(self._given_async, redis.asyncio.cluster.RedisCluster):
+                with translated_errors(self.where):
+                    await self._given_async.initialize()  # a no-op once initialized
             return self._given_async
         if self._url is None:
             return None
         loop = asyncio.get_running_loop()
         client = self._async.get(loop)
-        if client is None:
-            url = redis_py_url(self._url)
-            if await self._detect_cluster_async():
-                client = redis.asyncio.cluster.RedisCluster.from_url(url, **self._options)
-            else:
-                client = redis.asyncio.Redis.from_url(url, **self._options)
-            self._async[loop] = client
+        if client is not None:
+            return client
+        # Many coroutines may ask at once; only one creates the loop's client.
+        lock = self._async_locks.setdefault(loop, asyncio.Lock())
+        async with lock:
+            client = self._async.get(loop)
+            if client is None:
+                url = redis_py_url(self._url)
+                if await self._detect_cluster_async():
+                    cluster = redis.asyncio.cluster.RedisCluster.from_url(url, **self._options)
+                    # Learn the topology now: left to the first commands, concurrent
+                    # first calls each start it and disconnect one another's connections.
+                    with translated_errors(self.where):
+                        await cluster.initialize()
+                    client = cluster
+                else:
+                    client = redis.asyncio.Redis.from_url(url, **self._options)
+                self._async[loop] = client
         return client
 
     # -- sending -------------------------------------------------------------------------
