@@ -336,3 +336,21 @@ def test_a_late_put_of_an_older_checkpoint_does_not_retire_newer_interrupts(
     newest["id"] = str(uuid6(clock_seq=-1))
     adapter.put(at_newer, newest, {"source": "loop", "step": 1}, {})  # the run moved on
     assert adapter.pending.list(thread_id) == []
+
+
+def test_with_allowlist_clone_shares_storage_and_uses_its_serializer(
+    make_adapter: AdapterFactory,
+) -> None:
+    """LangGraph clones the saver this way when strict msgpack is on."""
+    adapter = make_adapter(serde=JsonPlusSerializer(allowed_msgpack_modules=None))
+    clone = adapter.with_allowlist([("tests.graphs", "ApprovalState")])
+    assert clone is not adapter
+    assert clone.serde is not adapter.serde
+    assert clone._ops.serde is clone.serde  # type: ignore[attr-defined]
+    thread_id = _thread()
+    approval_graph(clone).invoke(
+        {"request": "x", "log": []}, {"configurable": {"thread_id": thread_id}}
+    )
+    [pending] = adapter.pending.list(thread_id)
+    assert clone.pending.get(pending.token) == pending
+    assert adapter.get_tuple({"configurable": {"thread_id": thread_id}}) is not None

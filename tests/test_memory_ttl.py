@@ -92,7 +92,7 @@ def test_expired_threads_are_freed_not_just_hidden(clock: FakeClock) -> None:
             graph.invoke({"request": "x" * 2_000, "log": []}, _cfg(f"t{i}"))
         loaded, _ = tracemalloc.get_traced_memory()
         assert adapter.thread_count == 300
-        assert len(adapter.pending._table.tokens) == 300  # type: ignore[attr-defined]
+        assert len(adapter._table.tokens) == 300  # type: ignore[attr-defined]
 
         clock.advance(1_000)
         graph.invoke({"request": "new", "log": []}, _cfg("fresh"))  # any write sweeps
@@ -101,7 +101,7 @@ def test_expired_threads_are_freed_not_just_hidden(clock: FakeClock) -> None:
     finally:
         tracemalloc.stop()
     assert adapter.thread_count == 1
-    assert len(adapter.pending._table.tokens) == 1  # type: ignore[attr-defined]
+    assert len(adapter._table.tokens) == 1  # type: ignore[attr-defined]
     grown = loaded - baseline
     assert grown > 300 * 2_000, "the threads really were held"
     assert after - baseline < grown / 10, "their memory was released after expiry"

@@ -1,27 +1,101 @@
 """What every framework adapter has in common, whatever stores its data.
 
-:class:`FrameworkAdapter` is the ``BaseCheckpointSaver`` users compile graphs with. It adds
-the Kortyx surface (``kind``, ``ttl_ms``, ``pending``, ``close``/``aclose``, context
-managers) and the channel-version scheme; each backend supplies the storage methods.
+:class:`FrameworkAdapter` is the ``BaseCheckpointSaver`` users compile graphs with. Every
+``BaseCheckpointSaver`` method, sync and async, is written here once, as a one-line call:
+build the backend's flow for the operation (:class:`Operations`), hand it to the backend's
+:class:`~kortyx_langgraph.core.flows.Engine`. A backend supplies those two objects and
+nothing else, so the twins cannot drift apart.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol, cast
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
 from typing_extensions import Self
 
-from kortyx_langgraph.pending import PendingInterruptStore
+from kortyx_langgraph.core.flows import Engine, Flow
+from kortyx_langgraph.core.pending_store import PendingStore
+from kortyx_langgraph.errors import ConfigurationError
+from kortyx_langgraph.pending import PendingInterrupt
 
-PruneStrategy = Literal["keep_latest", "delete"]
 PRUNE_STRATEGIES: tuple[str, ...] = ("keep_latest", "delete")
+PendingAction = Literal["get", "claim", "release"]
 
 
-class FrameworkAdapter(BaseCheckpointSaver[str], ABC):
+class Operations(Protocol):
+    """A backend's operations, each returning the flow that performs it."""
+
+    @property
+    def serde(self) -> SerializerProtocol: ...
+
+    def get_tuple(self, config: RunnableConfig) -> Flow[CheckpointTuple | None]: ...
+
+    def list_checkpoints(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Flow[None]: ...
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> Flow[RunnableConfig]: ...
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> Flow[None]: ...
+
+    def delete_thread(self, thread_id: str) -> Flow[None]: ...
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> Flow[None]: ...
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> Flow[None]: ...
+
+    def prune(self, thread_ids: Sequence[str], strategy: str) -> Flow[None]: ...
+
+    def delta_history(
+        self, config: RunnableConfig, channels: Sequence[str]
+    ) -> Flow[Mapping[str, DeltaChannelHistory]]: ...
+
+    def pending_list(self, thread_id: str) -> Flow[list[PendingInterrupt]]: ...
+
+    def pending_lookup(self, token: str, action: PendingAction) -> Flow[PendingInterrupt]: ...
+
+
+def check_prune_strategy(strategy: str) -> None:
+    """Refuse an unknown ``prune`` strategy before anything is deleted."""
+    if strategy not in PRUNE_STRATEGIES:
+        raise ConfigurationError(
+            f"unknown prune strategy {strategy!r}; use one of {', '.join(PRUNE_STRATEGIES)}",
+            variable="strategy",
+        )
+
+
+class FrameworkAdapter(BaseCheckpointSaver[str]):
     """A LangGraph checkpoint saver with a TTL and a pending-interrupt side store.
 
     Pass it to ``graph.compile(checkpointer=adapter)``. Both the sync and the async
@@ -34,24 +108,18 @@ class FrameworkAdapter(BaseCheckpointSaver[str], ABC):
     ttl_ms: int | None
     """How long a thread lives after its last write, in ms; ``None`` means forever."""
 
-    pending: PendingInterruptStore
+    pending: PendingStore
     """The pending-interrupt side store of this adapter."""
 
-    def get_next_version(self, current: str | None, channel: None) -> str:
-        """Next channel version: a zero-padded counter plus a random tie-breaker.
+    _ops: Operations
+    _engine: Engine
 
-        Same scheme as LangGraph's ``InMemorySaver``: versions sort as strings, and two
-        forks of one thread never mint equal versions for different values.
-        """
-        if current is None:
-            counter = 0
-        elif isinstance(current, int):
-            counter = current
-        else:
-            counter = int(str(current).split(".", 1)[0])
-        return f"{counter + 1:032}.{random.random():016}"
+    def _attach(self, ops: Operations, engine: Engine) -> None:
+        """Called by the backend's constructor once its operations and engine exist."""
+        self._ops = ops
+        self._engine = engine
+        self.pending = PendingStore(ops, engine)
 
-    @abstractmethod
     def close(self) -> None:
         """Release what the adapter owns (connections it opened); idempotent."""
 
@@ -81,13 +149,156 @@ class FrameworkAdapter(BaseCheckpointSaver[str], ABC):
     ) -> None:
         await self.aclose()
 
+    def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> Self:
+        """A shallow clone whose serializer has a stricter msgpack allowlist.
 
-def check_prune_strategy(strategy: str) -> None:
-    """Refuse an unknown ``prune`` strategy before anything is deleted."""
-    if strategy not in PRUNE_STRATEGIES:
-        from kortyx_langgraph.errors import ConfigurationError
+        The clone shares the storage (and connections) and uses the new serializer in every
+        operation, its pending store included.
+        """
+        clone = cast(Self, super().with_allowlist(extra_allowlist))
+        if clone is not self:
+            ops = dataclasses.replace(self._ops, serde=clone.serde)  # type: ignore[type-var]
+            clone._attach(ops, self._engine)
+        return clone
 
-        raise ConfigurationError(
-            f"unknown prune strategy {strategy!r}; use one of {', '.join(PRUNE_STRATEGIES)}",
-            variable="strategy",
-        )
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """Next channel version: a zero-padded counter plus a random tie-breaker.
+
+        Same scheme as LangGraph's ``InMemorySaver``: versions sort as strings, and two
+        forks of one thread never mint equal versions for different values.
+        """
+        if current is None:
+            counter = 0
+        elif isinstance(current, int):
+            counter = current
+        else:
+            counter = int(str(current).split(".", 1)[0])
+        return f"{counter + 1:032}.{random.random():016}"
+
+    # -- BaseCheckpointSaver, sync -------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint named by ``config`` (the latest one without ``checkpoint_id``)."""
+        return self._engine.run(self._ops.get_tuple(config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first; ``filter`` is exact match on metadata, then ``limit``."""
+        flow = self._ops.list_checkpoints(config, filter=filter, before=before, limit=limit)
+        return self._engine.iterate(flow)
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint and the values of its changed channels."""
+        return self._engine.run(self._ops.put(config, checkpoint, metadata, new_versions))
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes: special channels overwrite, regular ones insert-if-absent."""
+        self._engine.run(self._ops.put_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete everything stored for a thread, pending interrupts included."""
+        self._engine.run(self._ops.delete_thread(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) created by any of ``run_ids``."""
+        self._engine.run(self._ops.delete_for_runs(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread's checkpoints, values, writes and pending interrupts (new tokens).
+
+        Entries the target already had under the same keys are replaced; others are kept.
+        """
+        self._engine.run(self._ops.copy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """``"keep_latest"``: keep each namespace's newest checkpoint (and, for threads using
+        ``DeltaChannel``, the ancestors its delta channels rebuild from); ``"delete"``: drop
+        the threads."""
+        check_prune_strategy(strategy)
+        self._engine.run(self._ops.prune(thread_ids, strategy))
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Per-channel writes and seed along the parent chain, in one pass."""
+        return self._engine.run(self._ops.delta_history(config, channels))
+
+    # -- BaseCheckpointSaver, async: the same flows, run by the async engine -------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Async :meth:`get_tuple`."""
+        return await self._engine.arun(self._ops.get_tuple(config))
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Async :meth:`list`."""
+        flow = self._ops.list_checkpoints(config, filter=filter, before=before, limit=limit)
+        async for item in self._engine.aiterate(flow):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Async :meth:`put`."""
+        return await self._engine.arun(self._ops.put(config, checkpoint, metadata, new_versions))
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Async :meth:`put_writes`."""
+        await self._engine.arun(self._ops.put_writes(config, writes, task_id, task_path))
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Async :meth:`delete_thread`."""
+        await self._engine.arun(self._ops.delete_thread(thread_id))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Async :meth:`delete_for_runs`."""
+        await self._engine.arun(self._ops.delete_for_runs(run_ids))
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Async :meth:`copy_thread`."""
+        await self._engine.arun(self._ops.copy_thread(source_thread_id, target_thread_id))
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Async :meth:`prune`."""
+        check_prune_strategy(strategy)
+        await self._engine.arun(self._ops.prune(thread_ids, strategy))
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Async :meth:`get_delta_channel_history`."""
+        return await self._engine.arun(self._ops.delta_history(config, channels))

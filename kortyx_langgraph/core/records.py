@@ -9,9 +9,9 @@ bytes (as LangGraph's ``InMemorySaver`` does) also means a value mutated by the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -26,6 +26,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from kortyx_langgraph.core.flows import Emit
 from kortyx_langgraph.core.ids import checkpoint_config
 from kortyx_langgraph.errors import DeserializationError
 
@@ -36,6 +37,7 @@ EMPTY_BLOB: TypedBytes = ("empty", b"")
 """Stored for a channel that has a new version but no value (LangGraph's convention)."""
 
 Version = str | int | float
+R = TypeVar("R")
 
 
 class StoredCheckpoint(NamedTuple):
@@ -184,6 +186,29 @@ def decode_metadata(serde: SerializerProtocol, record: StoredCheckpoint) -> Chec
     """The checkpoint's metadata, freshly deserialized (callers may mutate it)."""
     metadata: CheckpointMetadata = loads(serde, record.metadata, "metadata")
     return metadata
+
+
+def emit_matching(
+    rows: Iterable[R],
+    to_tuple: Callable[[R], CheckpointTuple],
+    wanted: Mapping[str, Any] | None,
+    limit: int | None,
+) -> Generator[Emit, Any, int | None]:
+    """Emit ``list`` results in order: metadata ``filter`` first, then ``limit``.
+
+    Returns (through ``StopIteration``) how many of ``limit`` are left, ``None`` without one.
+    """
+    remaining = limit
+    for row in rows:
+        if remaining == 0:
+            break
+        item = to_tuple(row)
+        if not metadata_matches(item.metadata, wanted):
+            continue
+        yield Emit(item)
+        if remaining is not None:
+            remaining -= 1
+    return remaining
 
 
 def metadata_matches(metadata: Mapping[str, Any], wanted: Mapping[str, Any] | None) -> bool:

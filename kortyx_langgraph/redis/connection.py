@@ -1,11 +1,12 @@
-"""The one place that talks to Redis: clients, the two flow drivers, and error translation.
+"""The one place that talks to Redis: clients, the engine that runs flows, error translation.
 
-The adapter hands a flow (see ``operations.py``) to :meth:`RedisConnection.drive` (sync) or
-:meth:`RedisConnection.adrive` (async); they are the only code that differs between the two
-colours. Clients are created from the URL on first use: a sync one, and one async client per
-event loop (an asyncio connection belongs to the loop that opened it, and applications do
-run ``asyncio.run`` more than once). Cluster mode is detected from the server unless the
-caller says. Clients passed in by the caller are used as they are and never closed here.
+:class:`RedisConnection` is the Redis backend's :class:`~kortyx_langgraph.core.flows.Engine`:
+its ``run``/``iterate`` (sync) and ``arun``/``aiterate`` (async) are the only code that
+differs between the two colours. Clients are created from the URL on first use: a sync
+one, and one async client per event loop (an asyncio connection belongs to the loop that
+opened it, and applications do run ``asyncio.run`` more than once). Cluster mode is
+detected from the server unless the caller says. Clients passed in by the caller are used
+as they are and never closed here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import redis.asyncio.cluster
 import redis.cluster
 import redis.exceptions
 
+from kortyx_langgraph.core.flows import Emit, Flow
 from kortyx_langgraph.errors import (
     ConfigurationError,
     DeserializationError,
@@ -30,7 +32,7 @@ from kortyx_langgraph.errors import (
     StorageConnectionError,
     StorageError,
 )
-from kortyx_langgraph.redis.operations import Call, Emit, Flow, Scan
+from kortyx_langgraph.redis.operations import Call, Scan
 from kortyx_langgraph.settings import check_redis_url, redact_url
 
 T = TypeVar("T")
@@ -273,7 +275,7 @@ class RedisConnection:
         self._loaded.add(loaded)
         return reply
 
-    def drive(self, flow: Flow[T]) -> T:
+    def run(self, flow: Flow[T]) -> T:
         """Run a flow to its result with the sync client."""
         client = self.sync_client()
         reply: Any = None
@@ -283,7 +285,7 @@ class RedisConnection:
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
             with translated_errors(self.where):
-                reply = self._send(client, step)  # type: ignore[arg-type]
+                reply = self._send(client, step)
 
     def iterate(self, flow: Flow[None]) -> Iterator[Any]:
         """Run a listing flow with the sync client, yielding what it emits."""
@@ -301,11 +303,11 @@ class RedisConnection:
             with translated_errors(self.where):
                 reply = self._send(client, step)
 
-    async def adrive(self, flow: Flow[T]) -> T:
+    async def arun(self, flow: Flow[T]) -> T:
         """Run a flow to its result with the event loop's async client."""
         client = await self.async_client()
         if client is None:
-            return await asyncio.to_thread(self.drive, flow)
+            return await asyncio.to_thread(self.run, flow)
         reply: Any = None
         while True:
             try:
@@ -313,7 +315,7 @@ class RedisConnection:
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
             with translated_errors(self.where):
-                reply = await self._asend(client, step)  # type: ignore[arg-type]
+                reply = await self._asend(client, step)
 
     async def aiterate(self, flow: Flow[None]) -> AsyncIterator[Any]:
         """Run a listing flow with the async client, yielding what it emits."""

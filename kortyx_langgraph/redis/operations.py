@@ -1,17 +1,18 @@
-"""Every Redis adapter operation as a *flow*: pure code that yields what to send.
+"""Every Redis adapter operation as a *flow* (see ``core.flows``): pure code that yields
+what to send.
 
-A flow is a generator. It yields :class:`Call` (run a script) or :class:`Scan` (list our
-keys) and receives the reply; a listing flow also yields :class:`Emit` with each result.
-Building keys and arguments and decoding replies happens here, once; the sync and async
-adapters only differ in the driver that sends (see ``connection.py``), in the style of
-h11 and httpx. Most flows yield exactly one :class:`Call`: one round trip per operation.
+A flow yields :class:`Call` (run a script) or :class:`Scan` (list our keys) and receives the
+reply; a listing flow also yields ``Emit`` with each result. Building keys and arguments and
+decoding replies happens here, once; sync and async differ only in the engine that sends
+(``connection.py``). Most flows yield exactly one :class:`Call`: one round trip per
+operation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -23,6 +24,8 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from kortyx_langgraph.core.adapter import PendingAction
+from kortyx_langgraph.core.flows import Flow
 from kortyx_langgraph.core.history import ChainLink, ancestors_to_keep, delta_channel_history
 from kortyx_langgraph.core.ids import (
     ROOT_NS,
@@ -45,9 +48,9 @@ from kortyx_langgraph.core.records import (
     StoredCheckpoint,
     TypedBytes,
     build_tuple,
+    emit_matching,
     encode_put,
     encode_writes,
-    metadata_matches,
     sorted_writes,
 )
 from kortyx_langgraph.errors import AlreadyClaimedError
@@ -65,7 +68,11 @@ from kortyx_langgraph.redis.layout import (
     thread_keys,
 )
 
-T = TypeVar("T")
+_PENDING_SCRIPTS = {
+    "get": scripts.PENDING_GET,
+    "claim": scripts.PENDING_CLAIM,
+    "release": scripts.PENDING_RELEASE,
+}
 
 LIST_PAGE = 100
 """Checkpoints fetched per round trip when ``list`` has no smaller limit (or filters)."""
@@ -87,19 +94,13 @@ class Scan(NamedTuple):
     pattern: str
 
 
-class Emit(NamedTuple):
-    """A listing flow's result, handed to the caller as it is produced."""
-
-    item: Any
-
-
-Step = Call | Scan | Emit
-Flow = Generator[Step, Any, T]
+Request = Call | Scan
+"""What a Redis flow yields to its engine (besides ``Emit`` for listing results)."""
 
 
 @dataclass(frozen=True)
-class Operations:
-    """The flows of one adapter: its key prefix, serializer, TTL and clock."""
+class RedisOperations:
+    """The flows of one Redis adapter: its key prefix, serializer, TTL and clock."""
 
     prefix: str
     serde: SerializerProtocol
@@ -229,20 +230,15 @@ class Operations:
     def _emit(
         self,
         thread_id: str,
-        entries: Iterable[Any],
+        entries: Sequence[Any],
         filter: dict[str, Any] | None,
         remaining: int | None,
     ) -> Flow[int | None]:
-        for entry in entries:
-            if remaining == 0:
-                break
-            item = self._tuple(thread_id, entry)
-            if not metadata_matches(item.metadata, filter):
-                continue
-            yield Emit(item)
-            if remaining is not None:
-                remaining -= 1
-        return remaining
+        return (
+            yield from emit_matching(
+                entries, lambda entry: self._tuple(thread_id, entry), filter, remaining
+            )
+        )
 
     def delta_history(
         self, config: RunnableConfig, channels: Sequence[str]
@@ -464,18 +460,19 @@ class Operations:
         records.sort(key=lambda r: (r.created_at_ms, r.token))
         return [self._public(r, int(expires)) for r in records]
 
-    def pending_lookup(self, token: str, script: scripts.Script) -> Flow[PendingInterrupt]:
+    def pending_lookup(self, token: str, action: PendingAction) -> Flow[PendingInterrupt]:
         """``get``/``claim``/``release`` of one token: one call on the token's hash."""
         parts = parse_token(token)
+        script = _PENDING_SCRIPTS[action]
         args: list[Any] = [token]
-        if script is scripts.PENDING_CLAIM:
+        if action == "claim":
             args.append(self.clock())
         reply = yield Call(script, [pending_key(self.prefix, parts.tag)], args)
         if not reply:
             raise missing_token_error(token, parts, self.clock())
         raw, claimed, expires = reply[0], reply[1], int(reply[2])
         record = codec.unpack_pending(token, raw, int(claimed) if claimed else None)
-        if script is scripts.PENDING_CLAIM and not int(reply[3]):
+        if action == "claim" and not int(reply[3]):
             raise AlreadyClaimedError(
                 "this pending interrupt was already claimed by another caller", token=token
             )

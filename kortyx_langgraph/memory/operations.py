@@ -1,0 +1,410 @@
+"""The in-memory backend's operations, as flows that do no I/O (see ``core.flows``).
+
+One lock guards the data (LangGraph calls ``put``/``put_writes`` from background threads);
+decoding happens outside it. Records are stored serialized, exactly as the Redis backend
+stores them, so both behave the same.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from kortyx_langgraph.core.adapter import PendingAction
+from kortyx_langgraph.core.flows import Flow, flow
+from kortyx_langgraph.core.history import (
+    ChainLink,
+    ancestors_to_keep,
+    delta_channel_history,
+    has_value,
+)
+from kortyx_langgraph.core.ids import (
+    ROOT_NS,
+    checkpoint_config,
+    namespace_filter,
+    read_address,
+    read_thread_id,
+    read_write_target,
+    thread_tag,
+)
+from kortyx_langgraph.core.interrupts import (
+    StoredPending,
+    apply_update,
+    interrupt_update,
+    mint_token,
+    missing_token_error,
+    parse_token,
+    retire_superseded,
+    to_public,
+)
+from kortyx_langgraph.core.records import (
+    StoredCheckpoint,
+    StoredWrite,
+    TypedBytes,
+    build_tuple,
+    emit_matching,
+    encode_put,
+    encode_writes,
+    sorted_writes,
+)
+from kortyx_langgraph.errors import AlreadyClaimedError
+from kortyx_langgraph.memory.store import Namespace, ThreadState, ThreadTable
+from kortyx_langgraph.pending import PendingInterrupt
+
+_Row = tuple[str, str, str, StoredCheckpoint, dict[str, TypedBytes | None], list[StoredWrite]]
+"""What a read copies out under the lock: thread, namespace, id, record, blobs, writes."""
+Fetch = Callable[[str], tuple[StoredCheckpoint, dict[str, TypedBytes | None]] | None]
+
+
+@dataclass(frozen=True)
+class MemoryOperations:
+    """The flows of one in-memory adapter over its thread table."""
+
+    table: ThreadTable
+    lock: threading.RLock
+    serde: SerializerProtocol
+    refresh_on_read: bool
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _row(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, state: ThreadState
+    ) -> _Row | None:
+        namespace = state.namespaces.get(checkpoint_ns)
+        record = namespace.records.get(checkpoint_id) if namespace else None
+        if record is None:
+            return None
+        blobs = {
+            channel: state.blobs.get((checkpoint_ns, channel, version))
+            for channel, version in record.channel_versions.items()
+        }
+        stored = state.writes.get((checkpoint_ns, checkpoint_id))
+        writes = sorted_writes(stored.values()) if stored else []
+        return thread_id, checkpoint_ns, checkpoint_id, record, blobs, writes
+
+    def _tuple(self, row: _Row, metadata: CheckpointMetadata | None = None) -> CheckpointTuple:
+        thread_id, checkpoint_ns, checkpoint_id, record, blobs, writes = row
+        return build_tuple(
+            self.serde,
+            thread_id=thread_id,
+            checkpoint_ns=checkpoint_ns,
+            checkpoint_id=checkpoint_id,
+            record=record,
+            values=blobs,
+            writes=writes,
+            metadata=metadata,
+        )
+
+    @flow
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """``get_tuple``: copy the rows out under the lock, decode outside it."""
+        thread_id, checkpoint_ns, checkpoint_id = read_address(config, "get_tuple")
+        with self.lock:
+            state = self.table.find(thread_id, touch=self.refresh_on_read)
+            if state is None:
+                return None
+            if checkpoint_id is None:
+                namespace = state.namespaces.get(checkpoint_ns)
+                checkpoint_id = namespace.latest if namespace else None
+                if checkpoint_id is None:
+                    return None
+            row = self._row(thread_id, checkpoint_ns, checkpoint_id, state)
+        return None if row is None else self._tuple(row)
+
+    def list_checkpoints(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Flow[None]:
+        """``list``: newest first; ``filter`` is exact match on metadata, then ``limit``."""
+        rows = self._list_rows(config, before=before, limit=None if filter else limit)
+        yield from emit_matching(rows, self._tuple, filter, limit)
+
+    def _list_rows(
+        self,
+        config: RunnableConfig | None,
+        *,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> list[_Row]:
+        only_ns = namespace_filter(config)
+        only_id = None
+        before_id = None
+        if before is not None:
+            before_id = read_address(before, "list(before=...)").checkpoint_id
+        rows: list[_Row] = []
+        if limit is not None and limit <= 0:
+            return rows
+        with self.lock:
+            if config is not None:
+                thread_id, _, only_id = read_address(config, "list")
+                state = self.table.find(thread_id, touch=self.refresh_on_read)
+                threads = [] if state is None else [(thread_id, state)]
+            else:
+                threads = self.table.live()
+            for thread_id, state in threads:
+                for ns_name, namespace in state.namespaces.items():
+                    if only_ns is not None and ns_name != only_ns:
+                        continue
+                    for checkpoint_id in namespace.newest_first(before_id):
+                        if only_id is not None and checkpoint_id != only_id:
+                            continue
+                        row = self._row(thread_id, ns_name, checkpoint_id, state)
+                        if row is not None:
+                            rows.append(row)
+                            if limit is not None and len(rows) >= limit:
+                                return rows
+        return rows
+
+    @flow
+    def delta_history(
+        self, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """``get_delta_channel_history``: one walk of the parent chain (see ``core``)."""
+        if not channels:
+            return {}
+        thread_id, checkpoint_ns, checkpoint_id = read_address(config, "get_delta_channel_history")
+        links: list[ChainLink] = []
+        with self.lock:
+            state = self.table.find(thread_id)
+            namespace = state.namespaces.get(checkpoint_ns) if state else None
+            if state is not None and namespace is not None:
+                target = namespace.records.get(checkpoint_id or namespace.latest or "")
+                current = target.parent_id if target else None
+                remaining = set(channels)
+                while current is not None and remaining:
+                    row = self._row(thread_id, checkpoint_ns, current, state)
+                    if row is None:
+                        break
+                    record, blobs, writes = row[3], row[4], row[5]
+                    links.append(ChainLink(record, {c: blobs.get(c) for c in remaining}, writes))
+                    remaining = {c for c in remaining if not has_value(blobs.get(c))}
+                    current = record.parent_id
+        return delta_channel_history(self.serde, links, channels)
+
+    # -- writes ------------------------------------------------------------------------
+
+    @flow
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint and the values of its changed channels."""
+        thread_id, checkpoint_ns, _ = read_address(config, "put")
+        encoded = encode_put(self.serde, config, checkpoint, metadata, new_versions)
+        with self.lock:
+            state = self.table.for_write(thread_id)
+            state.namespaces.setdefault(checkpoint_ns, Namespace()).add(
+                encoded.checkpoint_id, encoded.record
+            )
+            for (channel, version), blob in encoded.blobs.items():
+                state.blobs[(checkpoint_ns, channel, version)] = blob
+            if checkpoint_ns == ROOT_NS and state.pending:
+                before = set(state.pending)
+                retire_superseded(state.pending, encoded.checkpoint_id)
+                self.table.sync_tokens(thread_id, before, state)
+        return checkpoint_config(thread_id, checkpoint_ns, encoded.checkpoint_id)
+
+    @flow
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> None:
+        """Store a task's writes: special channels overwrite, regular ones insert-if-absent."""
+        thread_id, checkpoint_ns, checkpoint_id = read_write_target(config, "put_writes")
+        assert checkpoint_id is not None  # read_write_target guarantees it
+        encoded = encode_writes(self.serde, writes, task_id, task_path)
+        update = interrupt_update(self.serde, checkpoint_ns, checkpoint_id, task_id, writes)
+        with self.lock:
+            state = self.table.for_write(thread_id)
+            stored = state.writes.setdefault((checkpoint_ns, checkpoint_id), {})
+            for write in encoded:
+                key = (write.task_id, write.idx)
+                if write.overwrites or key not in stored:
+                    stored[key] = write
+            if update is not None:
+                before = set(state.pending)
+                tag, deadline = thread_tag(thread_id), state.deadline_ms
+                apply_update(
+                    state.pending,
+                    update,
+                    thread_id=thread_id,
+                    new_token=lambda: mint_token(tag, deadline),
+                    now_ms=self.table.now(),
+                )
+                self.table.sync_tokens(thread_id, before, state)
+
+    @flow
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete everything stored for a thread, pending interrupts included."""
+        thread_id = read_thread_id(thread_id, "delete_thread")
+        with self.lock:
+            self.table.drop(thread_id)
+
+    @flow
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) created by any of ``run_ids``."""
+        wanted = set(run_ids)
+        if not wanted:
+            return
+        with self.lock:
+            for thread_id, state in self.table.live():
+                doomed = [
+                    (ns_name, checkpoint_id)
+                    for ns_name, namespace in state.namespaces.items()
+                    for checkpoint_id, record in namespace.records.items()
+                    if record.run_id in wanted
+                ]
+                if doomed:
+                    self._remove_checkpoints(thread_id, state, doomed)
+
+    def _remove_checkpoints(
+        self, thread_id: str, state: ThreadState, doomed: Sequence[tuple[str, str]]
+    ) -> None:
+        before = set(state.pending)
+        for ns_name, checkpoint_id in doomed:
+            state.remove_checkpoint(ns_name, checkpoint_id)
+        state.collect_unreferenced_blobs()
+        self.table.sync_tokens(thread_id, before, state)
+        if state.is_empty():
+            self.table.drop(thread_id)
+
+    @flow
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint, blob and write of a thread into another thread.
+
+        Pending interrupts are copied too, under new tokens, unclaimed. Entries the target
+        already had under the same keys are replaced; others are kept.
+        """
+        source_id = read_thread_id(source_thread_id, "copy_thread")
+        target_id = read_thread_id(target_thread_id, "copy_thread")
+        with self.lock:
+            source = self.table.find(source_id)
+            if source is None or source_id == target_id:
+                return
+            target = self.table.for_write(target_id)
+            for ns_name, namespace in source.namespaces.items():
+                copy = target.namespaces.setdefault(ns_name, Namespace())
+                for checkpoint_id in namespace.ids:
+                    copy.add(checkpoint_id, namespace.records[checkpoint_id])
+            target.blobs.update(source.blobs)
+            for key, writes in source.writes.items():
+                target.writes.setdefault(key, {}).update(writes)
+            before = set(target.pending)
+            tag, now = thread_tag(target_id), self.table.now()
+            for record in source.pending.values():
+                token = mint_token(tag, target.deadline_ms)
+                target.pending[token] = StoredPending(
+                    token=token,
+                    interrupt_id=record.interrupt_id,
+                    thread_id=target_id,
+                    checkpoint_id=record.checkpoint_id,
+                    task_id=record.task_id,
+                    value=record.value,
+                    created_at_ms=now,
+                )
+            self.table.sync_tokens(target_id, before, target)
+
+    @flow
+    def prune(self, thread_ids: Sequence[str], strategy: str) -> None:
+        """``prune``: ``keep_latest`` keeps the ``DeltaChannel`` ancestry of each head."""
+        ids = [read_thread_id(t, "prune") for t in thread_ids]
+        with self.lock:
+            for thread_id in ids:
+                if strategy == "delete":
+                    self.table.drop(thread_id)
+                    continue
+                state = self.table.find(thread_id)
+                if state is None:
+                    continue
+                doomed: list[tuple[str, str]] = []
+                for ns_name, namespace in state.namespaces.items():
+                    if namespace.latest is None:
+                        continue
+                    keep = set(
+                        ancestors_to_keep(
+                            self.serde, namespace.latest, self._fetcher(state, ns_name)
+                        )
+                    )
+                    doomed.extend((ns_name, cid) for cid in namespace.ids if cid not in keep)
+                self._remove_checkpoints(thread_id, state, doomed)
+
+    @staticmethod
+    def _fetcher(state: ThreadState, ns_name: str) -> Fetch:
+        namespace = state.namespaces[ns_name]
+
+        def fetch(
+            checkpoint_id: str,
+        ) -> tuple[StoredCheckpoint, dict[str, TypedBytes | None]] | None:
+            record = namespace.records.get(checkpoint_id)
+            if record is None:
+                return None
+            blobs = {
+                channel: state.blobs.get((ns_name, channel, version))
+                for channel, version in record.channel_versions.items()
+            }
+            return record, blobs
+
+        return fetch
+
+    # -- pending interrupts --------------------------------------------------------------
+
+    def _locate(self, token: str) -> tuple[ThreadState, StoredPending]:
+        """The live record for ``token``; call with the lock held."""
+        parts = parse_token(token)
+        thread_id = self.table.tokens.get(token)
+        state = self.table.find(thread_id) if thread_id is not None else None
+        record = state.pending.get(token) if state is not None else None
+        if state is None or record is None:
+            raise missing_token_error(token, parts, self.table.now())
+        return state, record
+
+    @flow
+    def pending_list(self, thread_id: str) -> list[PendingInterrupt]:
+        """Every interrupt pending on ``thread_id``, oldest first."""
+        thread_id = read_thread_id(thread_id, "pending.list")
+        with self.lock:
+            state = self.table.find(thread_id)
+            if state is None:
+                return []
+            records = sorted(state.pending.values(), key=lambda r: (r.created_at_ms, r.token))
+            deadline = state.deadline_ms
+        return [to_public(self.serde, record, deadline) for record in records]
+
+    @flow
+    def pending_lookup(self, token: str, action: PendingAction) -> PendingInterrupt:
+        """``get``, ``claim`` (exactly one caller wins) or ``release`` one token."""
+        with self.lock:
+            state, record = self._locate(token)
+            if action == "claim":
+                if record.claimed_at_ms is not None:
+                    raise AlreadyClaimedError(
+                        "this pending interrupt was already claimed by another caller",
+                        token=token,
+                    )
+                record = state.pending[token] = record.claimed(self.table.now())
+            elif action == "release":
+                record = state.pending[token] = record.released()
+            deadline = state.deadline_ms
+        return to_public(self.serde, record, deadline)
