@@ -354,3 +354,23 @@ def test_with_allowlist_clone_shares_storage_and_uses_its_serializer(
     [pending] = adapter.pending.list(thread_id)
     assert clone.pending.get(pending.token) == pending
     assert adapter.get_tuple({"configurable": {"thread_id": thread_id}}) is not None
+
+
+async def test_adapters_are_context_managers_and_close_twice(
+    make_adapter: AdapterFactory,
+) -> None:
+    with make_adapter() as adapter:
+        _put(adapter, _thread())
+    adapter.close()
+    async with make_adapter() as other:
+        thread_id = _thread()
+        await other.aput(
+            {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}},
+            empty_checkpoint(),
+            {},
+            {},
+        )
+        assert await other.aget_tuple({"configurable": {"thread_id": thread_id}}) is not None
+    await other.aclose()
+    assert other.kind in ("in-memory", "redis")
+    assert other.ttl_ms == 60_000

@@ -523,3 +523,29 @@ def test_the_acl_permissions_the_readme_lists_are_enough(
         adapter.delete_thread("acl")
     finally:
         standalone.acl_deluser(user)
+
+
+def test_tls_url(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    tls_port = free_port()
+    tls_args = [
+        "--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+        "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
+    ]  # fmt: skip
+    with RedisServer(extra_args=tls_args):
+        url = f"rediss://:unused-secret@127.0.0.1:{tls_port}/0"
+        adapter = _adapter(url, client_options={"ssl_ca_certs": str(cert)})
+        approval_graph(adapter).invoke({"request": "x", "log": []}, _cfg("tls"))
+        assert len(adapter.pending.list("tls")) == 1
+
+        untrusting = _adapter(url, client_options={"socket_connect_timeout": 2})
+        with pytest.raises(StorageConnectionError) as caught:
+            untrusting.get_tuple(_cfg("tls"))
+        assert "unused-secret" not in str(caught.value)
