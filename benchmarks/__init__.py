@@ -1,7 +1,7 @@
 """Benchmarks of the kortyx-langgraph savers against LangGraph's own, measured in one run.
 
-Run everything (about 10 minutes on 2 cores) or a one-minute smoke run from the repository
-root::
+Run everything (5 to 6.5 minutes on 2 cores) or a smoke run (under a minute) from the
+repository root::
 
     .venv/bin/python -m benchmarks.run           # full run, writes benchmarks/results/latest.json
     .venv/bin/python -m benchmarks.run --quick   # smoke run, writes benchmarks/results/quick.json

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -40,11 +40,25 @@ class CommandDelta:
     other_top_level: int
     in_scripts: int
     by_command: dict[str, int]
+    script_usec: int = 0
+    """Microseconds the server spent running the scripts (``usec`` of EVALSHA and EVAL)."""
+    noscript: int = 0
+    """EVALSHA calls that failed (``NOSCRIPT``: the node had not cached the script yet); the
+    client then sends EVAL. A one-time cost per script and node, not per operation."""
+    usec_by_command: dict[str, int] = field(default_factory=dict)
+    """Microseconds spent in each command run inside the scripts (part of ``script_usec``)."""
 
     @property
     def round_trips(self) -> int:
         """Top-level commands: one request/response each."""
         return self.evalsha + self.eval + self.other_top_level
+
+    @property
+    def steady_round_trips(self) -> int:
+        """Round trips without the one-time ones: connection set-up, and the failed EVALSHA
+        of each NOSCRIPT reload (``calls`` includes failed calls; the EVAL that follows is
+        the operation's one round trip)."""
+        return self.evalsha + self.eval - self.noscript
 
 
 def command_delta(before: Mapping[str, int], after: Mapping[str, int]) -> CommandDelta:
@@ -52,8 +66,16 @@ def command_delta(before: Mapping[str, int], after: Mapping[str, int]) -> Comman
     diff = {
         name: after.get(name, 0) - before.get(name, 0)
         for name in set(before) | set(after)
-        if name not in MEASUREMENT
+        if name.split(":", 1)[0] not in MEASUREMENT
     }
+    usec = sum(diff.pop(f"{name}:usec", 0) for name in ("evalsha", "eval"))
+    noscript = diff.pop("evalsha:failed", 0)
+    usec_by_command = {
+        name.removesuffix(":usec"): spent
+        for name, spent in diff.items()
+        if name.endswith(":usec") and spent and name.removesuffix(":usec") not in TOP_LEVEL_ONLY
+    }
+    diff = {name: calls for name, calls in diff.items() if ":" not in name}
     diff = {name: calls for name, calls in diff.items() if calls}
     other = sum(c for n, c in diff.items() if n in TOP_LEVEL_ONLY and n not in ("eval", "evalsha"))
     inside = sum(c for n, c in diff.items() if n not in TOP_LEVEL_ONLY)
@@ -63,6 +85,9 @@ def command_delta(before: Mapping[str, int], after: Mapping[str, int]) -> Comman
         other_top_level=other,
         in_scripts=inside,
         by_command=dict(sorted(diff.items(), key=lambda item: -item[1])),
+        script_usec=usec,
+        noscript=noscript,
+        usec_by_command=dict(sorted(usec_by_command.items(), key=lambda item: -item[1])),
     )
 
 
@@ -79,34 +104,52 @@ class RedisNodes:
             client.close()
 
     def command_calls(self) -> dict[str, int]:
-        """``calls`` per command name (subcommands folded in), summed over the nodes."""
+        """``calls`` per command name (subcommands folded in), summed over the nodes; also
+        ``"<name>:usec"`` (microseconds spent in it) and ``"<name>:failed"`` (error replies)."""
         total: dict[str, int] = {}
         for client in self._clients:
             stats: dict[str, Any] = client.info("commandstats")
             for key, value in stats.items():
                 name = key.removeprefix("cmdstat_").split("|", 1)[0].lower()
                 total[name] = total.get(name, 0) + int(value["calls"])
+                total[f"{name}:usec"] = total.get(f"{name}:usec", 0) + int(value["usec"])
+                failed = int(value.get("failed_calls", 0))
+                total[f"{name}:failed"] = total.get(f"{name}:failed", 0) + failed
         return total
 
     def used_memory(self) -> int:
         """``used_memory`` of ``INFO memory``, summed over the nodes."""
         return sum(int(client.info("memory")["used_memory"]) for client in self._clients)
 
-    def memory_by_prefix(self, prefix: str) -> tuple[int, int]:
-        """``(keys, bytes)``: every key starting with ``prefix`` and its exact
-        ``MEMORY USAGE`` (``SAMPLES 0``: all elements of hashes and sorted sets)."""
+    def memory_by_prefix(self, prefix: str) -> tuple[int, dict[str, int]]:
+        """``(keys, bytes by kind)``: every key starting with ``prefix`` and its exact
+        ``MEMORY USAGE`` (``SAMPLES 0``: all elements), summed by the key's last
+        ``:``-separated part (``idx``, ``cp``, ``blob``, ``wr``, ``pending`` for the kortyx
+        layout)."""
         pattern = _GLOB_SPECIAL.sub(r"\\\1", prefix) + "*"
         keys_found = 0
-        total = 0
+        by_kind: dict[str, int] = {}
         for client in self._clients:
             keys = list(client.scan_iter(match=pattern, count=1000))
             for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
                 pipe = client.pipeline(transaction=False)
-                for key in keys[start : start + 500]:
+                for key in chunk:
                     pipe.memory_usage(key, samples=0)
-                total += sum(int(size or 0) for size in pipe.execute())
+                for key, size in zip(chunk, pipe.execute(), strict=True):
+                    kind = key.decode(errors="replace").rsplit(":", 1)[-1]
+                    by_kind[kind] = by_kind.get(kind, 0) + int(size or 0)
             keys_found += len(keys)
-        return keys_found, total
+        return keys_found, by_kind
+
+    def node_holding(self, prefix: str, part: str) -> int | None:
+        """Index of the node holding a key that starts with ``prefix`` and contains
+        ``part + ":"`` (``part`` must be free of glob characters), or ``None``."""
+        pattern = _GLOB_SPECIAL.sub(r"\\\1", prefix) + f"*{part}:*"
+        for index, client in enumerate(self._clients):
+            for _ in client.scan_iter(match=pattern, count=1000):
+                return index
+        return None
 
     def flush(self) -> None:
         """Drop every key (only ever called on the servers this benchmark started)."""

@@ -45,19 +45,12 @@ def summarize(values: Sequence[float]) -> Summary:
     return Summary(len(values), statistics.median(values), percentile(values, 0.95))
 
 
-def ratio(value: float | None, baseline: float | None) -> float | None:
-    """``value / baseline``, or ``None`` when either is missing or the baseline is zero."""
-    if value is None or baseline is None or baseline == 0:
-        return None
-    return value / baseline
-
-
 @dataclass(frozen=True)
 class Ratio:
-    """A ratio of medians over all samples, with the spread of the per-round ratios.
+    """A ratio to the baseline: the median of the per-round ratios, and their range.
 
-    Savers run interleaved in rounds; the per-round ratios show how stable the pooled
-    ratio is on a noisy machine.
+    Savers run interleaved; each round yields one ratio of medians, and the range shows how
+    stable the ratio is on a noisy machine.
     """
 
     value: float
@@ -69,22 +62,19 @@ class Ratio:
         return {"value": sig(self.value, 3), "low": sig(self.low, 3), "high": sig(self.high, 3)}
 
 
+def ratio_of(values: Sequence[float], baselines: Sequence[float]) -> Ratio | None:
+    """Median and range of ``values[i] / baselines[i]`` (pairs with a zero baseline skipped)."""
+    ratios = [v / b for v, b in zip(values, baselines, strict=False) if b]
+    if not ratios:
+        return None
+    return Ratio(statistics.median(ratios), min(ratios), max(ratios))
+
+
 def round_ratio(
     samples: Sequence[Sequence[float]], baseline: Sequence[Sequence[float]]
 ) -> Ratio | None:
-    """Ratio of pooled medians, and the range of per-round median ratios.
-
-    ``samples[r]`` and ``baseline[r]`` are the samples of round ``r`` of the saver and of
-    the baseline.
-    """
-    pooled = [x for round_ in samples for x in round_]
-    pooled_base = [x for round_ in baseline for x in round_]
-    if not pooled or not pooled_base:
-        return None
-    per_round = [
-        statistics.median(s) / statistics.median(b)
-        for s, b in zip(samples, baseline, strict=False)
-        if s and b
-    ]
-    value = statistics.median(pooled) / statistics.median(pooled_base)
-    return Ratio(value, min(per_round, default=value), max(per_round, default=value))
+    """Per-round ratio of medians (``samples[r]`` against ``baseline[r]``), summarized."""
+    pairs = [(s, b) for s, b in zip(samples, baseline, strict=False) if s and b]
+    return ratio_of(
+        [statistics.median(s) for s, _ in pairs], [statistics.median(b) for _, b in pairs]
+    )

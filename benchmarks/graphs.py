@@ -1,0 +1,112 @@
+"""The graphs the workloads run: an agent loop, an approval step, and their state types."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.channels.delta import DeltaChannel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import interrupt
+
+MESSAGE_BYTES = 500
+"""Length of every message the agent loop adds (ASCII, so also its size in bytes)."""
+
+Graph = CompiledStateGraph[Any, Any, Any, Any]
+
+
+def message_text(thread_id: str, step: int) -> str:
+    """A unique ``MESSAGE_BYTES``-character text for ``step`` of ``thread_id``."""
+    head = f"{thread_id} step {step}: "
+    filler = hashlib.sha256(head.encode()).hexdigest()
+    return (head + filler * (MESSAGE_BYTES // len(filler) + 1))[:MESSAGE_BYTES]
+
+
+class AgentState(TypedDict):
+    """A chat transcript (``add_messages``) and a small counter."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    count: int
+
+
+def fold_messages(state: list[AnyMessage], batches: Sequence[Any]) -> list[AnyMessage]:
+    """``DeltaChannel`` reducer: ``add_messages`` folded over a batch of writes.
+
+    Batching-invariant as ``DeltaChannel`` requires, because every message carries its id
+    (``add_messages`` would otherwise mint random ids on each replay).
+    """
+    for batch in batches:
+        state = add_messages(state, batch)  # type: ignore[assignment]
+    return state
+
+
+def delta_state(snapshot_frequency: int) -> type:
+    """:class:`AgentState` with the transcript in a ``DeltaChannel`` (LangGraph beta)."""
+    channel = DeltaChannel(fold_messages, snapshot_frequency=snapshot_frequency)
+    return TypedDict(  # type: ignore[operator, no-any-return]
+        "DeltaAgentState",
+        {"messages": Annotated[list[AnyMessage], channel], "count": int},
+    )
+
+
+def agent_loop_graph(
+    checkpointer: BaseCheckpointSaver[Any], steps: int, state: type = AgentState
+) -> Graph:
+    """One ``agent`` node looping ``steps`` super-steps, adding one message per step."""
+
+    def agent(values: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        step = values.get("count", 0) + 1
+        thread_id = config["configurable"]["thread_id"]
+        message = AIMessage(content=message_text(thread_id, step), id=f"m{step}")
+        return {"messages": [message], "count": step}
+
+    def route(values: dict[str, Any]) -> str:
+        return "agent" if values["count"] < steps else END
+
+    builder = StateGraph(state)
+    builder.add_node("agent", agent)
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", route, ["agent", END])
+    return builder.compile(checkpointer=checkpointer)
+
+
+def agent_input() -> dict[str, Any]:
+    """The input of one agent-loop run."""
+    return {"messages": [], "count": 0}
+
+
+def thread_config(thread_id: str, steps: int = 0) -> RunnableConfig:
+    """Config of ``thread_id`` with room for ``steps`` super-steps."""
+    return {"configurable": {"thread_id": thread_id}, "recursion_limit": max(25, steps + 5)}
+
+
+class ApprovalState(TypedDict, total=False):
+    """What the approval graph carries."""
+
+    request: str
+    answer: str
+
+
+def approval_graph(checkpointer: BaseCheckpointSaver[Any]) -> Graph:
+    """``ask`` pauses on ``interrupt()`` for a human; ``done`` records the answer."""
+
+    def ask(values: ApprovalState) -> ApprovalState:
+        answer = interrupt({"question": "approve?", "request": values["request"]})
+        return {"answer": answer}
+
+    def done(values: ApprovalState) -> ApprovalState:
+        return {"answer": f"{values['answer']}!"}
+
+    builder = StateGraph(ApprovalState)
+    builder.add_node("ask", ask)
+    builder.add_node("done", done)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", "done")
+    builder.add_edge("done", END)
+    return builder.compile(checkpointer=checkpointer)

@@ -1,0 +1,393 @@
+"""Markdown tables from a run's results (the same dict that is written as JSON)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from benchmarks.machine import one_line
+
+Row = Sequence[str]
+
+
+def table(headers: Row, rows: Sequence[Row]) -> str:
+    """A GitHub-flavoured markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds with a sensible number of digits."""
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def num(value: float | None, digits: int = 2) -> str:
+    """A plain number."""
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def times(ratio: dict[str, Any] | None, spread: bool = True) -> str:
+    """``1.53x (1.41-1.62)``: pooled ratio and the range of per-round ratios."""
+    if not ratio:
+        return "-"
+    text = f"{ratio['value']:.2f}x"
+    if spread and ratio["low"] != ratio["high"]:
+        text += f" ({ratio['low']:.2f}-{ratio['high']:.2f})"
+    return text
+
+
+def _label(row: dict[str, Any]) -> str:
+    return str(row.get("label", "?"))
+
+
+def _error_row(row: dict[str, Any], width: int) -> list[str]:
+    return [_label(row), f"failed: {row['error']}", *["-"] * (width - 2)]
+
+
+def summary(results: dict[str, Any]) -> str:
+    """One line per saver: every time ratio to InMemorySaver."""
+    names: list[str] = list(_get(results, "agent_loop", "durability", "async") or {})
+    names += [n for n in _get(results, "concurrency", "modes", "asyncio") or {} if n not in names]
+    rows = []
+    for name in names:
+        cells = [
+            _get(results, "agent_loop", "durability", "async", name, "ratio"),
+            _get(results, "agent_loop", "durability", "sync", name, "ratio"),
+            _get(results, "hitl", "backends", name, "pause_ratio"),
+            _get(results, "hitl", "backends", name, "resume_ratio"),
+            _get(results, "concurrency", "modes", "asyncio", name, "ratio"),
+            _get(results, "concurrency", "modes", "threads", name, "ratio"),
+        ]
+        label = (
+            _get(results, "agent_loop", "durability", "async", name, "label")
+            or _get(results, "concurrency", "modes", "asyncio", name, "label")
+            or name
+        )
+        rows.append([label, *(times(c, spread=False) for c in cells)])
+    return table(
+        [
+            "saver",
+            "agent loop, step (async)",
+            "agent loop, step (sync)",
+            "HITL pause",
+            "HITL resume",
+            "64 threads, asyncio",
+            "64 threads, pool",
+        ],
+        rows,
+    )
+
+
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def targets(results: dict[str, Any]) -> str:
+    """The goals, met or missed."""
+    verdict = {True: "met", False: "**missed**", None: "not measured"}
+    rows = [[t["goal"], t["measured"], verdict[t["met"]]] for t in results.get("targets", [])]
+    return table(["goal", "measured", "verdict"], rows)
+
+
+def agent_loop(section: dict[str, Any]) -> str:
+    """Workload 1 tables, one per durability mode."""
+    params = section["params"]
+    out = [
+        f"{params['threads']} threads x {params['steps_per_thread']} agent super-steps, one "
+        f"{params['message_bytes']}-byte message per step, {params['rounds']} interleaved rounds. "
+        "Time per step = a thread's `invoke` wall time ÷ its super-steps; median and p95 over "
+        "threads. In saver = summed time inside the saver's methods per step, shown for "
+        "durability=sync only (with async they run on LangGraph's background thread, overlap "
+        "the next step and include waits for the GIL). Round trips = top-level commands "
+        "(EVALSHA, EVAL, connection set-up) from `INFO commandstats`; in-script = commands "
+        "Redis ran inside those scripts; server µs/op = time Redis spent running the scripts."
+    ]
+    headers = [
+        "saver",
+        "ms/step median",
+        "p95",
+        "x InMemorySaver (rounds)",
+        "in saver ms/step",
+        "saver ops/step",
+        "round trips/step",
+        "in-script cmds/step",
+        "round trips/op",
+        "server µs/op",
+    ]
+    for durability, rows in section["durability"].items():
+        body = []
+        for row in rows.values():
+            if "error" in row:
+                body.append(_error_row(row, len(headers)))
+                continue
+            redis = row.get("redis") or {}
+            body.append(
+                [
+                    _label(row),
+                    ms(row["ms_per_step"]["median"]),
+                    ms(row["ms_per_step"]["p95"]),
+                    times(row.get("ratio")),
+                    ms(row["saver_ms_per_step"]) if durability == "sync" else "n/a",
+                    num(row["operations_per_step"]),
+                    num(redis.get("round_trips_per_unit")),
+                    num(redis.get("in_scripts_per_unit"), 1),
+                    num(redis.get("round_trips_per_operation"), 3),
+                    num(redis.get("server_us_per_operation"), 0),
+                ]
+            )
+        out.append(f"**durability={durability}**\n\n" + table(headers, body))
+    return "\n\n".join(out)
+
+
+def hitl(section: dict[str, Any]) -> str:
+    """Workload 2 table."""
+    params = section["params"]
+    headers = [
+        "saver",
+        "pause ms (p95)",
+        "resume ms (p95)",
+        "of which list+claim ms",
+        "pause+resume cycles/s",
+        "pause x",
+        "resume x",
+        "ops per pause / resume",
+        "round trips per pause / resume",
+    ]
+    body = []
+    for row in section["backends"].values():
+        if "error" in row:
+            body.append(_error_row(row, len(headers)))
+            continue
+        redis = row.get("redis")
+        trips = "-"
+        if redis:
+            pause, resume = redis["pause"], redis["resume"]
+            trips = f"{num(pause['round_trips_per_unit'])} / {num(resume['round_trips_per_unit'])}"
+        claim = row.get("claim_ms")
+        body.append(
+            [
+                _label(row),
+                f"{ms(row['pause_ms']['median'])} ({ms(row['pause_ms']['p95'])})",
+                f"{ms(row['resume_ms']['median'])} ({ms(row['resume_ms']['p95'])})",
+                ms(claim["median"]) if claim else "n/a (no pending store)",
+                num(row["cycles_per_s"], 0),
+                times(row.get("pause_ratio")),
+                times(row.get("resume_ratio")),
+                f"{num(row['operations_per_pause'], 1)} / {num(row['operations_per_resume'], 1)}",
+                trips,
+            ]
+        )
+    intro = (
+        f"{params['threads']} threads per saver, {params['rounds']} interleaved rounds; each "
+        "thread pauses on `interrupt()` and is then resumed (kortyx savers: `pending.list` + "
+        "`pending.claim` by token, then `Command(resume={interrupt_id: value})`; LangGraph savers: "
+        "`Command(resume=value)`). One client, one thread at a time."
+    )
+    return intro + "\n\n" + table(headers, body)
+
+
+def history(section: dict[str, Any]) -> str:
+    """Workload 3 table: median ms of each read at each history size."""
+    sizes = [str(s) for s in section["params"]["sizes"]]
+    headers = ["saver", "operation", *[f"{int(s):,} cps" for s in sizes], "largest ÷ smallest"]
+    body = []
+    for row in section["backends"].values():
+        if "error" in row:
+            body.append(_error_row(row, len(headers)))
+            continue
+        for name, read in row["reads"].items():
+            body.append(
+                [
+                    _label(row),
+                    f"`{name}`",
+                    *[ms(read["ms"][s]["median"]) for s in sizes],
+                    f"{read['ratio_largest_to_smallest']:.2f}x",
+                ]
+            )
+        body.append(
+            [
+                _label(row),
+                "`put` (while building)",
+                *[ms(row["put_ms"][s]["median"]) for s in sizes],
+                f"{row['put_ratio_largest_to_smallest']:.2f}x",
+            ]
+        )
+    intro = (
+        f"Median ms over {section['params']['reps']} calls per read and size (sizes interleaved). "
+        "`before` = the middle checkpoint of the chain (so at 10 checkpoints it returns 5)."
+    )
+    return intro + "\n\n" + table(headers, body)
+
+
+def concurrency(section: dict[str, Any]) -> str:
+    """Workload 4 table."""
+    params = section["params"]
+    headers = ["saver", "mode", "super-steps/s (median)", "per repetition", "time x InMemorySaver"]
+    body = []
+    for mode, rows in section["modes"].items():
+        for row in rows.values():
+            if "error" in row:
+                body.append([_label(row), mode, f"failed: {row['error']}", "-", "-"])
+                continue
+            body.append(
+                [
+                    _label(row),
+                    mode,
+                    num(row["steps_per_s"], 0),
+                    ", ".join(f"{r:,.0f}" for r in row["steps_per_s_all"]),
+                    times(row.get("ratio")),
+                ]
+            )
+    intro = (
+        f"{params['threads']} agent-loop threads ({params['steps_per_thread']} super-steps each) "
+        f"at once, {params['reps']} repetitions; `asyncio` = one event loop, `ainvoke` + `gather`; "
+        f"`pool` = {params['threads']} OS threads calling `invoke`."
+    )
+    return intro + "\n\n" + table(headers, body)
+
+
+def memory(results: dict[str, Any]) -> str:
+    """Workload 5 tables: per thread after workload 1, and growth with history."""
+    parts = []
+    rows = []
+    for durability, section in (_get(results, "agent_loop", "durability") or {}).items():
+        for row in section.values():
+            mem = row.get("memory")
+            if not mem:
+                continue
+            rows.append(
+                [
+                    f"{_label(row)} (durability={durability})",
+                    f"{mem['bytes_per_thread']:,}",
+                    f"{mem['used_memory_delta_per_thread']:,}"
+                    if mem["used_memory_delta_per_thread"]
+                    else "-",
+                    f"{mem['message_bytes_per_thread']:,}",
+                    f"{mem['stored_to_message_ratio']:.1f}x",
+                    _by_key(mem.get("bytes_per_thread_by_key") or {}),
+                ]
+            )
+    if rows:
+        parts.append(
+            "After workload 1 (20 steps, plain `add_messages`): `MEMORY USAGE` summed over the "
+            "saver's keys (found with `SCAN MATCH` on its own prefix) ÷ threads, and the "
+            "`used_memory` delta ÷ threads.\n\n"
+            + table(
+                [
+                    "saver",
+                    "bytes/thread",
+                    "used_memory Δ/thread",
+                    "message bytes",
+                    "stored ÷ messages",
+                    "of which cp / wr / blob / idx",
+                ],
+                rows,
+            )
+        )
+    section = results.get("memory") or {}
+    body = []
+    for state in (section.get("states") or {}).values():
+        exponents = {g["to_steps"]: g["exponent"] for g in state["growth"]}
+        for row in state["rows"]:
+            if "error" in row:
+                body.append(
+                    [state["label"], str(row["steps"]), f"failed: {row['error']}", *["-"] * 7]
+                )
+                continue
+            body.append(
+                [
+                    state["label"],
+                    str(row["steps"]),
+                    f"{row['bytes_per_thread']:,}",
+                    f"{row['bytes_per_step']:,}",
+                    _by_key(row.get("bytes_per_step_by_key") or {}),
+                    f"{row['stored_to_message_ratio']:.1f}x",
+                    num(exponents.get(row["steps"])),
+                    ms(row["ms_per_step"]),
+                    ms(row["get_state_ms"]),
+                ]
+            )
+    if body:
+        parts.append(
+            "Growth with history on the standalone Redis saver (one ~500-byte message per step; "
+            "exponent vs the previous length: 1 = linear, 2 = quadratic).\n\n"
+            + table(
+                [
+                    "transcript channel",
+                    "steps",
+                    "bytes/thread",
+                    "bytes/step",
+                    "of which cp / wr / blob / idx",
+                    "stored ÷ messages",
+                    "growth exponent",
+                    "ms/step",
+                    "get_state ms",
+                ],
+                body,
+            )
+        )
+    if section.get("skipped"):
+        parts.append(f"Growth not measured: {section['skipped']}.")
+    return "\n\n".join(parts)
+
+
+def _by_key(sizes: dict[str, int]) -> str:
+    """``"1,356 / 1,353 / 400 / 51"``: bytes of the cp, wr, blob and idx keys."""
+    return " / ".join(f"{sizes.get(kind, 0):,}" for kind in ("cp", "wr", "blob", "idx"))
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole report."""
+    meta = results["meta"]
+    out = [
+        f"# kortyx-langgraph benchmarks ({meta['mode']} run)",
+        f"`{meta['command']}` — {meta['duration_s']:.0f} s, {one_line(results['machine'])}, "
+        f"commit {results['machine'].get('commit')}.",
+        "Ratios are times relative to LangGraph's `InMemorySaver` measured in the same run "
+        "(lower is faster; for throughput, its rate ÷ ours).",
+        "## Summary: time x InMemorySaver\n\n" + summary(results),
+        "## Targets\n\n" + targets(results),
+    ]
+    sections = (
+        ("agent_loop", "1. Agent loop", agent_loop),
+        ("hitl", "2. Human in the loop", hitl),
+        ("history", "3. History scale", history),
+        ("concurrency", "4. Concurrency", concurrency),
+    )
+    for key, title, render_section in sections:
+        if key in results:
+            out.append(f"## {title}\n\n" + render_section(results[key]))
+    memory_text = memory(results)
+    if memory_text:
+        out.append("## 5. Memory in Redis\n\n" + memory_text)
+    errors = failures(results)
+    if errors:
+        out.append("## Failures\n\n" + "\n".join(f"- `{e}`" for e in errors))
+    skipped = results.get("skipped") or {}
+    if skipped:
+        out.append("## Skipped\n\n" + "\n".join(f"- **{k}**: {v}" for k, v in skipped.items()))
+    return "\n\n".join(out) + "\n"
+
+
+def failures(node: Any, path: str = "") -> list[str]:
+    """Every ``"error"`` recorded in the results, as ``"where: error"``."""
+    if not isinstance(node, dict):
+        return []
+    found = [f"{path}: {node['error']}"] if isinstance(node.get("error"), str) else []
+    for key, value in node.items():
+        if key != "targets":
+            found += failures(value, f"{path}/{key}" if path else str(key))
+    return found

@@ -1,0 +1,125 @@
+"""Run the benchmarks: ``python -m benchmarks.run [--quick] [--only NAMES]``.
+
+Prints the markdown report to stdout, progress to stderr, and writes the results as JSON
+(``benchmarks/results/latest.json``, or ``quick.json`` for ``--quick``). A saver that fails
+during a workload is reported (which, where, why) and the run goes on; ``--strict`` then
+makes the exit status 1. A missed performance goal is a result, never a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report
+from benchmarks.backends import REPO, Environment
+from benchmarks.config import FULL, QUICK, Sizes
+from benchmarks.machine import describe
+from benchmarks.targets import evaluate
+from benchmarks.workloads import Log, agent_loop, concurrency, history, hitl, memory
+
+Workload = Callable[[Environment, Sizes, Log], dict[str, Any]]
+WORKLOADS: dict[str, Workload] = {
+    "agent_loop": agent_loop.run,
+    "hitl": hitl.run,
+    "history": history.run,
+    "concurrency": concurrency.run,
+    "memory": memory.run,
+}
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run, about one minute")
+    parser.add_argument(
+        "--only",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated workloads to run (default: all of {', '.join(WORKLOADS)})",
+    )
+    parser.add_argument("--json", type=Path, help="where to write the JSON results")
+    parser.add_argument("--markdown", type=Path, help="also write the report to this file")
+    parser.add_argument(
+        "--no-cluster", action="store_true", help="do not start the 3-node Redis Cluster"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="exit with status 1 when a saver failed"
+    )
+    args = parser.parse_args(argv)
+    args.only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in args.only if name not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s): {', '.join(unknown)}")
+    return args
+
+
+def _write_json(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    os.replace(temporary, path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected workloads; see the module docstring."""
+    args = _parse(argv)
+    # A cancelled CI job sends SIGTERM: exit through the context managers, which stop
+    # the Redis servers and remove the temp files.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    sizes = QUICK if args.quick else FULL
+    started = time.monotonic()
+
+    def log(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    command = "python -m benchmarks.run" + (" --quick" if args.quick else "")
+    if args.only != list(WORKLOADS):
+        command += f" --only {','.join(args.only)}"
+    results: dict[str, Any] = {
+        "meta": {
+            "schema": 1,
+            "mode": "quick" if args.quick else "full",
+            "command": command,
+            "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"
+            ),
+        }
+    }
+    with Environment(cluster=not args.no_cluster) as env:
+        log("savers: " + ", ".join(b.name for b in env.backends))
+        for name, reason in env.skipped.items():
+            log(f"skipped {name}: {reason}")
+        results["machine"] = describe(REPO, env.redis_server_bin)
+        results["savers"] = {b.name: b.label for b in env.backends}
+        results["skipped"] = dict(env.skipped)
+        for name in args.only:
+            log(f"workload {name}")
+            results[name] = WORKLOADS[name](env, sizes, log)
+            env.flush_redis()
+    results["targets"] = [t.to_json() for t in evaluate(results)]
+    results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
+    text = report.render(results)
+    print(text)
+    json_path = args.json or RESULTS / ("quick.json" if args.quick else "latest.json")
+    _write_json(json_path, results)
+    if args.markdown:
+        args.markdown.write_text(text)
+    log(f"wrote {json_path}")
+    errors = report.failures(results)
+    for error in errors:
+        log(f"error: {error}")
+    return 1 if errors and args.strict else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""The project's performance goals, checked against one run's results (never asserted).
+
+Each goal is reported as met, missed, or not measured (when the workload or saver did not
+run). Nothing fails when a goal is missed: the numbers are the output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+REDIS = ("kortyx-redis", "kortyx-redis-cluster")
+OURS = ("kortyx-memory", *REDIS)
+HISTORY_READS = ("get_tuple (latest)", "get_tuple (by id)", "list(limit=10)")
+LINEAR_EXPONENT = 1.1
+"""A growth exponent up to this counts as linear (1.0 exactly linear, 2.0 quadratic)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One goal and what the run measured for it."""
+
+    key: str
+    goal: str
+    measured: str
+    met: bool | None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict."""
+        return asdict(self)
+
+
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _ratio_text(ratio: dict[str, Any]) -> str:
+    return f"{ratio['value']:.2f}x (rounds {ratio['low']:.2f}-{ratio['high']:.2f})"
+
+
+def _agent_ratio(
+    results: dict[str, Any], names: tuple[str, ...], limit: float, key: str, goal: str
+) -> Target:
+    parts, verdicts = [], []
+    for durability in ("async", "sync"):
+        for name in names:
+            ratio = _get(results, "agent_loop", "durability", durability, name, "ratio")
+            if ratio is None:
+                continue
+            parts.append(f"{name}, durability={durability}: {_ratio_text(ratio)}")
+            if durability == "async":
+                verdicts.append(ratio["value"] <= limit)
+    met = all(verdicts) if verdicts else None
+    return Target(key, goal, "; ".join(parts) or "not measured", met)
+
+
+def _round_trips(results: dict[str, Any]) -> Target:
+    parts, verdicts = [], []
+    rows: list[tuple[str, dict[str, Any] | None]] = []
+    for durability in ("async", "sync"):
+        for name in REDIS:
+            rows.append(
+                (
+                    f"agent loop ({durability}) {name}",
+                    _get(results, "agent_loop", "durability", durability, name, "redis"),
+                )
+            )
+    for name in REDIS:
+        for phase in ("pause", "resume"):
+            rows.append(
+                (f"{phase} {name}", _get(results, "hitl", "backends", name, "redis", phase))
+            )
+    for label, row in rows:
+        if not row or row.get("steady_round_trips_per_operation") is None:
+            continue
+        steady = row["steady_round_trips_per_operation"]
+        verdicts.append(steady <= 1.0)
+        text = f"{label}: {steady:.3f}"
+        if row["round_trips_per_operation"] != steady:
+            one_time = [
+                f"{row['other_top_level']} connection set-up" if row["other_top_level"] else "",
+                f"{row['noscript_reloads']} NOSCRIPT reloads" if row["noscript_reloads"] else "",
+            ]
+            text += (
+                f" ({row['round_trips_per_operation']:.3f} counting one-time "
+                + " and ".join(t for t in one_time if t)
+                + ")"
+            )
+        parts.append(text)
+    measured = "round trips per operation: " + "; ".join(parts) if parts else "not measured"
+    return Target(
+        "round-trips",
+        "≤ 1 Redis round trip per saver operation (put, put_writes, get_tuple, pending list/claim)",
+        measured,
+        all(verdicts) if verdicts else None,
+    )
+
+
+def _history(results: dict[str, Any]) -> Target:
+    sizes = _get(results, "history", "params", "sizes") or []
+    parts, verdicts = [], []
+    for name in OURS:
+        reads = _get(results, "history", "backends", name, "reads")
+        if not reads:
+            continue
+        worst = max(HISTORY_READS, key=lambda q: reads[q]["ratio_largest_to_smallest"])
+        ratio = reads[worst]["ratio_largest_to_smallest"]
+        verdicts.extend(reads[q]["ratio_largest_to_smallest"] <= 1.5 for q in HISTORY_READS)
+        parts.append(f"{name}: worst {worst} {ratio:.2f}x")
+    met = all(verdicts) if verdicts and max(sizes, default=0) >= 10_000 else None
+    return Target(
+        "history-scale",
+        "get_tuple and list(limit=10) at 10,000 checkpoints within 1.5x of at 10 (kortyx savers)",
+        "; ".join(parts) or "not measured",
+        met,
+    )
+
+
+def _memory(results: dict[str, Any]) -> Iterator[Target]:
+    for key in ("delta-off", "delta-100"):
+        state = _get(results, "memory", "states", key)
+        if not state:
+            yield Target(f"memory-{key}", "DeltaChannel memory", "not measured", None)
+            continue
+        rows = [r for r in state["rows"] if "error" not in r]
+        growth = state["growth"]
+        if not rows or not growth:
+            yield Target(f"memory-{key}", state["label"], "not measured", None)
+            continue
+        last = rows[-1]
+        exponent = growth[-1]["exponent"]
+        linear = exponent <= LINEAR_EXPONENT
+        small = last["stored_to_message_ratio"] <= 2.0
+        shape = "linear" if linear else "super-linear"
+        span = f"{growth[-1]['from_steps']}→{growth[-1]['to_steps']} steps"
+        yield Target(
+            f"memory-{key}",
+            f"Redis memory with {state['label']}: linear in history and ≤ 2x the message bytes",
+            f"growth exponent {exponent:.2f} ({span}, {shape}); "
+            f"{last['stored_to_message_ratio']:.1f}x the message bytes at {last['steps']} steps "
+            f"({last['bytes_per_step']:,} bytes per step)",
+            linear and small,
+        )
+
+
+def evaluate(results: dict[str, Any]) -> list[Target]:
+    """Every goal, in the order the issue lists them."""
+    return [
+        _agent_ratio(
+            results,
+            REDIS,
+            1.5,
+            "redis-per-step",
+            "Redis saver ≤ 1.5x InMemorySaver per super-step (agent loop, default durability)",
+        ),
+        _round_trips(results),
+        _history(results),
+        _agent_ratio(
+            results,
+            ("kortyx-memory",),
+            1.2,
+            "memory-per-step",
+            "in-memory adapter (TTL on) ≤ 1.2x InMemorySaver per super-step (default durability)",
+        ),
+        *_memory(results),
+    ]

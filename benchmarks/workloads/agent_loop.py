@@ -1,0 +1,199 @@
+"""Workload 1, the agent loop: threads of 20 super-steps, one new ~500-byte message each.
+
+Savers take turns thread by thread (the order rotates with every thread), so the noise of a
+busy machine hits them alike; the threads are grouped in rounds to show how stable the ratios
+are.
+The time of a super-step is the wall time of one thread's ``invoke`` divided by its agent
+super-steps; median and p95 are over threads. The run is repeated with LangGraph's default
+``durability="async"`` (checkpoints written in the background while the next step runs)
+and with ``durability="sync"`` (every step waits for its checkpoint), which exposes the
+saver's full latency.
+
+For the Redis savers it also records, from the server, the commands per super-step and the
+bytes stored per thread (this is the per-thread figure of workload 5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmarks.backends import BASELINE, Backend, Environment, Saver
+from benchmarks.config import Sizes
+from benchmarks.graphs import MESSAGE_BYTES, Graph, agent_input, agent_loop_graph, thread_config
+from benchmarks.meter import OpMeter, attach
+from benchmarks.redisinfo import CommandDelta, command_delta
+from benchmarks.stats import round_ratio, sig, summarize
+from benchmarks.workloads import Log, describe_error, rotated
+
+
+@dataclass
+class _Saver:
+    backend: Backend
+    saver: Saver
+    graph: Graph
+    meter: OpMeter
+    rounds: list[list[float]] = field(default_factory=list)
+    threads: int = 0
+    calls_before: dict[str, int] | None = None
+    used_before: int | None = None
+    error: str | None = None
+
+
+def redis_accounting(delta: CommandDelta, *, operations: int, units: int) -> dict[str, Any]:
+    """Commands per unit of work (super-step, pause...) and round trips per saver operation."""
+    return {
+        "round_trips_per_unit": sig(delta.round_trips / units),
+        "evalsha_eval_per_unit": sig((delta.evalsha + delta.eval) / units),
+        "in_scripts_per_unit": sig(delta.in_scripts / units),
+        "round_trips_per_operation": sig(delta.round_trips / operations) if operations else None,
+        "scripts_per_operation": (
+            sig((delta.evalsha + delta.eval) / operations) if operations else None
+        ),
+        "steady_round_trips_per_operation": (
+            sig(delta.steady_round_trips / operations) if operations else None
+        ),
+        "noscript_reloads": delta.noscript,
+        "server_us_per_operation": sig(delta.script_usec / operations) if operations else None,
+        "server_us_per_operation_by_command": {
+            name: sig(spent / operations, 3)
+            for name, spent in list(delta.usec_by_command.items())[:6]
+        }
+        if operations
+        else {},
+        "round_trips": delta.round_trips,
+        "other_top_level": delta.other_top_level,
+        "operations": operations,
+        "top_commands": dict(list(delta.by_command.items())[:8]),
+    }
+
+
+def run(env: Environment, sizes: Sizes, log: Log) -> dict[str, Any]:
+    """Both durability modes; the Redis servers are emptied after each."""
+    out: dict[str, Any] = {
+        "params": {
+            "threads": sizes.agent_per_round * sizes.agent_rounds,
+            "rounds": sizes.agent_rounds,
+            "steps_per_thread": sizes.agent_steps,
+            "message_bytes": MESSAGE_BYTES,
+        },
+        "durability": {},
+    }
+    for durability in sizes.durabilities:
+        out["durability"][durability] = _one_pass(env, sizes, durability, log)
+        env.flush_redis()
+    return out
+
+
+def _invoke(env: Environment, entry: _Saver, sizes: Sizes, durability: str) -> float:
+    """Run one thread; returns its ms per agent super-step."""
+    steps = sizes.agent_steps
+    thread_id = env.thread_id(f"loop-{durability}-{entry.backend.name}", entry.threads)
+    entry.threads += 1
+    start = time.perf_counter()
+    result = entry.graph.invoke(
+        agent_input(),
+        thread_config(thread_id, steps),
+        durability=durability,  # type: ignore[arg-type]
+    )
+    elapsed = time.perf_counter() - start
+    if result["count"] != steps or len(result["messages"]) != steps:
+        raise RuntimeError(f"thread {thread_id} ended with {result['count']} steps")
+    return elapsed * 1000 / steps
+
+
+def _one_pass(env: Environment, sizes: Sizes, durability: str, log: Log) -> dict[str, Any]:
+    with contextlib.ExitStack() as stack:
+        entries: list[_Saver] = []
+        for backend in env.backends:
+            used_before = backend.nodes.used_memory() if backend.nodes else None
+            saver = stack.enter_context(backend.open())
+            meter = OpMeter()
+            attach(saver, meter)
+            graph = agent_loop_graph(saver, sizes.agent_steps)
+            entries.append(_Saver(backend, saver, graph, meter, used_before=used_before))
+        for entry in entries:
+            for _ in range(sizes.warmup_threads):
+                _guarded(entry, _invoke, env, entry, sizes, durability)
+            entry.meter.reset()
+            if entry.backend.nodes is not None:
+                entry.calls_before = entry.backend.nodes.command_calls()
+        for round_no in range(sizes.agent_rounds):
+            log(f"agent loop, durability={durability}: round {round_no + 1}/{sizes.agent_rounds}")
+            gc.collect()
+            samples: dict[str, list[float]] = {e.backend.name: [] for e in entries}
+            for i in range(sizes.agent_per_round):
+                for entry in rotated(entries, round_no * sizes.agent_per_round + i):
+                    sample = _guarded(entry, _invoke, env, entry, sizes, durability)
+                    if sample is not None:
+                        samples[entry.backend.name].append(sample)
+            for entry in entries:
+                entry.rounds.append(samples[entry.backend.name])
+        return _collect(entries, sizes)
+
+
+def _guarded(entry: _Saver, action: Callable[..., float], *args: Any) -> float | None:
+    """``action(*args)``, or ``None`` once the saver has failed (the error is recorded)."""
+    if entry.error:
+        return None
+    try:
+        return action(*args)
+    except Exception as exc:
+        entry.error = describe_error(exc)
+        return None
+
+
+def _collect(entries: list[_Saver], sizes: Sizes) -> dict[str, Any]:
+    baseline = next((e for e in entries if e.backend.name == BASELINE and not e.error), None)
+    results: dict[str, Any] = {}
+    for entry in entries:
+        if entry.error:
+            results[entry.backend.name] = {"label": entry.backend.label, "error": entry.error}
+            continue
+        measured = [x for r in entry.rounds for x in r]
+        steps_total = len(measured) * sizes.agent_steps
+        operations, saver_seconds = entry.meter.snapshot()
+        row: dict[str, Any] = {
+            "label": entry.backend.label,
+            "ms_per_step": summarize(measured).to_json(),
+            "saver_ms_per_step": sig(saver_seconds * 1000 / steps_total),
+            "operations_per_step": sig(operations / steps_total),
+            "operations": dict(entry.meter.counts),
+        }
+        if baseline is not None:
+            spread = round_ratio(entry.rounds, baseline.rounds)
+            row["ratio"] = spread.to_json() if spread else None
+        nodes = entry.backend.nodes
+        if nodes is not None and entry.calls_before is not None:
+            delta = command_delta(entry.calls_before, nodes.command_calls())
+            row["redis"] = redis_accounting(delta, operations=operations, units=steps_total)
+            prefix = getattr(entry.saver, "prefix", None)
+            if prefix is not None:
+                row["memory"] = _memory(entry, prefix, sizes)
+        results[entry.backend.name] = row
+    return results
+
+
+def _memory(entry: _Saver, prefix: str, sizes: Sizes) -> dict[str, Any]:
+    nodes = entry.backend.nodes
+    assert nodes is not None
+    keys, by_kind = nodes.memory_by_prefix(prefix)
+    stored = sum(by_kind.values())
+    used_delta = nodes.used_memory() - entry.used_before if entry.used_before is not None else None
+    message_bytes = sizes.agent_steps * MESSAGE_BYTES
+    per_thread = stored / entry.threads
+    return {
+        "threads": entry.threads,
+        "keys_per_thread": sig(keys / entry.threads),
+        "bytes_per_thread": round(per_thread),
+        "bytes_per_thread_by_key": {k: round(v / entry.threads) for k, v in by_kind.items()},
+        "used_memory_delta_per_thread": None
+        if used_delta is None
+        else round(used_delta / entry.threads),
+        "message_bytes_per_thread": message_bytes,
+        "stored_to_message_ratio": sig(per_thread / message_bytes, 3),
+    }
