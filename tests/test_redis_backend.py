@@ -549,3 +549,34 @@ def test_tls_url(tmp_path: Path) -> None:
         with pytest.raises(StorageConnectionError) as caught:
             untrusting.get_tuple(_cfg("tls"))
         assert "unused-secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("backend", ["redis_standalone", "redis_cluster"])
+def test_many_concurrent_runs_wait_for_connections_instead_of_failing(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = request.getfixturevalue(backend).url
+    adapter = _adapter(url, client_options={"max_connections": 4})
+    graph = counter_graph(adapter)
+
+    def run(i: int) -> list[str]:
+        config = _cfg(f"busy-{i}")
+        graph.invoke({"log": []}, config)
+        return list(graph.get_state(config).values["log"])
+
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        results = list(pool.map(run, range(96)))
+    assert results == [["step0"]] * 96
+
+
+async def test_many_concurrent_async_runs_wait_for_connections(
+    redis_standalone: RedisServer,
+) -> None:
+    adapter = _adapter(redis_standalone.url, client_options={"max_connections": 4})
+    graph = counter_graph(adapter)
+    await asyncio.gather(*(graph.ainvoke({"log": []}, _cfg(f"abusy-{i}")) for i in range(96)))
+    states = [await graph.aget_state(_cfg(f"abusy-{i}")) for i in range(96)]
+    assert all(s.values["log"] == ["step0"] for s in states)
+    await adapter.aclose()

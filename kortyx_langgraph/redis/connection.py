@@ -37,6 +37,11 @@ from kortyx_langgraph.settings import check_redis_url, redact_url
 
 T = TypeVar("T")
 
+DEFAULT_MAX_CONNECTIONS = 64
+"""Connections per standalone client (one sync client, one async client per event loop)."""
+DEFAULT_POOL_TIMEOUT_S = 20.0
+"""How long a caller waits for a free connection before ``StorageConnectionError``."""
+
 SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 
@@ -132,6 +137,14 @@ class RedisConnection:
         self._url = check_redis_url(url) if url is not None else None
         self.where = redact_url(self._url) if self._url else type(client).__name__
         self._options = {"decode_responses": False, **client_options}
+        # A standalone server is reached through a pool that makes callers wait for a free
+        # connection (up to pool_timeout seconds) instead of failing with "Too many
+        # connections" when LangGraph's background writers and many runs peak together.
+        pool_options = dict(self._options)
+        pool_options.setdefault("max_connections", DEFAULT_MAX_CONNECTIONS)
+        pool_options["timeout"] = pool_options.pop("pool_timeout", DEFAULT_POOL_TIMEOUT_S)
+        self._pool_options = pool_options
+        self._options.pop("pool_timeout", None)
         self._lock = threading.Lock()
         self._sync: SyncClient | None = None
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (
@@ -205,9 +218,14 @@ class RedisConnection:
                 if self._sync is None:
                     url = redis_py_url(self._url)
                     if self._detect_cluster_sync():
-                        self._sync = redis.cluster.RedisCluster.from_url(url, **self._options)
+                        self._sync = redis.cluster.RedisCluster.from_url(
+                            url,
+                            connection_pool_class=redis.BlockingConnectionPool,
+                            **self._pool_options,
+                        )
                     else:
-                        self._sync = redis.Redis.from_url(url, **self._options)
+                        pool = redis.BlockingConnectionPool.from_url(url, **self._pool_options)
+                        self._sync = redis.Redis(connection_pool=pool)
         return self._sync
 
     async def async_client(self) -> AsyncClient | None:
@@ -237,7 +255,8 @@ class RedisConnection:
                         await cluster.initialize()
                     client = cluster
                 else:
-                    client = redis.asyncio.Redis.from_url(url, **self._options)
+                    apool = redis.asyncio.BlockingConnectionPool.from_url(url, **self._pool_options)
+                    client = redis.asyncio.Redis(connection_pool=apool)
                 self._async[loop] = client
         return client
 
@@ -347,6 +366,8 @@ class RedisConnection:
             client, self._sync = self._sync, None
         if client is not None:
             client.close()
+            if isinstance(client, redis.Redis):
+                client.connection_pool.disconnect()
 
     async def aclose(self) -> None:
         """Close the clients this connection created, async ones of this loop included."""
@@ -357,4 +378,7 @@ class RedisConnection:
             loop = asyncio.get_running_loop()
             client = self._async.pop(loop, None)
             if client is not None:
-                await client.aclose()
+                if isinstance(client, redis.asyncio.Redis):
+                    await client.aclose(close_connection_pool=True)
+                else:
+                    await client.aclose()
