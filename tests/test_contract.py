@@ -374,3 +374,21 @@ async def test_adapters_are_context_managers_and_close_twice(
     await other.aclose()
     assert other.kind in ("in-memory", "redis")
     assert other.ttl_ms == 60_000
+
+
+def test_channel_versions_increase_as_strings_and_keep_a_wider_counter(
+    adapter: FrameworkAdapter,
+) -> None:
+    version = None
+    seen = []
+    for _ in range(1_200):
+        version = adapter.get_next_version(version, None)
+        seen.append(version)
+    assert seen == sorted(seen)
+    assert len(set(seen)) == len(seen)
+    assert len(seen[0]) == 23
+    forks = {adapter.get_next_version(seen[5], None) for _ in range(1_000)}
+    assert len(forks) == 1_000, "forks of one parent never mint the same version"
+    wide = "0" * 31 + "9.0.123"
+    assert adapter.get_next_version(wide, None) > wide
+    assert adapter.get_next_version(7, None) > adapter.get_next_version(6, None)

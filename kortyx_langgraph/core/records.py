@@ -76,7 +76,7 @@ class EncodedPut:
     checkpoint_id: str
     record: StoredCheckpoint
     blobs: dict[tuple[str, Version], TypedBytes]
-    """``(channel, version) -> value``, only for the channels in ``new_versions``."""
+    """``(channel, version) -> value`` for the channels in ``new_versions`` that hold one."""
 
 
 def encode_put(
@@ -91,11 +91,12 @@ def encode_put(
     values: dict[str, Any] = body.pop("channel_values", None) or {}
     full_metadata = get_checkpoint_metadata(config, metadata)
     run_id = full_metadata.get("run_id")
+    # A channel with a new version but no value (cleared, or a DeltaChannel's sentinel) gets
+    # no blob at all: a missing blob reads exactly like LangGraph's "empty" marker.
     blobs = {
-        (channel, version): (
-            serde.dumps_typed(values[channel]) if channel in values else EMPTY_BLOB
-        )
+        (channel, version): serde.dumps_typed(values[channel])
         for channel, version in new_versions.items()
+        if channel in values
     }
     record = StoredCheckpoint(
         checkpoint=serde.dumps_typed(body),

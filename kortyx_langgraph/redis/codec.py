@@ -5,12 +5,13 @@ Formats (all readable by the Lua scripts, which only ever *read* the MessagePack
 * records the scripts must read are ``<u32 header length><header><body>``: the header is
   MessagePack holding only strings and numbers (the MessagePack library embedded in Redis
   has no ``bin`` type), the body MessagePack with the binary payloads, never read by Lua.
-* checkpoint record: header ``[parent id, run id, [[channel, version, blob suffix], ...]]``
-  (``""`` for no parent/run), body ``[type, bytes, metadata type, metadata bytes]``.
+* checkpoint record: header ``[parent id, run id, [blob suffix, ...]]`` (``""`` for no
+  parent/run; a suffix is ``<channel>:<version>``, percent-encoded, so the channel and the
+  version can be read back from it), body ``[type, bytes, metadata type, metadata bytes]``.
 * blob: ``""`` for LangGraph's "empty" marker, else MessagePack ``[type, bytes]``.
 * writes of one checkpoint: frames ``<u32 key length><key><u32 entry length><entry>``, key
-  ``"<task id>\\0<idx>"``, entry MessagePack ``[task_id, idx, channel, type, bytes,
-  task_path]``. Frames let a script merge writes without re-encoding binary payloads.
+  ``"<task id>\\0<idx>"``, entry MessagePack ``[channel, type, bytes, task_path]``. Frames
+  let a script merge writes without re-encoding binary payloads.
 * pending interrupt: header ``[interrupt_id, thread_id, checkpoint_id, task_id, thread key
   base, created ms]``, body ``[value type, value bytes]``.
 
@@ -29,7 +30,7 @@ import ormsgpack
 from kortyx_langgraph.core.interrupts import StoredPending
 from kortyx_langgraph.core.records import EMPTY_BLOB, StoredCheckpoint, StoredWrite, TypedBytes
 from kortyx_langgraph.errors import DeserializationError
-from kortyx_langgraph.redis.layout import blob_suffix
+from kortyx_langgraph.redis.layout import blob_suffix, decode
 
 _U32 = struct.Struct(">I")
 
@@ -56,10 +57,7 @@ def _split_header(data: bytes, what: str) -> tuple[Any, Any]:
 
 def pack_checkpoint(record: StoredCheckpoint) -> bytes:
     """The stored form of a checkpoint record (blob suffixes included for the scripts)."""
-    refs = [
-        [channel, version, blob_suffix(channel, version)]
-        for channel, version in record.channel_versions.items()
-    ]
+    refs = [blob_suffix(channel, version) for channel, version in record.channel_versions.items()]
     return _with_header(
         [record.parent_id or "", record.run_id or "", refs],
         [record.checkpoint[0], record.checkpoint[1], record.metadata[0], record.metadata[1]],
@@ -70,7 +68,7 @@ def unpack_checkpoint(data: bytes) -> StoredCheckpoint:
     """Inverse of :func:`pack_checkpoint`."""
     try:
         (parent, run_id, refs), (ctype, cbytes, mtype, mbytes) = _split_header(data, "checkpoint")
-        versions = {channel: version for channel, version, _ in refs}
+        versions = dict(_split_suffix(suffix) for suffix in refs)
     except (TypeError, ValueError) as exc:
         raise DeserializationError(f"the stored checkpoint has an unknown shape: {exc}") from exc
     return StoredCheckpoint(
@@ -80,6 +78,12 @@ def unpack_checkpoint(data: bytes) -> StoredCheckpoint:
         run_id=run_id or None,
         channel_versions=versions,
     )
+
+
+def _split_suffix(suffix: str) -> tuple[str, str]:
+    """``(channel, version)`` of a blob suffix; the version comes back as its string form."""
+    channel, _, version = suffix.partition(":")
+    return decode(channel), decode(version)
 
 
 def pack_blob(blob: TypedBytes) -> bytes:
@@ -106,9 +110,7 @@ def write_key(write: StoredWrite) -> bytes:
 
 def pack_write(write: StoredWrite) -> bytes:
     """One write's entry (without its frame)."""
-    return ormsgpack.packb(
-        [write.task_id, write.idx, write.channel, write.value[0], write.value[1], write.task_path]
-    )
+    return ormsgpack.packb([write.channel, write.value[0], write.value[1], write.task_path])
 
 
 def iter_frames(data: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -140,9 +142,10 @@ def unpack_writes(data: bytes | None) -> list[StoredWrite]:
     if not data:
         return []
     writes = []
-    for _, entry in iter_frames(data):
-        task_id, idx, channel, kind, payload, task_path = _unpack(entry, "write")
-        writes.append(StoredWrite(task_id, idx, channel, (kind, payload), task_path))
+    for key, entry in iter_frames(data):
+        task_id, _, idx = key.decode().rpartition("\0")
+        channel, kind, payload, task_path = _unpack(entry, "write")
+        writes.append(StoredWrite(task_id, int(idx), channel, (kind, payload), task_path))
     return writes
 
 

@@ -21,6 +21,7 @@ what lets every write slide the TTL of the *whole* thread in a constant number o
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 from urllib.parse import quote, unquote
@@ -30,10 +31,13 @@ from kortyx_langgraph.core.ids import thread_tag
 DEFAULT_PREFIX = "kortyx:"
 
 _GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
 def encode(part: str) -> str:
     """Percent-encode one key part; only ``A-Z a-z 0-9 - _ . ~`` stay as they are."""
+    if _UNRESERVED.fullmatch(part):
+        return part  # the common case (uuids, plain names): no work
     return quote(part, safe="")
 
 
@@ -57,6 +61,7 @@ class ThreadKeys(NamedTuple):
         return self.cp[: -len(":cp")]
 
 
+@functools.lru_cache(maxsize=4096)
 def thread_keys(prefix: str, thread_id: str) -> ThreadKeys:
     """The keys of ``thread_id`` under ``prefix``."""
     tag = thread_tag(thread_id)

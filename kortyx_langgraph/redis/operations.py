@@ -58,6 +58,7 @@ from kortyx_langgraph.pending import PendingInterrupt
 from kortyx_langgraph.redis import codec, scripts
 from kortyx_langgraph.redis.layout import (
     ThreadKeys,
+    blob_suffix,
     checkpoint_key_pattern,
     checkpoint_member,
     encode,
@@ -276,7 +277,7 @@ class RedisOperations:
         ns = encode(checkpoint_ns)
         blob_args: list[Any] = []
         for (channel, version), blob in encoded.blobs.items():
-            blob_args += [f"{ns}:{encode(channel)}:{encode(str(version))}", codec.pack_blob(blob)]
+            blob_args += [f"{ns}:{blob_suffix(channel, version)}", codec.pack_blob(blob)]
         yield Call(
             scripts.PUT,
             self._keys(thread_id),
@@ -431,7 +432,7 @@ class RedisOperations:
                 record = codec.unpack_checkpoint(raw)
                 return record, {
                     channel: codec.unpack_blob(
-                        blob_values.get(f"{ns}:{encode(channel)}:{encode(str(version))}")
+                        blob_values.get(f"{ns}:{blob_suffix(channel, version)}")
                     )
                     for channel, version in record.channel_versions.items()
                 }

@@ -82,7 +82,7 @@ local function blobs_of(member, rec)
   local refs = head(rec)[3]
   if #refs == 0 then return {} end
   local fields = {}
-  for i, ref in ipairs(refs) do fields[i] = ns .. ':' .. ref[3] end
+  for i, ref in ipairs(refs) do fields[i] = ns .. ':' .. ref end
   return redis.call('HMGET', KEYS[3], unpack(fields))
 end
 
@@ -294,7 +294,7 @@ local used = {}
 local remaining = redis.call('HGETALL', KEYS[2])
 for i = 1, #remaining, 2 do
   local ns = ns_of(remaining[i])
-  for _, ref in ipairs(head(remaining[i + 1])[3]) do used[ns .. ':' .. ref[3]] = true end
+  for _, ref in ipairs(head(remaining[i + 1])[3]) do used[ns .. ':' .. ref] = true end
 end
 for _, f in ipairs(redis.call('HKEYS', KEYS[3])) do
   if not used[f] then redis.call('HDEL', KEYS[3], f) end
@@ -329,11 +329,12 @@ while rec and left > 0 do
   local link = {rec, redis.call('HGET', KEYS[4], member)}
   local ended = {}
   for _, ref in ipairs(head(rec)[3]) do
-    if remaining[ref[1]] then
-      local blob = redis.call('HGET', KEYS[3], ns .. ':' .. ref[3])
-      link[#link + 1] = ref[1]
+    local channel = dec(string.match(ref, '^([^:]*)'))
+    if remaining[channel] then
+      local blob = redis.call('HGET', KEYS[3], ns .. ':' .. ref)
+      link[#link + 1] = channel
       link[#link + 1] = blob
-      if blob and #blob > 0 then ended[#ended + 1] = ref[1] end
+      if blob and #blob > 0 then ended[#ended + 1] = channel end
     end
   end
   for _, ch in ipairs(ended) do remaining[ch] = nil; left = left - 1 end
