@@ -30,6 +30,7 @@ import ormsgpack
 from kortyx_langgraph.core.interrupts import StoredPending
 from kortyx_langgraph.core.records import EMPTY_BLOB, StoredCheckpoint, StoredWrite, TypedBytes
 from kortyx_langgraph.errors import DeserializationError
+from kortyx_langgraph.redis.deltas import join_chain
 from kortyx_langgraph.redis.layout import blob_suffix, decode
 
 _U32 = struct.Struct(">I")
@@ -93,14 +94,23 @@ def pack_blob(blob: TypedBytes) -> bytes:
     return ormsgpack.packb([blob[0], blob[1]])
 
 
-def unpack_blob(data: bytes | None) -> TypedBytes | None:
-    """Inverse of :func:`pack_blob`; ``None`` when the blob is missing."""
-    if data is None:
-        return None
-    if data == b"":
-        return EMPTY_BLOB
+def _unpack_full_blob(data: bytes) -> TypedBytes:
     kind, payload = _unpack(data, "channel value")
     return (kind, payload)
+
+
+def unpack_blob(data: bytes | list[bytes | None] | None) -> TypedBytes | None:
+    """Inverse of :func:`pack_blob`; ``None`` when the blob is missing.
+
+    A list is a delta with its chain, as the scripts return it (see ``deltas.py``).
+    """
+    if data is None:
+        return None
+    if isinstance(data, list):
+        return join_chain(data, _unpack_full_blob)
+    if data == b"":
+        return EMPTY_BLOB
+    return _unpack_full_blob(data)
 
 
 def write_key(write: StoredWrite) -> bytes:

@@ -11,7 +11,7 @@ operation.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from langchain_core.runnables import RunnableConfig
@@ -56,6 +56,7 @@ from kortyx_langgraph.core.records import (
 from kortyx_langgraph.errors import AlreadyClaimedError
 from kortyx_langgraph.pending import PendingInterrupt
 from kortyx_langgraph.redis import codec, scripts
+from kortyx_langgraph.redis.deltas import DeltaPlanner
 from kortyx_langgraph.redis.layout import (
     ThreadKeys,
     blob_suffix,
@@ -68,6 +69,9 @@ from kortyx_langgraph.redis.layout import (
     thread_id_of_cp_key,
     thread_keys,
 )
+
+PRESENT: TypedBytes = ("present", b"")
+"""Stands for a stored value whose content ``prune`` does not need to decode."""
 
 _PENDING_SCRIPTS = {
     "get": scripts.PENDING_GET,
@@ -108,6 +112,7 @@ class RedisOperations:
     ttl_ms: int | None
     refresh_on_read: bool
     clock: Any
+    deltas: DeltaPlanner = field(default_factory=DeltaPlanner)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -277,7 +282,9 @@ class RedisOperations:
         ns = encode(checkpoint_ns)
         blob_args: list[Any] = []
         for (channel, version), blob in encoded.blobs.items():
-            blob_args += [f"{ns}:{blob_suffix(channel, version)}", codec.pack_blob(blob)]
+            blob_field = f"{ns}:{blob_suffix(channel, version)}"
+            plan = self.deltas.plan((thread_id, checkpoint_ns, channel), blob_field, *blob)
+            blob_args += [blob_field, codec.pack_blob(blob), plan.base_field, plan.delta]
         yield Call(
             scripts.PUT,
             self._keys(thread_id),
@@ -430,10 +437,11 @@ class RedisOperations:
                 if raw is None:
                     return None
                 record = codec.unpack_checkpoint(raw)
+                # only whether a value is there matters here, not the value
                 return record, {
-                    channel: codec.unpack_blob(
-                        blob_values.get(f"{ns}:{blob_suffix(channel, version)}")
-                    )
+                    channel: PRESENT
+                    if blob_values.get(f"{ns}:{blob_suffix(channel, version)}")
+                    else None
                     for channel, version in record.channel_versions.items()
                 }
 

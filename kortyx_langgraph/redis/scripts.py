@@ -77,13 +77,33 @@ local function drop_pending(f)
   redis.call('HDEL', KEYS[5], f, f .. ':c')
 end
 
+-- A blob stored as a delta ("~" + header [base field, count] + appended items) is
+-- returned with its chain: {delta, ..., full}, newest first, for the client to join.
+local function delta_base(value)
+  local len = struct.unpack('>I4', value, 2)
+  return cmsgpack.unpack(string.sub(value, 6, 5 + len))[1]
+end
+
+local function resolved(value)
+  if not value or string.sub(value, 1, 1) ~= '~' then return value end
+  local chain = {value}
+  while value and string.sub(value, 1, 1) == '~' do
+    if #chain > 1000 then error({err = 'CORRUPT a stored list delta chain does not end'}) end
+    value = redis.call('HGET', KEYS[3], delta_base(value))
+    chain[#chain + 1] = value
+  end
+  return chain
+end
+
 local function blobs_of(member, rec)
   local ns = ns_of(member)
   local refs = head(rec)[3]
   if #refs == 0 then return {} end
   local fields = {}
   for i, ref in ipairs(refs) do fields[i] = ns .. ':' .. ref end
-  return redis.call('HMGET', KEYS[3], unpack(fields))
+  local values = redis.call('HMGET', KEYS[3], unpack(fields))
+  for i = 1, #values do values[i] = resolved(values[i]) end
+  return values
 end
 
 local function entry(member)
@@ -148,11 +168,21 @@ return {false, out}
 """
 
 # ARGV: ttl, member, record, thread id, checkpoint id if root namespace else '',
-#       then blob field/value pairs
+#       then per blob: field, full value, base field ('' for none), delta value
+# A delta is stored only while its base is there (prune may have removed it).
 _PUT = r"""
 redis.call('ZADD', KEYS[1], 0, ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-if #ARGV >= 7 then hset_from_argv(KEYS[3], 6, (#ARGV - 5) / 2) end
+for i = 6, #ARGV, 4 do
+  -- a (channel, version) field always holds the same value: the first write stands
+  if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then
+    if ARGV[i + 2] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[i + 2]) == 1 then
+      redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 3])
+    else
+      redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+    end
+  end
+end
 if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then
   for _, p in ipairs(thread_pending(ARGV[4])) do
     if p[2][3] < ARGV[5] then drop_pending(p[1]) end
@@ -296,6 +326,18 @@ for i = 1, #remaining, 2 do
   local ns = ns_of(remaining[i])
   for _, ref in ipairs(head(remaining[i + 1])[3]) do used[ns .. ':' .. ref] = true end
 end
+local pending_bases = {}
+for f in pairs(used) do pending_bases[#pending_bases + 1] = f end
+while #pending_bases > 0 do
+  local value = redis.call('HGET', KEYS[3], table.remove(pending_bases))
+  if value and string.sub(value, 1, 1) == '~' then
+    local base = delta_base(value)
+    if not used[base] then
+      used[base] = true
+      pending_bases[#pending_bases + 1] = base
+    end
+  end
+end
 for _, f in ipairs(redis.call('HKEYS', KEYS[3])) do
   if not used[f] then redis.call('HDEL', KEYS[3], f) end
 end
@@ -333,7 +375,7 @@ while rec and left > 0 do
     if remaining[channel] then
       local blob = redis.call('HGET', KEYS[3], ns .. ':' .. ref)
       link[#link + 1] = channel
-      link[#link + 1] = blob
+      link[#link + 1] = resolved(blob)
       if blob and #blob > 0 then ended[#ended + 1] = channel end
     end
   end

@@ -1,0 +1,165 @@
+"""Growing lists stored as deltas: a new version of a list channel that only appends to the
+previous one is stored as the appended items plus a reference to that previous version.
+
+Without this, a ``messages`` channel (``add_messages``) stores the whole conversation again
+at every step, and a thread's size grows with the square of its length. With it, each
+version costs about the size of what it added. Pure code; no I/O.
+
+How it works, for values the serializer stored as a MessagePack array (LangGraph's default
+serializer does so for lists):
+
+* :class:`DeltaPlanner` remembers, per (thread, namespace, channel), the last version this
+  process wrote: its blob field, item count, byte length and a digest of its items. When the
+  next version's items start with exactly those bytes, it is written as a delta.
+* The put script stores the delta only if the base blob still exists (``prune`` may have
+  removed it), else the full value, which the client always sends as well. So a delta is
+  never written against a missing base, whichever process wrote the base, and a fork that
+  does not extend the remembered version simply gets a full value.
+* Chains are at most :data:`MAX_CHAIN` deltas long, so a read joins a bounded number of
+  pieces; the scripts return a delta with its chain, and :func:`join_chain` rebuilds the list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ormsgpack
+
+from kortyx_langgraph.errors import DeserializationError
+
+MAX_CHAIN = 64
+"""Deltas in a row before a full value is stored again."""
+REMEMBERED = 10_000
+"""(thread, namespace, channel) entries the planner keeps, least recently written first out."""
+DELTA_MARK = b"~"
+_U32 = struct.Struct(">I")
+
+
+def array_header(payload: bytes | memoryview) -> tuple[int, int] | None:
+    """``(item count, header length)`` of a MessagePack array, or ``None`` for other values."""
+    if not payload:
+        return None
+    first = payload[0]
+    if 0x90 <= first <= 0x9F:
+        return first & 0x0F, 1
+    if first == 0xDC and len(payload) >= 3:
+        return int.from_bytes(payload[1:3], "big"), 3
+    if first == 0xDD and len(payload) >= 5:
+        return int.from_bytes(payload[1:5], "big"), 5
+    return None
+
+
+def make_array_header(count: int) -> bytes:
+    """The MessagePack header of an array of ``count`` items."""
+    if count < 16:
+        return bytes([0x90 | count])
+    if count < 1 << 16:
+        return b"\xdc" + count.to_bytes(2, "big")
+    return b"\xdd" + count.to_bytes(4, "big")
+
+
+def pack_delta(base_field: str, added: int, items: bytes | memoryview) -> bytes:
+    """The stored form of a delta (the scripts read the base field from its header)."""
+    header = ormsgpack.packb([base_field, added])
+    return DELTA_MARK + _U32.pack(len(header)) + header + bytes(items)
+
+
+def _unpack_delta(data: bytes) -> tuple[int, bytes]:
+    (length,) = _U32.unpack_from(data, 1)
+    _, added = ormsgpack.unpackb(data[5 : 5 + length])
+    return int(added), data[5 + length :]
+
+
+def join_chain(chain: Sequence[bytes | None], unpack_full: object) -> tuple[str, bytes]:
+    """Rebuild a list value from ``[newest delta, ..., oldest delta, full value]``.
+
+    ``unpack_full`` turns the full value into ``(type, payload)``.
+    """
+    full = chain[-1]
+    if full is None or not callable(unpack_full):
+        raise DeserializationError("a stored list delta has lost its base value")
+    kind, payload = unpack_full(full)
+    found = array_header(payload)
+    if found is None:
+        raise DeserializationError("a stored list delta is based on a value that is no list")
+    count, header_length = found
+    pieces = [memoryview(payload)[header_length:]]
+    for delta in reversed(chain[:-1]):
+        if delta is None or not delta.startswith(DELTA_MARK):
+            raise DeserializationError("a stored list delta chain is broken")
+        added, items = _unpack_delta(delta)
+        count += added
+        pieces.append(memoryview(items))
+    return kind, make_array_header(count) + b"".join(pieces)
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """The last version of one channel this process wrote."""
+
+    field: str
+    count: int
+    length: int
+    digest: bytes
+    depth: int
+
+
+@dataclass(frozen=True)
+class BlobPlan:
+    """What ``put`` sends for one blob: the full value always, a delta when there is one."""
+
+    base_field: str
+    delta: bytes
+
+
+NO_DELTA = BlobPlan("", b"")
+
+
+class DeltaPlanner:
+    """Decides, per blob written, whether it can be stored as a delta; thread-safe."""
+
+    def __init__(self, capacity: int = REMEMBERED) -> None:
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._last: OrderedDict[tuple[str, str, str], Remembered] = OrderedDict()
+
+    def plan(self, key: tuple[str, str, str], field: str, kind: str, payload: bytes) -> BlobPlan:
+        """Plan the blob ``field`` of ``key`` = (thread, namespace, channel)."""
+        found = array_header(payload) if kind == "msgpack" else None
+        if found is None:
+            return NO_DELTA
+        count, header_length = found
+        items = memoryview(payload)[header_length:]
+        with self._lock:
+            previous = self._last.get(key)
+        digest = hashlib.blake2b(digest_size=16)
+        plan = NO_DELTA
+        depth = 0
+        if (
+            previous is not None
+            and previous.field != field
+            and previous.depth < MAX_CHAIN
+            and count >= previous.count
+            and len(items) >= previous.length
+        ):
+            digest.update(items[: previous.length])
+            if digest.copy().digest() == previous.digest:
+                plan = BlobPlan(
+                    previous.field,
+                    pack_delta(previous.field, count - previous.count, items[previous.length :]),
+                )
+                depth = previous.depth + 1
+            digest.update(items[previous.length :])
+        else:
+            digest.update(items)
+        with self._lock:
+            self._last[key] = Remembered(field, count, len(items), digest.digest(), depth)
+            self._last.move_to_end(key)
+            while len(self._last) > self._capacity:
+                self._last.popitem(last=False)
+        return plan
