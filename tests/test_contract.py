@@ -392,3 +392,53 @@ def test_channel_versions_increase_as_strings_and_keep_a_wider_counter(
     wide = "0" * 31 + "9.0.123"
     assert adapter.get_next_version(wide, None) > wide
     assert adapter.get_next_version(7, None) > adapter.get_next_version(6, None)
+
+
+def test_list_before_over_every_namespace(adapter: FrameworkAdapter) -> None:
+    thread_id = _thread()
+    written: dict[str, list[str]] = {}
+    for step in range(6):
+        for ns in ["", "a:1", "b:2"]:
+            stored = _put(adapter, thread_id, ns=ns, metadata={"source": "loop", "step": step})
+            written.setdefault(ns, []).append(stored["configurable"]["checkpoint_id"])
+    everything = sorted(i for ids in written.values() for i in ids)
+    before_id = everything[len(everything) // 2]
+    config = {"configurable": {"thread_id": thread_id}}
+    before = {"configurable": {"thread_id": thread_id, "checkpoint_id": before_id}}
+    found = list(adapter.list(config, before=before))
+    assert sorted(t.config["configurable"]["checkpoint_id"] for t in found) == [
+        i for i in everything if i < before_id
+    ]
+    for ns in written:
+        ids = [
+            t.config["configurable"]["checkpoint_id"]
+            for t in found
+            if t.config["configurable"]["checkpoint_ns"] == ns
+        ]
+        assert ids == sorted(ids, reverse=True), "newest first within a namespace"
+    limited = list(adapter.list(config, before=before, limit=4))
+    assert [t.config for t in limited] == [t.config for t in found[:4]]
+
+
+def test_list_pages_agree_with_one_big_page(
+    adapter: FrameworkAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kortyx_langgraph.redis.operations as redis_operations
+
+    thread_id = _thread()
+    for step in range(5):
+        for ns in ["", "a:1", "b:2", "c:3"]:
+            _put(adapter, thread_id, ns=ns, metadata={"source": "loop", "step": step})
+    config = {"configurable": {"thread_id": thread_id}}
+    everything = list(adapter.list(config))
+    middle = everything[7].config
+    one_page = [t.config for t in adapter.list(config, before=middle)]
+    monkeypatch.setattr(redis_operations, "LIST_PAGE", 3)
+    monkeypatch.setattr(redis_operations, "LIST_SCAN_BUDGET", 2)
+    assert [t.config for t in adapter.list(config)] == [t.config for t in everything]
+    assert [t.config for t in adapter.list(config, before=middle)] == one_page
+    assert len(one_page) == sum(
+        1
+        for t in everything
+        if t.config["configurable"]["checkpoint_id"] < middle["configurable"]["checkpoint_id"]
+    )

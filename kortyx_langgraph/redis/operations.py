@@ -81,8 +81,8 @@ _PENDING_SCRIPTS = {
 
 LIST_PAGE = 100
 """Checkpoints fetched per round trip when ``list`` has no smaller limit (or filters)."""
-LIST_SCAN_BUDGET = 2_000
-"""Index members one ``list`` call looks at before handing control back to the client."""
+LIST_SCAN_BUDGET = 256
+"""Namespaces one ``list(before=...)`` call over all namespaces visits before handing back."""
 
 
 class Call(NamedTuple):

@@ -137,29 +137,41 @@ if found then refresh(tonumber(ARGV[1])) end
 return found
 """
 
-# ARGV: refresh ttl, range max, range min, before id ('' none), limit, scan budget
+# ARGV: refresh ttl, range max, range min, before id ('' none), limit, namespace budget
 # -> {next range max or false, {entry...}}: false once the range is exhausted
 _LIST = r"""
 local upper, lower = ARGV[2], ARGV[3]
 local before, limit, budget = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
 local out, more = {}, true
-while more and #out < limit and budget > 0 do
-  local chunk = limit - #out
-  if before ~= '' then chunk = 128 end
-  chunk = math.min(chunk, budget)
-  local members = redis.call('ZREVRANGEBYLEX', KEYS[1], upper, lower, 'LIMIT', 0, chunk)
-  more = #members == chunk
-  for position, m in ipairs(members) do
-    budget = budget - 1
+if before == '' then
+  -- one range, newest first
+  local members = redis.call('ZREVRANGEBYLEX', KEYS[1], upper, lower, 'LIMIT', 0, limit)
+  more = #members == limit
+  for _, m in ipairs(members) do
     upper = '(' .. m
-    if before == '' or string.sub(m, #ns_of(m) + 2) < before then
+    local found = entry(m)
+    if found then out[#out + 1] = found end
+  end
+else
+  -- every namespace, each below the before id: jump from one namespace's range to the next
+  while #out < limit and budget > 0 do
+    budget = budget - 1
+    local top = redis.call('ZREVRANGEBYLEX', KEYS[1], upper, lower, 'LIMIT', 0, 1)
+    if #top == 0 then
+      more = false
+      break
+    end
+    local ns = ns_of(top[1])
+    local bound = '(' .. ns .. ':' .. before
+    if upper ~= '+' and string.sub(upper, 2) < string.sub(bound, 2) then bound = upper end
+    local members = redis.call(
+      'ZREVRANGEBYLEX', KEYS[1], bound, '[' .. ns .. ':', 'LIMIT', 0, limit - #out)
+    for _, m in ipairs(members) do
+      upper = '(' .. m
       local found = entry(m)
       if found then out[#out + 1] = found end
-      if #out >= limit then
-        more = more or position < #members
-        break
-      end
     end
+    if #out < limit then upper = '(' .. ns .. ':' end
   end
 end
 if #out > 0 then refresh(tonumber(ARGV[1])) end
