@@ -442,3 +442,16 @@ def test_list_pages_agree_with_one_big_page(
         for t in everything
         if t.config["configurable"]["checkpoint_id"] < middle["configurable"]["checkpoint_id"]
     )
+
+
+def test_list_by_checkpoint_id_without_a_namespace_finds_it_in_any_namespace(
+    adapter: FrameworkAdapter,
+) -> None:
+    thread_id = _thread()
+    root = _put(adapter, thread_id)
+    child = _put(adapter, thread_id, ns="child:1")
+    for stored in (root, child):
+        checkpoint_id = stored["configurable"]["checkpoint_id"]
+        config = {"configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}}
+        [found] = list(adapter.list(config))
+        assert found.config == stored

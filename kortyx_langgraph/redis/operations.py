@@ -201,12 +201,14 @@ class RedisOperations:
         if only_id is not None:
             if before_id is not None and only_id >= before_id:
                 return limit
-            if only_ns is not None:
-                upper, lower = namespace_range(only_ns)
-                member = checkpoint_member(only_ns, only_id)
-                reply = yield Call(scripts.GET_TUPLE, keys, [self._read_ttl, member, upper, lower])
-                entries = [reply] if reply else []
-            else:
+            # Checkpoint ids are unique, so the root namespace (or the one named) is tried
+            # first; only an id found nowhere there costs a look through every namespace.
+            namespace = only_ns if only_ns is not None else ROOT_NS
+            upper, lower = namespace_range(namespace)
+            member = checkpoint_member(namespace, only_id)
+            reply = yield Call(scripts.GET_TUPLE, keys, [self._read_ttl, member, upper, lower])
+            entries = [reply] if reply else []
+            if not reply and only_ns is None:
                 entries = yield from self._entries_with_id(keys, only_id)
             return (yield from self._emit(thread_id, entries, filter, limit))
         if only_ns is not None:
