@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
 import redis.cluster
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.types import Command
@@ -583,3 +584,28 @@ async def test_many_concurrent_async_runs_wait_for_connections(
     states = [await graph.aget_state(_cfg(f"abusy-{i}")) for i in range(96)]
     assert all(s.values["log"] == ["step0"] for s in states)
     await adapter.aclose()
+
+
+async def test_a_callers_sync_client_also_serves_the_async_methods(
+    redis_standalone: RedisServer,
+) -> None:
+    client = redis.Redis.from_url(redis_standalone.url)
+    adapter = create_redis_framework_adapter(client=client, prefix=_prefix())
+    await approval_graph(adapter).ainvoke({"request": "x", "log": []}, _cfg("t"))
+    [pending] = await adapter.pending.alist("t")
+    assert (await adapter.pending.aclaim(pending.token)).claimed
+    await adapter.aclose()
+    assert client.ping()
+    client.close()
+
+
+async def test_a_callers_async_cluster_client_works(redis_cluster: RedisCluster) -> None:
+    client = redis.asyncio.cluster.RedisCluster.from_url(redis_cluster.url)
+    adapter = create_redis_framework_adapter(client=client, prefix=_prefix())
+    graph = approval_graph(adapter)
+    await graph.ainvoke({"request": "x", "log": []}, _cfg("t"))
+    results = await asyncio.gather(
+        *(adapter.pending.alist("t") for _ in range(20)), return_exceptions=True
+    )
+    assert all(isinstance(r, list) and len(r) == 1 for r in results), results
+    await client.aclose()
