@@ -170,30 +170,27 @@ def test_settings_never_show_the_password() -> None:
         assert "***" in text
 
 
-def test_the_settings_command_prints_the_choice() -> None:
+def _settings_command(ttl: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if "REDIS_URL" not in k and "TTL_MS" not in k}
-    env["KORTYX_TTL_MS"] = "60000"
-    shown = subprocess.run(
-        [sys.executable, "-m", "kortyx_langgraph", "settings"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert "in-memory" in shown
-    assert "ttl_ms=60000 (from KORTYX_TTL_MS)" in shown
-
-
-def test_the_settings_command_fails_clearly_on_a_bad_ttl() -> None:
-    env = {k: v for k, v in os.environ.items() if "REDIS_URL" not in k and "TTL_MS" not in k}
-    env["KORTYX_TTL_MS"] = "later"
-    done = subprocess.run(
+    env["KORTYX_TTL_MS"] = ttl
+    return subprocess.run(
         [sys.executable, "-m", "kortyx_langgraph", "settings"],
         env=env,
         check=False,
         capture_output=True,
         text=True,
     )
+
+
+def test_the_settings_command_prints_the_choice() -> None:
+    done = _settings_command("60000")
+    assert done.returncode == 0
+    assert "in-memory" in done.stdout
+    assert "ttl_ms=60000 (from KORTYX_TTL_MS)" in done.stdout
+
+
+def test_the_settings_command_fails_clearly_on_a_bad_ttl() -> None:
+    done = _settings_command("later")
     assert done.returncode == 2
     assert "KORTYX_TTL_MS" in done.stderr
     assert "Traceback" not in done.stderr
