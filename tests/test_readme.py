@@ -1,0 +1,19 @@
+"""The README's usage example runs as written (on the in-memory default)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_the_usage_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ["KORTYX_REDIS_URL", "REDIS_URL", "KORTYX_FRAMEWORK_REDIS_URL"]:
+        monkeypatch.delenv(name, raising=False)
+    [example] = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    namespace: dict[str, object] = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    assert namespace["result"] == {"amount": 84, "decision": "approved"}
