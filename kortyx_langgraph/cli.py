@@ -1,4 +1,4 @@
-"""The ``kortyx-langgraph`` command: ``demo``, ``settings`` and ``doctor``.
+"""The ``kortyx-langgraph`` command: ``demo``, ``settings``, ``doctor`` and ``inspect``.
 
 ``python -m kortyx_langgraph demo`` runs a small approval graph on the adapter the
 environment selects (in-memory when no Redis URL is set): the run pauses on ``interrupt()``,
@@ -92,6 +92,42 @@ def run_doctor(url: str | None, out: Any = sys.stdout) -> int:
     return 1 if any(f.level == "error" for f in findings) else 0
 
 
+def run_inspect(thread_id: str, limit: int, out: Any = sys.stdout) -> int:
+    """Print a thread's newest checkpoints and its pending interrupts (no values decoded
+    beyond what LangGraph stored); exit status 1 when the thread does not exist."""
+    settings = resolve_framework_settings()
+    if settings.backend != "redis":
+        print(
+            "nothing to inspect: the in-memory backend lives inside each process; "
+            f"set one of the Redis URL variables ({settings.describe()})",
+            file=out,
+        )
+        return 1
+    with create_framework_adapter_from_env() as adapter:
+        config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
+        checkpoints = list(adapter.list(config, limit=max(limit, 1)))  # type: ignore[arg-type]
+        if not checkpoints:
+            print(f"thread {thread_id!r}: not found (never written, deleted or expired)", file=out)
+            return 1
+        print(f"thread {thread_id!r} on {settings.redis_url_redacted}", file=out)
+        for item in checkpoints:
+            cfg = item.config["configurable"]
+            meta = item.metadata or {}
+            ns = cfg.get("checkpoint_ns") or "(root)"
+            print(
+                f"  checkpoint {cfg['checkpoint_id']}  ns={ns}  step={meta.get('step')}  "
+                f"source={meta.get('source')}  writes={len(item.pending_writes or [])}",
+                file=out,
+            )
+        pending = adapter.pending.list(thread_id)
+        print(f"pending interrupts: {len(pending)}", file=out)
+        for p in pending:
+            state = f"claimed {p.claimed_at}" if p.claimed_at else "unclaimed"
+            print(f"  token {p.token}  {state}  expires {p.expires_at}", file=out)
+            print(f"    value: {p.value!r}", file=out)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kortyx-langgraph`` command."""
     parser = argparse.ArgumentParser(prog="kortyx-langgraph", description=__doc__.split("\n")[0])
@@ -100,12 +136,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("settings", help="show which backend and TTL the environment selects")
     doctor = commands.add_parser("doctor", help="check that the Redis server suits the adapter")
     doctor.add_argument("--url", help="Redis URL (default: the one the environment selects)")
+    inspect = commands.add_parser(
+        "inspect", help="show a thread's checkpoints and pending interrupts (Redis backend)"
+    )
+    inspect.add_argument("thread_id", help="the thread to show")
+    inspect.add_argument("--limit", type=int, default=20, help="newest checkpoints to list")
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
             run_demo()
         elif args.command == "doctor":
             return run_doctor(args.url)
+        elif args.command == "inspect":
+            return run_inspect(args.thread_id, args.limit)
         else:
             print(resolve_framework_settings().describe())
     except KortyxError as exc:

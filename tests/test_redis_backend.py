@@ -609,3 +609,34 @@ async def test_a_callers_async_cluster_client_works(redis_cluster: RedisCluster)
     )
     assert all(isinstance(r, list) and len(r) == 1 for r in results), results
     await client.aclose()
+
+
+def test_inspect_command_shows_checkpoints_and_pending_interrupts(
+    redis_standalone: RedisServer,
+) -> None:
+    thread_id = f"inspect-{uuid.uuid4().hex[:8]}"
+    adapter = create_redis_framework_adapter(url=redis_standalone.url)  # the default prefix
+    approval_graph(adapter).invoke({"request": "x", "log": []}, _cfg(thread_id))
+    [pending] = adapter.pending.list(thread_id)
+    env = {**os.environ, "KORTYX_REDIS_URL": redis_standalone.url}
+
+    def inspect(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kortyx_langgraph", "inspect", name],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    shown = inspect(thread_id)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count("  checkpoint ") == 2
+    assert "pending interrupts: 1" in shown.stdout
+    assert pending.token in shown.stdout
+    assert "approve x?" in shown.stdout
+    missing = inspect("no-such-thread")
+    assert missing.returncode == 1
+    assert "not found" in missing.stdout
+    adapter.delete_thread(thread_id)
