@@ -67,6 +67,10 @@ class AlreadyClaimedError(ResumeError):
     """Another caller claimed this pending interrupt first; exactly one claim wins."""
 
 
+class NothingPendingError(ResumeError):
+    """``claim_next``: the thread has no unclaimed pending interrupt (any more)."""
+
+
 __all__ = [
     "AlreadyClaimedError",
     "ConfigurationError",
@@ -74,6 +78,7 @@ __all__ = [
     "ExpiredTokenError",
     "InvalidConfigError",
     "KortyxError",
+    "NothingPendingError",
     "ResumeError",
     "StorageCapabilityError",
     "StorageConnectionError",

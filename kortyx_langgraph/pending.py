@@ -78,6 +78,10 @@ class PendingInterruptStore(Protocol):
         """Atomically take the interrupt; every later claim raises ``AlreadyClaimedError``."""
         ...
 
+    def claim_next(self, thread_id: str) -> PendingInterrupt:
+        """Atomically claim the oldest unclaimed interrupt of a thread."""
+        ...
+
     def release(self, token: str) -> PendingInterrupt:
         """Undo a claim (for a worker that claimed but could not resume); returns the record."""
         ...
@@ -92,6 +96,10 @@ class PendingInterruptStore(Protocol):
 
     async def aclaim(self, token: str) -> PendingInterrupt:
         """Async :meth:`claim`."""
+        ...
+
+    async def aclaim_next(self, thread_id: str) -> PendingInterrupt:
+        """Async :meth:`claim_next`."""
         ...
 
     async def arelease(self, token: str) -> PendingInterrupt:

@@ -13,12 +13,13 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.serde.types import ERROR, INTERRUPT, RESUME
-from langgraph.types import Interrupt
+from langgraph.types import Command, Interrupt
 
 from kortyx_langgraph import (
     AlreadyClaimedError,
     FrameworkAdapter,
     InvalidConfigError,
+    NothingPendingError,
     UnknownTokenError,
 )
 from tests.conftest import AdapterFactory
@@ -251,6 +252,12 @@ async def test_fifty_concurrent_async_claims_have_exactly_one_winner(
     assert len(losers) == 49
 
 
+def test_every_pending_store_has_the_documented_methods(adapter: FrameworkAdapter) -> None:
+    from kortyx_langgraph import PendingInterruptStore
+
+    assert isinstance(adapter.pending, PendingInterruptStore)
+
+
 def test_release_lets_another_caller_claim(adapter: FrameworkAdapter) -> None:
     token = _pause(adapter)
     adapter.pending.claim(token)
@@ -455,3 +462,44 @@ def test_list_by_checkpoint_id_without_a_namespace_finds_it_in_any_namespace(
         config = {"configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}}
         [found] = list(adapter.list(config))
         assert found.config == stored
+
+
+def test_claim_next_takes_each_pending_interrupt_once_oldest_first(
+    adapter: FrameworkAdapter,
+) -> None:
+    from tests.graphs import parallel_graph
+
+    thread_id = _thread()
+    config = {"configurable": {"thread_id": thread_id}}
+    graph = parallel_graph(adapter)
+    graph.invoke({"log": []}, config)
+    listed = adapter.pending.list(thread_id)
+    first = adapter.pending.claim_next(thread_id)
+    assert first.token == listed[0].token
+    assert first.claimed
+    second = adapter.pending.claim_next(thread_id)
+    assert {first.token, second.token} == {p.token for p in listed}
+    with pytest.raises(NothingPendingError):
+        adapter.pending.claim_next(thread_id)
+    with pytest.raises(NothingPendingError):
+        adapter.pending.claim_next(_thread())
+    result = graph.invoke(
+        Command(resume={**first.resume_map("A"), **second.resume_map("B")}), config
+    )
+    assert result["answer"] == "joined"
+
+
+async def test_concurrent_claim_next_hands_out_each_interrupt_to_one_caller(
+    adapter: FrameworkAdapter,
+) -> None:
+    from tests.graphs import parallel_graph
+
+    thread_id = _thread()
+    parallel_graph(adapter).invoke({"log": []}, {"configurable": {"thread_id": thread_id}})
+    results = await asyncio.gather(
+        *(adapter.pending.aclaim_next(thread_id) for _ in range(20)), return_exceptions=True
+    )
+    won = [r.token for r in results if not isinstance(r, BaseException)]
+    assert len(won) == 2
+    assert len(set(won)) == 2
+    assert all(isinstance(r, NothingPendingError) for r in results if isinstance(r, BaseException))

@@ -86,6 +86,8 @@ class Operations(Protocol):
 
     def pending_lookup(self, token: str, action: PendingAction) -> Flow[PendingInterrupt]: ...
 
+    def pending_claim_next(self, thread_id: str) -> Flow[PendingInterrupt]: ...
+
 
 def check_prune_strategy(strategy: str) -> None:
     """Refuse an unknown ``prune`` strategy before anything is deleted."""

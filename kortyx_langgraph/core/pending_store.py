@@ -46,6 +46,15 @@ class PendingStore:
         """Take the interrupt; every later claim raises ``AlreadyClaimedError``."""
         return self._engine.run(self._ops.pending_lookup(token, "claim"))
 
+    def claim_next(self, thread_id: str) -> PendingInterrupt:
+        """Claim the oldest unclaimed interrupt of ``thread_id`` in one step.
+
+        For a worker that resumes whatever a thread waits for: ``list`` and ``claim`` in one
+        atomic call (one round trip on Redis). Raises ``NothingPendingError`` when nothing is
+        left to claim.
+        """
+        return self._engine.run(self._ops.pending_claim_next(thread_id))
+
     def release(self, token: str) -> PendingInterrupt:
         """Undo a claim (for a worker that claimed but could not resume)."""
         return self._engine.run(self._ops.pending_lookup(token, "release"))
@@ -61,6 +70,10 @@ class PendingStore:
     async def aclaim(self, token: str) -> PendingInterrupt:
         """Async :meth:`claim`."""
         return await self._engine.arun(self._ops.pending_lookup(token, "claim"))
+
+    async def aclaim_next(self, thread_id: str) -> PendingInterrupt:
+        """Async :meth:`claim_next`."""
+        return await self._engine.arun(self._ops.pending_claim_next(thread_id))
 
     async def arelease(self, token: str) -> PendingInterrupt:
         """Async :meth:`release`."""

@@ -59,7 +59,7 @@ from kortyx_langgraph.core.records import (
     encode_writes,
     sorted_writes,
 )
-from kortyx_langgraph.errors import AlreadyClaimedError
+from kortyx_langgraph.errors import AlreadyClaimedError, NothingPendingError
 from kortyx_langgraph.memory.store import Namespace, ThreadState, ThreadTable
 from kortyx_langgraph.pending import PendingInterrupt
 
@@ -406,5 +406,25 @@ class MemoryOperations:
                 record = state.pending[token] = record.claimed(self.table.now())
             elif action == "release":
                 record = state.pending[token] = record.released()
+            deadline = state.deadline_ms
+        return to_public(self.serde, record, deadline)
+
+    @flow
+    def pending_claim_next(self, thread_id: str) -> PendingInterrupt:
+        """Claim the oldest unclaimed interrupt of a thread."""
+        thread_id = read_thread_id(thread_id, "pending.claim_next")
+        with self.lock:
+            state = self.table.find(thread_id)
+            free = (
+                []
+                if state is None
+                else [r for r in state.pending.values() if r.claimed_at_ms is None]
+            )
+            if state is None or not free:
+                raise NothingPendingError(
+                    f"thread {thread_id!r} has no unclaimed pending interrupt"
+                )
+            record = min(free, key=lambda r: (r.created_at_ms, r.token))
+            record = state.pending[record.token] = record.claimed(self.table.now())
             deadline = state.deadline_ms
         return to_public(self.serde, record, deadline)

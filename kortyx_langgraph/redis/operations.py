@@ -53,7 +53,7 @@ from kortyx_langgraph.core.records import (
     encode_writes,
     sorted_writes,
 )
-from kortyx_langgraph.errors import AlreadyClaimedError
+from kortyx_langgraph.errors import AlreadyClaimedError, NothingPendingError
 from kortyx_langgraph.pending import PendingInterrupt
 from kortyx_langgraph.redis import codec, scripts
 from kortyx_langgraph.redis.deltas import DeltaPlanner
@@ -488,3 +488,15 @@ class RedisOperations:
                 "this pending interrupt was already claimed by another caller", token=token
             )
         return self._public(record, expires)
+
+    def pending_claim_next(self, thread_id: str) -> Flow[PendingInterrupt]:
+        """Claim the oldest unclaimed interrupt of a thread: one call on its keys."""
+        thread_id = read_thread_id(thread_id, "pending.claim_next")
+        reply = yield Call(
+            scripts.PENDING_CLAIM_NEXT, self._keys(thread_id), [thread_id, self.clock()]
+        )
+        if not reply:
+            raise NothingPendingError(f"thread {thread_id!r} has no unclaimed pending interrupt")
+        token, raw, claimed, expires = reply
+        record = codec.unpack_pending(codec.as_text(token), raw, int(claimed))
+        return self._public(record, int(expires))

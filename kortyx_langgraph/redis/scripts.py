@@ -406,6 +406,20 @@ end
 return {deadline(KEYS[4]), out}
 """
 
+# ARGV: thread id, now ms -> false | {token, record, claimed ms, expiry}
+_PENDING_CLAIM_NEXT = r"""
+local best, best_key = nil, nil
+for _, p in ipairs(thread_pending(ARGV[1])) do
+  if redis.call('HEXISTS', KEYS[5], p[1] .. ':c') == 0 then
+    local key = string.format('%020d', p[2][6]) .. p[1]
+    if not best_key or key < best_key then best, best_key = p, key end
+  end
+end
+if not best then return false end
+redis.call('HSET', KEYS[5], best[1] .. ':c', ARGV[2])
+return {best[1], best[3], ARGV[2], deadline(KEYS[4])}
+"""
+
 _PENDING_PRELUDE = (
     _HEAD
     + r"""
@@ -475,6 +489,7 @@ WRITE_THREAD = _thread_script("write_thread", _WRITE_THREAD)
 DELETE_CHECKPOINTS = _thread_script("delete_checkpoints", _DELETE_CHECKPOINTS)
 DELTA_HISTORY = _thread_script("delta_history", _DELTA_HISTORY)
 PENDING_LIST = _thread_script("pending_list", _PENDING_LIST)
+PENDING_CLAIM_NEXT = _thread_script("pending_claim_next", _PENDING_CLAIM_NEXT)
 PENDING_GET = Script("pending_get", _PENDING_GET)
 PENDING_CLAIM = Script("pending_claim", _PENDING_CLAIM)
 PENDING_RELEASE = Script("pending_release", _PENDING_RELEASE)
