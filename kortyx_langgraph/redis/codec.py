@@ -22,7 +22,7 @@ string, so a type such as ``msgpack+aes`` round-trips. Nothing is ever unpickled
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import ormsgpack
@@ -194,8 +194,3 @@ def unpack_pending(token: str, data: bytes, claimed_ms: int | None) -> StoredPen
 def as_text(value: bytes | str) -> str:
     """Redis replies are bytes (the clients are not told to decode); ids are UTF-8."""
     return value.decode() if isinstance(value, bytes) else value
-
-
-def flatten(pairs: Sequence[tuple[Any, Any]]) -> list[Any]:
-    """``[(a, b), (c, d)] -> [a, b, c, d]`` for variadic ``HSET``-style arguments."""
-    return [item for pair in pairs for item in pair]
