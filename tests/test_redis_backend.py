@@ -640,3 +640,18 @@ def test_inspect_command_shows_checkpoints_and_pending_interrupts(
     assert missing.returncode == 1
     assert "not found" in missing.stdout
     adapter.delete_thread(thread_id)
+
+
+def test_refresh_on_read_extends_the_whole_thread(
+    redis_standalone: RedisServer, standalone: redis.Redis
+) -> None:
+    adapter = _adapter(redis_standalone.url, ttl_ms=500, refresh_on_read=True)
+    approval_graph(adapter).invoke({"request": "x", "log": []}, _cfg("r"))
+    time.sleep(0.3)
+    assert adapter.get_tuple(_cfg("r")) is not None  # refreshes every key of the thread
+    time.sleep(0.3)  # 0.6 s after the last write, 0.3 s after the read
+    assert adapter.get_tuple(_cfg("r")) is not None
+    assert len(adapter.pending.list("r")) == 1
+    ttls = [standalone.pttl(k) for k in _our_keys(standalone, adapter.prefix)]
+    assert len(ttls) == 5
+    assert all(0 < ttl <= 500 for ttl in ttls)
