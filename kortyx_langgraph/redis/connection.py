@@ -294,26 +294,16 @@ class RedisConnection:
         self._loaded.add(loaded)
         return reply
 
-    def run(self, flow: Flow[T]) -> T:
-        """Run a flow to its result with the sync client."""
-        client = self.sync_client()
+    # One driver per colour runs every flow: it sends the flow's requests, hands back
+    # the replies, yields what a listing flow emits and puts the result in ``result``.
+
+    def _drive(self, flow: Flow[T], client: SyncClient, result: list[T]) -> Iterator[Any]:
         reply: Any = None
         while True:
             try:
                 step = flow.send(reply)
             except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            with translated_errors(self.where):
-                reply = self._send(client, step)
-
-    def iterate(self, flow: Flow[None]) -> Iterator[Any]:
-        """Run a listing flow with the sync client, yielding what it emits."""
-        client = self.sync_client()
-        reply: Any = None
-        while True:
-            try:
-                step = flow.send(reply)
-            except StopIteration:
+                result.append(done.value)
                 return
             if isinstance(step, Emit):
                 reply = None
@@ -322,19 +312,43 @@ class RedisConnection:
             with translated_errors(self.where):
                 reply = self._send(client, step)
 
-    async def arun(self, flow: Flow[T]) -> T:
-        """Run a flow to its result with the event loop's async client."""
-        client = await self.async_client()
-        if client is None:
-            return await asyncio.to_thread(self.run, flow)
+    async def _adrive(
+        self, flow: Flow[T], client: AsyncClient, result: list[T]
+    ) -> AsyncIterator[Any]:
         reply: Any = None
         while True:
             try:
                 step = flow.send(reply)
             except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+                result.append(done.value)
+                return
+            if isinstance(step, Emit):
+                reply = None
+                yield step.item
+                continue
             with translated_errors(self.where):
                 reply = await self._asend(client, step)
+
+    def run(self, flow: Flow[T]) -> T:
+        """Run a flow to its result with the sync client."""
+        result: list[T] = []
+        for item in self._drive(flow, self.sync_client(), result):
+            raise TypeError(f"an operation flow emitted a listing result: {item!r}")
+        return result[0]
+
+    def iterate(self, flow: Flow[None]) -> Iterator[Any]:
+        """Run a listing flow with the sync client, yielding what it emits."""
+        yield from self._drive(flow, self.sync_client(), [])
+
+    async def arun(self, flow: Flow[T]) -> T:
+        """Run a flow to its result with the event loop's async client."""
+        client = await self.async_client()
+        if client is None:
+            return await asyncio.to_thread(self.run, flow)
+        result: list[T] = []
+        async for item in self._adrive(flow, client, result):
+            raise TypeError(f"an operation flow emitted a listing result: {item!r}")
+        return result[0]
 
     async def aiterate(self, flow: Flow[None]) -> AsyncIterator[Any]:
         """Run a listing flow with the async client, yielding what it emits."""
@@ -343,18 +357,8 @@ class RedisConnection:
             for item in await asyncio.to_thread(lambda: list(self.iterate(flow))):
                 yield item
             return
-        reply: Any = None
-        while True:
-            try:
-                step = flow.send(reply)
-            except StopIteration:
-                return
-            if isinstance(step, Emit):
-                reply = None
-                yield step.item
-                continue
-            with translated_errors(self.where):
-                reply = await self._asend(client, step)
+        async for item in self._adrive(flow, client, []):
+            yield item
 
     # -- closing -------------------------------------------------------------------------
 
