@@ -18,6 +18,7 @@ from kortyx_langgraph.env import (
 )
 from kortyx_langgraph.errors import (
     AlreadyClaimedError,
+    ClaimMismatchError,
     ConfigurationError,
     DeserializationError,
     ExpiredTokenError,
@@ -36,17 +37,19 @@ from kortyx_langgraph.factory import (
     create_redis_framework_adapter,
 )
 from kortyx_langgraph.memory import InMemoryFrameworkAdapter
-from kortyx_langgraph.pending import PendingInterrupt, PendingInterruptStore
+from kortyx_langgraph.pending import DEFAULT_LEASE_MS, PendingInterrupt, PendingInterruptStore
 from kortyx_langgraph.redis import RedisFrameworkAdapter
 from kortyx_langgraph.settings import DEFAULT_TTL_MS, redact_url
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_LEASE_MS",
     "DEFAULT_TTL_MS",
     "REDIS_URL_VARIABLES",
     "TTL_VARIABLES",
     "AlreadyClaimedError",
+    "ClaimMismatchError",
     "ConfigurationError",
     "DeserializationError",
     "ExpiredTokenError",

@@ -64,7 +64,11 @@ class ExpiredTokenError(ResumeError):
 
 
 class AlreadyClaimedError(ResumeError):
-    """Another caller claimed this pending interrupt first; exactly one claim wins."""
+    """Another caller holds this pending interrupt (its lease still runs); one claim wins."""
+
+
+class ClaimMismatchError(ResumeError):
+    """``release`` with a claim id that does not hold the interrupt: it is someone else's."""
 
 
 class NothingPendingError(ResumeError):
@@ -73,6 +77,7 @@ class NothingPendingError(ResumeError):
 
 __all__ = [
     "AlreadyClaimedError",
+    "ClaimMismatchError",
     "ConfigurationError",
     "DeserializationError",
     "ExpiredTokenError",

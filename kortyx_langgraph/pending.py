@@ -1,17 +1,26 @@
 """The pending-interrupt side store: what a human is waiting to answer, by token.
 
-Every adapter has one, as ``adapter.pending``. The saver fills it itself whenever LangGraph
-records an ``interrupt()`` of the top-level graph (subgraph interrupts included, since they
-surface there), and empties it when the interrupted task finishes, when the thread moves on
-to a new checkpoint, when the thread is deleted, or when the thread expires.
+Every adapter has one, as ``adapter.pending``. The saver fills it itself from what LangGraph
+writes, and it always agrees with LangGraph: ``pending.list(thread)`` holds exactly the
+interrupts ``graph.get_state(config).interrupts`` reports for the thread's latest
+checkpoint, with the same ids, values and ``response_schema``. A record goes away when
+LangGraph stops listing its interrupt (answered, or the run moved past it), when the
+thread is deleted, or when the thread expires. A resume that fails (an answer that does
+not validate, a node that raises) leaves the interrupt pending, and its token working.
 
-Typical use::
+Claims are cooperative: they stop two workers that both go through the store from
+answering the same interrupt, but ``graph.invoke(Command(resume=...))`` and LangGraph's
+server resume without asking the store. The safe path::
 
-    for p in adapter.pending.list("thread-1"):
-        notify_reviewer(p.token, p.value)
-    # later, anywhere, any process:
-    p = adapter.pending.claim(token)            # exactly one caller wins
-    graph.invoke(Command(resume={p.interrupt_id: answer}), p.config)
+    p = adapter.pending.claim(token)                 # exactly one caller wins
+    try:
+        graph.invoke(Command(resume=p.resume_map(answer)), p.config)
+    except Exception:
+        adapter.pending.release(token, p.claim_id)   # let someone answer again
+        raise
+
+A claim carries a lease (:data:`DEFAULT_LEASE_MS` unless ``lease_ms`` says otherwise): a
+worker that crashed holding it blocks the interrupt only until the lease runs out.
 
 It holds runtime state only (tokens and the interrupt payloads); business data belongs in
 the application's own database.
@@ -26,14 +35,24 @@ from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.runnables import RunnableConfig
 
+DEFAULT_LEASE_MS = 300_000
+"""How long a claim holds unless the caller passes ``lease_ms``: five minutes."""
+
 
 @dataclass(frozen=True)
 class PendingInterrupt:
     """One interrupt waiting for an answer.
 
     ``token`` is opaque, URL-safe and unguessable (128 random bits); hand it to whoever
-    answers. ``value`` is what the node passed to ``interrupt()``. ``expires_at`` is when the
-    thread, and this record with it, expires (``None`` when the adapter has no TTL).
+    answers. ``interrupt_id`` is LangGraph's id of the interrupt (``Interrupt.id``).
+    ``value`` is what the node passed to ``interrupt()``, and ``response_schema`` the JSON
+    Schema of the answer it expects (``interrupt(value, response_schema=...)``; ``None``
+    when it gave none). ``checkpoint_id`` is the checkpoint the interrupt belongs to; the
+    token stops working once the thread moves past it. ``expires_at`` is when the thread,
+    and this record with it, expires (``None`` when the adapter has no TTL).
+    ``claimed_at`` and ``lease_expires_at`` describe a claim that still holds (both
+    ``None`` when nobody holds one); ``claim_id`` is set only on what ``claim`` and
+    ``claim_next`` return to the caller that holds the claim.
     """
 
     token: str
@@ -46,19 +65,26 @@ class PendingInterrupt:
     created_at: datetime
     expires_at: datetime | None
     claimed_at: datetime | None = None
+    response_schema: dict[str, Any] | None = field(default=None, compare=False)
+    lease_expires_at: datetime | None = None
+    claim_id: str | None = None
 
     @property
     def claimed(self) -> bool:
-        """Whether a ``claim`` already took this interrupt."""
+        """Whether a claim holds this interrupt (its lease has not run out)."""
         return self.claimed_at is not None
 
     @property
     def config(self) -> RunnableConfig:
-        """The config to resume with: ``graph.invoke(Command(resume=...), p.config)``."""
+        """The config to resume with: ``graph.invoke(Command(resume=...), p.config)``.
+
+        It names the thread, not the checkpoint: LangGraph resumes the latest checkpoint,
+        which is the interrupt's own for as long as the token works.
+        """
         return {"configurable": {"thread_id": self.thread_id}}
 
     def resume_map(self, answer: Any) -> dict[str, Any]:
-        """``{interrupt_id: answer}``, the ``Command(resume=...)`` that answers only this one."""
+        """``{interrupt_id: answer}``: the ``Command(resume=...)`` that answers only this one."""
         return {self.interrupt_id: answer}
 
 
@@ -74,16 +100,20 @@ class PendingInterruptStore(Protocol):
         """Every interrupt pending on ``thread_id``, claimed ones included, oldest first."""
         ...
 
-    def claim(self, token: str) -> PendingInterrupt:
-        """Atomically take the interrupt; every later claim raises ``AlreadyClaimedError``."""
+    def claim(
+        self, token: str, *, lease_ms: int | None = None, claim_id: str | None = None
+    ) -> PendingInterrupt:
+        """Atomically take the interrupt for a lease; others get ``AlreadyClaimedError``."""
         ...
 
-    def claim_next(self, thread_id: str) -> PendingInterrupt:
+    def claim_next(
+        self, thread_id: str, *, lease_ms: int | None = None, claim_id: str | None = None
+    ) -> PendingInterrupt:
         """Atomically claim the oldest unclaimed interrupt of a thread."""
         ...
 
-    def release(self, token: str) -> PendingInterrupt:
-        """Undo a claim (for a worker that claimed but could not resume); returns the record."""
+    def release(self, token: str, claim_id: str) -> PendingInterrupt:
+        """Undo the claim ``claim_id`` holds; another caller's claim is refused."""
         ...
 
     async def aget(self, token: str) -> PendingInterrupt:
@@ -94,17 +124,21 @@ class PendingInterruptStore(Protocol):
         """Async :meth:`list`."""
         ...
 
-    async def aclaim(self, token: str) -> PendingInterrupt:
+    async def aclaim(
+        self, token: str, *, lease_ms: int | None = None, claim_id: str | None = None
+    ) -> PendingInterrupt:
         """Async :meth:`claim`."""
         ...
 
-    async def aclaim_next(self, thread_id: str) -> PendingInterrupt:
+    async def aclaim_next(
+        self, thread_id: str, *, lease_ms: int | None = None, claim_id: str | None = None
+    ) -> PendingInterrupt:
         """Async :meth:`claim_next`."""
         ...
 
-    async def arelease(self, token: str) -> PendingInterrupt:
+    async def arelease(self, token: str, claim_id: str) -> PendingInterrupt:
         """Async :meth:`release`."""
         ...
 
 
-__all__ = ["PendingInterrupt", "PendingInterruptStore"]
+__all__ = ["DEFAULT_LEASE_MS", "PendingInterrupt", "PendingInterruptStore"]

@@ -17,6 +17,7 @@ from langgraph.types import Command, Interrupt
 
 from kortyx_langgraph import (
     AlreadyClaimedError,
+    ClaimMismatchError,
     FrameworkAdapter,
     InvalidConfigError,
     NothingPendingError,
@@ -260,10 +261,14 @@ def test_every_pending_store_has_the_documented_methods(adapter: FrameworkAdapte
 
 def test_release_lets_another_caller_claim(adapter: FrameworkAdapter) -> None:
     token = _pause(adapter)
-    adapter.pending.claim(token)
+    first = adapter.pending.claim(token)
+    assert first.claim_id is not None
     with pytest.raises(AlreadyClaimedError):
         adapter.pending.claim(token)
-    assert not adapter.pending.release(token).claimed
+    with pytest.raises(ClaimMismatchError):
+        adapter.pending.release(token, "someone-else")
+    assert adapter.pending.get(token).claimed
+    assert not adapter.pending.release(token, first.claim_id).claimed
     assert adapter.pending.claim(token).claimed
 
 

@@ -1,65 +1,108 @@
-"""Pending-interrupt bookkeeping shared by the backends: tokens, records and the rules.
+"""Pending-interrupt bookkeeping shared by the backends: records, claims and the rules.
 
-The rules, applied to writes and checkpoints of the top-level graph (namespace ``""``; a
-subgraph's interrupt is also written there by the parent task that ran the subgraph):
+The store mirrors what LangGraph itself reports as pending (``graph.get_state(config)
+.interrupts`` on the latest checkpoint). LangGraph reads a task's status from the writes
+recorded for the top-level checkpoint (namespace ``""``; a subgraph's interrupt is written
+there too, by the parent task that ran the subgraph):
 
-* an ``__interrupt__`` write by task T at checkpoint C records one pending interrupt per
-  ``Interrupt`` it carries. An interrupt id that is already pending keeps its token (and its
-  claim); ids of T at C that the new write no longer carries are dropped (the task was
-  resumed and stopped at its next ``interrupt()``);
-* any other write by T at C, except ``__resume__`` and ``__scheduled__``, means T finished
-  (it produced output, no output, or an error): T's interrupts at C are dropped;
-* a new top-level checkpoint N means the thread moved on: interrupts at any C older than
-  N are dropped. Checkpoint ids are time-ordered strings, and LangGraph saves in the
-  background, so a late ``put`` of an older checkpoint, or the writes of N arriving before
-  N itself, must retire nothing newer than itself.
+* a task that wrote anything but a control write (``__interrupt__``, ``__resume__``,
+  ``__error__``, ``__error_source_node__``) has finished, and nothing of it is pending;
+* otherwise the task's latest ``__interrupt__`` write (a fixed slot: a newer one replaces
+  it) holds what it waits for. An ``__error__`` (a resume that failed validation, or a node
+  that raised after ``interrupt()`` returned) changes nothing: the question still waits;
+* only the latest checkpoint counts: a new top-level checkpoint retires everything older.
+  Checkpoint ids are time-ordered strings, and LangGraph saves in the background, so a
+  late ``put`` of an older checkpoint, or writes arriving before their checkpoint, must
+  retire nothing newer than itself.
 
-A resume with ``Command(resume={id: value})`` is not written to the saver by LangGraph, so
-the rules above, not the resume itself, are what retire a record.
+One record stands for one interrupt id at one checkpoint, however many tasks carry it (the
+functional API writes a ``@task``'s interrupt for the task and again for the entrypoint
+that awaited it). The record keeps the ids of the tasks that still wait on it and is
+dropped when none is left. Its token, creation time and claim survive every re-raise of
+the same interrupt (a failed resume, a sibling task resumed first); its value and schema
+follow the newest write.
+
+A claim is ``(claim id, claimed at, lease until)``. The claim id is made by the caller
+before the request is sent, so a retried claim recognises its own earlier success. A claim
+whose lease ran out no longer holds: anyone may claim the interrupt again.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from langgraph.checkpoint.serde.types import INTERRUPT, RESUME, SCHEDULED
+from langgraph.checkpoint.serde.types import ERROR, INTERRUPT, RESUME
 
 from kortyx_langgraph.core.ids import ROOT_NS
-from kortyx_langgraph.core.records import TypedBytes, loads
-from kortyx_langgraph.errors import ExpiredTokenError, UnknownTokenError
+from kortyx_langgraph.core.records import StoredWrite, TypedBytes, loads
+from kortyx_langgraph.errors import (
+    AlreadyClaimedError,
+    ClaimMismatchError,
+    ConfigurationError,
+    ExpiredTokenError,
+    UnknownTokenError,
+)
 from kortyx_langgraph.pending import PendingInterrupt
 
-NEUTRAL_CHANNELS = frozenset({INTERRUPT, RESUME, SCHEDULED})
-"""Channels whose writes do not mean that the writing task finished."""
+CONTROL_CHANNELS = frozenset({INTERRUPT, RESUME, ERROR, "__error_source_node__"})
+"""Channels whose writes describe what happened to a task, not what it produced."""
+
+NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
+"""LangGraph's task id for input written to a step (``update_state``, resume maps)."""
+
+NO_SCHEMA: TypedBytes = ("", b"")
+"""The stored ``response_schema`` of an interrupt that has none."""
 
 _TOKEN_RANDOM_BYTES = 16  # 128 bits
+_CLAIM_ID_RANDOM_BYTES = 12
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who holds a pending interrupt, since when, and until when."""
+
+    claim_id: str
+    claimed_at_ms: int
+    lease_until_ms: int
+
+    def holds(self, now_ms: int) -> bool:
+        """Whether the lease still runs at ``now_ms``."""
+        return now_ms < self.lease_until_ms
 
 
 @dataclass(frozen=True)
 class StoredPending:
-    """A pending interrupt as stored; the value stays serialized until it is read."""
+    """A pending interrupt as stored; value and schema stay serialized until read."""
 
     token: str
     interrupt_id: str
     thread_id: str
     checkpoint_id: str
-    task_id: str
+    task_ids: tuple[str, ...]
     value: TypedBytes
+    schema: TypedBytes
     created_at_ms: int
-    claimed_at_ms: int | None = None
+    seq: int
+    claim: Claim | None = None
 
-    def claimed(self, now_ms: int) -> StoredPending:
-        """This record, marked as claimed at ``now_ms``."""
-        return replace(self, claimed_at_ms=now_ms)
+    @property
+    def order(self) -> tuple[int, int]:
+        """Oldest first: creation time, then the order records were made in."""
+        return (self.created_at_ms, self.seq)
 
-    def released(self) -> StoredPending:
-        """This record, with its claim undone."""
-        return replace(self, claimed_at_ms=None)
+
+@dataclass(frozen=True)
+class RaisedInterrupt:
+    """One interrupt carried by an ``__interrupt__`` write, serialized."""
+
+    interrupt_id: str
+    value: TypedBytes
+    schema: TypedBytes
 
 
 @dataclass(frozen=True)
@@ -68,8 +111,23 @@ class InterruptUpdate:
 
     checkpoint_id: str
     task_id: str
-    interrupts: tuple[tuple[str, TypedBytes], ...] | None
-    """``(interrupt_id, serialized value)`` now pending for the task; ``None``: it finished."""
+    interrupts: tuple[RaisedInterrupt, ...] | None
+    """What the task now waits for; ``None``: the task finished."""
+
+
+def raised_interrupts(serde: SerializerProtocol, value: Any) -> tuple[RaisedInterrupt, ...]:
+    """The interrupts of one ``__interrupt__`` write value, first occurrence of each id."""
+    found: dict[str, RaisedInterrupt] = {}
+    for interrupt in value if isinstance(value, (list, tuple)) else (value,):
+        interrupt_id = getattr(interrupt, "id", None)
+        if isinstance(interrupt_id, str) and interrupt_id not in found:
+            schema = getattr(interrupt, "response_schema", None)
+            found[interrupt_id] = RaisedInterrupt(
+                interrupt_id,
+                serde.dumps_typed(getattr(interrupt, "value", None)),
+                NO_SCHEMA if schema is None else serde.dumps_typed(schema),
+            )
+    return tuple(found.values())
 
 
 def interrupt_update(
@@ -80,25 +138,16 @@ def interrupt_update(
     writes: Sequence[tuple[str, Any]],
 ) -> InterruptUpdate | None:
     """The pending-store change implied by one ``put_writes`` call, or ``None`` for none."""
-    if checkpoint_ns != ROOT_NS:
+    if checkpoint_ns != ROOT_NS or task_id == NULL_TASK_ID:
         return None
+    if any(channel not in CONTROL_CHANNELS for channel, _ in writes):
+        return InterruptUpdate(checkpoint_id, task_id, None)
     interrupt_values = [value for channel, value in writes if channel == INTERRUPT]
     if interrupt_values:
-        found: dict[str, TypedBytes] = {}
-        for interrupt in _as_sequence(interrupt_values[-1]):
-            interrupt_id = getattr(interrupt, "id", None)
-            if isinstance(interrupt_id, str):
-                found[interrupt_id] = serde.dumps_typed(getattr(interrupt, "value", None))
-        return InterruptUpdate(checkpoint_id, task_id, tuple(found.items()))
-    if any(channel not in NEUTRAL_CHANNELS for channel, _ in writes):
-        return InterruptUpdate(checkpoint_id, task_id, None)
+        return InterruptUpdate(
+            checkpoint_id, task_id, raised_interrupts(serde, interrupt_values[-1])
+        )
     return None
-
-
-def _as_sequence(value: Any) -> Sequence[Any]:
-    if isinstance(value, (list, tuple)):
-        return value
-    return (value,)
 
 
 def apply_update(
@@ -106,38 +155,45 @@ def apply_update(
     update: InterruptUpdate,
     *,
     thread_id: str,
-    new_token: Any,
+    new_token: Callable[[], str],
     now_ms: int,
+    next_seq: Callable[[], int],
 ) -> None:
-    """Apply ``update`` to one thread's ``token -> record`` map, in place.
-
-    ``new_token`` is a zero-argument callable minting a token for a newly pending interrupt.
-    """
-    same_task = {
-        token: record
-        for token, record in records.items()
-        if record.checkpoint_id == update.checkpoint_id and record.task_id == update.task_id
-    }
-    wanted = dict(update.interrupts or ())
-    for token, record in same_task.items():
-        if record.interrupt_id not in wanted:
-            del records[token]
-    kept = {record.interrupt_id: token for token, record in same_task.items()}
-    for interrupt_id, value in wanted.items():
-        if interrupt_id in kept:
-            token = kept[interrupt_id]
-            records[token] = replace(records[token], value=value)
+    """Apply ``update`` to one thread's ``token -> record`` map, in place."""
+    wanted = {r.interrupt_id: r for r in update.interrupts or ()}
+    seen: set[str] = set()
+    for token, record in list(records.items()):
+        if record.checkpoint_id != update.checkpoint_id:
             continue
-        token = new_token()
-        records[token] = StoredPending(
-            token=token,
-            interrupt_id=interrupt_id,
-            thread_id=thread_id,
-            checkpoint_id=update.checkpoint_id,
-            task_id=update.task_id,
-            value=value,
-            created_at_ms=now_ms,
-        )
+        raised = wanted.get(record.interrupt_id)
+        if raised is not None:
+            seen.add(record.interrupt_id)
+            tasks = record.task_ids
+            if update.task_id not in tasks:
+                tasks = (*tasks, update.task_id)
+            records[token] = replace(
+                record, task_ids=tasks, value=raised.value, schema=raised.schema
+            )
+        elif update.task_id in record.task_ids:
+            tasks = tuple(t for t in record.task_ids if t != update.task_id)
+            if tasks:
+                records[token] = replace(record, task_ids=tasks)
+            else:
+                del records[token]
+    for raised in wanted.values():
+        if raised.interrupt_id not in seen:
+            token = new_token()
+            records[token] = StoredPending(
+                token=token,
+                interrupt_id=raised.interrupt_id,
+                thread_id=thread_id,
+                checkpoint_id=update.checkpoint_id,
+                task_ids=(update.task_id,),
+                value=raised.value,
+                schema=raised.schema,
+                created_at_ms=now_ms,
+                seq=next_seq(),
+            )
 
 
 def retire_superseded(records: dict[str, StoredPending], new_checkpoint_id: str) -> None:
@@ -146,12 +202,130 @@ def retire_superseded(records: dict[str, StoredPending], new_checkpoint_id: str)
         del records[token]
 
 
+def updates_from_writes(
+    serde: SerializerProtocol, checkpoint_id: str, writes: Iterable[StoredWrite]
+) -> list[InterruptUpdate]:
+    """The updates that derive a checkpoint's pending set again from its stored writes.
+
+    Used where records must be rebuilt from what is stored: ``copy_thread``, and deletes
+    that leave an older checkpoint as the latest. Only ``__interrupt__`` values are decoded.
+    """
+    by_task: dict[str, list[tuple[str, Any]]] = {}
+    for write in writes:
+        value = loads(serde, write.value, "interrupt") if write.channel == INTERRUPT else None
+        by_task.setdefault(write.task_id, []).append((write.channel, value))
+    updates = []
+    for task_id, task_writes in by_task.items():
+        update = interrupt_update(serde, ROOT_NS, checkpoint_id, task_id, task_writes)
+        if update is not None:
+            updates.append(update)
+    return updates
+
+
+def rebuild(
+    records: dict[str, StoredPending],
+    latest_id: str | None,
+    updates: Sequence[InterruptUpdate],
+    *,
+    thread_id: str,
+    new_token: Callable[[], str],
+    now_ms: int,
+    next_seq: Callable[[], int],
+) -> None:
+    """Make ``records`` the pending set of the thread's latest checkpoint, in place.
+
+    Records of other checkpoints go; records of ``latest_id`` keep their tokens and claims;
+    ``updates`` (from :func:`updates_from_writes` on ``latest_id``) add what is missing.
+    """
+    for token in [t for t, r in records.items() if r.checkpoint_id != latest_id]:
+        del records[token]
+    for update in updates:
+        apply_update(
+            records, update, thread_id=thread_id, new_token=new_token, now_ms=now_ms,
+            next_seq=next_seq,
+        )
+
+
+# -- claims ---------------------------------------------------------------------------
+
+ClaimOutcome = Literal["won", "renewed"]
+
+
+def new_claim_id() -> str:
+    """A fresh claim id, made by the caller before the claim is sent."""
+    return secrets.token_urlsafe(_CLAIM_ID_RANDOM_BYTES)
+
+
+def check_lease(lease_ms: object) -> int:
+    """Validate a lease length (whole milliseconds, at least 1)."""
+    if isinstance(lease_ms, bool) or not isinstance(lease_ms, int) or lease_ms < 1:
+        raise ConfigurationError(
+            f"lease_ms must be a positive whole number of milliseconds, got {lease_ms!r}",
+            variable="lease_ms",
+        )
+    return lease_ms
+
+
+def check_claim_id(claim_id: object) -> str:
+    """Validate a caller-supplied claim id (a non-empty string of printable ASCII)."""
+    if (
+        not isinstance(claim_id, str)
+        or not 0 < len(claim_id) <= 200
+        or not claim_id.isascii()
+        or not claim_id.isprintable()
+    ):
+        raise ConfigurationError(
+            "claim_id must be a non-empty printable ASCII string of at most 200 characters",
+            variable="claim_id",
+        )
+    return claim_id
+
+
+def decide_claim(
+    record: StoredPending, claim_id: str, now_ms: int, lease_ms: int
+) -> tuple[ClaimOutcome, Claim]:
+    """The claim ``claim_id`` gets on ``record``, or :class:`AlreadyClaimedError`.
+
+    A free record (never claimed, released, or its lease ran out) is won. A record already
+    held by the same claim id is renewed: that is a retry of, or a follow-up to, the
+    caller's own claim, and it extends the lease from now.
+    """
+    held = record.claim
+    if held is not None and held.holds(now_ms) and held.claim_id != claim_id:
+        raise AlreadyClaimedError(
+            "this pending interrupt is claimed by another caller until "
+            f"{_iso(held.lease_until_ms)}",
+            token=record.token,
+        )
+    outcome: ClaimOutcome = "renewed" if held is not None and held.claim_id == claim_id else "won"
+    claimed_at = held.claimed_at_ms if outcome == "renewed" and held else now_ms
+    return outcome, Claim(claim_id, claimed_at, now_ms + lease_ms)
+
+
+def check_release(record: StoredPending, claim_id: str, now_ms: int) -> None:
+    """Refuse to release a claim that ``claim_id`` does not hold.
+
+    Releasing a record that nobody holds (never claimed, already released, or the lease ran
+    out) is a no-op, so a retried release succeeds.
+    """
+    held = record.claim
+    if held is not None and held.holds(now_ms) and held.claim_id != claim_id:
+        raise ClaimMismatchError(
+            "this pending interrupt is claimed by another caller; only its claim id can "
+            "release it",
+            token=record.token,
+        )
+
+
+# -- tokens ---------------------------------------------------------------------------
+
+
 def mint_token(tag: str, deadline_ms: int | None) -> str:
     """A new token: ``<thread tag>.<deadline, base 36>.<128 random bits, base64url>``.
 
-    The tag routes the token to its thread's storage in O(1); the deadline (the thread's
-    expiry when the interrupt was recorded, ``0`` for none) lets a lookup of a vanished
-    token say "expired" rather than "unknown".
+    The tag routes the token to its thread's storage in O(1). The deadline is the thread's
+    expiry when the interrupt was recorded (``0`` for none); the thread may live longer,
+    since every write extends it, so the deadline alone never decides that a token expired.
     """
     return f"{tag}.{_base36(deadline_ms or 0)}.{secrets.token_urlsafe(_TOKEN_RANDOM_BYTES)}"
 
@@ -177,35 +351,57 @@ def parse_token(token: object) -> TokenParts:
     raise UnknownTokenError("not a pending-interrupt token (malformed)", token=None)
 
 
-def missing_token_error(token: str, parts: TokenParts, now_ms: int) -> Exception:
-    """The typed error for a token whose record is gone: expired, or unknown."""
-    if parts.deadline_ms and now_ms >= parts.deadline_ms:
-        when = _iso(parts.deadline_ms)
+def missing_token_error(
+    token: str, parts: TokenParts, now_ms: int, *, thread_alive: bool
+) -> Exception:
+    """The typed error for a token whose record is gone: expired, or unknown.
+
+    "Expired" means the thread is gone and its recorded deadline has passed; a token of a
+    thread that still lives was resumed (or the run moved past it), so it is unknown.
+    """
+    if not thread_alive and parts.deadline_ms and now_ms >= parts.deadline_ms:
         return ExpiredTokenError(
-            f"the pending interrupt for this token expired with its thread (deadline {when})",
+            "the pending interrupt for this token expired with its thread",
             token=token,
         )
     return UnknownTokenError(
-        "no pending interrupt has this token: it was resumed, deleted, or never existed",
+        "no pending interrupt has this token: it was resumed, the run moved past it, or it "
+        "was deleted or never existed",
         token=token,
     )
 
 
 def to_public(
-    serde: SerializerProtocol, record: StoredPending, expires_at_ms: int | None
+    serde: SerializerProtocol,
+    record: StoredPending,
+    expires_at_ms: int | None,
+    *,
+    now_ms: int,
+    own_claim: bool = False,
 ) -> PendingInterrupt:
-    """The user-facing :class:`PendingInterrupt` for a stored record."""
+    """The user-facing :class:`PendingInterrupt` for a stored record.
+
+    A claim whose lease ran out is shown as no claim. The claim id is shown only to the
+    caller that holds it (``own_claim``), so a listing cannot be used to release
+    someone else's claim.
+    """
+    claim = record.claim if record.claim is not None and record.claim.holds(now_ms) else None
     return PendingInterrupt(
         token=record.token,
         interrupt_id=record.interrupt_id,
         thread_id=record.thread_id,
         checkpoint_ns=ROOT_NS,
         checkpoint_id=record.checkpoint_id,
-        task_id=record.task_id,
+        task_id=record.task_ids[-1] if record.task_ids else "",
         value=loads(serde, record.value, "interrupt value"),
+        response_schema=(
+            None if record.schema == NO_SCHEMA else loads(serde, record.schema, "response schema")
+        ),
         created_at=_datetime(record.created_at_ms),
         expires_at=None if expires_at_ms is None else _datetime(expires_at_ms),
-        claimed_at=None if record.claimed_at_ms is None else _datetime(record.claimed_at_ms),
+        claimed_at=None if claim is None else _datetime(claim.claimed_at_ms),
+        lease_expires_at=None if claim is None else _datetime(claim.lease_until_ms),
+        claim_id=claim.claim_id if claim is not None and own_claim else None,
     )
 
 

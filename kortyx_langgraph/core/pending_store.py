@@ -9,18 +9,21 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING
 
-from kortyx_langgraph.pending import PendingInterrupt
+from kortyx_langgraph.core.interrupts import check_claim_id, check_lease, new_claim_id
+from kortyx_langgraph.pending import DEFAULT_LEASE_MS, PendingInterrupt
 
 if TYPE_CHECKING:
-    from kortyx_langgraph.core.adapter import Operations
-    from kortyx_langgraph.core.flows import Engine
+    from kortyx_langgraph.core.adapter import Operations, PendingAction
+    from kortyx_langgraph.core.flows import Engine, Flow
 
 
 class PendingStore:
-    """Lookup and atomic claim of pending interrupts; every method has an async twin.
+    """Lookup and atomic, leased claims of pending interrupts; every method has an async twin.
 
     ``claim`` is atomic in the backend (a lock in memory, one Lua script in Redis): of any
-    number of concurrent callers, in any number of processes, exactly one wins.
+    number of concurrent callers, in any number of processes, exactly one wins. Each claim
+    has an id made here, before anything is sent, so a retry of the same claim (by the
+    caller or by a Redis client after a timeout) is recognised as its own and succeeds.
     """
 
     def __init__(self, ops: Operations, engine: Engine) -> None:
@@ -30,51 +33,86 @@ class PendingStore:
     def __repr__(self) -> str:
         return f"PendingStore({self._engine!r})"
 
+    def _lookup(
+        self, token: str, action: PendingAction, claim_id: str | None, lease_ms: int | None
+    ) -> Flow[PendingInterrupt]:
+        lease = DEFAULT_LEASE_MS if lease_ms is None else check_lease(lease_ms)
+        if action == "release":
+            claim = check_claim_id(claim_id)
+        else:
+            claim = new_claim_id() if claim_id is None else check_claim_id(claim_id)
+        return self._ops.pending_lookup(token, action, claim, lease)
+
+    def _claim_next(
+        self, thread_id: str, claim_id: str | None, lease_ms: int | None
+    ) -> Flow[PendingInterrupt]:
+        lease = DEFAULT_LEASE_MS if lease_ms is None else check_lease(lease_ms)
+        claim = new_claim_id() if claim_id is None else check_claim_id(claim_id)
+        return self._ops.pending_claim_next(thread_id, claim, lease)
+
     def get(self, token: str) -> PendingInterrupt:
         """The interrupt for ``token``, claimed or not.
 
-        Raises ``UnknownTokenError`` (resumed, deleted, never existed) or
+        Raises ``UnknownTokenError`` (answered, moved past, deleted, never existed) or
         ``ExpiredTokenError`` (its thread expired).
         """
-        return self._engine.run(self._ops.pending_lookup(token, "get"))
+        return self._engine.run(self._lookup(token, "get", None, None))
 
     def list(self, thread_id: str) -> builtins.list[PendingInterrupt]:
         """Every interrupt pending on ``thread_id``, claimed ones included, oldest first."""
         return self._engine.run(self._ops.pending_list(thread_id))
 
-    def claim(self, token: str) -> PendingInterrupt:
-        """Take the interrupt; every later claim raises ``AlreadyClaimedError``."""
-        return self._engine.run(self._ops.pending_lookup(token, "claim"))
+    def claim(
+        self, token: str, *, lease_ms: int | None = None, claim_id: str | None = None
+    ) -> PendingInterrupt:
+        """Take the interrupt for ``lease_ms`` (default :data:`DEFAULT_LEASE_MS`).
 
-    def claim_next(self, thread_id: str) -> PendingInterrupt:
+        Returns the record with its ``claim_id``, the key to :meth:`release`. While the
+        lease runs, every other claim raises ``AlreadyClaimedError``; claiming again with
+        the same ``claim_id`` succeeds and extends the lease (a retry is safe).
+        """
+        return self._engine.run(self._lookup(token, "claim", claim_id, lease_ms))
+
+    def claim_next(
+        self, thread_id: str, *, lease_ms: int | None = None, claim_id: str | None = None
+    ) -> PendingInterrupt:
         """Claim the oldest unclaimed interrupt of ``thread_id`` in one step.
 
         For a worker that resumes whatever a thread waits for: ``list`` and ``claim`` in one
-        atomic call (one round trip on Redis). Raises ``NothingPendingError`` when nothing is
-        left to claim.
+        atomic call (one round trip on Redis). A retry with the same ``claim_id`` returns
+        the interrupt that claim already took instead of taking another. Raises
+        ``NothingPendingError`` when nothing is left to claim.
         """
-        return self._engine.run(self._ops.pending_claim_next(thread_id))
+        return self._engine.run(self._claim_next(thread_id, claim_id, lease_ms))
 
-    def release(self, token: str) -> PendingInterrupt:
-        """Undo a claim (for a worker that claimed but could not resume)."""
-        return self._engine.run(self._ops.pending_lookup(token, "release"))
+    def release(self, token: str, claim_id: str) -> PendingInterrupt:
+        """Undo the claim ``claim_id`` (for a worker that claimed but could not resume).
+
+        Raises ``ClaimMismatchError`` while another claim holds the interrupt; releasing an
+        interrupt nobody holds is a no-op.
+        """
+        return self._engine.run(self._lookup(token, "release", claim_id, None))
 
     async def aget(self, token: str) -> PendingInterrupt:
         """Async :meth:`get`."""
-        return await self._engine.arun(self._ops.pending_lookup(token, "get"))
+        return await self._engine.arun(self._lookup(token, "get", None, None))
 
     async def alist(self, thread_id: str) -> builtins.list[PendingInterrupt]:
         """Async :meth:`list`."""
         return await self._engine.arun(self._ops.pending_list(thread_id))
 
-    async def aclaim(self, token: str) -> PendingInterrupt:
+    async def aclaim(
+        self, token: str, *, lease_ms: int | None = None, claim_id: str | None = None
+    ) -> PendingInterrupt:
         """Async :meth:`claim`."""
-        return await self._engine.arun(self._ops.pending_lookup(token, "claim"))
+        return await self._engine.arun(self._lookup(token, "claim", claim_id, lease_ms))
 
-    async def aclaim_next(self, thread_id: str) -> PendingInterrupt:
+    async def aclaim_next(
+        self, thread_id: str, *, lease_ms: int | None = None, claim_id: str | None = None
+    ) -> PendingInterrupt:
         """Async :meth:`claim_next`."""
-        return await self._engine.arun(self._ops.pending_claim_next(thread_id))
+        return await self._engine.arun(self._claim_next(thread_id, claim_id, lease_ms))
 
-    async def arelease(self, token: str) -> PendingInterrupt:
+    async def arelease(self, token: str, claim_id: str) -> PendingInterrupt:
         """Async :meth:`release`."""
-        return await self._engine.arun(self._ops.pending_lookup(token, "release"))
+        return await self._engine.arun(self._lookup(token, "release", claim_id, None))

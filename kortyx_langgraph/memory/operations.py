@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -42,12 +42,16 @@ from kortyx_langgraph.core.ids import (
 from kortyx_langgraph.core.interrupts import (
     StoredPending,
     apply_update,
+    check_release,
+    decide_claim,
     interrupt_update,
     mint_token,
     missing_token_error,
     parse_token,
+    rebuild,
     retire_superseded,
     to_public,
+    updates_from_writes,
 )
 from kortyx_langgraph.core.records import (
     StoredCheckpoint,
@@ -59,7 +63,7 @@ from kortyx_langgraph.core.records import (
     encode_writes,
     sorted_writes,
 )
-from kortyx_langgraph.errors import AlreadyClaimedError, NothingPendingError
+from kortyx_langgraph.errors import NothingPendingError
 from kortyx_langgraph.memory.store import Namespace, ThreadState, ThreadTable
 from kortyx_langgraph.pending import PendingInterrupt
 
@@ -252,6 +256,7 @@ class MemoryOperations:
                     thread_id=thread_id,
                     new_token=lambda: mint_token(tag, deadline),
                     now_ms=self.table.now(),
+                    next_seq=self.table.next_seq,
                 )
                 self.table.sync_tokens(thread_id, before, state)
 
@@ -282,20 +287,41 @@ class MemoryOperations:
     def _remove_checkpoints(
         self, thread_id: str, state: ThreadState, doomed: Sequence[tuple[str, str]]
     ) -> None:
-        before = set(state.pending)
         for ns_name, checkpoint_id in doomed:
             state.remove_checkpoint(ns_name, checkpoint_id)
         state.collect_unreferenced_blobs()
-        self.table.sync_tokens(thread_id, before, state)
         if state.is_empty():
             self.table.drop(thread_id)
+        elif any(ns_name == ROOT_NS for ns_name, _ in doomed):
+            self._rebuild_pending(thread_id, state)
+
+    def _rebuild_pending(self, thread_id: str, state: ThreadState) -> None:
+        """Derive the pending set of the thread's latest checkpoint again from its writes."""
+        namespace = state.namespaces.get(ROOT_NS)
+        latest = namespace.latest if namespace else None
+        updates = []
+        if latest is not None and (stored := state.writes.get((ROOT_NS, latest))):
+            updates = updates_from_writes(self.serde, latest, stored.values())
+        before = set(state.pending)
+        tag, deadline = thread_tag(thread_id), state.deadline_ms
+        rebuild(
+            state.pending,
+            latest,
+            updates,
+            thread_id=thread_id,
+            new_token=lambda: mint_token(tag, deadline),
+            now_ms=self.table.now(),
+            next_seq=self.table.next_seq,
+        )
+        self.table.sync_tokens(thread_id, before, state)
 
     @flow
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, blob and write of a thread into another thread.
 
-        Pending interrupts are copied too, under new tokens, unclaimed. Entries the target
-        already had under the same keys are replaced; others are kept.
+        Entries the target already had under the same keys are replaced; others are kept.
+        The target's pending interrupts are then those of its latest checkpoint: ones it
+        already had there keep their tokens, copied ones get new tokens, unclaimed.
         """
         source_id = read_thread_id(source_thread_id, "copy_thread")
         target_id = read_thread_id(target_thread_id, "copy_thread")
@@ -311,20 +337,7 @@ class MemoryOperations:
             target.blobs.update(source.blobs)
             for key, writes in source.writes.items():
                 target.writes.setdefault(key, {}).update(writes)
-            before = set(target.pending)
-            tag, now = thread_tag(target_id), self.table.now()
-            for record in source.pending.values():
-                token = mint_token(tag, target.deadline_ms)
-                target.pending[token] = StoredPending(
-                    token=token,
-                    interrupt_id=record.interrupt_id,
-                    thread_id=target_id,
-                    checkpoint_id=record.checkpoint_id,
-                    task_id=record.task_id,
-                    value=record.value,
-                    created_at_ms=now,
-                )
-            self.table.sync_tokens(target_id, before, target)
+            self._rebuild_pending(target_id, target)
 
     @flow
     def prune(self, thread_ids: Sequence[str], strategy: str) -> None:
@@ -377,7 +390,9 @@ class MemoryOperations:
         state = self.table.find(thread_id) if thread_id is not None else None
         record = state.pending.get(token) if state is not None else None
         if state is None or record is None:
-            raise missing_token_error(token, parts, self.table.now())
+            raise missing_token_error(
+                token, parts, self.table.now(), thread_alive=self.table.has_tag(parts.tag)
+            )
         return state, record
 
     @flow
@@ -388,43 +403,44 @@ class MemoryOperations:
             state = self.table.find(thread_id)
             if state is None:
                 return []
-            records = sorted(state.pending.values(), key=lambda r: (r.created_at_ms, r.token))
-            deadline = state.deadline_ms
-        return [to_public(self.serde, record, deadline) for record in records]
+            records = sorted(state.pending.values(), key=lambda r: r.order)
+            deadline, now = state.deadline_ms, self.table.now()
+        return [to_public(self.serde, record, deadline, now_ms=now) for record in records]
 
     @flow
-    def pending_lookup(self, token: str, action: PendingAction) -> PendingInterrupt:
+    def pending_lookup(
+        self, token: str, action: PendingAction, claim_id: str, lease_ms: int
+    ) -> PendingInterrupt:
         """``get``, ``claim`` (exactly one caller wins) or ``release`` one token."""
         with self.lock:
             state, record = self._locate(token)
+            now = self.table.now()
             if action == "claim":
-                if record.claimed_at_ms is not None:
-                    raise AlreadyClaimedError(
-                        "this pending interrupt was already claimed by another caller",
-                        token=token,
-                    )
-                record = state.pending[token] = record.claimed(self.table.now())
+                _, claim = decide_claim(record, claim_id, now, lease_ms)
+                record = state.pending[token] = replace(record, claim=claim)
             elif action == "release":
-                record = state.pending[token] = record.released()
+                check_release(record, claim_id, now)
+                record = state.pending[token] = replace(record, claim=None)
             deadline = state.deadline_ms
-        return to_public(self.serde, record, deadline)
+        return to_public(self.serde, record, deadline, now_ms=now, own_claim=action == "claim")
 
     @flow
-    def pending_claim_next(self, thread_id: str) -> PendingInterrupt:
-        """Claim the oldest unclaimed interrupt of a thread."""
+    def pending_claim_next(self, thread_id: str, claim_id: str, lease_ms: int) -> PendingInterrupt:
+        """Claim the oldest unclaimed interrupt of a thread (or renew this claim id's own)."""
         thread_id = read_thread_id(thread_id, "pending.claim_next")
         with self.lock:
             state = self.table.find(thread_id)
-            free = (
-                []
-                if state is None
-                else [r for r in state.pending.values() if r.claimed_at_ms is None]
-            )
-            if state is None or not free:
+            now = self.table.now()
+            records = [] if state is None else list(state.pending.values())
+            own = [r for r in records if r.claim is not None and r.claim.claim_id == claim_id]
+            free = [r for r in records if r.claim is None or not r.claim.holds(now)]
+            candidates = own or free
+            if state is None or not candidates:
                 raise NothingPendingError(
                     f"thread {thread_id!r} has no unclaimed pending interrupt"
                 )
-            record = min(free, key=lambda r: (r.created_at_ms, r.token))
-            record = state.pending[record.token] = record.claimed(self.table.now())
+            record = min(candidates, key=lambda r: r.order)
+            _, claim = decide_claim(record, claim_id, now, lease_ms)
+            record = state.pending[record.token] = replace(record, claim=claim)
             deadline = state.deadline_ms
-        return to_public(self.serde, record, deadline)
+        return to_public(self.serde, record, deadline, now_ms=now, own_claim=True)

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from kortyx_langgraph.core.ids import thread_tag
 from kortyx_langgraph.core.interrupts import StoredPending
 from kortyx_langgraph.core.records import StoredCheckpoint, StoredWrite, TypedBytes, Version
 
@@ -88,16 +89,13 @@ class ThreadState:
         self.blobs = {key: blob for key, blob in self.blobs.items() if key in used}
 
     def remove_checkpoint(self, checkpoint_ns: str, checkpoint_id: str) -> None:
-        """Forget one checkpoint, its writes and its pending interrupts (blobs: see above)."""
+        """Forget one checkpoint and its writes (blobs: see above; pending: the caller's)."""
         namespace = self.namespaces.get(checkpoint_ns)
         if namespace is not None:
             namespace.remove(checkpoint_id)
             if not namespace.records:
                 del self.namespaces[checkpoint_ns]
         self.writes.pop((checkpoint_ns, checkpoint_id), None)
-        if checkpoint_ns == "":
-            for token in [t for t, p in self.pending.items() if p.checkpoint_id == checkpoint_id]:
-                del self.pending[token]
 
     def is_empty(self) -> bool:
         """No checkpoint and no write left."""
@@ -117,6 +115,16 @@ class ThreadTable:
         self._threads: OrderedDict[str, ThreadState] = OrderedDict()
         self.tokens: dict[str, str] = {}
         """``token -> thread id`` for every pending interrupt of a live thread."""
+        self._seq = 0
+
+    def next_seq(self) -> int:
+        """A number that grows with every pending record made: orders same-ms records."""
+        self._seq += 1
+        return self._seq
+
+    def has_tag(self, tag: str) -> bool:
+        """Whether a live thread has the thread tag ``tag`` (tells expired from unknown)."""
+        return any(thread_tag(thread_id) == tag for thread_id, _ in self.live())
 
     def __len__(self) -> int:
         return len(self._threads)

@@ -12,8 +12,9 @@ Formats (all readable by the Lua scripts, which only ever *read* the MessagePack
 * writes of one checkpoint: frames ``<u32 key length><key><u32 entry length><entry>``, key
   ``"<task id>\\0<idx>"``, entry MessagePack ``[channel, type, bytes, task_path]``. Frames
   let a script merge writes without re-encoding binary payloads.
-* pending interrupt: header ``[interrupt_id, thread_id, checkpoint_id, task_id, thread key
-  base, created ms]``, body ``[value type, value bytes]``.
+* pending interrupt: header ``[interrupt_id, thread_id, checkpoint_id, [task id, ...], thread
+  key base, created ms, seq]`` (written by the scripts), body ``[value type, value bytes,
+  schema type, schema bytes]``; its claim beside it, ``[claim id, claimed ms, lease ms]``.
 
 The serializer's own payload (``serde.dumps_typed``) is stored as it is, next to its type
 string, so a type such as ``msgpack+aes`` round-trips. Nothing is ever unpickled here.
@@ -27,7 +28,7 @@ from typing import Any
 
 import ormsgpack
 
-from kortyx_langgraph.core.interrupts import StoredPending
+from kortyx_langgraph.core.interrupts import Claim, StoredPending
 from kortyx_langgraph.core.records import EMPTY_BLOB, StoredCheckpoint, StoredWrite, TypedBytes
 from kortyx_langgraph.errors import DeserializationError
 from kortyx_langgraph.redis.deltas import join_chain
@@ -159,36 +160,40 @@ def unpack_writes(data: bytes | None) -> list[StoredWrite]:
     return writes
 
 
-def pending_record(
-    *,
-    interrupt_id: str,
-    thread_id: str,
-    checkpoint_id: str,
-    task_id: str,
-    base: str,
-    created_ms: int,
-    value: TypedBytes,
-) -> bytes:
-    """The stored form of a pending interrupt (its token is the hash field)."""
-    return _with_header(
-        [interrupt_id, thread_id, checkpoint_id, task_id, base, created_ms], [value[0], value[1]]
-    )
+def pending_body(value: TypedBytes, schema: TypedBytes) -> bytes:
+    """The body of a stored pending interrupt; the scripts write the header around it."""
+    return ormsgpack.packb([value[0], value[1], schema[0], schema[1]])
 
 
-def unpack_pending(token: str, data: bytes, claimed_ms: int | None) -> StoredPending:
-    """Inverse of :func:`pending_record`, with the claim time stored beside it."""
-    header, (kind, payload) = _split_header(data, "pending interrupt")
-    interrupt_id, thread_id, checkpoint_id, task_id, _, created_ms = header
+def unpack_pending(token: str, data: bytes, claim: bytes | None) -> StoredPending:
+    """A stored pending interrupt, with the claim stored beside it (``None``: none)."""
+    header, body = _split_header(data, "pending interrupt")
+    try:
+        interrupt_id, thread_id, checkpoint_id, task_ids, _, created_ms, seq = header
+        kind, payload, schema_kind, schema = body
+    except (TypeError, ValueError) as exc:
+        raise DeserializationError("the stored pending interrupt is corrupted") from exc
     return StoredPending(
         token=token,
         interrupt_id=interrupt_id,
         thread_id=thread_id,
         checkpoint_id=checkpoint_id,
-        task_id=task_id,
+        task_ids=tuple(task_ids) if isinstance(task_ids, list) else (),
         value=(kind, payload),
-        created_at_ms=created_ms,
-        claimed_at_ms=claimed_ms,
+        schema=(schema_kind, schema),
+        created_at_ms=int(created_ms),
+        seq=int(seq),
+        claim=None if claim is None else unpack_claim(claim),
     )
+
+
+def unpack_claim(data: bytes) -> Claim:
+    """A stored claim: MessagePack ``[claim id, claimed at ms, lease until ms]``."""
+    try:
+        claim_id, claimed_at, lease_until = _unpack(data, "claim")
+        return Claim(str(claim_id), int(claimed_at), int(lease_until))
+    except (TypeError, ValueError) as exc:
+        raise DeserializationError("the stored claim is corrupted") from exc
 
 
 def as_text(value: bytes | str) -> str:

@@ -37,12 +37,14 @@ from kortyx_langgraph.core.ids import (
     thread_tag,
 )
 from kortyx_langgraph.core.interrupts import (
+    InterruptUpdate,
     StoredPending,
     interrupt_update,
     mint_token,
     missing_token_error,
     parse_token,
     to_public,
+    updates_from_writes,
 )
 from kortyx_langgraph.core.records import (
     StoredCheckpoint,
@@ -53,7 +55,11 @@ from kortyx_langgraph.core.records import (
     encode_writes,
     sorted_writes,
 )
-from kortyx_langgraph.errors import AlreadyClaimedError, NothingPendingError
+from kortyx_langgraph.errors import (
+    AlreadyClaimedError,
+    ClaimMismatchError,
+    NothingPendingError,
+)
 from kortyx_langgraph.pending import PendingInterrupt
 from kortyx_langgraph.redis import codec, scripts
 from kortyx_langgraph.redis.deltas import DeltaPlanner
@@ -319,27 +325,42 @@ class RedisOperations:
         for write in encoded:
             args += [codec.write_key(write), codec.pack_write(write), int(write.overwrites)]
         update = interrupt_update(self.serde, checkpoint_ns, checkpoint_id, task_id, writes)
-        if update is None:
-            args += ["", "", "", 0]
-        else:
-            interrupts = update.interrupts or ()
-            args += ["d" if update.interrupts is None else "i", checkpoint_id, task_id]
-            args.append(len(interrupts))
-            tag = thread_tag(thread_id)
-            deadline = None if self.ttl_ms is None else self.clock() + self.ttl_ms
-            now = self.clock()
-            for interrupt_id, value in interrupts:
-                record = codec.pending_record(
-                    interrupt_id=interrupt_id,
-                    thread_id=thread_id,
-                    checkpoint_id=checkpoint_id,
-                    task_id=task_id,
-                    base=keys.base,
-                    created_ms=now,
-                    value=value,
-                )
-                args += [interrupt_id, mint_token(tag, deadline), record]
+        args += [keys.base, checkpoint_id, 0 if update is None else 1]
+        if update is not None:
+            args += self._update_args(thread_id, update)
         yield Call(scripts.PUT_WRITES, keys, args)
+
+    def _update_args(self, thread_id: str, update: InterruptUpdate) -> list[Any]:
+        """One update as the scripts' ``read_update`` takes it, with a fresh token for each
+        interrupt (used only if the interrupt is new)."""
+        if update.interrupts is None:
+            return [update.task_id, "d", 0]
+        tag = thread_tag(thread_id)
+        deadline = None if self.ttl_ms is None else self.clock() + self.ttl_ms
+        args: list[Any] = [update.task_id, "i", len(update.interrupts)]
+        for raised in update.interrupts:
+            args += [
+                raised.interrupt_id,
+                mint_token(tag, deadline),
+                codec.pending_body(raised.value, raised.schema),
+            ]
+        return args
+
+    def _rebuild_pending(self, thread_id: str) -> Flow[None]:
+        """Derive the pending set of the thread's latest checkpoint again from its writes:
+        one read of that checkpoint, one script that applies the result if it is still the
+        latest."""
+        keys = self._keys(thread_id)
+        upper, lower = namespace_range(ROOT_NS)
+        entry = yield Call(scripts.GET_TUPLE, keys, [0, "", upper, lower])
+        checkpoint_id, updates = "", []
+        if entry:
+            checkpoint_id = split_member(codec.as_text(entry[0]))[1]
+            updates = updates_from_writes(self.serde, checkpoint_id, codec.unpack_writes(entry[3]))
+        args: list[Any] = [thread_id, keys.base, checkpoint_id, len(updates)]
+        for update in updates:
+            args += self._update_args(thread_id, update)
+        yield Call(scripts.REBUILD_PENDING, keys, args)
 
     def delete_thread(self, thread_id: str) -> Flow[None]:
         """``delete_thread``: every key of the thread and its pending interrupts."""
@@ -352,7 +373,11 @@ class RedisOperations:
         if not wanted:
             return
         for thread_id in (yield from self._all_thread_ids()):
-            yield Call(scripts.DELETE_CHECKPOINTS, self._keys(thread_id), [thread_id, "r", *wanted])
+            deleted = yield Call(
+                scripts.DELETE_CHECKPOINTS, self._keys(thread_id), [thread_id, "r", *wanted]
+            )
+            if deleted:
+                yield from self._rebuild_pending(thread_id)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> Flow[None]:
         """``copy_thread``: read the source in one call, write the target in another.
@@ -364,47 +389,25 @@ class RedisOperations:
         target = read_thread_id(target_thread_id, "copy_thread")
         if source == target:
             return
-        members, cps, blobs, wrs, pending = yield Call(
-            scripts.READ_THREAD, self._keys(source), [source]
-        )
+        members, cps, blobs, wrs = yield Call(scripts.READ_THREAD, self._keys(source), [source])
         if not members:
             return
-        target_keys = self._keys(target)
-        tag = thread_tag(target)
-        deadline = None if self.ttl_ms is None else self.clock() + self.ttl_ms
-        now = self.clock()
-        pending_pairs: list[Any] = []
-        for token, raw, _claimed in pending:
-            old = codec.unpack_pending(codec.as_text(token), raw, None)
-            pending_pairs += [
-                mint_token(tag, deadline),
-                codec.pending_record(
-                    interrupt_id=old.interrupt_id,
-                    thread_id=target,
-                    checkpoint_id=old.checkpoint_id,
-                    task_id=old.task_id,
-                    base=target_keys.base,
-                    created_ms=now,
-                    value=old.value,
-                ),
-            ]
         yield Call(
             scripts.WRITE_THREAD,
-            target_keys,
+            self._keys(target),
             [
                 self._ttl,
                 len(members),
                 len(cps) // 2,
                 len(blobs) // 2,
                 len(wrs) // 2,
-                len(pending_pairs) // 2,
                 *members,
                 *cps,
                 *blobs,
                 *wrs,
-                *pending_pairs,
             ],
         )
+        yield from self._rebuild_pending(target)
 
     def prune(self, thread_ids: Sequence[str], strategy: str) -> Flow[None]:
         """``prune``: ``delete`` drops threads; ``keep_latest`` reads each thread once,
@@ -414,7 +417,7 @@ class RedisOperations:
             if strategy == "delete":
                 yield Call(scripts.DELETE_THREAD, keys, [thread_id])
                 continue
-            members, cps, blobs, _, _ = yield Call(scripts.READ_THREAD, keys, [thread_id])
+            members, cps, blobs, _ = yield Call(scripts.READ_THREAD, keys, [thread_id])
             doomed = self._prune_victims(members, cps, blobs)
             if doomed:
                 yield Call(scripts.DELETE_CHECKPOINTS, keys, [thread_id, "m", *doomed])
@@ -457,46 +460,67 @@ class RedisOperations:
 
     # -- pending interrupts --------------------------------------------------------------
 
-    def _public(self, record: StoredPending, expires_ms: int) -> PendingInterrupt:
-        return to_public(self.serde, record, None if expires_ms < 0 else expires_ms)
+    def _public(
+        self, record: StoredPending, expires_ms: int, now_ms: int, *, own_claim: bool = False
+    ) -> PendingInterrupt:
+        expires = None if int(expires_ms) < 0 else int(expires_ms)
+        return to_public(self.serde, record, expires, now_ms=int(now_ms), own_claim=own_claim)
 
     def pending_list(self, thread_id: str) -> Flow[list[PendingInterrupt]]:
         """Every interrupt pending on a thread, oldest first."""
         thread_id = read_thread_id(thread_id, "pending.list")
-        expires, rows = yield Call(scripts.PENDING_LIST, self._keys(thread_id), [thread_id])
+        expires, rows, now = yield Call(scripts.PENDING_LIST, self._keys(thread_id), [thread_id])
         records = [
-            codec.unpack_pending(codec.as_text(token), raw, int(claimed) if claimed else None)
-            for token, raw, claimed in rows
+            codec.unpack_pending(codec.as_text(token), raw, claim or None)
+            for token, raw, claim in rows
         ]
-        records.sort(key=lambda r: (r.created_at_ms, r.token))
-        return [self._public(r, int(expires)) for r in records]
+        records.sort(key=lambda r: r.order)
+        return [self._public(r, expires, now) for r in records]
 
-    def pending_lookup(self, token: str, action: PendingAction) -> Flow[PendingInterrupt]:
-        """``get``/``claim``/``release`` of one token: one call on the token's hash."""
+    def pending_lookup(
+        self, token: str, action: PendingAction, claim_id: str, lease_ms: int
+    ) -> Flow[PendingInterrupt]:
+        """``get``/``claim``/``release`` of one token: one call on the token's hash.
+
+        Every one is safe to send twice: a repeated claim with the same claim id renews it,
+        a repeated release finds the record free.
+        """
         parts = parse_token(token)
-        script = _PENDING_SCRIPTS[action]
         args: list[Any] = [token]
+        if action != "get":
+            args.append(claim_id)
         if action == "claim":
-            args.append(self.clock())
-        reply = yield Call(script, [pending_key(self.prefix, parts.tag)], args)
-        if not reply:
-            raise missing_token_error(token, parts, self.clock())
-        raw, claimed, expires = reply[0], reply[1], int(reply[2])
-        record = codec.unpack_pending(token, raw, int(claimed) if claimed else None)
-        if action == "claim" and not int(reply[3]):
-            raise AlreadyClaimedError(
-                "this pending interrupt was already claimed by another caller", token=token
+            args.append(lease_ms)
+        reply = yield Call(_PENDING_SCRIPTS[action], [pending_key(self.prefix, parts.tag)], args)
+        if not reply[0]:
+            raise missing_token_error(
+                token, parts, self.clock(), thread_alive=bool(int(reply[1]))
             )
-        return self._public(record, expires)
+        raw, claim, expires, status, now = reply
+        record = codec.unpack_pending(token, raw, claim or None)
+        status = codec.as_text(status)
+        if status == "taken":
+            raise AlreadyClaimedError(
+                "this pending interrupt is claimed by another caller", token=token
+            )
+        if status == "mismatch":
+            raise ClaimMismatchError(
+                "this pending interrupt is claimed by another caller; only its claim id can "
+                "release it",
+                token=token,
+            )
+        return self._public(record, expires, now, own_claim=action == "claim")
 
-    def pending_claim_next(self, thread_id: str) -> Flow[PendingInterrupt]:
+    def pending_claim_next(
+        self, thread_id: str, claim_id: str, lease_ms: int
+    ) -> Flow[PendingInterrupt]:
         """Claim the oldest unclaimed interrupt of a thread: one call on its keys."""
         thread_id = read_thread_id(thread_id, "pending.claim_next")
         reply = yield Call(
-            scripts.PENDING_CLAIM_NEXT, self._keys(thread_id), [thread_id, self.clock()]
+            scripts.PENDING_CLAIM_NEXT, self._keys(thread_id), [thread_id, claim_id, lease_ms]
         )
         if not reply:
             raise NothingPendingError(f"thread {thread_id!r} has no unclaimed pending interrupt")
-        token, raw, claimed, expires = reply
-        record = codec.unpack_pending(codec.as_text(token), raw, int(claimed))
-        return self._public(record, int(expires))
+        token, raw, claim, expires, now = reply
+        record = codec.unpack_pending(codec.as_text(token), raw, claim)
+        return self._public(record, expires, now, own_claim=True)

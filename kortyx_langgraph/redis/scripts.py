@@ -60,12 +60,17 @@ local function ns_of(member)
   return string.match(member, '^([^:]*):')
 end
 
+-- pending hash fields: '<token>' record, '<token>:c' claim, '@' thread marker, '#' counter
+local function is_token(f)
+  return string.find(f, '.', 1, true) ~= nil and string.find(f, ':', 1, true) == nil
+end
+
 local function thread_pending(thread_id)
   local out = {}
   local all = redis.call('HGETALL', KEYS[5])
   for i = 1, #all, 2 do
     local f = all[i]
-    if string.sub(f, -2) ~= ':c' then
+    if is_token(f) then
       local rec = head(all[i + 1])
       if rec[2] == thread_id then out[#out + 1] = {f, rec, all[i + 1]} end
     end
@@ -75,6 +80,80 @@ end
 
 local function drop_pending(f)
   redis.call('HDEL', KEYS[5], f, f .. ':c')
+end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- the thread's pending hash exists while the thread lives: a vanished token of a live
+-- thread is "unknown", not "expired"
+local function mark_alive()
+  redis.call('HSET', KEYS[5], '@', '1')
+end
+
+local function pending_body(raw)
+  local len = struct.unpack('>I4', raw, 1)
+  return string.sub(raw, 5 + len)
+end
+
+local function pack_pending(h, body)
+  local packed = cmsgpack.pack(h)
+  return struct.pack('>I4', #packed) .. packed .. body
+end
+
+-- ARGV from i: task id, mode ('i' interrupts, 'd' done), m, m x (interrupt id, token, body)
+local function read_update(i)
+  local task, mode, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
+  if mode == 'd' then return task, nil, nil, i end
+  local ids, wanted = {}, {}
+  for _ = 1, m do
+    ids[#ids + 1] = ARGV[i]
+    wanted[ARGV[i]] = {ARGV[i + 1], ARGV[i + 2]}
+    i = i + 3
+  end
+  return task, ids, wanted, i
+end
+
+-- record header: {interrupt id, thread id, checkpoint id, {task id...}, key base, created, seq}
+-- One task at checkpoint cp now waits for `ids` (nil: it finished). A record stays while
+-- some task waits on it; re-raised ones keep token and claim and take the new value.
+local function apply_interrupts(thread_id, base, cp, task, ids, wanted)
+  local seen = {}
+  for _, p in ipairs(thread_pending(thread_id)) do
+    local h = p[2]
+    if h[3] == cp then
+      local tasks, at = h[4], nil
+      for j, t in ipairs(tasks) do if t == task then at = j end end
+      local w = wanted and wanted[h[1]]
+      if w then
+        seen[h[1]] = true
+        if not at then tasks[#tasks + 1] = task end
+        redis.call('HSET', KEYS[5], p[1], pack_pending(h, w[2]))
+      elseif at then
+        table.remove(tasks, at)
+        if #tasks == 0 then
+          drop_pending(p[1])
+        else
+          redis.call('HSET', KEYS[5], p[1], pack_pending(h, pending_body(p[3])))
+        end
+      end
+    end
+  end
+  if ids then
+    local now = nil
+    for _, id in ipairs(ids) do
+      if not seen[id] then
+        now = now or now_ms()
+        local seq = redis.call('HINCRBY', KEYS[5], '#', 1)
+        local w = wanted[id]
+        redis.call('HSET', KEYS[5], w[1],
+          pack_pending({id, thread_id, cp, {task}, base, now, seq}, w[2]))
+      end
+    end
+  end
 end
 
 -- A blob stored as a delta ("~" + header [base field, count] + appended items) is
@@ -195,18 +274,18 @@ for i = 6, #ARGV, 4 do
     end
   end
 end
-if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then
+if ARGV[5] ~= '' then
   for _, p in ipairs(thread_pending(ARGV[4])) do
     if p[2][3] < ARGV[5] then drop_pending(p[1]) end
   end
 end
+mark_alive()
 refresh(tonumber(ARGV[1]))
 return 1
 """
 
 # ARGV: ttl, member, thread id, n, n x (key, entry, overwrite '1'/'0'),
-#       mode ('' none, 'i' interrupts, 'd' task done), checkpoint id, task id,
-#       m, m x (interrupt id, new token, record)
+#       key base, checkpoint id, updates (0 or 1), then the update (see read_update)
 _PUT_WRITES = r"""
 local field = ARGV[2]
 local order, entries = {}, {}
@@ -243,28 +322,12 @@ for j, key in ipairs(order) do
 end
 redis.call('HSET', KEYS[4], field, table.concat(parts))
 
-local mode, cp_id, task_id = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-if mode == 'i' or mode == 'd' then
-  local m = tonumber(ARGV[i + 3])
-  local wanted = {}
-  i = i + 4
-  for _ = 1, m do
-    wanted[ARGV[i]] = {ARGV[i + 1], ARGV[i + 2]}
-    i = i + 3
-  end
-  local kept = {}
-  for _, p in ipairs(thread_pending(ARGV[3])) do
-    local rec = p[2]
-    if rec[3] == cp_id and rec[4] == task_id then
-      if mode == 'i' and wanted[rec[1]] then kept[rec[1]] = true else drop_pending(p[1]) end
-    end
-  end
-  if mode == 'i' then
-    for interrupt_id, new in pairs(wanted) do
-      if not kept[interrupt_id] then redis.call('HSET', KEYS[5], new[1], new[2]) end
-    end
-  end
+if ARGV[i + 2] == '1' then
+  local base, cp = ARGV[i], ARGV[i + 1]
+  local task, ids, wanted = read_update(i + 3)
+  apply_interrupts(ARGV[3], base, cp, task, ids, wanted)
 end
+mark_alive()
 refresh(tonumber(ARGV[1]))
 return 1
 """
@@ -273,29 +336,28 @@ return 1
 _DELETE_THREAD = r"""
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 for _, p in ipairs(thread_pending(ARGV[1])) do drop_pending(p[1]) end
+local others = false
+for _, f in ipairs(redis.call('HKEYS', KEYS[5])) do
+  if is_token(f) then others = true end
+end
+if not others then redis.call('DEL', KEYS[5]) end
 return 1
 """
 
-# ARGV: thread id -> {members, cp pairs, blob pairs, wr pairs, {token, record, claimed}...}
+# -> {members, cp pairs, blob pairs, wr pairs}
 _READ_THREAD = r"""
-local pending = {}
-for _, p in ipairs(thread_pending(ARGV[1])) do
-  pending[#pending + 1] = {p[1], p[3], redis.call('HGET', KEYS[5], p[1] .. ':c')}
-end
 return {
   redis.call('ZRANGE', KEYS[1], 0, -1),
   redis.call('HGETALL', KEYS[2]),
   redis.call('HGETALL', KEYS[3]),
   redis.call('HGETALL', KEYS[4]),
-  pending,
 }
 """
 
-# ARGV: ttl, members n, cp pairs n, blob pairs n, wr pairs n, pending pairs n, then the items
+# ARGV: ttl, members n, cp pairs n, blob pairs n, wr pairs n, then the items
 _WRITE_THREAD = r"""
-local counts = {tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
-                tonumber(ARGV[6])}
-local i = 7
+local counts = {tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])}
+local i = 6
 for j = i, i + counts[1] - 1 do redis.call('ZADD', KEYS[1], 0, ARGV[j]) end
 i = i + counts[1]
 hset_from_argv(KEYS[2], i, counts[2])
@@ -303,8 +365,7 @@ i = i + 2 * counts[2]
 hset_from_argv(KEYS[3], i, counts[3])
 i = i + 2 * counts[3]
 hset_from_argv(KEYS[4], i, counts[4])
-i = i + 2 * counts[4]
-hset_from_argv(KEYS[5], i, counts[5])
+mark_alive()
 refresh(tonumber(ARGV[1]))
 return 1
 """
@@ -397,68 +458,107 @@ end
 return out
 """
 
-# ARGV: thread id -> {expiry of the thread (unix ms, -1 none), {token, record, claimed}...}
+# ARGV: thread id, key base, checkpoint id ('' none), n, n x update (see read_update)
+# Makes the pending set that of the latest root checkpoint, if that is still the given one.
+_REBUILD_PENDING = r"""
+local newest = redis.call('ZREVRANGEBYLEX', KEYS[1], '(;', '[:', 'LIMIT', 0, 1)
+local latest = ''
+if #newest > 0 then latest = dec(string.sub(newest[1], 2)) end
+if latest ~= ARGV[3] then return 0 end
+for _, p in ipairs(thread_pending(ARGV[1])) do
+  if p[2][3] ~= latest then drop_pending(p[1]) end
+end
+local i = 5
+for _ = 1, tonumber(ARGV[4]) do
+  local task, ids, wanted
+  task, ids, wanted, i = read_update(i)
+  apply_interrupts(ARGV[1], ARGV[2], latest, task, ids, wanted)
+end
+return 1
+"""
+
+# ARGV: thread id -> {expiry of the thread (unix ms, -1 none), {token, record, claim}..., now}
 _PENDING_LIST = r"""
 local out = {}
 for _, p in ipairs(thread_pending(ARGV[1])) do
   out[#out + 1] = {p[1], p[3], redis.call('HGET', KEYS[5], p[1] .. ':c')}
 end
-return {deadline(KEYS[4]), out}
+return {deadline(KEYS[4]), out, now_ms()}
 """
 
-# ARGV: thread id, now ms -> false | {token, record, claimed ms, expiry}
+# ARGV: thread id, claim id, lease ms -> false | {token, record, claim, expiry, now}
+# The caller's own claim (a retry) is renewed; otherwise the oldest free record is taken.
 _PENDING_CLAIM_NEXT = r"""
-local best, best_key = nil, nil
+local now = now_ms()
+local best, best_key, own, own_key = nil, nil, nil, nil
 for _, p in ipairs(thread_pending(ARGV[1])) do
-  if redis.call('HEXISTS', KEYS[5], p[1] .. ':c') == 0 then
-    local key = string.format('%020d', p[2][6]) .. p[1]
-    if not best_key or key < best_key then best, best_key = p, key end
+  local raw = redis.call('HGET', KEYS[5], p[1] .. ':c')
+  local c = raw and cmsgpack.unpack(raw)
+  local key = string.format('%020d%020d', p[2][6], p[2][7])
+  if c and c[1] == ARGV[2] then
+    if not own_key or key < own_key then own, own_key = {p, c}, key end
+  elseif not c or now >= c[3] then
+    if not best_key or key < best_key then best, best_key = {p, c}, key end
   end
 end
+best = own or best
 if not best then return false end
-redis.call('HSET', KEYS[5], best[1] .. ':c', ARGV[2])
-return {best[1], best[3], ARGV[2], deadline(KEYS[4])}
+local since = now
+if own then since = own[2][2] end
+local claim = cmsgpack.pack({ARGV[2], since, now + tonumber(ARGV[3])})
+redis.call('HSET', KEYS[5], best[1][1] .. ':c', claim)
+return {best[1][1], best[1][3], claim, deadline(KEYS[4]), now}
 """
 
+# The token's record and claim, or {false, whether the tag's hash (its thread) still lives}
 _PENDING_PRELUDE = (
     _HEAD
     + r"""
 local token = ARGV[1]
 local rec = redis.call('HGET', KEYS[1], token)
-if not rec then return false end
+if not rec then return {false, redis.call('EXISTS', KEYS[1])} end
 local expires = deadline(head(rec)[5] .. ':wr')
 if expires == -2 then
   redis.call('HDEL', KEYS[1], token, token .. ':c')
-  return false
+  return {false, 0}
 end
-local claimed = redis.call('HGET', KEYS[1], token .. ':c')
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local claim = redis.call('HGET', KEYS[1], token .. ':c')
+local held = claim and cmsgpack.unpack(claim)
+local other = held and now < held[3] and held[1] ~= ARGV[2]
 """
 )
 
-# ARGV: token -> false | {record, claimed ms or false, expiry (unix ms, -1 none)}
+# ARGV: token -> {record, claim or false, expiry (unix ms, -1 none), 'ok', now} | miss
 _PENDING_GET = (
     _PENDING_PRELUDE
     + r"""
-return {rec, claimed, expires}
+return {rec, claim, expires, 'ok', now}
 """
 )
 
-# ARGV: token, now ms -> false | {record, claimed ms, expiry, won 1/0}
+# ARGV: token, claim id, lease ms -> {..., 'ok' | 'taken', now} | miss
+# Claiming again with the same claim id renews the lease: a retried claim wins again.
 _PENDING_CLAIM = (
     _PENDING_PRELUDE
     + r"""
-if claimed then return {rec, claimed, expires, 0} end
-redis.call('HSET', KEYS[1], token .. ':c', ARGV[2])
-return {rec, ARGV[2], expires, 1}
+if other then return {rec, claim, expires, 'taken', now} end
+local since = now
+if held and held[1] == ARGV[2] then since = held[2] end
+claim = cmsgpack.pack({ARGV[2], since, now + tonumber(ARGV[3])})
+redis.call('HSET', KEYS[1], token .. ':c', claim)
+return {rec, claim, expires, 'ok', now}
 """
 )
 
-# ARGV: token -> false | {record, false, expiry}
+# ARGV: token, claim id -> {..., 'ok' | 'mismatch', now} | miss; a free record stays free
 _PENDING_RELEASE = (
     _PENDING_PRELUDE
     + r"""
+if other then return {rec, claim, expires, 'mismatch', now} end
 redis.call('HDEL', KEYS[1], token .. ':c')
-return {rec, false, expires}
+return {rec, false, expires, 'ok', now}
 """
 )
 
@@ -488,6 +588,7 @@ READ_THREAD = _thread_script("read_thread", _READ_THREAD)
 WRITE_THREAD = _thread_script("write_thread", _WRITE_THREAD)
 DELETE_CHECKPOINTS = _thread_script("delete_checkpoints", _DELETE_CHECKPOINTS)
 DELTA_HISTORY = _thread_script("delta_history", _DELTA_HISTORY)
+REBUILD_PENDING = _thread_script("rebuild_pending", _REBUILD_PENDING)
 PENDING_LIST = _thread_script("pending_list", _PENDING_LIST)
 PENDING_CLAIM_NEXT = _thread_script("pending_claim_next", _PENDING_CLAIM_NEXT)
 PENDING_GET = Script("pending_get", _PENDING_GET)
