@@ -241,7 +241,11 @@ def rebuild(
         del records[token]
     for update in updates:
         apply_update(
-            records, update, thread_id=thread_id, new_token=new_token, now_ms=now_ms,
+            records,
+            update,
+            thread_id=thread_id,
+            new_token=new_token,
+            now_ms=now_ms,
             next_seq=next_seq,
         )
 
@@ -311,8 +315,7 @@ def check_release(record: StoredPending, claim_id: str, now_ms: int) -> None:
     held = record.claim
     if held is not None and held.holds(now_ms) and held.claim_id != claim_id:
         raise ClaimMismatchError(
-            "this pending interrupt is claimed by another caller; only its claim id can "
-            "release it",
+            "this pending interrupt is claimed by another caller; only its claim id can release it",
             token=record.token,
         )
 

@@ -493,9 +493,7 @@ class RedisOperations:
             args.append(lease_ms)
         reply = yield Call(_PENDING_SCRIPTS[action], [pending_key(self.prefix, parts.tag)], args)
         if not reply[0]:
-            raise missing_token_error(
-                token, parts, self.clock(), thread_alive=bool(int(reply[1]))
-            )
+            raise missing_token_error(token, parts, self.clock(), thread_alive=bool(int(reply[1])))
         raw, claim, expires, status, now = reply
         record = codec.unpack_pending(token, raw, claim or None)
         status = codec.as_text(status)
