@@ -1,0 +1,324 @@
+"""The pending store agrees with LangGraph in the cases real clients hit, on every backend.
+
+Each test drives a real LangGraph client (the functional API, ``response_schema``, ``Send``
+fan-out, ``copy_thread``, langchain's ``create_agent`` with ``HumanInTheLoopMiddleware``)
+and checks the store against ``graph.get_state(config).interrupts``.
+"""
+
+from __future__ import annotations
+
+import operator
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+import pydantic
+import pytest
+from langchain.agents import create_agent
+from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.tools import tool
+from langgraph.func import entrypoint, task
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, Send, interrupt
+from typing_extensions import TypedDict
+
+from kortyx_langgraph import (
+    AlreadyClaimedError,
+    FrameworkAdapter,
+    UnknownTokenError,
+)
+from tests.pending_truth import assert_agrees, config_of
+
+
+def _thread() -> str:
+    return f"t-{uuid.uuid4().hex}"
+
+
+# -- 1. functional API --------------------------------------------------------------------
+
+
+def _functional(adapter: FrameworkAdapter) -> Any:
+    @task
+    def ask(topic: str) -> str:
+        return str(interrupt({"topic": topic}))
+
+    @entrypoint(checkpointer=adapter)
+    def workflow(topic: str) -> str:
+        return ask(topic).result() + "!"
+
+    return workflow
+
+
+def test_functional_api_interrupt_has_one_record(adapter: FrameworkAdapter) -> None:
+    workflow = _functional(adapter)
+    thread = _thread()
+    workflow.invoke("tea", config_of(thread))
+    assert_agrees(workflow, adapter, thread)
+    [pending] = adapter.pending.list(thread)
+
+    claimed = adapter.pending.claim(pending.token)
+    with pytest.raises(AlreadyClaimedError):
+        adapter.pending.claim(pending.token)
+    assert workflow.invoke(Command(resume=claimed.resume_map("yes")), claimed.config) == "yes!"
+    assert adapter.pending.list(thread) == []
+    assert_agrees(workflow, adapter, thread)
+
+
+# -- 2 and 6. failing resumes keep the interrupt; response_schema is published -------------
+
+
+class Verdict(pydantic.BaseModel):
+    """The answer a reviewer gives."""
+
+    approved: bool
+    note: str = ""
+
+
+class Review(TypedDict, total=False):
+    verdict: dict[str, Any]
+
+
+def _review_graph(adapter: FrameworkAdapter) -> Any:
+    failures = [1]  # a note "explode" fails the node once, after interrupt() returned
+
+    def review(state: Review) -> Review:
+        verdict = interrupt({"question": "approve?"}, response_schema=Verdict)
+        if verdict.note == "explode" and failures[0]:
+            failures[0] -= 1
+            raise ValueError("the node failed after interrupt() returned")
+        return {"verdict": verdict.model_dump()}
+
+    builder = StateGraph(Review)
+    builder.add_node("review", review)
+    builder.add_edge(START, "review")
+    builder.add_edge("review", END)
+    return builder.compile(checkpointer=adapter)
+
+
+def test_response_schema_is_on_the_record(adapter: FrameworkAdapter) -> None:
+    graph = _review_graph(adapter)
+    thread = _thread()
+    graph.invoke({}, config_of(thread))
+    [pending] = adapter.pending.list(thread)
+    assert pending.response_schema == Verdict.model_json_schema()
+    assert adapter.pending.get(pending.token).response_schema == Verdict.model_json_schema()
+    assert_agrees(graph, adapter, thread)
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        ({"approved": "not a bool"}, pydantic.ValidationError),
+        ({"approved": True, "note": "explode"}, ValueError),
+    ],
+    ids=["fails-validation", "node-raises-after-interrupt"],
+)
+def test_a_failed_resume_keeps_the_interrupt_and_its_token(
+    adapter: FrameworkAdapter, answer: dict[str, Any], error: type[Exception]
+) -> None:
+    graph = _review_graph(adapter)
+    thread = _thread()
+    graph.invoke({}, config_of(thread))
+    [pending] = adapter.pending.list(thread)
+
+    claimed = adapter.pending.claim(pending.token)
+    with pytest.raises(error):
+        graph.invoke(Command(resume=claimed.resume_map(answer)), claimed.config)
+    assert_agrees(graph, adapter, thread)
+    assert adapter.pending.get(pending.token).interrupt_id == pending.interrupt_id
+    assert claimed.claim_id is not None
+    adapter.pending.release(pending.token, claimed.claim_id)
+
+    again = adapter.pending.claim(pending.token)
+    result = graph.invoke(Command(resume=again.resume_map({"approved": True})), again.config)
+    # LangGraph keeps an answer the node already received (the node raised after it)
+    assert result["verdict"]["approved"] is True
+    assert adapter.pending.list(thread) == []
+    with pytest.raises(UnknownTokenError):
+        adapter.pending.get(pending.token)
+
+
+# -- 3. Send siblings raise again with new values ------------------------------------------
+
+
+class FanState(TypedDict, total=False):
+    items: list[str]
+    done: Annotated[list[str], operator.add]
+
+
+def _fan_graph(adapter: FrameworkAdapter, attempts: dict[str, int]) -> Any:
+    def fan(state: FanState) -> list[Send]:
+        return [Send("ask", {"items": [item]}) for item in state["items"]]
+
+    def ask(state: FanState) -> FanState:
+        item = state["items"][0]
+        attempts[item] = attempts.get(item, 0) + 1
+        answer = interrupt({"item": item, "attempt": attempts[item]})
+        return {"done": [f"{item}:{answer}"]}
+
+    builder = StateGraph(FanState)
+    builder.add_node("ask", ask)
+    builder.add_conditional_edges(START, fan, ["ask"])
+    builder.add_edge("ask", END)
+    return builder.compile(checkpointer=adapter)
+
+
+def test_siblings_raised_again_carry_their_new_values(adapter: FrameworkAdapter) -> None:
+    graph = _fan_graph(adapter, {})
+    thread = _thread()
+    graph.invoke({"items": ["a", "b", "c"]}, config_of(thread))
+    assert_agrees(graph, adapter, thread)
+    before = {p.value["item"]: p for p in adapter.pending.list(thread)}
+    assert {p.value["attempt"] for p in before.values()} == {1}
+
+    first = adapter.pending.claim(before["a"].token)
+    graph.invoke(Command(resume=first.resume_map("ok")), first.config)
+    assert_agrees(graph, adapter, thread)
+    after = {p.value["item"]: p for p in adapter.pending.list(thread)}
+    assert sorted(after) == ["b", "c"]
+    for item in ("b", "c"):
+        assert after[item].value["attempt"] == 2
+        assert after[item].token == before[item].token
+
+
+# -- 4. copy_thread onto a paused thread ---------------------------------------------------
+
+
+class Ask(TypedDict, total=False):
+    topic: str
+    answer: str
+
+
+def _ask_graph(adapter: FrameworkAdapter) -> Any:
+    def ask(state: Ask) -> Ask:
+        return {"answer": str(interrupt(f"about {state['topic']}?"))}
+
+    builder = StateGraph(Ask)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    return builder.compile(checkpointer=adapter)
+
+
+def test_copy_onto_a_paused_thread_replaces_its_pending(adapter: FrameworkAdapter) -> None:
+    graph = _ask_graph(adapter)
+    target, source = _thread(), _thread()
+    graph.invoke({"topic": "old"}, config_of(target))
+    [stale] = adapter.pending.list(target)
+    graph.invoke({"topic": "new"}, config_of(source))  # newer checkpoints than the target's
+
+    adapter.copy_thread(source, target)
+    assert_agrees(graph, adapter, target)
+    with pytest.raises(UnknownTokenError):
+        adapter.pending.claim(stale.token)
+    [fresh] = adapter.pending.list(target)
+    assert fresh.value == "about new?"
+    assert fresh.token not in {p.token for p in adapter.pending.list(source)}
+
+    claimed = adapter.pending.claim(fresh.token)
+    result = graph.invoke(Command(resume=claimed.resume_map("yes")), claimed.config)
+    assert result == {"topic": "new", "answer": "yes"}
+    assert_agrees(graph, adapter, target)
+    assert_agrees(graph, adapter, source)
+    assert len(adapter.pending.list(source)) == 1
+
+
+def test_a_token_is_refused_once_the_thread_moved_past_it(adapter: FrameworkAdapter) -> None:
+    graph = _ask_graph(adapter)
+    thread = _thread()
+    graph.invoke({"topic": "a"}, config_of(thread))
+    [pending] = adapter.pending.list(thread)
+    graph.update_state(config_of(thread), {"topic": "b"})  # a new checkpoint
+    assert_agrees(graph, adapter, thread)
+    with pytest.raises(UnknownTokenError):
+        adapter.pending.claim(pending.token)
+
+
+# -- 5. a resumed token of a live thread is unknown, not expired --------------------------
+
+
+def test_a_resumed_token_is_unknown_while_the_thread_lives(
+    make_adapter: Any,
+) -> None:
+    now = [1_800_000_000_000]
+    adapter = make_adapter(ttl_ms=60_000, clock=lambda: now[0])
+    graph = _ask_graph(adapter)
+    thread = _thread()
+    graph.invoke({"topic": "a"}, config_of(thread))
+    [pending] = adapter.pending.list(thread)
+    claimed = adapter.pending.claim(pending.token)
+    graph.invoke(Command(resume=claimed.resume_map("yes")), claimed.config)
+    graph.invoke({"topic": "b"}, config_of(thread))  # the thread lives on, paused again
+    now[0] += 59_000  # past the deadline the first token was minted with, on a live thread
+    for lookup in (adapter.pending.get, adapter.pending.claim):
+        with pytest.raises(UnknownTokenError) as caught:
+            lookup(pending.token)
+        assert type(caught.value) is UnknownTokenError
+
+
+# -- langchain's HumanInTheLoopMiddleware --------------------------------------------------
+
+
+@tool
+def send_email(to: str, body: str) -> str:
+    """Send an email."""
+    return f"sent to {to}"
+
+
+class ToolCallingFake(GenericFakeChatModel):
+    """A scripted chat model that accepts tools (its replies are fixed in advance)."""
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ToolCallingFake:
+        return self
+
+
+def _agent(adapter: FrameworkAdapter, mode: Literal["batched", "per_call"]) -> Any:
+    calls = [
+        {"name": "send_email", "args": {"to": to, "body": "hi"}, "id": f"call-{to}"}
+        for to in ("ann", "bob")
+    ]
+    model = ToolCallingFake(
+        messages=iter([AIMessage(content="", tool_calls=calls), AIMessage(content="all sent")])
+    )
+    return create_agent(
+        model,
+        tools=[send_email],
+        middleware=[
+            HumanInTheLoopMiddleware(interrupt_on={"send_email": True}, interrupt_mode=mode)
+        ],
+        checkpointer=adapter,
+    )
+
+
+@pytest.mark.parametrize("mode", ["batched", "per_call"])
+def test_human_in_the_loop_middleware_answered_by_token(
+    adapter: FrameworkAdapter, mode: Literal["batched", "per_call"]
+) -> None:
+    agent = _agent(adapter, mode)
+    thread = _thread()
+    agent.invoke(
+        {"messages": [{"role": "user", "content": "email ann and bob"}]}, config_of(thread)
+    )
+    assert_agrees(agent, adapter, thread)
+    pending = adapter.pending.list(thread)
+    assert len(pending) == (1 if mode == "batched" else 2)
+    if mode == "per_call":
+        assert all(p.response_schema for p in pending)
+
+    answers: dict[str, Any] = {}
+    for p in pending:
+        claimed = adapter.pending.claim(p.token)
+        if mode == "batched":
+            answers.update(claimed.resume_map({"decisions": [{"type": "approve"}] * 2}))
+        else:
+            answers.update(claimed.resume_map({"type": "approve"}))
+    result = agent.invoke(Command(resume=answers), config_of(thread))
+    assert result["messages"][-1].content == "all sent"
+    assert [m.content for m in result["messages"] if m.type == "tool"] == [
+        "sent to ann",
+        "sent to bob",
+    ]
+    assert adapter.pending.list(thread) == []
+    assert_agrees(agent, adapter, thread)

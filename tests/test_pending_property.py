@@ -1,0 +1,243 @@
+"""A stateful property: whatever happens to a thread, the pending store agrees with LangGraph.
+
+Hypothesis drives a graph with parallel (``Send``) and sequential interrupts through random
+steps: start a run, resume one interrupt by token, resume with an answer that fails
+validation, resume with one that makes the node raise, ``update_state``, fork from an
+older checkpoint, ``copy_thread``, ``prune``, ``delete_thread`` and expiry. After every
+step ``pending.list`` equals ``get_state().interrupts`` by id, value and
+``response_schema``, and every listed token can be claimed exactly once.
+"""
+
+from __future__ import annotations
+
+import operator
+import uuid
+from typing import Annotated, Any
+
+import pydantic
+import pytest
+import redis
+import redis.cluster
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, Send, interrupt
+from typing_extensions import TypedDict
+
+from kortyx_langgraph import (
+    AlreadyClaimedError,
+    FrameworkAdapter,
+    create_in_memory_framework_adapter,
+    create_redis_framework_adapter,
+)
+from kortyx_langgraph.redis.layout import thread_keys
+from tests.conftest import FakeClock, redis_url_for
+from tests.pending_truth import assert_agrees, config_of
+
+TTL_MS = 60_000
+THREADS = ("left", "right")
+
+
+class Answer(pydantic.BaseModel):
+    """What every question of the graph expects."""
+
+    text: str
+
+
+class State(TypedDict, total=False):
+    items: list[str]
+    done: Annotated[list[str], operator.add]
+
+
+def build_graph(adapter: FrameworkAdapter) -> Any:
+    """``START -> Send(ask) per item -> END``; ``ask`` asks twice, the second question only
+    for items starting with ``"2"``, and raises once after an answer ``"boom"``. The first
+    question's value counts the task's runs, so a task raised again asks anew."""
+
+    def fan(state: State) -> list[Send]:
+        return [Send("ask", {"items": [item]}) for item in state.get("items", [])]
+
+    def ask(state: State) -> State:
+        item = state["items"][0]
+        runs[item] = runs.get(item, 0) + 1  # a sibling raised again asks with a new value
+        first = interrupt({"item": item, "question": 1, "run": runs[item]}, response_schema=Answer)
+        if first.text == "boom" and item not in boomed:
+            boomed.add(item)
+            raise RuntimeError("the node failed after interrupt() returned")
+        answers = [first.text]
+        if item.startswith("2"):
+            answers.append(interrupt({"item": item, "question": 2}, response_schema=Answer).text)
+        return {"done": [f"{item}=" + "/".join(answers)]}
+
+    boomed: set[str] = set()
+    runs: dict[str, int] = {}
+    builder = StateGraph(State)
+    builder.add_node("ask", ask)
+    builder.add_conditional_edges(START, fan, ["ask"])
+    builder.add_edge("ask", END)
+    return builder.compile(checkpointer=adapter)
+
+
+class PendingMachine(RuleBasedStateMachine):
+    """Random steps on two threads of one adapter; the invariant is checked after each."""
+
+    backend: str = "in-memory"
+    redis_url: str | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = FakeClock()
+        suffix = uuid.uuid4().hex[:10]
+        self.threads = {name: f"{name}-{suffix}" for name in THREADS}
+        if self.backend == "in-memory":
+            self.adapter: FrameworkAdapter = create_in_memory_framework_adapter(
+                ttl_ms=TTL_MS, clock=self.clock
+            )
+        else:
+            self.adapter = create_redis_framework_adapter(
+                url=self.redis_url, ttl_ms=TTL_MS, prefix=f"kortyx-prop-{suffix}:"
+            )
+        self.graph = build_graph(self.adapter)
+
+    def teardown(self) -> None:
+        self.adapter.close()
+
+    def _pending(self, name: str) -> list[Any]:
+        return self.adapter.pending.list(self.threads[name])
+
+    def _history(self, name: str) -> list[Any]:
+        return list(self.graph.get_state_history(config_of(self.threads[name])))
+
+    def _resume(self, name: str, pick: int, text: Any) -> None:
+        pending = self._pending(name)
+        if not pending:
+            return
+        claimed = self.adapter.pending.claim(pending[pick % len(pending)].token)
+        assert claimed.claim_id is not None
+        try:
+            self.graph.invoke(
+                Command(resume=claimed.resume_map({"text": text})),
+                config_of(self.threads[name]),
+            )
+        except (pydantic.ValidationError, RuntimeError):
+            # the interrupt is still pending: let someone else answer it
+            self.adapter.pending.release(claimed.token, claimed.claim_id)
+
+    @rule(
+        name=st.sampled_from(THREADS),
+        items=st.lists(st.sampled_from(["1a", "1b", "2a", "2b"]), max_size=3, unique=True),
+    )
+    def start(self, name: str, items: list[str]) -> None:
+        self.graph.invoke({"items": items}, config_of(self.threads[name]))
+
+    @rule(name=st.sampled_from(THREADS), pick=st.integers(0, 5))
+    def resume(self, name: str, pick: int) -> None:
+        self._resume(name, pick, "ok")
+
+    @rule(name=st.sampled_from(THREADS), pick=st.integers(0, 5))
+    def resume_with_invalid_answer(self, name: str, pick: int) -> None:
+        self._resume(name, pick, 12345)  # Answer.text must be a string
+
+    @rule(name=st.sampled_from(THREADS), pick=st.integers(0, 5))
+    def resume_and_raise(self, name: str, pick: int) -> None:
+        self._resume(name, pick, "boom")
+
+    @rule(name=st.sampled_from(THREADS))
+    def update_state(self, name: str) -> None:
+        if self._history(name):
+            self.graph.update_state(config_of(self.threads[name]), {"done": ["edited"]})
+
+    @rule(name=st.sampled_from(THREADS), back=st.integers(1, 4))
+    def fork_from_older_checkpoint(self, name: str, back: int) -> None:
+        history = self._history(name)
+        if len(history) > back:
+            self.graph.update_state(history[back].config, {"done": ["forked"]})
+
+    @rule(origin=st.sampled_from(THREADS), into=st.sampled_from(THREADS))
+    def copy_thread(self, origin: str, into: str) -> None:
+        self.adapter.copy_thread(self.threads[origin], self.threads[into])
+
+    @rule(name=st.sampled_from(THREADS))
+    def prune(self, name: str) -> None:
+        self.adapter.prune([self.threads[name]])
+
+    @rule(name=st.sampled_from(THREADS))
+    def delete_thread(self, name: str) -> None:
+        self.adapter.delete_thread(self.threads[name])
+
+    @precondition(lambda self: self.backend == "in-memory")
+    @rule()
+    def expire_everything(self) -> None:
+        self.clock.advance(TTL_MS + 1)
+
+    @precondition(lambda self: self.backend != "in-memory")
+    @rule(name=st.sampled_from(THREADS))
+    def expire_on_redis(self, name: str) -> None:
+        """Let Redis itself expire every key of the thread (as its TTL running out would)."""
+        assert self.redis_url is not None
+        client: Any = (
+            redis.cluster.RedisCluster.from_url(self.redis_url)
+            if self.backend == "redis-cluster"
+            else redis.Redis.from_url(self.redis_url)
+        )
+        try:
+            prefix = self.adapter.prefix  # type: ignore[attr-defined]
+            for key in thread_keys(prefix, self.threads[name]):
+                client.pexpire(key, 1)
+            for key in thread_keys(prefix, self.threads[name]):
+                while client.exists(key):
+                    pass
+        finally:
+            client.close()
+
+    @invariant()
+    def store_agrees_with_langgraph(self) -> None:
+        for thread_id in self.threads.values():
+            assert_agrees(self.graph, self.adapter, thread_id)
+
+    @invariant()
+    def every_listed_token_is_claimed_once(self) -> None:
+        for thread_id in self.threads.values():
+            for p in self.adapter.pending.list(thread_id):
+                claimed = self.adapter.pending.claim(p.token)
+                with pytest.raises(AlreadyClaimedError):
+                    self.adapter.pending.claim(p.token)
+                assert claimed.claim_id is not None
+                self.adapter.pending.release(p.token, claimed.claim_id)
+
+
+@pytest.mark.parametrize(
+    ("backend", "examples"),
+    [
+        ("in-memory", 60),
+        pytest.param("redis", 20, marks=pytest.mark.redis),
+        pytest.param("redis-cluster", 12, marks=pytest.mark.redis),
+    ],
+)
+def test_pending_store_always_agrees_with_langgraph(
+    request: pytest.FixtureRequest, backend: str, examples: int
+) -> None:
+    machine = type(
+        f"PendingMachine_{backend.replace('-', '_')}",
+        (PendingMachine,),
+        {
+            "backend": backend,
+            "redis_url": None if backend == "in-memory" else redis_url_for(request, backend),
+        },
+    )
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=15,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
