@@ -1,0 +1,153 @@
+"""Claims have an identity and a lease, on every backend."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from kortyx_langgraph import (
+    DEFAULT_LEASE_MS,
+    AlreadyClaimedError,
+    ClaimMismatchError,
+    ConfigurationError,
+    FrameworkAdapter,
+)
+from tests.pending_truth import config_of
+from tests.test_pending_cases import _fan_graph
+
+
+def _paused(adapter: FrameworkAdapter, items: int = 1) -> str:
+    thread = f"t-{uuid.uuid4().hex}"
+    _fan_graph(adapter, {}).invoke({"items": [f"i{n}" for n in range(items)]}, config_of(thread))
+    return thread
+
+
+def _token(adapter: FrameworkAdapter) -> str:
+    return adapter.pending.list(_paused(adapter))[0].token
+
+
+def test_a_claim_carries_its_id_and_lease(adapter: FrameworkAdapter) -> None:
+    token = _token(adapter)
+    claimed = adapter.pending.claim(token)
+    assert claimed.claim_id
+    assert claimed.claimed_at is not None
+    assert claimed.lease_expires_at is not None
+    lease = (claimed.lease_expires_at - claimed.claimed_at).total_seconds() * 1000
+    assert lease == pytest.approx(DEFAULT_LEASE_MS, abs=5)
+    seen = adapter.pending.get(token)
+    assert seen.claimed
+    assert seen.lease_expires_at == claimed.lease_expires_at
+    assert seen.claim_id is None  # a listing never hands out someone's claim id
+    assert [p.claim_id for p in adapter.pending.list(seen.thread_id)] == [None]
+
+
+def test_claiming_again_with_the_same_id_renews(adapter: FrameworkAdapter) -> None:
+    token = _token(adapter)
+    first = adapter.pending.claim(token, claim_id="worker-7", lease_ms=1_000)
+    time.sleep(0.01)
+    again = adapter.pending.claim(token, claim_id="worker-7", lease_ms=60_000)
+    assert again.claim_id == "worker-7"
+    assert again.claimed_at == first.claimed_at
+    assert first.lease_expires_at is not None and again.lease_expires_at is not None
+    assert again.lease_expires_at > first.lease_expires_at
+    with pytest.raises(AlreadyClaimedError):
+        adapter.pending.claim(token, claim_id="worker-8")
+
+
+def test_only_the_holder_releases(adapter: FrameworkAdapter) -> None:
+    token = _token(adapter)
+    held = adapter.pending.claim(token, claim_id="holder")
+    with pytest.raises(ClaimMismatchError):
+        adapter.pending.release(token, "intruder")
+    assert adapter.pending.get(token).claimed
+    assert not adapter.pending.release(token, "holder").claimed
+    assert not adapter.pending.release(token, "holder").claimed  # a retried release: no-op
+    assert not adapter.pending.release(token, "anyone").claimed  # nothing is held
+    assert held.claim_id == "holder"
+
+
+def test_claim_next_retried_with_its_id_returns_the_same_interrupt(
+    adapter: FrameworkAdapter,
+) -> None:
+    thread = _paused(adapter, items=3)
+    first = adapter.pending.claim_next(thread, claim_id="w1")
+    again = adapter.pending.claim_next(thread, claim_id="w1")
+    assert again.token == first.token
+    other = adapter.pending.claim_next(thread, claim_id="w2")
+    assert other.token != first.token
+    assert sum(p.claimed for p in adapter.pending.list(thread)) == 2
+
+
+def _wait_until_claimable(adapter: FrameworkAdapter, token: str, claim_id: str) -> Any:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return adapter.pending.claim(token, claim_id=claim_id)
+        except AlreadyClaimedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def test_a_claim_whose_lease_ran_out_can_be_taken(adapter: FrameworkAdapter) -> None:
+    token = _token(adapter)
+    adapter.pending.claim(token, claim_id="crashed-worker", lease_ms=100)
+    with pytest.raises(AlreadyClaimedError):
+        adapter.pending.claim(token, claim_id="second")
+    taken = _wait_until_claimable(adapter, token, "second")
+    assert taken.claim_id == "second"
+    with pytest.raises(ClaimMismatchError):
+        adapter.pending.release(token, "crashed-worker")
+
+
+def test_a_lapsed_claim_is_shown_as_free_and_claim_next_takes_it(
+    adapter: FrameworkAdapter,
+) -> None:
+    thread = _paused(adapter)
+    token = adapter.pending.claim_next(thread, lease_ms=50).token
+    deadline = time.monotonic() + 10
+    while adapter.pending.get(token).claimed:
+        assert time.monotonic() < deadline, "the lease never ran out"
+        time.sleep(0.02)
+    assert adapter.pending.list(thread)[0].lease_expires_at is None
+    assert adapter.pending.claim_next(thread, claim_id="next").token == token
+
+
+@pytest.mark.parametrize("lease_ms", [0, -1, 1.5, "60", True, None])
+def test_bad_leases_are_refused(adapter: FrameworkAdapter, lease_ms: Any) -> None:
+    token = _token(adapter)
+    if lease_ms is None:
+        adapter.pending.claim(token, lease_ms=lease_ms)  # None: the default lease
+        return
+    with pytest.raises(ConfigurationError, match="lease_ms"):
+        adapter.pending.claim(token, lease_ms=lease_ms)
+    assert not adapter.pending.get(token).claimed
+
+
+@pytest.mark.parametrize("claim_id", ["", "a" * 201, "é", "line\nbreak", 7])
+def test_bad_claim_ids_are_refused(adapter: FrameworkAdapter, claim_id: Any) -> None:
+    token = _token(adapter)
+    with pytest.raises(ConfigurationError, match="claim_id"):
+        adapter.pending.claim(token, claim_id=claim_id)
+    with pytest.raises(ConfigurationError, match="claim_id"):
+        adapter.pending.release(token, claim_id)
+
+
+async def test_async_twins_follow_the_same_rules(adapter: FrameworkAdapter) -> None:
+    thread = _paused(adapter, items=2)
+    [first, second] = await adapter.pending.alist(thread)
+    got = await adapter.pending.aget(first.token)
+    assert got == first
+    held = await adapter.pending.aclaim(first.token, claim_id="async-worker")
+    with pytest.raises(AlreadyClaimedError):
+        await adapter.pending.aclaim(first.token)
+    with pytest.raises(ClaimMismatchError):
+        await adapter.pending.arelease(first.token, "someone")
+    released = await adapter.pending.arelease(first.token, "async-worker")
+    assert not released.claimed
+    nxt = await adapter.pending.aclaim_next(thread, claim_id="async-worker")
+    assert nxt.token in {first.token, second.token}
+    assert held.claim_id == "async-worker"
