@@ -122,9 +122,13 @@ def run_inspect(thread_id: str, limit: int, out: Any = sys.stdout) -> int:
         pending = adapter.pending.list(thread_id)
         print(f"pending interrupts: {len(pending)}", file=out)
         for p in pending:
-            state = f"claimed {p.claimed_at}" if p.claimed_at else "unclaimed"
+            state = (
+                f"claimed {p.claimed_at} until {p.lease_expires_at}" if p.claimed else "unclaimed"
+            )
             print(f"  token {p.token}  {state}  expires {p.expires_at}", file=out)
             print(f"    value: {p.value!r}", file=out)
+            if p.response_schema is not None:
+                print(f"    response schema: {p.response_schema!r}", file=out)
     return 0
 
 

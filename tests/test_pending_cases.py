@@ -249,9 +249,11 @@ def test_a_resumed_token_is_unknown_while_the_thread_lives(
     graph.invoke({"topic": "a"}, config_of(thread))
     [pending] = adapter.pending.list(thread)
     claimed = adapter.pending.claim(pending.token)
-    graph.invoke(Command(resume=claimed.resume_map("yes")), claimed.config)
+    now[0] += 59_000
+    graph.invoke(Command(resume=claimed.resume_map("yes")), claimed.config)  # extends the TTL
     graph.invoke({"topic": "b"}, config_of(thread))  # the thread lives on, paused again
-    now[0] += 59_000  # past the deadline the first token was minted with, on a live thread
+    now[0] += 2_000  # past the deadline the first token was minted with; the thread lives
+    assert len(adapter.pending.list(thread)) == 1
     for lookup in (adapter.pending.get, adapter.pending.claim):
         with pytest.raises(UnknownTokenError) as caught:
             lookup(pending.token)
