@@ -9,6 +9,14 @@ later, from any process::
     graph = builder.compile(checkpointer=adapter)
 """
 
+from kortyx_langgraph.agent import (
+    Agent,
+    HumanInputRequest,
+    Option,
+    RunResult,
+    create_agent,
+    use_interrupt,
+)
 from kortyx_langgraph.core.adapter import FrameworkAdapter
 from kortyx_langgraph.env import (
     REDIS_URL_VARIABLES,
@@ -22,14 +30,17 @@ from kortyx_langgraph.errors import (
     ConfigurationError,
     DeserializationError,
     ExpiredTokenError,
+    InvalidAnswerError,
     InvalidConfigError,
     KortyxError,
     NothingPendingError,
     ResumeError,
+    ResumeFailedError,
     StorageCapabilityError,
     StorageConnectionError,
     StorageError,
     UnknownTokenError,
+    UnknownWorkflowError,
 )
 from kortyx_langgraph.factory import (
     create_framework_adapter_from_env,
@@ -48,6 +59,7 @@ __all__ = [
     "DEFAULT_TTL_MS",
     "REDIS_URL_VARIABLES",
     "TTL_VARIABLES",
+    "Agent",
     "AlreadyClaimedError",
     "ClaimMismatchError",
     "ConfigurationError",
@@ -55,22 +67,30 @@ __all__ = [
     "ExpiredTokenError",
     "FrameworkAdapter",
     "FrameworkSettings",
+    "HumanInputRequest",
     "InMemoryFrameworkAdapter",
+    "InvalidAnswerError",
     "InvalidConfigError",
     "KortyxError",
     "NothingPendingError",
+    "Option",
     "PendingInterrupt",
     "PendingInterruptStore",
     "RedisFrameworkAdapter",
     "ResumeError",
+    "ResumeFailedError",
+    "RunResult",
     "StorageCapabilityError",
     "StorageConnectionError",
     "StorageError",
     "UnknownTokenError",
+    "UnknownWorkflowError",
     "__version__",
+    "create_agent",
     "create_framework_adapter_from_env",
     "create_in_memory_framework_adapter",
     "create_redis_framework_adapter",
     "redact_url",
     "resolve_framework_settings",
+    "use_interrupt",
 ]

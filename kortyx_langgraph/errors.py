@@ -71,6 +71,30 @@ class ClaimMismatchError(ResumeError):
     """``release`` with a claim id that does not hold the interrupt: it is someone else's."""
 
 
+class InvalidAnswerError(ResumeError, ValueError):
+    """An answer that does not fit the question (``use_interrupt``); nothing was resumed and
+    the token still works."""
+
+
+class ResumeFailedError(ResumeError):
+    """The resumed run raised (its error is the ``__cause__``) and the claim was released.
+
+    ``token_still_pending`` tells whether the interrupt still waits (the node failed before
+    it finished: answer the same token again) or was answered and a later step failed
+    (retry the thread with ``agent.run(None, thread_id=...)``).
+    """
+
+    def __init__(
+        self, message: str, *, token: str | None = None, token_still_pending: bool = False
+    ) -> None:
+        super().__init__(message, token=token)
+        self.token_still_pending = token_still_pending
+
+
+class UnknownWorkflowError(ResumeError):
+    """The workflow a thread runs is not one of the agent's workflows."""
+
+
 class NothingPendingError(ResumeError):
     """``claim_next``: the thread has no unclaimed pending interrupt (any more)."""
 
@@ -81,12 +105,15 @@ __all__ = [
     "ConfigurationError",
     "DeserializationError",
     "ExpiredTokenError",
+    "InvalidAnswerError",
     "InvalidConfigError",
     "KortyxError",
     "NothingPendingError",
     "ResumeError",
+    "ResumeFailedError",
     "StorageCapabilityError",
     "StorageConnectionError",
     "StorageError",
     "UnknownTokenError",
+    "UnknownWorkflowError",
 ]

@@ -1,0 +1,370 @@
+"""``create_agent``: an app's workflows, one framework adapter, and resume by token.
+
+The agent compiles each workflow with the adapter as its checkpointer, runs them on
+threads, and answers pending interrupts with nothing but a token: ``resume(token, value)``
+claims the token, finds the thread and the workflow it runs, resumes it, and releases the
+claim if the resumed run raises, so a human can answer again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping
+from types import TracebackType
+from typing import Any, NoReturn
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.errors import is_invalid_resume
+from langgraph.pregel import Pregel
+from langgraph.types import Command
+from typing_extensions import Self
+
+from kortyx_langgraph.agent.human_input import HumanInputRequest
+from kortyx_langgraph.agent.result import RunResult
+from kortyx_langgraph.core.adapter import FrameworkAdapter
+from kortyx_langgraph.errors import (
+    ConfigurationError,
+    InvalidAnswerError,
+    KortyxError,
+    ResumeError,
+    ResumeFailedError,
+    UnknownWorkflowError,
+)
+from kortyx_langgraph.factory import create_framework_adapter_from_env
+from kortyx_langgraph.pending import PendingInterrupt
+
+Graph = Pregel[Any, Any, Any, Any]
+"""A compiled LangGraph graph (a ``StateGraph`` compiled, or a functional ``entrypoint``)."""
+
+WORKFLOW_METADATA_KEY = "kortyx_workflow_id"
+"""Checkpoint metadata naming the workflow a thread runs (kept with the thread, same TTL)."""
+
+
+def _compiled(workflow_id: str, workflow: Any, adapter: FrameworkAdapter) -> Graph:
+    if isinstance(workflow, Pregel):
+        return workflow.copy(update={"checkpointer": adapter})
+    if callable(getattr(workflow, "compile", None)):
+        compiled = workflow.compile(checkpointer=adapter)
+        if isinstance(compiled, Pregel):
+            return compiled
+    raise ConfigurationError(
+        f"workflow {workflow_id!r} must be a StateGraph builder or a compiled graph, "
+        f"got {type(workflow).__name__}",
+        variable="workflows",
+    )
+
+
+class Agent:
+    """Runs an app's LangGraph workflows on one adapter; see :func:`create_agent`."""
+
+    def __init__(
+        self,
+        workflows: Mapping[str, Graph],
+        default_workflow_id: str,
+        adapter: FrameworkAdapter,
+        *,
+        owns_adapter: bool,
+    ) -> None:
+        self._graphs = dict(workflows)
+        self.default_workflow_id = default_workflow_id
+        self._adapter = adapter
+        self._owns_adapter = owns_adapter
+
+    def __repr__(self) -> str:
+        return (
+            f"Agent(workflows={sorted(self._graphs)}, default={self.default_workflow_id!r}, "
+            f"framework_adapter={self._adapter!r})"
+        )
+
+    @property
+    def framework_adapter(self) -> FrameworkAdapter:
+        """The adapter every workflow of this agent checkpoints to."""
+        return self._adapter
+
+    @property
+    def workflows(self) -> dict[str, Graph]:
+        """The compiled workflows by id."""
+        return dict(self._graphs)
+
+    # -- shared steps --------------------------------------------------------------------
+
+    def _graph(self, workflow_id: str) -> Graph:
+        graph = self._graphs.get(workflow_id)
+        if graph is None:
+            raise UnknownWorkflowError(
+                f"no workflow {workflow_id!r}; this agent has {sorted(self._graphs)}"
+            )
+        return graph
+
+    def _config(
+        self, workflow_id: str, thread_id: str, config: RunnableConfig | None = None
+    ) -> RunnableConfig:
+        base: dict[str, Any] = dict(config or {})
+        configurable = {**(base.get("configurable") or {}), "thread_id": thread_id}
+        metadata = {**(base.get("metadata") or {}), WORKFLOW_METADATA_KEY: workflow_id}
+        return {**base, "configurable": configurable, "metadata": metadata}  # type: ignore[typeddict-item]
+
+    def _start(
+        self, workflow_id: str | None, thread_id: str | None, config: RunnableConfig | None
+    ) -> tuple[str, Graph, RunnableConfig]:
+        workflow_id = workflow_id or self.default_workflow_id
+        graph = self._graph(workflow_id)
+        given = (config or {}).get("configurable", {}).get("thread_id")
+        thread = thread_id or (str(given) if given else f"thread-{uuid.uuid4().hex}")
+        return workflow_id, graph, self._config(workflow_id, thread, config)
+
+    def _recorded_workflow(self, metadata: Mapping[str, Any] | None) -> str | None:
+        value = (metadata or {}).get(WORKFLOW_METADATA_KEY)
+        return value if isinstance(value, str) else None
+
+    @staticmethod
+    def _thread_config(thread_id: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+
+    def _result(
+        self,
+        workflow_id: str,
+        config: RunnableConfig,
+        values: Any,
+        pending: list[PendingInterrupt],
+    ) -> RunResult:
+        return RunResult(
+            thread_id=config["configurable"]["thread_id"],
+            workflow_id=workflow_id,
+            status="interrupted" if pending else "completed",
+            values=values,
+            interrupts=tuple(pending),
+        )
+
+    @staticmethod
+    def _checked(claimed: PendingInterrupt, value: Any) -> None:
+        request = HumanInputRequest.from_value(claimed.value)
+        if request is not None:
+            request.check(value)
+
+    # -- sync ------------------------------------------------------------------------------
+
+    def _release(self, token: str, claim_id: str) -> bool:
+        """Release after a failed resume; whether the interrupt still waits for an answer."""
+        try:
+            self._adapter.pending.release(token, claim_id)
+        except ResumeError:
+            return False  # answered (or gone): nothing is held any more
+        return True
+
+    def _finish(self, workflow_id: str, graph: Graph, config: RunnableConfig) -> RunResult:
+        values = graph.get_state(config).values
+        pending = self._adapter.pending.list(config["configurable"]["thread_id"])
+        return self._result(workflow_id, config, values, pending)
+
+    def run(
+        self,
+        input: Any,
+        *,
+        workflow_id: str | None = None,
+        thread_id: str | None = None,
+        config: RunnableConfig | None = None,
+    ) -> RunResult:
+        """Run a workflow (the default one unless ``workflow_id``) until it ends or pauses.
+
+        Without ``thread_id`` (here or in ``config``) a fresh thread is made.
+        """
+        workflow_id, graph, run_config = self._start(workflow_id, thread_id, config)
+        graph.invoke(input, run_config)
+        return self._finish(workflow_id, graph, run_config)
+
+    def stream(
+        self,
+        input: Any,
+        *,
+        workflow_id: str | None = None,
+        thread_id: str | None = None,
+        config: RunnableConfig | None = None,
+        **stream_kwargs: Any,
+    ) -> Iterator[Any]:
+        """LangGraph's ``graph.stream`` (``stream_mode`` and the rest pass through); the
+        last item is the :class:`RunResult`."""
+        workflow_id, graph, run_config = self._start(workflow_id, thread_id, config)
+        yield from graph.stream(input, run_config, **stream_kwargs)
+        yield self._finish(workflow_id, graph, run_config)
+
+    def workflow_of(self, thread_id: str) -> str:
+        """The id of the workflow ``thread_id`` runs, as recorded with the thread."""
+        for saved in self._adapter.list(self._thread_config(thread_id)):
+            if recorded := self._recorded_workflow(saved.metadata):
+                return recorded
+        return self.default_workflow_id
+
+    def resume(self, token: str, value: Any, *, lease_ms: int | None = None) -> RunResult:
+        """Answer the pending interrupt of ``token`` with ``value`` and run on.
+
+        Claims the token first (``AlreadyClaimedError`` if another caller holds it,
+        ``UnknownTokenError``/``ExpiredTokenError`` if it is gone: never a new run). An
+        answer that does not fit a :func:`use_interrupt` question raises
+        ``InvalidAnswerError`` before anything runs; a resumed run that raises becomes
+        ``ResumeFailedError``. Either way the claim is released and the token still works.
+        """
+        claimed = self._adapter.pending.claim(token, lease_ms=lease_ms)
+        assert claimed.claim_id is not None  # claim() always returns the holder's id
+        try:
+            self._checked(claimed, value)
+            workflow_id = self.workflow_of(claimed.thread_id)
+            graph = self._graph(workflow_id)
+            config = self._config(workflow_id, claimed.thread_id)
+            graph.invoke(Command(resume=claimed.resume_map(value)), config)
+        except BaseException as exc:
+            _raise_resume_error(exc, token, self._release(token, claimed.claim_id))
+        result = self._finish(workflow_id, graph, config)
+        if any(p.token == token for p in result.interrupts):
+            self._adapter.pending.release(token, claimed.claim_id)
+        return result
+
+    # -- async -----------------------------------------------------------------------------
+
+    async def _arelease(self, token: str, claim_id: str) -> bool:
+        """Async :meth:`_release`."""
+        try:
+            await self._adapter.pending.arelease(token, claim_id)
+        except ResumeError:
+            return False
+        return True
+
+    async def _afinish(self, workflow_id: str, graph: Graph, config: RunnableConfig) -> RunResult:
+        values = (await graph.aget_state(config)).values
+        pending = await self._adapter.pending.alist(config["configurable"]["thread_id"])
+        return self._result(workflow_id, config, values, pending)
+
+    async def arun(
+        self,
+        input: Any,
+        *,
+        workflow_id: str | None = None,
+        thread_id: str | None = None,
+        config: RunnableConfig | None = None,
+    ) -> RunResult:
+        """Async :meth:`run`."""
+        workflow_id, graph, run_config = self._start(workflow_id, thread_id, config)
+        await graph.ainvoke(input, run_config)
+        return await self._afinish(workflow_id, graph, run_config)
+
+    async def astream(
+        self,
+        input: Any,
+        *,
+        workflow_id: str | None = None,
+        thread_id: str | None = None,
+        config: RunnableConfig | None = None,
+        **stream_kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        """Async :meth:`stream`."""
+        workflow_id, graph, run_config = self._start(workflow_id, thread_id, config)
+        async for chunk in graph.astream(input, run_config, **stream_kwargs):
+            yield chunk
+        yield await self._afinish(workflow_id, graph, run_config)
+
+    async def aworkflow_of(self, thread_id: str) -> str:
+        """Async :meth:`workflow_of`."""
+        async for saved in self._adapter.alist(self._thread_config(thread_id)):
+            if recorded := self._recorded_workflow(saved.metadata):
+                return recorded
+        return self.default_workflow_id
+
+    async def aresume(self, token: str, value: Any, *, lease_ms: int | None = None) -> RunResult:
+        """Async :meth:`resume`."""
+        claimed = await self._adapter.pending.aclaim(token, lease_ms=lease_ms)
+        assert claimed.claim_id is not None
+        try:
+            self._checked(claimed, value)
+            workflow_id = await self.aworkflow_of(claimed.thread_id)
+            graph = self._graph(workflow_id)
+            config = self._config(workflow_id, claimed.thread_id)
+            await graph.ainvoke(Command(resume=claimed.resume_map(value)), config)
+        except BaseException as exc:
+            _raise_resume_error(exc, token, await self._arelease(token, claimed.claim_id))
+        result = await self._afinish(workflow_id, graph, config)
+        if any(p.token == token for p in result.interrupts):
+            await self._adapter.pending.arelease(token, claimed.claim_id)
+        return result
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the adapter if the agent made it (from the environment)."""
+        if self._owns_adapter:
+            self._adapter.close()
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`."""
+        if self._owns_adapter:
+            await self._adapter.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _raise_resume_error(exc: BaseException, token: str, still_pending: bool) -> NoReturn:
+    """Raise what a failed resume raises: ours as they are, the run's as a typed error."""
+    if isinstance(exc, (KortyxError, KeyboardInterrupt, SystemExit, GeneratorExit)):
+        raise exc
+    if is_invalid_resume(exc):
+        raise InvalidAnswerError(
+            f"the answer does not fit the interrupt's response_schema: {exc}", token=token
+        ) from exc
+    then = (
+        "the token can be answered again"
+        if still_pending
+        else "the answer was taken and a later step failed; retry the thread with "
+        "run(None, thread_id=...)"
+    )
+    raise ResumeFailedError(
+        f"the resumed run raised {type(exc).__name__}: {exc}; the claim was released and {then}",
+        token=token,
+        token_still_pending=still_pending,
+    ) from exc
+
+
+def create_agent(
+    *,
+    workflows: Mapping[str, Any],
+    default_workflow_id: str,
+    framework_adapter: FrameworkAdapter | None = None,
+) -> Agent:
+    """An :class:`Agent` running ``workflows`` (ids to ``StateGraph`` builders or compiled
+    graphs), each compiled with the adapter as its checkpointer.
+
+    Without ``framework_adapter`` it uses :func:`create_framework_adapter_from_env` (and
+    closes it with the agent); either way ``agent.framework_adapter`` is the one in use.
+    """
+    if not workflows:
+        raise ConfigurationError("create_agent needs at least one workflow", variable="workflows")
+    if default_workflow_id not in workflows:
+        raise ConfigurationError(
+            f"default_workflow_id {default_workflow_id!r} is not one of {sorted(workflows)}",
+            variable="default_workflow_id",
+        )
+    owns = framework_adapter is None
+    adapter = framework_adapter or create_framework_adapter_from_env()
+    graphs = {wid: _compiled(wid, w, adapter) for wid, w in workflows.items()}
+    return Agent(graphs, default_workflow_id, adapter, owns_adapter=owns)
+
+
+__all__ = ["WORKFLOW_METADATA_KEY", "Agent", "create_agent"]

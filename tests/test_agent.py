@@ -1,0 +1,254 @@
+"""``create_agent`` and ``use_interrupt`` on every backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kortyx_langgraph import (
+    AlreadyClaimedError,
+    ConfigurationError,
+    FrameworkAdapter,
+    InvalidAnswerError,
+    ResumeFailedError,
+    RunResult,
+    UnknownTokenError,
+    create_agent,
+)
+from tests.agent_workflows import note_builder, trip_builder
+from tests.pending_truth import assert_agrees
+
+
+def _agent(adapter: FrameworkAdapter, fail_in_node: int = 0, fail_after: int = 0) -> Any:
+    note = note_builder([fail_in_node], [fail_after]).compile()
+    return create_agent(
+        workflows={"trip": trip_builder(), "note": note},
+        default_workflow_id="trip",
+        framework_adapter=adapter,
+    )
+
+
+def test_run_pauses_and_resume_by_token_runs_to_the_end(adapter: FrameworkAdapter) -> None:
+    agent = _agent(adapter)
+    assert agent.framework_adapter is adapter
+    paused = agent.run({"city": "Lyon"})
+    assert paused.status == "interrupted"
+    assert paused.workflow_id == "trip"
+    [question] = paused.interrupts
+    assert question.value["kind"] == "choice"
+    assert question.value["options"][0] == {
+        "id": "train",
+        "label": "Train",
+        "description": "slow, scenic",
+    }
+    assert question.response_schema == {"enum": ["train", "plane"], "type": "string"}
+    assert_agrees(agent.workflows["trip"], adapter, paused.thread_id)
+
+    second = agent.resume(question.token, "train")
+    assert second.status == "interrupted"
+    [extras] = second.interrupts
+    assert extras.token != question.token
+    assert extras.response_schema is not None
+    assert extras.response_schema["type"] == "array"
+    assert extras.response_schema["maxItems"] == 2
+
+    done = agent.resume(extras.token, ["meal", "bag"])
+    assert done == RunResult(done.thread_id, "trip", "completed", None, ())
+    assert done.values["transport"] == "TRAIN"
+    assert done.values["extras"] == ["meal", "bag"]  # an option without a value gives its id
+    assert done.values["log"] == ["planned", "booked TRAIN with meal+bag"]
+    with pytest.raises(UnknownTokenError):
+        agent.resume(question.token, "plane")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["bus", 3, ["train"], None],
+    ids=["unknown-option", "wrong-type", "list-for-choice", "nothing"],
+)
+def test_a_bad_choice_is_refused_and_the_token_stays(
+    adapter: FrameworkAdapter, answer: Any
+) -> None:
+    agent = _agent(adapter)
+    [question] = agent.run({"city": "Oslo"}).interrupts
+    with pytest.raises(InvalidAnswerError):
+        agent.resume(question.token, answer)
+    still = adapter.pending.get(question.token)
+    assert not still.claimed
+    assert agent.resume(question.token, "plane").interrupts[0].value["question"] == "Extras?"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [["bag", "seat", "meal"], ["bag", "bag"], [], ["nope"], "bag"],
+    ids=["too-many", "twice", "too-few", "unknown", "not-a-list"],
+)
+def test_a_bad_multi_choice_is_refused(adapter: FrameworkAdapter, answer: Any) -> None:
+    agent = _agent(adapter)
+    [question] = agent.run({"city": "Rome"}).interrupts
+    [extras] = agent.resume(question.token, "train").interrupts
+    with pytest.raises(InvalidAnswerError):
+        agent.resume(extras.token, answer)
+    assert agent.resume(extras.token, ["seat"]).status == "completed"
+
+
+def test_a_bad_answer_sent_straight_to_langgraph_is_not_kept(adapter: FrameworkAdapter) -> None:
+    """LangGraph validates against the published schema before recording the answer."""
+    from langgraph.types import Command
+
+    agent = _agent(adapter)
+    paused = agent.run({"city": "Bern"})
+    [question] = paused.interrupts
+    graph = agent.workflows["trip"]
+    with pytest.raises(Exception, match="validation error"):
+        graph.invoke(Command(resume=question.resume_map("bus")), question.config)
+    assert_agrees(graph, adapter, paused.thread_id)
+    assert agent.resume(question.token, "train").status == "interrupted"
+
+
+def test_a_failed_resume_releases_the_claim(adapter: FrameworkAdapter) -> None:
+    agent = _agent(adapter, fail_in_node=1)
+    paused = agent.run({}, workflow_id="note")
+    assert paused.workflow_id == "note"
+    [question] = paused.interrupts
+    assert question.response_schema == {"type": "string"}
+    with pytest.raises(ResumeFailedError, match="booking service is down") as caught:
+        agent.resume(question.token, "window seat")
+    assert isinstance(caught.value.__cause__, ConnectionError)
+    assert caught.value.token_still_pending
+    assert not adapter.pending.get(question.token).claimed
+    done = agent.resume(question.token, "ignored: the node already has its answer")
+    assert done.status == "completed"
+    assert done.workflow_id == "note"
+    assert done.values["log"] == ["noted window seat"]
+
+
+def test_a_failure_after_the_answer_was_taken_says_so(adapter: FrameworkAdapter) -> None:
+    agent = _agent(adapter, fail_after=1)
+    [question] = agent.run({}, workflow_id="note").interrupts
+    with pytest.raises(ResumeFailedError, match="archive timed out") as caught:
+        agent.resume(question.token, "aisle")
+    assert not caught.value.token_still_pending
+    with pytest.raises(UnknownTokenError):
+        adapter.pending.get(question.token)
+    retried = agent.run(None, workflow_id="note", thread_id=question.thread_id)
+    assert retried.values["log"] == ["noted aisle"]
+
+
+def test_a_claimed_or_unknown_token_is_never_a_new_run(adapter: FrameworkAdapter) -> None:
+    agent = _agent(adapter)
+    paused = agent.run({"city": "Riga"})
+    [question] = paused.interrupts
+    held = adapter.pending.claim(question.token)
+    with pytest.raises(AlreadyClaimedError):
+        agent.resume(question.token, "train")
+    assert held.claim_id is not None
+    adapter.pending.release(question.token, held.claim_id)
+    forged = question.token[:-4] + "AAAA"
+    with pytest.raises(UnknownTokenError):
+        agent.resume(forged, "train")
+    history = list(agent.workflows["trip"].get_state_history(question.config))
+    assert len(history) == 2  # the input and the paused step: nothing else ran
+
+
+def test_resume_finds_the_workflow_a_thread_runs(adapter: FrameworkAdapter) -> None:
+    agent = _agent(adapter)
+    trip = agent.run({"city": "Nice"}, thread_id="shared-name-1")
+    note = agent.run({}, workflow_id="note", config={"configurable": {"thread_id": "other-2"}})
+    assert note.thread_id == "other-2"
+    fresh = _agent(adapter)  # another process would know nothing but the token
+    assert fresh.workflow_of("other-2") == "note"
+    assert fresh.resume(note.interrupts[0].token, "hi").values["log"] == ["noted hi"]
+    assert fresh.resume(trip.interrupts[0].token, "plane").workflow_id == "trip"
+
+
+def test_stream_passes_modes_through_and_ends_with_the_result(adapter: FrameworkAdapter) -> None:
+    agent = _agent(adapter)
+    *chunks, result = agent.stream({"city": "Kyiv"}, stream_mode="values")
+    assert isinstance(result, RunResult)
+    assert result.status == "interrupted"
+    assert chunks[0] == {"city": "Kyiv", "log": []}
+
+
+async def test_async_twins(adapter: FrameworkAdapter) -> None:
+    agent = _agent(adapter)
+    paused = await agent.arun({"city": "Tartu"})
+    [question] = paused.interrupts
+    with pytest.raises(InvalidAnswerError):
+        await agent.aresume(question.token, "bus")
+    second = await agent.aresume(question.token, "train")
+    done = await agent.aresume(second.interrupts[0].token, ["seat"])
+    assert done.status == "completed"
+    items = [item async for item in agent.astream({"city": "Pärnu"}, stream_mode="updates")]
+    assert isinstance(items[-1], RunResult)
+    assert await agent.aworkflow_of(items[-1].thread_id) == "trip"
+
+
+def test_without_an_adapter_the_environment_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ["KORTYX_REDIS_URL", "REDIS_URL", "KORTYX_FRAMEWORK_REDIS_URL"]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KORTYX_TTL_MS", "120000")
+    with create_agent(workflows={"trip": trip_builder()}, default_workflow_id="trip") as agent:
+        assert agent.framework_adapter.kind == "in-memory"
+        assert agent.framework_adapter.ttl_ms == 120_000
+        assert agent.run({"city": "Turku"}).status == "interrupted"
+
+
+@pytest.mark.redis
+def test_without_an_adapter_a_redis_url_selects_redis(
+    monkeypatch: pytest.MonkeyPatch, redis_standalone: Any
+) -> None:
+    monkeypatch.setenv("KORTYX_REDIS_URL", redis_standalone.url)
+    with create_agent(workflows={"trip": trip_builder()}, default_workflow_id="trip") as agent:
+        assert agent.framework_adapter.kind == "redis"
+        paused = agent.run({"city": "Gdansk"})
+        agent.framework_adapter.delete_thread(paused.thread_id)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "variable"),
+    [
+        ({"workflows": {}, "default_workflow_id": "x"}, "workflows"),
+        ({"workflows": {"a": trip_builder()}, "default_workflow_id": "b"}, "default_workflow_id"),
+        ({"workflows": {"a": object()}, "default_workflow_id": "a"}, "workflows"),
+    ],
+)
+def test_bad_agent_arguments_are_named(
+    adapter: FrameworkAdapter, kwargs: dict[str, Any], variable: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        create_agent(framework_adapter=adapter, **kwargs)
+    assert caught.value.variable == variable
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "message"),
+    [
+        ("slider", None, "unknown input kind"),
+        ("choice", None, "needs options"),
+        ("text", ["a"], "takes no options"),
+        ("choice", ["a", "a"], "unique"),
+        ("choice", [{"label": "no id"}], "non-empty string id"),
+    ],
+)
+def test_bad_questions_are_refused_in_the_node(
+    adapter: FrameworkAdapter, kind: str, options: Any, message: str
+) -> None:
+    from langgraph.graph import END, START, StateGraph
+
+    from kortyx_langgraph import use_interrupt
+    from tests.agent_workflows import Trip
+
+    def ask(state: Trip) -> Trip:
+        return {"note": use_interrupt(kind, "?", options=options)}  # type: ignore[arg-type]
+
+    builder = StateGraph(Trip)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    agent = create_agent(
+        workflows={"q": builder}, default_workflow_id="q", framework_adapter=adapter
+    )
+    with pytest.raises(ConfigurationError, match=message):
+        agent.run({})
