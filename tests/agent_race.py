@@ -8,6 +8,7 @@ counts its runs in Redis, which is what the test checks: each ran exactly once.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -68,18 +69,20 @@ def make_agent(url: str, cluster: bool, prefix: str, counter: str) -> Any:
     )
 
 
-def race(
-    url: str,
-    cluster: bool,
-    prefix: str,
-    counter: str,
-    tokens: list[str],
-    barrier: Any,
-    results: Any,
-) -> None:
+@dataclass(frozen=True)
+class RaceSetup:
+    """Where the racing agents work: the server, its kind, the key prefix, the counters."""
+
+    url: str
+    cluster: bool
+    prefix: str
+    counter: str
+
+
+def race(setup: RaceSetup, tokens: list[str], barrier: Any, results: Any) -> None:
     """Resume every token of ``tokens`` at once, after the barrier; put the outcome counts
     on the ``results`` queue."""
-    agent = make_agent(url, cluster, prefix, counter)
+    agent = make_agent(setup.url, setup.cluster, setup.prefix, setup.counter)
     outcomes = {"won": 0, "claimed": 0, "gone": 0}
 
     def one(token: str) -> str:
