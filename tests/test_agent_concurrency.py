@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.agent_race import RaceSetup, client_for, make_agent, race
+from tests.agent_race import client_for, make_agent, race
 from tests.conftest import redis_url_for
 
 pytestmark = pytest.mark.redis
@@ -36,7 +36,9 @@ def test_racing_resumes_run_each_node_once(request: pytest.FixtureRequest, backe
     barrier = context.Barrier(PROCESSES)
     queue = context.Queue()
     workers = [
-        context.Process(target=race, args=(url, cluster, prefix, counter, share, barrier, queue))
+        context.Process(
+            target=race, args=(RaceSetup(url, cluster, prefix, counter), share, barrier, queue)
+        )
         for share in shares
     ]
     for worker in workers:
