@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.agent_race import client_for, make_agent, race
+from tests.agent_race import RaceSetup, client_for, make_agent, race
 from tests.conftest import redis_url_for
 
 pytestmark = pytest.mark.redis
