@@ -508,3 +508,32 @@ async def test_concurrent_claim_next_hands_out_each_interrupt_to_one_caller(
     assert len(won) == 2
     assert len(set(won)) == 2
     assert all(isinstance(r, NothingPendingError) for r in results if isinstance(r, BaseException))
+
+
+def test_claim_next_on_real_threads_hands_out_each_interrupt_once(
+    adapter: FrameworkAdapter,
+) -> None:
+    """The in-memory engine runs flows in place, so only threads can race it."""
+    from tests.graphs import parallel_graph
+
+    thread_id = _thread()
+    parallel_graph(adapter).invoke({"log": []}, {"configurable": {"thread_id": thread_id}})
+    barrier = threading.Barrier(20)
+    won: list[str] = []
+    empty: list[int] = []
+
+    def take() -> None:
+        barrier.wait()
+        try:
+            won.append(adapter.pending.claim_next(thread_id).token)
+        except NothingPendingError:
+            empty.append(1)
+
+    threads = [threading.Thread(target=take) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 2
+    assert len(set(won)) == 2
+    assert len(empty) == 18
