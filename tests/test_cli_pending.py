@@ -14,7 +14,7 @@ from langgraph.types import Command, interrupt
 
 from kortyx_langgraph import FrameworkAdapter, create_redis_framework_adapter
 from kortyx_langgraph.cli import build_parser
-from kortyx_langgraph.cli.pending import show_pending
+from kortyx_langgraph.cli.pending import check_limit, show_pending
 from kortyx_langgraph.cli.render import iso
 from kortyx_langgraph.env import resolve_framework_settings
 from tests.cli_support import Ran, run_here, run_process
@@ -65,7 +65,7 @@ def setup(
                 adapter,
                 settings,
                 thread_id=parsed.thread,
-                limit=parsed.limit if parsed.all else None,
+                limit=check_limit(parsed),
                 as_json=parsed.json,
                 out=out,
             )
@@ -187,6 +187,7 @@ def test_usage_errors_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
         ["pending"],
         ["pending", "--all", "--thread", "t"],
         ["pending", "--all", "--limit", "0"],
+        ["pending", "--thread", "t", "--limit", "5"],
     ):
         assert run_here(monkeypatch, *args).status == 2
 

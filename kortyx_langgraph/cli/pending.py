@@ -34,16 +34,17 @@ from kortyx_langgraph.pending import PendingInterrupt
 
 JSON_KEYS = """\
 --json prints one object: backend ("redis" or "in-memory"), where (the Redis URL with its
-password hidden), thread_id (null with --all), limit (null with --thread), threads_scanned,
-complete (false when --all stopped at the limit and more threads exist), note (null, or
-why the list may be incomplete), interrupts: a list of objects with token, thread_id,
-interrupt_id, checkpoint_id, task_id, created_at, age_seconds, expires_at,
-expires_in_seconds, claimed, claimed_at, lease_expires_at, lease_expires_in_seconds,
-value (the value itself when it is JSON of at most 200 characters, else null),
-value_summary (always a string, cut at 200 characters with "... [truncated, N chars]"),
-value_truncated, response_schema (the JSON Schema of the expected answer, or null).
-Times are ISO 8601 in UTC. A claim shows only that it holds and until when: claim ids
-are never shown, since a claim id is what releases a claim."""
+password hidden, or "in-memory (this process only)"), thread_id (null with --all), limit
+(null with --thread), threads_scanned, complete (false when --all stopped at the limit and
+more threads exist), note (null, or why the list may be incomplete), interrupts: a list of
+objects with token, thread_id, interrupt_id, checkpoint_id, task_id, created_at,
+age_seconds, expires_at, expires_in_seconds, claimed, claimed_at, lease_expires_at,
+lease_expires_in_seconds, value (the value itself when it is JSON of at most 200
+characters, else null), value_summary (always a string, cut at 200 characters with "...
+[truncated, N chars]"), value_truncated, response_schema (the JSON Schema of the expected
+answer; null when there is none or it is over 100,000 characters). Times are ISO 8601 in
+UTC. A claim shows only that it holds and until when: claim ids are never shown, since a
+claim id is what releases a claim."""
 
 
 def add_parser(commands: Any) -> None:
@@ -63,12 +64,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--limit",
         type=_positive,
-        default=DEFAULT_THREAD_LIMIT,
         help=f"with --all: read at most this many threads (default {DEFAULT_THREAD_LIMIT})",
     )
     parser.add_argument("--json", action="store_true", help="print JSON (keys below)")
     add_prefix_option(parser)
-    parser.set_defaults(handler=lambda args, out, err: run(args, out))
+    parser.set_defaults(handler=lambda args, out, err: run(args, out), parser=parser)
 
 
 def _positive(text: str) -> int:
@@ -81,15 +81,26 @@ def _positive(text: str) -> int:
     return number
 
 
+def check_limit(args: argparse.Namespace) -> int | None:
+    """The thread limit of ``--all`` (its default when not given); ``--limit`` with
+    ``--thread`` is a usage error."""
+    if args.thread is not None:
+        if args.limit is not None:
+            args.parser.error("--limit goes with --all, not with --thread")
+        return None
+    return DEFAULT_THREAD_LIMIT if args.limit is None else int(args.limit)
+
+
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``pending`` on the adapter the environment selects."""
+    limit = check_limit(args)
     settings = resolve_framework_settings()
     with open_adapter(settings, args.prefix) as adapter:
         return show_pending(
             adapter,
             settings,
             thread_id=args.thread,
-            limit=args.limit if args.all else None,
+            limit=limit,
             as_json=args.json,
             out=out,
         )
