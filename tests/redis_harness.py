@@ -496,10 +496,13 @@ class RedisCluster:
         masters: int = 3,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 20.0,
+        password: str | None = None,
     ) -> None:
         if masters < 3:
             raise ValueError("Redis Cluster needs at least 3 masters")
         self.masters = masters
+        self.password = password
+        """With a password, every node requires it (``requirepass``), the URL carries it."""
         self.extra_args = tuple(extra_args)
         self.startup_timeout = startup_timeout
         self.nodes: list[RedisServer] = []
@@ -516,7 +519,7 @@ class RedisCluster:
 
     @property
     def url(self) -> str:
-        """Seed-node URL ``redis://127.0.0.1:P1/0``."""
+        """Seed-node URL ``redis://[:pass@]127.0.0.1:P1/0``."""
         if not self.nodes:
             raise RedisHarnessError("cluster not started")
         return self.nodes[0].url
@@ -534,7 +537,10 @@ class RedisCluster:
         _, cli_bin = find_redis_binaries()
         try:
             for _ in range(self.masters):
-                node = RedisServer(cluster=True, extra_args=self.extra_args)
+                auth = () if self.password is None else ("--masterauth", self.password)
+                node = RedisServer(
+                    cluster=True, password=self.password, extra_args=(*self.extra_args, *auth)
+                )
                 self.nodes.append(node)
                 node.start()
             self._create(cli_bin)
@@ -565,6 +571,8 @@ class RedisCluster:
         addresses = [f"{_LOOPBACK}:{port}" for port in self.ports]
         cmd = [cli_bin, "--cluster", "create", *addresses]
         cmd += ["--cluster-replicas", "0", "--cluster-yes"]
+        if self.password is not None:
+            cmd += ["-a", self.password, "--no-auth-warning"]
         try:
             result = subprocess.run(
                 cmd,

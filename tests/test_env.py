@@ -191,6 +191,6 @@ def test_the_settings_command_prints_the_choice() -> None:
 
 def test_the_settings_command_fails_clearly_on_a_bad_ttl() -> None:
     done = _settings_command("later")
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert "KORTYX_TTL_MS" in done.stderr
     assert "Traceback" not in done.stderr

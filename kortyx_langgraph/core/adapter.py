@@ -9,6 +9,7 @@ nothing else, so the twins cannot drift apart.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
@@ -35,6 +36,8 @@ from kortyx_langgraph.pending import PendingInterrupt
 PRUNE_STRATEGIES: tuple[str, ...] = ("keep_latest", "delete")
 VERSION_COUNTER_DIGITS = 12
 PendingAction = Literal["get", "claim", "release"]
+DEFAULT_THREAD_LIMIT = 1000
+"""How many threads :meth:`FrameworkAdapter.list_threads` returns at most by default."""
 
 
 class Operations(Protocol):
@@ -82,6 +85,8 @@ class Operations(Protocol):
         self, config: RunnableConfig, channels: Sequence[str]
     ) -> Flow[Mapping[str, DeltaChannelHistory]]: ...
 
+    def list_threads(self, limit: int) -> Flow[list[str]]: ...
+
     def pending_list(self, thread_id: str) -> Flow[list[PendingInterrupt]]: ...
 
     def pending_lookup(
@@ -91,6 +96,15 @@ class Operations(Protocol):
     def pending_claim_next(
         self, thread_id: str, claim_id: str, lease_ms: int
     ) -> Flow[PendingInterrupt]: ...
+
+
+def check_thread_limit(limit: object) -> int:
+    """Refuse a ``list_threads`` limit that is not a positive whole number."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigurationError(
+            f"limit must be a positive whole number, not {limit!r}", variable="limit"
+        )
+    return limit
 
 
 def check_prune_strategy(strategy: str) -> None:
@@ -250,6 +264,24 @@ class FrameworkAdapter(BaseCheckpointSaver[str]):
     ) -> Mapping[str, DeltaChannelHistory]:
         """Per-channel writes and seed along the parent chain, in one pass."""
         return self._engine.run(self._ops.delta_history(config, channels))
+
+    # -- administration ------------------------------------------------------------------
+
+    def list_threads(self, *, limit: int = DEFAULT_THREAD_LIMIT) -> builtins.list[str]:
+        """Ids of up to ``limit`` threads that have a checkpoint, sorted.
+
+        An administrative scan, not for a run's path. In memory it reads the thread table.
+        On Redis it is one ``SCAN`` over the prefix's checkpoint hashes (on every primary of
+        a Cluster), stopped as soon as ``limit`` threads are found: ``SCAN`` walks the
+        database's keys in pages, so its cost grows with the keys it visits, at most the
+        whole database. When more than ``limit`` threads exist, which ones come back is
+        unspecified; ask for ``limit + 1`` to learn whether more exist.
+        """
+        return self._engine.run(self._ops.list_threads(check_thread_limit(limit)))
+
+    async def alist_threads(self, *, limit: int = DEFAULT_THREAD_LIMIT) -> builtins.list[str]:
+        """Async :meth:`list_threads`."""
+        return await self._engine.arun(self._ops.list_threads(check_thread_limit(limit)))
 
     # -- BaseCheckpointSaver, async: the same flows, run by the async engine -------------
 

@@ -381,6 +381,13 @@ class MemoryOperations:
 
         return fetch
 
+    @flow
+    def list_threads(self, limit: int) -> list[str]:
+        """Ids of up to ``limit`` live threads that have a checkpoint, in sorted order."""
+        with self.lock:
+            found = [thread_id for thread_id, state in self.table.live() if state.namespaces]
+        return sorted(found)[:limit]
+
     # -- pending interrupts --------------------------------------------------------------
 
     def _locate(self, token: str) -> tuple[ThreadState, StoredPending]:

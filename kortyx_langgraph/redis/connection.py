@@ -16,6 +16,7 @@ import contextlib
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
+from itertools import islice
 from typing import Any, TypeVar
 
 import redis
@@ -268,7 +269,7 @@ class RedisConnection:
 
     def _send(self, client: SyncClient, step: Call | Scan) -> Any:
         if isinstance(step, Scan):
-            return list(client.scan_iter(match=step.pattern, count=1000))
+            return list(islice(client.scan_iter(match=step.pattern, count=1000), step.limit))
         script, keys, args = step.script, step.keys, step.args
         loaded = (id(client), script.sha)
         if loaded in self._loaded:
@@ -282,7 +283,12 @@ class RedisConnection:
 
     async def _asend(self, client: AsyncClient, step: Call | Scan) -> Any:
         if isinstance(step, Scan):
-            return [key async for key in client.scan_iter(match=step.pattern, count=1000)]
+            found: list[Any] = []
+            async for key in client.scan_iter(match=step.pattern, count=1000):
+                found.append(key)
+                if step.limit is not None and len(found) >= step.limit:
+                    break
+            return found
         script, keys, args = step.script, step.keys, step.args
         loaded = (id(client), script.sha)
         if loaded in self._loaded:

@@ -100,9 +100,13 @@ class Call(NamedTuple):
 
 
 class Scan(NamedTuple):
-    """List every key matching ``pattern`` (on every primary of a Cluster)."""
+    """List every key matching ``pattern`` (on every primary of a Cluster).
+
+    With ``limit``, the scan stops as soon as that many keys are found.
+    """
 
     pattern: str
+    limit: int | None = None
 
 
 Request = Call | Scan
@@ -186,10 +190,15 @@ class RedisOperations:
             if remaining == 0:
                 return
 
-    def _all_thread_ids(self) -> Flow[list[str]]:
-        keys = yield Scan(checkpoint_key_pattern(self.prefix))
+    def _all_thread_ids(self, limit: int | None = None) -> Flow[list[str]]:
+        keys = yield Scan(checkpoint_key_pattern(self.prefix), limit)
         found = {thread_id_of_cp_key(self.prefix, codec.as_text(key)) for key in keys}
         return sorted(t for t in found if t is not None)
+
+    def list_threads(self, limit: int) -> Flow[list[str]]:
+        """Ids of up to ``limit`` threads that have a checkpoint: one ``SCAN`` of the
+        prefix's checkpoint hashes (on every primary), stopped once ``limit`` are found."""
+        return (yield from self._all_thread_ids(limit))
 
     def _list_thread(
         self,
