@@ -39,6 +39,14 @@ from kortyx_langgraph.factory import (
 from kortyx_langgraph.memory import InMemoryFrameworkAdapter
 from kortyx_langgraph.pending import DEFAULT_LEASE_MS, PendingInterrupt, PendingInterruptStore
 from kortyx_langgraph.redis import RedisFrameworkAdapter
+from kortyx_langgraph.server import check_server_ttl
+from kortyx_langgraph.server import checkpointer as langgraph_server_checkpointer
+from kortyx_langgraph.server_ttl import (
+    ServerThreadTTL,
+    server_thread_ttl_from_config,
+    server_thread_ttl_from_env,
+    ttl_mismatch,
+)
 from kortyx_langgraph.settings import DEFAULT_TTL_MS, redact_url
 
 __version__ = "0.1.0"
@@ -63,14 +71,20 @@ __all__ = [
     "PendingInterruptStore",
     "RedisFrameworkAdapter",
     "ResumeError",
+    "ServerThreadTTL",
     "StorageCapabilityError",
     "StorageConnectionError",
     "StorageError",
     "UnknownTokenError",
     "__version__",
+    "check_server_ttl",
     "create_framework_adapter_from_env",
     "create_in_memory_framework_adapter",
     "create_redis_framework_adapter",
+    "langgraph_server_checkpointer",
     "redact_url",
     "resolve_framework_settings",
+    "server_thread_ttl_from_config",
+    "server_thread_ttl_from_env",
+    "ttl_mismatch",
 ]

@@ -8,14 +8,18 @@ the pending interrupt is found by token and claimed, and the run resumes to the 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypedDict
 
 from kortyx_langgraph.env import resolve_framework_settings
 from kortyx_langgraph.errors import KortyxError
 from kortyx_langgraph.factory import create_framework_adapter_from_env
+from kortyx_langgraph.server_ttl import server_thread_ttl_from_env, ttl_mismatch
 
 
 class _ExpenseState(TypedDict, total=False):
@@ -76,20 +80,55 @@ def run_demo(out: Any = sys.stdout) -> dict[str, Any]:
         return result
 
 
-def run_doctor(url: str | None, out: Any = sys.stdout) -> int:
+def server_ttl_line(langgraph_config: str | None) -> str | None:
+    """The doctor's line on the LangGraph server's thread TTL against ours.
+
+    Reads ``checkpointer.ttl`` from ``langgraph_config`` (default: ``./langgraph.json`` when
+    it exists) and ``LANGGRAPH_THREAD_TTL``; ``None`` when there is nothing to compare.
+    """
+    path = Path(langgraph_config or "langgraph.json")
+    env = dict(os.environ)
+    if path.is_file():
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return f"[error] server-ttl: {path} is not valid JSON"
+        if isinstance(document, dict) and isinstance(document.get("checkpointer"), dict):
+            env["LANGGRAPH_CHECKPOINTER"] = json.dumps(document["checkpointer"])
+    elif langgraph_config is not None:
+        return f"[error] server-ttl: {path} not found"
+    elif "LANGGRAPH_THREAD_TTL" not in env and "LANGGRAPH_CHECKPOINTER" not in env:
+        return None
+    ours = resolve_framework_settings().ttl_ms
+    server = server_thread_ttl_from_env(env)
+    mismatch = ttl_mismatch(ours, server)
+    if mismatch is not None:
+        return f"[warning] server-ttl: {mismatch}"
+    return (
+        f"[ok] server-ttl: the server keeps a thread up to {server.keeps_records_ms} ms "
+        f"(from {server.source}); ttl_ms={ours} outlives it. langgraph dev never deletes "
+        "threads: there, pauses longer than ttl_ms cannot be resumed"
+    )
+
+
+def run_doctor(url: str | None, out: Any = sys.stdout, langgraph_config: str | None = None) -> int:
     """Print the doctor's findings; exit status 1 when any is an error."""
     from kortyx_langgraph.redis.doctor import diagnose
 
+    server_line = server_ttl_line(langgraph_config)
+    if server_line is not None:
+        print(server_line, file=out)
+    server_failed = server_line is not None and server_line.startswith("[error]")
     if url is None:
         settings = resolve_framework_settings()
         if settings.redis_url is None:
-            print(f"nothing to check: {settings.describe()}", file=out)
-            return 0
+            print(f"nothing to check on Redis: {settings.describe()}", file=out)
+            return 1 if server_failed else 0
         url = settings.redis_url
     findings = diagnose(url)
     for finding in findings:
         print(finding, file=out)
-    return 1 if any(f.level == "error" for f in findings) else 0
+    return 1 if server_failed or any(f.level == "error" for f in findings) else 0
 
 
 def run_inspect(thread_id: str, limit: int, out: Any = sys.stdout) -> int:
@@ -138,8 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="pause a graph on interrupt() and resume it by token")
     commands.add_parser("settings", help="show which backend and TTL the environment selects")
-    doctor = commands.add_parser("doctor", help="check that the Redis server suits the adapter")
+    doctor = commands.add_parser(
+        "doctor", help="check the Redis server, and our TTL against a LangGraph server's"
+    )
     doctor.add_argument("--url", help="Redis URL (default: the one the environment selects)")
+    doctor.add_argument(
+        "--langgraph-config",
+        help="langgraph.json whose checkpointer.ttl to compare with our TTL "
+        "(default: ./langgraph.json when it exists)",
+    )
     inspect = commands.add_parser(
         "inspect", help="show a thread's checkpoints and pending interrupts (Redis backend)"
     )
@@ -150,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             run_demo()
         elif args.command == "doctor":
-            return run_doctor(args.url)
+            return run_doctor(args.url, langgraph_config=args.langgraph_config)
         elif args.command == "inspect":
             return run_inspect(args.thread_id, args.limit)
         else:
