@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 
 from kortyx_langgraph.core.adapter import FrameworkAdapter
 from kortyx_langgraph.env import resolve_framework_settings
+from kortyx_langgraph.errors import ConfigurationError
 from kortyx_langgraph.factory import create_framework_adapter_from_env
 from kortyx_langgraph.server_ttl import server_thread_ttl_from_env, ttl_mismatch
 
@@ -47,10 +48,16 @@ def check_server_ttl(env: Mapping[str, str] | None = None) -> str | None:
     """The TTL mismatch between our settings and the server's, read from ``env``.
 
     Returns the warning text, or ``None`` when our TTL outlives the server's thread records.
+    Our own settings must be valid (``ConfigurationError`` otherwise); server settings this
+    module cannot read give a warning, not an error, since the server decides about them.
     """
     source: Mapping[str, str] = os.environ if env is None else env
     ours = resolve_framework_settings(source).ttl_ms
-    return ttl_mismatch(ours, server_thread_ttl_from_env(source))
+    try:
+        server = server_thread_ttl_from_env(source)
+    except ConfigurationError as exc:
+        return f"could not compare ttl_ms={ours} with the server's thread TTL: {exc}"
+    return ttl_mismatch(ours, server)
 
 
 @asynccontextmanager

@@ -100,6 +100,14 @@ def test_unreadable_server_settings_are_configuration_errors(env: dict[str, str]
         server_thread_ttl_from_env(env)
 
 
+def test_the_entry_point_check_reports_unreadable_server_settings_without_failing() -> None:
+    message = check_server_ttl({"LANGGRAPH_THREAD_TTL": "soon", "KORTYX_TTL_MS": "60000"})
+    assert message is not None
+    assert message.startswith("could not compare ttl_ms=60000")
+    with pytest.raises(ConfigurationError):  # our own settings must be valid
+        check_server_ttl({"KORTYX_TTL_MS": "soon"})
+
+
 def _doctor(tmp_path: Path, config: dict[str, object] | None, **env: str) -> tuple[int, str]:
     if config is not None:
         (tmp_path / "langgraph.json").write_text(json.dumps(config))
