@@ -270,6 +270,25 @@ async def test_a_thread_paused_before_a_server_restart_resumes_after_it(
     assert await redis_adapter.pending.alist(thread_id) == []
 
 
+async def test_an_in_memory_server_restart_keeps_the_servers_record_but_not_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    with LangGraphDevServer(make_app_dir(tmp_path / "app")) as server:
+        _, thread_id, result = await _pause(server)
+        (raised,) = result["__interrupt__"]
+        server.restart()
+
+        client = get_client(url=server.url)
+        thread = await client.threads.get(thread_id)
+        assert thread["status"] == "interrupted"  # the server reloaded its own record
+        state = await client.threads.get_state(thread_id)
+        assert (state["next"], state["interrupts"], state["values"]) == ([], [], {})
+        with pytest.raises(Exception, match="TypeError"):
+            await client.runs.wait(
+                thread_id, "expense", command={"resume": {raised["id"]: {"approved": True}}}
+            )
+
+
 # -- TTL mismatch ---------------------------------------------------------------------
 
 
