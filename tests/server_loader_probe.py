@@ -1,8 +1,9 @@
 """Load and enter our checkpointer with langgraph-api's own loader; print what happened.
 
 Run as ``python -m tests.server_loader_probe`` in a child process (langgraph-api reads its
-settings from the environment when imported). Prints one JSON object: for each path form,
-what the loader returned or the error it raised; the kind of adapter the entered context
+settings from the environment when imported). Prints one JSON object: for each path form
+(the three dotted ones below and a ``file.py:attr`` of a user's own module), what the
+loader returned or the error it raised; the kind of adapter the entered context
 yields; and, on Redis, how many connections the probe holds before, while and after the
 adapter is in use (this process's own TCP connections to the Redis ports).
 """
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import tempfile
 import uuid
 from typing import Any
 
@@ -61,11 +63,17 @@ async def _main() -> dict[str, Any]:
     from langgraph_api._checkpointer._adapter import _load_checkpointer, _yield_checkpointer
 
     loaded: dict[str, str] = {}
-    for path in PATHS:
-        try:
-            loaded[path] = f"ok: {_load_checkpointer(path).__qualname__}"
-        except Exception as exc:
-            loaded[path] = f"error: {type(exc).__name__}"
+    with tempfile.TemporaryDirectory() as folder:
+        # the file form: a module of the user's own that re-exports our entry point
+        with open(os.path.join(folder, "my_checkpointer.py"), "w") as f:
+            f.write("from kortyx_langgraph.server import checkpointer\n")
+        file_path = os.path.join(folder, "my_checkpointer.py") + ":checkpointer"
+        for path in (*PATHS, file_path):
+            try:
+                outcome = f"ok: {_load_checkpointer(path).__qualname__}"
+            except Exception as exc:
+                outcome = f"error: {type(exc).__name__}"
+            loaded["file.py:checkpointer" if path == file_path else path] = outcome
     url = os.environ.get("KORTYX_REDIS_URL")
     ports = None if url is None else _redis_ports(url)
     before = _clients(ports)

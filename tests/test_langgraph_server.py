@@ -142,6 +142,7 @@ def test_loader_accepts_the_documented_paths_and_the_exit_closes_clients(
         "kortyx_langgraph.langgraph_server_checkpointer": "ok: checkpointer",
         # langgraph-api 0.16.7 reads `pkg.mod:attr` as attribute "mod:attr" of `pkg`
         "kortyx_langgraph.server:checkpointer": "error: ValueError",
+        "file.py:checkpointer": "ok: checkpointer",
     }
     assert report["kind"] == ("in-memory" if url is None else "redis")
     assert report["found"] is False
