@@ -50,6 +50,14 @@ from kortyx_langgraph.factory import (
 from kortyx_langgraph.memory import InMemoryFrameworkAdapter
 from kortyx_langgraph.pending import DEFAULT_LEASE_MS, PendingInterrupt, PendingInterruptStore
 from kortyx_langgraph.redis import RedisFrameworkAdapter
+from kortyx_langgraph.server import check_server_ttl
+from kortyx_langgraph.server import checkpointer as langgraph_server_checkpointer
+from kortyx_langgraph.server_ttl import (
+    ServerThreadTTL,
+    server_thread_ttl_from_config,
+    server_thread_ttl_from_env,
+    ttl_mismatch,
+)
 from kortyx_langgraph.settings import DEFAULT_TTL_MS, redact_url
 
 __version__ = "0.1.0"
@@ -90,6 +98,13 @@ __all__ = [
     "create_framework_adapter_from_env",
     "create_in_memory_framework_adapter",
     "create_redis_framework_adapter",
+    # the LangGraph server entry point and the check of its thread TTL against ours
+    "langgraph_server_checkpointer",
+    "check_server_ttl",
+    "ServerThreadTTL",
+    "server_thread_ttl_from_config",
+    "server_thread_ttl_from_env",
+    "ttl_mismatch",
     "redact_url",
     "resolve_framework_settings",
     "use_interrupt",

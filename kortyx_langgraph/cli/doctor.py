@@ -1,41 +1,91 @@
-"""``kortyx-langgraph doctor``: check that a Redis server suits the adapter."""
+"""``kortyx-langgraph doctor``: check that a Redis server suits the adapter, and that our TTL
+outlives a LangGraph server's thread records."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+from pathlib import Path
 from typing import Any, TextIO
 
 from kortyx_langgraph.cli.common import EPILOG, EXIT_FAILURE, EXIT_OK, wrap
 from kortyx_langgraph.env import resolve_framework_settings
+from kortyx_langgraph.server_ttl import server_thread_ttl_from_env, ttl_mismatch
 
 
 def add_parser(commands: Any) -> None:
     """Register ``doctor`` and its options."""
     parser = commands.add_parser(
         "doctor",
-        help="check that the Redis server suits the adapter",
+        help="check the Redis server, and our TTL against a LangGraph server's",
         description=wrap(
             "Check a Redis server: connection, version, mode, Lua, eviction policy, "
-            "persistence. Exit status 1 when any check is an error."
+            "persistence; and, when a langgraph.json or LANGGRAPH_THREAD_TTL is there, our "
+            "TTL against the LangGraph server's thread TTL. Exit status 1 when any check is "
+            "an error."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--url", help="Redis URL (default: the one the environment selects)")
-    parser.set_defaults(handler=lambda args, out, err: run_doctor(args.url, out))
+    parser.add_argument(
+        "--langgraph-config",
+        help="langgraph.json whose checkpointer.ttl to compare with our TTL "
+        "(default: ./langgraph.json when it exists)",
+    )
+    parser.set_defaults(
+        handler=lambda args, out, err: run_doctor(args.url, out, args.langgraph_config)
+    )
 
 
-def run_doctor(url: str | None, out: TextIO) -> int:
+def server_ttl_line(langgraph_config: str | None) -> str | None:
+    """The doctor's line on the LangGraph server's thread TTL against ours.
+
+    Reads ``checkpointer.ttl`` from ``langgraph_config`` (default: ``./langgraph.json`` when
+    it exists) and ``LANGGRAPH_THREAD_TTL``; ``None`` when there is nothing to compare.
+    """
+    path = Path(langgraph_config or "langgraph.json")
+    env = dict(os.environ)
+    if path.is_file():
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return f"[error] server-ttl: {path} is not valid JSON"
+        if isinstance(document, dict) and isinstance(document.get("checkpointer"), dict):
+            env["LANGGRAPH_CHECKPOINTER"] = json.dumps(document["checkpointer"])
+    elif langgraph_config is not None:
+        return f"[error] server-ttl: {path} not found"
+    elif "LANGGRAPH_THREAD_TTL" not in env and "LANGGRAPH_CHECKPOINTER" not in env:
+        return None
+    ours = resolve_framework_settings().ttl_ms
+    server = server_thread_ttl_from_env(env)
+    mismatch = ttl_mismatch(ours, server)
+    if mismatch is not None:
+        return f"[warning] server-ttl: {mismatch}"
+    return (
+        f"[ok] server-ttl: the server keeps a thread up to {server.keeps_records_ms} ms "
+        f"(from {server.source}); ttl_ms={ours} outlives it. langgraph dev never deletes "
+        "threads: there, pauses longer than ttl_ms cannot be resumed"
+    )
+
+
+def run_doctor(url: str | None, out: TextIO, langgraph_config: str | None = None) -> int:
     """Print the doctor's findings; exit status 1 when any is an error."""
     from kortyx_langgraph.redis.doctor import diagnose
 
+    server_line = server_ttl_line(langgraph_config)
+    if server_line is not None:
+        print(server_line, file=out)
+    server_failed = server_line is not None and server_line.startswith("[error]")
     if url is None:
         settings = resolve_framework_settings()
         if settings.redis_url is None:
-            print(f"nothing to check: {settings.describe()}", file=out)
-            return EXIT_OK
+            print(f"nothing to check on Redis: {settings.describe()}", file=out)
+            return EXIT_FAILURE if server_failed else EXIT_OK
         url = settings.redis_url
     findings = diagnose(url)
     for finding in findings:
         print(finding, file=out)
-    return EXIT_FAILURE if any(f.level == "error" for f in findings) else EXIT_OK
+    failed = server_failed or any(f.level == "error" for f in findings)
+    return EXIT_FAILURE if failed else EXIT_OK
