@@ -5,8 +5,10 @@ bound to kortyx-langgraph's adapters.
 ``tests/conftest.py``; rebinding the two names there replaces upstream's fixtures for every
 test that asks for them. ``KORTYX_UPSTREAM_BACKENDS`` (comma-separated, default all) picks the
 parameters: ``memory`` (in-memory adapter), ``redis`` (a standalone server) and ``cluster``
-(a 3-master Redis Cluster). The servers are real ``redis-server`` processes on loopback,
-started once per test process by ``tests/redis_harness.py`` and stopped at the end.
+(a 3-master Redis Cluster); test ids carry ``kortyx_<backend>`` for the sync fixture and
+``kortyx_<backend>_async`` for the async one. The servers are real ``redis-server`` processes
+on loopback, started once per test process by ``tests/redis_harness.py`` and stopped at the
+end.
 
 Every test gets a fresh adapter; Redis adapters get a key prefix no other test uses. Nothing
 here calls ``uuid.uuid4``: upstream tests replace it with a counter and compare the ids.
@@ -24,7 +26,7 @@ import itertools
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -75,7 +77,8 @@ def selected_backends() -> list[str]:
     return names
 
 
-_PARAMS = [pytest.param(name, id=f"kortyx_{name}") for name in selected_backends()]
+_SYNC_PARAMS = [pytest.param(name, id=f"kortyx_{name}") for name in selected_backends()]
+_ASYNC_PARAMS = [pytest.param(name, id=f"kortyx_{name}_async") for name in selected_backends()]
 
 
 @pytest.fixture(scope="session")
@@ -92,21 +95,21 @@ def kortyx_redis_cluster() -> Iterator[Any]:
         yield cluster
 
 
-def _factory(request: pytest.FixtureRequest) -> Callable[[], FrameworkAdapter]:
+def _new_adapter(request: pytest.FixtureRequest) -> FrameworkAdapter:
     backend: str = request.param
     if backend == "memory":
-        return lambda: create_in_memory_framework_adapter(ttl_ms=TTL_MS)
+        return create_in_memory_framework_adapter(ttl_ms=TTL_MS)
     server = request.getfixturevalue(
         "kortyx_redis_cluster" if backend == "cluster" else "kortyx_redis_standalone"
     )
     prefix = f"lg-{_run_tag}-{os.getpid()}-{next(_prefixes)}:"
-    return lambda: create_redis_framework_adapter(url=server.url, prefix=prefix, ttl_ms=TTL_MS)
+    return create_redis_framework_adapter(url=server.url, prefix=prefix, ttl_ms=TTL_MS)
 
 
-@pytest.fixture(params=_PARAMS)
+@pytest.fixture(params=_SYNC_PARAMS)
 def sync_checkpointer(request: pytest.FixtureRequest) -> Iterator[FrameworkAdapter]:
     """A fresh adapter of one backend for a sync upstream test."""
-    adapter = _factory(request)()
+    adapter = _new_adapter(request)
     try:
         adapter.get_tuple(_WARM_UP)
         yield adapter
@@ -114,10 +117,10 @@ def sync_checkpointer(request: pytest.FixtureRequest) -> Iterator[FrameworkAdapt
         adapter.close()
 
 
-@pytest.fixture(params=_PARAMS)
+@pytest.fixture(params=_ASYNC_PARAMS)
 async def async_checkpointer(request: pytest.FixtureRequest) -> AsyncIterator[FrameworkAdapter]:
     """A fresh adapter of one backend for an async upstream test."""
-    adapter = _factory(request)()
+    adapter = _new_adapter(request)
     try:
         await adapter.aget_tuple(_WARM_UP)
         yield adapter

@@ -26,7 +26,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".upstream"
-FIXTURE_IDS = ("kortyx_memory", "kortyx_redis", "kortyx_cluster")
+FIXTURE_IDS = tuple(
+    f"kortyx_{backend}{colour}"
+    for backend in ("memory", "redis", "cluster")
+    for colour in ("", "_async")
+)
 """Parameter ids of our fixtures; ``kortyx_upstream_savers`` uses the same ones."""
 REBIND = (
     "\n\n# Rebinds the checkpointer fixtures to kortyx-langgraph's savers "
@@ -114,14 +118,16 @@ def prepare(force: bool = False) -> Path:
     """Build ``.upstream/langgraph-<version>/`` once (again with ``force``); return it."""
     version = installed_langgraph()
     target = CACHE / f"langgraph-{version}"
-    if target.exists() and not force and (target / ".complete").exists():
+    marker = target / ".complete"
+    stamp = f"{version} {' '.join(FIXTURE_IDS)} {REBIND!r}\n"
+    if not force and marker.exists() and marker.read_text("utf-8") == stamp:
         return target
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     with tempfile.TemporaryDirectory() as tmp:
         unpack(download_sdist(version, Path(tmp)), version, target)
     rebind_fixtures(target / "tests")
-    (target / ".complete").write_text(version + "\n", "utf-8")
+    marker.write_text(stamp, "utf-8")
     return target
 
 
