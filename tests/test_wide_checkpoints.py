@@ -6,13 +6,15 @@ call, a checkpoint of 9,000 channels was stored and then could not be read back.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.graph import END, START, StateGraph
 
 from kortyx_langgraph import FrameworkAdapter
 
 CHANNELS = 9_000
+Wide = TypedDict("Wide", {f"c{i}": int for i in range(CHANNELS)}, total=False)  # type: ignore[misc]
 
 
 def _put_wide(adapter: FrameworkAdapter, thread_id: str) -> tuple[Any, dict[str, int]]:
@@ -65,3 +67,21 @@ def test_thread_operations_on_a_checkpoint_with_9000_channels(adapter: Framework
     assert adapter.get_tuple({"configurable": {"thread_id": "wide-copy"}}) is not None
     adapter.delete_thread("wide-copy")
     assert adapter.get_tuple({"configurable": {"thread_id": "wide-copy"}}) is None
+
+
+def test_a_graph_with_9000_channels_runs_and_resumes_its_state(adapter: FrameworkAdapter) -> None:
+    def fill(state: dict[str, int]) -> dict[str, int]:
+        bump = 1 if state.get("c1") else 0
+        return {f"c{i}": i + bump for i in range(1, CHANNELS)}
+
+    builder = StateGraph(Wide)
+    builder.add_node("fill", fill)
+    builder.add_edge(START, "fill")
+    builder.add_edge("fill", END)
+    graph = builder.compile(checkpointer=adapter)
+    config: Any = {"configurable": {"thread_id": "wide-graph"}}
+    graph.invoke({"c0": -1}, config)
+    assert graph.get_state(config).values == {"c0": -1} | {f"c{i}": i for i in range(1, CHANNELS)}
+    graph.invoke({"c0": -2}, config)
+    state = graph.get_state(config).values
+    assert state == {"c0": -2} | {f"c{i}": i + 1 for i in range(1, CHANNELS)}
