@@ -174,7 +174,7 @@ def test_values_mutated_after_put_do_not_change_what_was_stored(adapter: Framewo
 
 @pytest.mark.parametrize(
     "config",
-    [{}, {"configurable": {}}, {"configurable": {"thread_id": ""}}, {"configurable": None}],
+    [{}, {"configurable": {}}, {"configurable": {"thread_id": None}}, {"configurable": None}],
 )
 def test_a_config_without_thread_id_is_a_typed_error(
     adapter: FrameworkAdapter, config: dict[str, Any]

@@ -543,8 +543,8 @@ def test_tls_url(tmp_path: Path) -> None:
         "--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
         "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
     ]  # fmt: skip
-    with RedisServer(extra_args=tls_args):
-        url = f"rediss://:unused-secret@127.0.0.1:{tls_port}/0"
+    with RedisServer(password="tls-secret", extra_args=tls_args):
+        url = f"rediss://:tls-secret@127.0.0.1:{tls_port}/0"
         adapter = _adapter(url, client_options={"ssl_ca_certs": str(cert)})
         approval_graph(adapter).invoke({"request": "x", "log": []}, _cfg("tls"))
         assert len(adapter.pending.list("tls")) == 1
@@ -552,7 +552,7 @@ def test_tls_url(tmp_path: Path) -> None:
         untrusting = _adapter(url, client_options={"socket_connect_timeout": 2})
         with pytest.raises(StorageConnectionError) as caught:
             untrusting.get_tuple(_cfg("tls"))
-        assert "unused-secret" not in str(caught.value)
+        assert "tls-secret" not in str(caught.value)
 
 
 @pytest.mark.parametrize("backend", ["redis_standalone", "redis_cluster"])

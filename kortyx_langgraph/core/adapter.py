@@ -14,7 +14,7 @@ import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -26,12 +26,14 @@ from langgraph.checkpoint.base import (
     DeltaChannelHistory,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from typing_extensions import Self
 
 from kortyx_langgraph.core.flows import Engine, Flow
 from kortyx_langgraph.core.pending_store import PendingStore
 from kortyx_langgraph.errors import ConfigurationError
 from kortyx_langgraph.pending import PendingInterrupt
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 PRUNE_STRATEGIES: tuple[str, ...] = ("keep_latest", "delete")
 VERSION_COUNTER_DIGITS = 12
@@ -176,7 +178,7 @@ class FrameworkAdapter(BaseCheckpointSaver[str]):
         The clone shares the storage (and connections) and uses the new serializer in every
         operation, its pending store included.
         """
-        clone = cast(Self, super().with_allowlist(extra_allowlist))
+        clone = cast("Self", super().with_allowlist(extra_allowlist))
         if clone is not self:
             ops = dataclasses.replace(self._ops, serde=clone.serde)  # type: ignore[type-var]
             clone._attach(ops, self._engine)

@@ -8,6 +8,7 @@ missing key instead of a bare ``KeyError`` deep inside a backend.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from typing import Any, NamedTuple
 
 from langchain_core.runnables import RunnableConfig
@@ -36,21 +37,39 @@ def _configurable(config: RunnableConfig | None, operation: str) -> dict[str, An
     return configurable
 
 
+def _checked_text(value: str, what: str, operation: str) -> str:
+    """``value`` if it can be stored: UTF-8 encodable (no lone surrogate such as ``"\\ud800"``)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidConfigError(
+            f"{operation}: {what} must be valid Unicode text; it contains a lone surrogate "
+            "code point, which no storage encoding can represent"
+        ) from None
+    return value
+
+
 def read_thread_id(value: object, operation: str) -> str:
-    """Validate a thread id given directly (``delete_thread("t-1")`` and friends)."""
-    if isinstance(value, str) and value:
-        return value
+    """Validate a thread id given directly (``delete_thread("t-1")`` and friends).
+
+    Accepts what ``InMemorySaver`` accepts: any string (the empty one too), and ints and UUIDs,
+    which are stored as their string form.
+    """
+    if isinstance(value, str):
+        return _checked_text(value, "thread_id", operation)
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)  # LangGraph itself accepts int thread ids and stringifies them
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
     raise InvalidConfigError(
-        f"{operation} needs a non-empty string thread_id, got {type(value).__name__} {value!r}"
+        f"{operation} needs a string thread_id, got {type(value).__name__} {value!r}"
     )
 
 
 def read_address(config: RunnableConfig | None, operation: str) -> CheckpointAddress:
     """Return the thread, namespace and optional checkpoint id named by ``config``."""
     configurable = _configurable(config, operation)
-    if configurable.get("thread_id") in (None, ""):
+    if configurable.get("thread_id") is None:
         raise InvalidConfigError(
             f"{operation} needs configurable.thread_id: pass "
             "config={'configurable': {'thread_id': '<your thread id>'}}"
@@ -62,7 +81,26 @@ def read_address(config: RunnableConfig | None, operation: str) -> CheckpointAdd
     checkpoint_id = configurable.get("checkpoint_id") or None
     if checkpoint_id is not None and not isinstance(checkpoint_id, str):
         raise InvalidConfigError(f"{operation}: checkpoint_id must be a string")
+    _checked_text(namespace, "checkpoint_ns", operation)
+    if checkpoint_id is not None:
+        _checked_text(checkpoint_id, "checkpoint_id", operation)
     return CheckpointAddress(thread_id, namespace, checkpoint_id)
+
+
+def read_before_id(before: RunnableConfig | None) -> str | None:
+    """The checkpoint id of ``list(before=...)``: only that id is read, as ``InMemorySaver`` does.
+
+    LangGraph replays into subgraphs with ``before={"configurable": {"checkpoint_id": ...}}``,
+    without a thread id, so nothing else of ``before`` may be required. ``None`` (no bound)
+    when ``before`` is ``None``, has no ``configurable`` mapping, or names no checkpoint id.
+    """
+    configurable = (before or {}).get("configurable")
+    if not isinstance(configurable, dict):
+        return None
+    checkpoint_id = configurable.get("checkpoint_id") or None
+    if checkpoint_id is not None and not isinstance(checkpoint_id, str):
+        raise InvalidConfigError("list(before=...): checkpoint_id must be a string")
+    return None if checkpoint_id is None else _checked_text(checkpoint_id, "checkpoint_id", "list")
 
 
 def read_write_target(config: RunnableConfig, operation: str) -> CheckpointAddress:
@@ -78,9 +116,8 @@ def namespace_filter(config: RunnableConfig | None) -> str | None:
 
     ``checkpoint_ns=""`` is the root namespace, not "no filter".
     """
-    if config is None:
-        return None
-    namespace = config.get("configurable", {}).get("checkpoint_ns")
+    configurable = (config or {}).get("configurable")
+    namespace = configurable.get("checkpoint_ns") if isinstance(configurable, dict) else None
     return namespace if isinstance(namespace, str) else None
 
 

@@ -35,6 +35,7 @@ from kortyx_langgraph.core.ids import (
     checkpoint_config,
     namespace_filter,
     read_address,
+    read_before_id,
     read_thread_id,
     read_write_target,
     thread_tag,
@@ -148,14 +149,12 @@ class MemoryOperations:
     ) -> list[_Row]:
         only_ns = namespace_filter(config)
         only_id = None
-        before_id = None
-        if before is not None:
-            before_id = read_address(before, "list(before=...)").checkpoint_id
+        before_id = read_before_id(before)
         rows: list[_Row] = []
         if limit is not None and limit <= 0:
             return rows
         with self.lock:
-            if config is not None:
+            if config:  # InMemorySaver lists every thread for None and for {} alike
                 thread_id, _, only_id = read_address(config, "list")
                 state = self.table.find(thread_id, touch=self.refresh_on_read)
                 threads = [] if state is None else [(thread_id, state)]

@@ -32,6 +32,7 @@ from kortyx_langgraph.core.ids import (
     checkpoint_config,
     namespace_filter,
     read_address,
+    read_before_id,
     read_thread_id,
     read_write_target,
     thread_tag,
@@ -178,7 +179,7 @@ class RedisOperations:
         """``list``: newest first, one round trip per page of checkpoints."""
         if limit is not None and limit <= 0:
             return
-        if config is None:
+        if not config:  # InMemorySaver lists every thread for None and for {} alike
             thread_ids = yield from self._all_thread_ids()
         else:
             thread_ids = [read_address(config, "list").thread_id]
@@ -211,7 +212,7 @@ class RedisOperations:
     ) -> Flow[int | None]:
         only_ns = namespace_filter(config)
         only_id = read_address(config, "list").checkpoint_id if config else None
-        before_id = read_address(before, "list(before=...)").checkpoint_id if before else None
+        before_id = read_before_id(before)
         keys = self._keys(thread_id)
         if only_id is not None:
             if before_id is not None and only_id >= before_id:

@@ -180,8 +180,12 @@ local function blobs_of(member, rec)
   if #refs == 0 then return {} end
   local fields = {}
   for i, ref in ipairs(refs) do fields[i] = ns .. ':' .. ref end
-  local values = redis.call('HMGET', KEYS[3], unpack(fields))
-  for i = 1, #values do values[i] = resolved(values[i]) end
+  -- In chunks: unpack() of more than about 8,000 values overflows Lua's C stack.
+  local values = {}
+  for i = 1, #fields, 1000 do
+    local part = redis.call('HMGET', KEYS[3], unpack(fields, i, math.min(i + 999, #fields)))
+    for k = 1, #part do values[#values + 1] = resolved(part[k]) end
+  end
   return values
 end
 
