@@ -424,7 +424,7 @@ def test_a_corrupted_value_is_a_typed_error_and_other_threads_still_work(
     [cp_key] = [k for k in _our_keys(standalone, adapter.prefix) if k.endswith(b"bad:cp")]
     for field in standalone.hkeys(cp_key):
         standalone.hset(cp_key, field, b"\x00\x00\x00\x05garbage")
-    with pytest.raises(DeserializationError):
+    with pytest.raises(DeserializationError, match=r"a stored record could not be decoded$"):
         adapter.get_tuple(_cfg("bad"))
     assert graph.get_state(_cfg("good")).values["log"] == ["step0"]
 

@@ -44,6 +44,8 @@ DEFAULT_POOL_TIMEOUT_S = 20.0
 
 SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+_CORRUPT = "CORRUPT "
+"""How a script's error reply says a stored record could not be read."""
 
 
 def redis_py_url(url: str) -> str:
@@ -78,8 +80,11 @@ def translated_errors(where: str) -> Iterator[None]:
                 "standalone server; pass cluster=True (or leave cluster unset)",
                 variable="cluster",
             ) from None
-        if text.startswith("CORRUPT"):
-            raise DeserializationError(f"Redis at {where}: {text[len('CORRUPT ') :]}") from None
+        if _CORRUPT in text:
+            # Scripts raise "CORRUPT <detail>"; Redis 6.2 puts the script's name before it,
+            # 7.0+ its position after it.
+            detail = text.split(_CORRUPT, 1)[1].split(" script: ", 1)[0]
+            raise DeserializationError(f"Redis at {where}: {detail}") from None
         if any(
             marker in text.lower()
             for marker in ("unknown command", "noperm", "no permissions", "scripting", "disabled")
