@@ -66,6 +66,12 @@ def translated_errors(where: str) -> Iterator[None]:
         raise StorageConnectionError(f"Redis at {where} refused the credentials: {exc}") from None
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
         raise StorageConnectionError(f"cannot reach Redis at {where}: {exc}") from None
+    except redis.exceptions.AskError:  # MOVED or ASK: redis-py strips the word from the text
+        raise ConfigurationError(
+            f"Redis at {where} is a Redis Cluster node but the adapter was set up for a "
+            "standalone server; pass cluster=True (or leave cluster unset)",
+            variable="cluster",
+        ) from None
     except redis.exceptions.ResponseError as exc:
         text = str(exc)
         if text.startswith("OOM") or "maxmemory" in text:
@@ -73,12 +79,6 @@ def translated_errors(where: str) -> Iterator[None]:
                 f"Redis at {where} is out of memory (maxmemory reached) and refused the write; "
                 "nothing was written. Give Redis more memory; keep maxmemory-policy noeviction "
                 f"so that paused runs are never evicted ({text})"
-            ) from None
-        if text.startswith(("MOVED", "ASK ")):
-            raise ConfigurationError(
-                f"Redis at {where} is a Redis Cluster node but the adapter was set up for a "
-                "standalone server; pass cluster=True (or leave cluster unset)",
-                variable="cluster",
             ) from None
         if _CORRUPT in text:
             # Scripts raise "CORRUPT <detail>"; Redis 6.2 puts the script's name before it,
