@@ -68,7 +68,7 @@ def test_the_parent_config_keeps_the_namespace(adapter: FrameworkAdapter) -> Non
 
 
 def test_an_unknown_prune_strategy_names_the_setting(adapter: FrameworkAdapter) -> None:
-    expected = "unknown prune strategy 'all'; use one of "
+    expected = "^unknown prune strategy 'all'; use one of keep_latest, delete$"
     with pytest.raises(ConfigurationError, match=expected) as err:
         adapter.prune(["t"], strategy="all")
     assert err.value.variable == "strategy"
@@ -80,3 +80,16 @@ def test_versions_count_up_by_one_from_one(adapter: FrameworkAdapter) -> None:
     assert adapter.get_next_version(first, None).startswith("000000000002.")
     assert adapter.get_next_version(6, None).startswith("000000000007.")
     assert adapter.get_next_version("000000000009.1.5", None).startswith("000000000010.")
+
+
+async def test_prune_keeps_the_latest_checkpoint_by_default(adapter: FrameworkAdapter) -> None:
+    for pruned in ("sync", "async"):
+        thread_id = f"t-{uuid.uuid4().hex}"
+        first = _put(adapter, thread_id)
+        latest = _put(adapter, thread_id, parent=first["configurable"]["checkpoint_id"])
+        if pruned == "sync":
+            adapter.prune([thread_id])
+        else:
+            await adapter.aprune([thread_id])
+        kept = [t.config for t in adapter.list({"configurable": {"thread_id": thread_id}})]
+        assert kept == [latest], pruned
