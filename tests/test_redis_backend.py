@@ -130,7 +130,7 @@ def test_each_write_slides_the_whole_thread(
     time.sleep(0.01)  # the next write is at least 10 ms later
     graph.invoke({"log": []}, _cfg("t"))
     second = _deadlines(standalone, adapter.prefix)
-    assert set(second) == set(first) and len(first) == 4  # idx, cp, blob, wr
+    assert set(second) == set(first) and len(first) >= 4  # idx, cp, blob, wr (, pending)
     # every key, written by the second step or not, now expires after any key would have
     assert min(second.values()) > max(first.values()), (first, second)
     assert graph.get_state(_cfg("t")).values["log"] == ["step0", "step1"]
