@@ -90,20 +90,22 @@ async def test_the_same_adapter_keeps_working_async_after_the_script_cache_is_fl
 # -- long argument lists --------------------------------------------------------------------
 
 
-def test_copying_a_thread_with_more_fields_than_lua_can_unpack_at_once(
+def test_a_thread_with_more_fields_than_lua_can_unpack_at_once(
     redis_standalone: RedisServer, adapters: list[RedisFrameworkAdapter]
 ) -> None:
-    # copy_thread writes each hash with HSET in chunks: Lua's unpack() refuses more than
-    # about 8,000 values, and 4,100 channels make 8,200 arguments for the blob hash
+    # Lua's unpack() refuses more than about 8,000 values: reading a checkpoint's 8,100
+    # channels (HMGET) and copying them (HSET, 16,200 arguments) go in chunks
     adapter = _adapter(adapters, redis_standalone.url)
-    channels = {f"c{n}": n for n in range(4_100)}
+    channels = {f"c{n}": n for n in range(8_100)}
     checkpoint = empty_checkpoint()
     checkpoint["channel_values"] = dict(channels)
     versions = {name: adapter.get_next_version(None, None) for name in channels}
     checkpoint["channel_versions"] = dict(versions)
-    adapter.put(
-        {"configurable": {"thread_id": "src", "checkpoint_ns": ""}}, checkpoint, {}, versions
-    )
+    config = {"configurable": {"thread_id": "src", "checkpoint_ns": ""}}
+    adapter.put(config, checkpoint, {}, versions)
+    stored = adapter.get_tuple(_cfg("src"))
+    assert stored is not None
+    assert stored.checkpoint["channel_values"] == channels
     adapter.copy_thread("src", "dst")
     copied = adapter.get_tuple(_cfg("dst"))
     assert copied is not None

@@ -101,8 +101,12 @@ local function blobs_of(member, rec)
   if #refs == 0 then return {} end
   local fields = {}
   for i, ref in ipairs(refs) do fields[i] = ns .. ':' .. ref end
-  local values = redis.call('HMGET', KEYS[3], unpack(fields))
-  for i = 1, #values do values[i] = resolved(values[i]) end
+  -- HMGET in chunks: Lua's unpack() refuses about 8,000 values at once
+  local values = {}
+  for first = 1, #fields, 1000 do
+    local part = redis.call('HMGET', KEYS[3], unpack(fields, first, math.min(first + 999, #fields)))
+    for i = 1, #part do values[first + i - 1] = resolved(part[i]) end
+  end
   return values
 end
 
