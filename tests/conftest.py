@@ -14,7 +14,7 @@ from kortyx_langgraph import (
     create_redis_framework_adapter,
 )
 
-pytest_plugins = ["tests.redis_fixtures"]
+pytest_plugins = ["tests.redis_fixtures", "tests.redis_run_guard"]
 
 
 class FakeClock:

@@ -40,6 +40,7 @@ INSTALL_HINT = (
 )
 
 CLUSTER_BUS_OFFSET = 10000
+CLUSTER_NODE_TIMEOUT_MS = 60_000
 _LOOPBACK = "127.0.0.1"
 _RESERVED_PORTS = frozenset({6379, 6379 + CLUSTER_BUS_OFFSET})
 _FALLBACK_DIRS = ("/usr/bin", "/usr/local/bin", "/usr/sbin", "/opt/homebrew/bin")
@@ -389,10 +390,13 @@ class RedisServer:
         elif self.password is not None:
             args += ["--requirepass", self.password]
         if self.cluster:
+            # The test cluster has no replicas: a node marked as failing would take its slots
+            # down until it is cleared. A long node timeout keeps a node that a busy machine
+            # stalls for a few seconds from being marked at all.
             args += [
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", f"nodes-{self.port}.conf",
-                "--cluster-node-timeout", "2000",
+                "--cluster-node-timeout", str(CLUSTER_NODE_TIMEOUT_MS),
             ]  # fmt: skip
         args += self.extra_args
         return args

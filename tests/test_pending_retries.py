@@ -9,6 +9,7 @@ a real client time out in the middle of a claim and retry it.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -113,25 +114,32 @@ def test_reads_sent_twice_answer_the_same(backend: tuple[FrameworkAdapter, Any])
     assert listed == adapter.pending.list(thread)
 
 
-_STALL = """
-local start = redis.call('TIME')
-local until_us = (tonumber(start[1]) * 1000000 + tonumber(start[2])) + tonumber(ARGV[1]) * 1000
-repeat
-  local now = redis.call('TIME')
-until tonumber(now[1]) * 1000000 + tonumber(now[2]) >= until_us
-return 1
-"""
+_SPIN = "for _ = 1, tonumber(ARGV[1]) do end return 1"
 
 
-def _stall_every_primary(client: Any, ms: int) -> None:
-    """Keep each primary busy for ``ms`` (as a slow command, or ``DEBUG SLEEP``, would):
-    commands that arrive meanwhile wait unread, then run."""
-    nodes = (
-        [client.get_redis_connection(n) for n in client.get_primaries()]
-        if isinstance(client, redis.cluster.RedisCluster)
-        else [client]
-    )
-    stalls = [threading.Thread(target=n.eval, args=(_STALL, 0, ms)) for n in nodes]
+def _spins_for(node: Any, ms: int) -> int:
+    """How many empty loop turns keep ``node`` busy for about ``ms`` (measured here: a
+    script's ``TIME`` does not advance on every server, so the loop is counted)."""
+    turns = 2_000_000
+    started = time.perf_counter()
+    node.eval(_SPIN, 0, turns)
+    took_ms = max((time.perf_counter() - started) * 1000, 1.0)
+    return int(turns * ms / took_ms)
+
+
+def _primaries(client: Any) -> list[Any]:
+    if isinstance(client, redis.cluster.RedisCluster):
+        return [client.get_redis_connection(n) for n in client.get_primaries()]
+    return [client]
+
+
+def _stall(nodes: list[Any], turns: list[int]) -> None:
+    """Keep each node busy for its counted turns (as a slow command, or ``DEBUG SLEEP``,
+    would): commands that arrive meanwhile wait unread, then run."""
+    stalls = [
+        threading.Thread(target=node.eval, args=(_SPIN, 0, n))
+        for node, n in zip(nodes, turns, strict=True)
+    ]
     for stall in stalls:
         stall.start()
     for stall in stalls:
@@ -169,7 +177,9 @@ def test_a_client_retry_after_a_timeout_wins_its_own_claim(
         prefix=adapter.prefix,  # type: ignore[attr-defined]
     )
     flaky.pending.get(token)  # connect and load the scripts before the stall
-    stall = threading.Thread(target=_stall_every_primary, args=(admin, 700))
+    nodes = _primaries(admin)
+    turns = [_spins_for(node, 700) for node in nodes]
+    stall = threading.Thread(target=_stall, args=(nodes, turns))
     stall.start()
     try:
         threading.Event().wait(0.1)

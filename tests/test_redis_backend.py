@@ -33,6 +33,7 @@ from kortyx_langgraph import (
     create_redis_framework_adapter,
 )
 from tests.graphs import approval_graph, counter_graph
+from tests.redis_clock import expiry_ms, server_ms
 from tests.redis_harness import RedisCluster, RedisServer, free_port
 
 pytestmark = pytest.mark.redis
@@ -86,17 +87,34 @@ def test_every_key_written_expires_with_the_thread(
     assert all(0 < ttl <= 30_000 for ttl in ttls.values()), ttls
 
 
+def _deadlines(client: redis.Redis, prefix: str) -> dict[bytes, int]:
+    """The server's expiry time (ms since the epoch) of each key under ``prefix``."""
+    return {key: expiry_ms(client, key) for key in _our_keys(client, prefix)}
+
+
+def _wait_until_gone(client: redis.Redis, prefix: str, within_s: float = 30.0) -> int:
+    """Poll until no key under ``prefix`` is left; return the server time then."""
+    deadline = time.monotonic() + within_s
+    while _our_keys(client, prefix):
+        assert time.monotonic() < deadline, f"keys under {prefix} did not expire"
+        time.sleep(0.05)
+    return server_ms(client)
+
+
 def test_a_thread_expires_as_a_whole_on_the_server(
     redis_standalone: RedisServer, standalone: redis.Redis
 ) -> None:
-    adapter = _adapter(redis_standalone.url, ttl_ms=400)
+    adapter = _adapter(redis_standalone.url, ttl_ms=1_000)
     graph = approval_graph(adapter)
+    written = server_ms(standalone)
     graph.invoke({"request": "x", "log": []}, _cfg("t"))
     [pending] = adapter.pending.list("t")
-    keys = _our_keys(standalone, adapter.prefix)
-    assert len(keys) == 5  # idx, cp, blob, wr, pending
-    time.sleep(0.6)
-    assert _our_keys(standalone, adapter.prefix) == []
+    deadlines = _deadlines(standalone, adapter.prefix)
+    assert len(deadlines) == 5  # idx, cp, blob, wr, pending
+    gone = _wait_until_gone(standalone, adapter.prefix)
+    # all keys went together, at the TTL: none before its deadline, none before the TTL
+    assert gone >= max(deadlines.values()) - 1
+    assert min(deadlines.values()) >= written + 1_000 - 1
     assert adapter.get_tuple(_cfg("t")) is None
     with pytest.raises(ExpiredTokenError):
         adapter.pending.claim(pending.token)
@@ -105,14 +123,19 @@ def test_a_thread_expires_as_a_whole_on_the_server(
 def test_each_write_slides_the_whole_thread(
     redis_standalone: RedisServer, standalone: redis.Redis
 ) -> None:
-    adapter = _adapter(redis_standalone.url, ttl_ms=800)
+    adapter = _adapter(redis_standalone.url, ttl_ms=1_000)
     graph = counter_graph(adapter)
     graph.invoke({"log": []}, _cfg("t"))
-    time.sleep(0.5)
+    first = _deadlines(standalone, adapter.prefix)
+    time.sleep(0.01)  # the next write is at least 10 ms later
     graph.invoke({"log": []}, _cfg("t"))
-    time.sleep(0.5)  # past the first write's deadline, inside the second's
+    second = _deadlines(standalone, adapter.prefix)
+    assert set(second) == set(first) and len(first) >= 4  # idx, cp, blob, wr (, pending)
+    # every key, written by the second step or not, now expires after any key would have
+    assert min(second.values()) > max(first.values()), (first, second)
     assert graph.get_state(_cfg("t")).values["log"] == ["step0", "step1"]
     assert len(list(adapter.list(_cfg("t")))) == 6
+    assert _wait_until_gone(standalone, adapter.prefix) >= max(second.values()) - 1
 
 
 def test_ttl_none_writes_keys_without_expiry(
@@ -424,7 +447,7 @@ def test_a_corrupted_value_is_a_typed_error_and_other_threads_still_work(
     [cp_key] = [k for k in _our_keys(standalone, adapter.prefix) if k.endswith(b"bad:cp")]
     for field in standalone.hkeys(cp_key):
         standalone.hset(cp_key, field, b"\x00\x00\x00\x05garbage")
-    with pytest.raises(DeserializationError):
+    with pytest.raises(DeserializationError, match=r"a stored record could not be decoded$"):
         adapter.get_tuple(_cfg("bad"))
     assert graph.get_state(_cfg("good")).values["log"] == ["step0"]
 
@@ -645,13 +668,13 @@ def test_inspect_command_shows_checkpoints_and_pending_interrupts(
 def test_refresh_on_read_extends_the_whole_thread(
     redis_standalone: RedisServer, standalone: redis.Redis
 ) -> None:
-    adapter = _adapter(redis_standalone.url, ttl_ms=500, refresh_on_read=True)
+    adapter = _adapter(redis_standalone.url, ttl_ms=60_000, refresh_on_read=True)
     approval_graph(adapter).invoke({"request": "x", "log": []}, _cfg("r"))
-    time.sleep(0.3)
+    written = _deadlines(standalone, adapter.prefix)
+    assert len(written) == 5
+    time.sleep(0.01)  # the read is at least 10 ms after the write
     assert adapter.get_tuple(_cfg("r")) is not None  # refreshes every key of the thread
-    time.sleep(0.3)  # 0.6 s after the last write, 0.3 s after the read
-    assert adapter.get_tuple(_cfg("r")) is not None
+    read = _deadlines(standalone, adapter.prefix)
+    assert set(read) == set(written)
+    assert min(read.values()) > max(written.values()), (written, read)
     assert len(adapter.pending.list("r")) == 1
-    ttls = [standalone.pttl(k) for k in _our_keys(standalone, adapter.prefix)]
-    assert len(ttls) == 5
-    assert all(0 < ttl <= 500 for ttl in ttls)

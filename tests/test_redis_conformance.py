@@ -12,7 +12,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from kortyx_langgraph import create_redis_framework_adapter
 from tests.conformance import assert_conformant
 from tests.conftest import redis_url_for
-from tests.sync_bridge import SyncBridge
+from tests.sync_bridge import sync_bridge
 
 pytestmark = pytest.mark.redis
 
@@ -28,7 +28,7 @@ async def test_redis_adapter_passes_conformance(
         adapter = create_redis_framework_adapter(
             url=url, ttl_ms=60_000, prefix=f"kortyx-conf-{uuid.uuid4().hex[:12]}:"
         )
-        yield adapter if path == "async" else SyncBridge(adapter)
+        yield adapter if path == "async" else sync_bridge(adapter)
         await adapter.aclose()
 
     await assert_conformant(f"{backend} ({path})", factory)

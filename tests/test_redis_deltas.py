@@ -10,6 +10,7 @@ import pytest
 import redis
 from hypothesis import given
 from hypothesis import strategies as st
+from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
@@ -98,6 +99,18 @@ def _texts(state: Any) -> list[str]:
     return [m.content for m in state.values["messages"]]
 
 
+def _chain_depth(stored: dict[bytes, bytes], field: bytes) -> int:
+    """How many deltas lead from ``field`` down to a full value."""
+    depth = 0
+    value = stored[field]
+    while value.startswith(b"~"):
+        length = int.from_bytes(value[1:5], "big")
+        base = ormsgpack.unpackb(value[5 : 5 + length])[0]
+        value = stored[base.encode()]
+        depth += 1
+    return depth
+
+
 @pytest.mark.redis
 def test_a_long_conversation_is_stored_as_deltas_and_reads_back_exactly(
     redis_standalone: RedisServer,
@@ -113,6 +126,11 @@ def test_a_long_conversation_is_stored_as_deltas_and_reads_back_exactly(
     values = client.hvals(blob_key)
     deltas = [v for v in values if v.startswith(b"~")]
     assert len(deltas) > MAX_CHAIN, "most message versions are deltas"
+    # past MAX_CHAIN deltas in a row, a full value is stored again: no stored chain is longer
+    stored = dict(zip(client.hkeys(blob_key), values, strict=True))
+    depths = [_chain_depth(stored, field) for field in stored if b":messages:" in field]
+    assert max(depths) == MAX_CHAIN
+    assert depths.count(0) >= 2, "a full value was stored again after the longest chain"
     # every historical state reads back as it was written
     history = list(graph.get_state_history(config))
     expected = [
@@ -144,29 +162,42 @@ def test_pruning_keeps_the_bases_the_latest_state_needs(redis_standalone: RedisS
     assert _texts(graph.get_state(config))[:-1] == [*before, "after prune"]
 
 
+def _put_list(adapter: Any, thread_id: str, values: list[Any]) -> str:
+    """Store ``values`` as the ``messages`` channel of a new checkpoint; return its blob field
+    name (``<ns>:<channel>:<version>``, percent-encoded like the layout does)."""
+    version = adapter.get_next_version(None, None)
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"messages": values}
+    checkpoint["channel_versions"] = {"messages": version}
+    config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    adapter.put(config, checkpoint, {}, {"messages": version})
+    return f":messages:{version}"
+
+
 @pytest.mark.redis
 def test_a_delta_whose_base_vanished_is_stored_whole(redis_standalone: RedisServer) -> None:
     prefix = f"kortyx-test-{uuid.uuid4().hex[:12]}:"
     adapter = create_redis_framework_adapter(url=redis_standalone.url, prefix=prefix)
-    graph = _chat_graph(adapter)
-    config = {"configurable": {"thread_id": "chat"}}
-    for turn in range(3):
-        graph.invoke({"messages": [("user", f"turn {turn}")]}, config)
     client = redis.Redis.from_url(redis_standalone.url)
-    [blob_key] = client.keys(f"{prefix}*:blob")
-    latest = max(f for f in client.hkeys(blob_key) if b":messages:" in f)
-    # simulate a base removed behind the planner's back: keep the value, under no field
-    saved = client.hget(blob_key, latest)
-    client.hdel(blob_key, latest)
-    graph.invoke({"messages": [("user", "next")]}, config)
-    counter = int(latest.split(b":")[-1].split(b".")[0])
-    [following] = [
-        f for f in client.hkeys(blob_key) if f.split(b":")[-1].startswith(b"%012d." % (counter + 1))
-    ]
-    assert not client.hget(blob_key, following).startswith(b"~"), "its base was gone"
-    assert _texts(graph.get_state(config))[-2] == "next"
-    assert saved is not None
-    client.close()
+    try:
+        base = _put_list(adapter, "chat", ["a", "b"])
+        [blob_key] = client.keys(f"{prefix}*:blob")
+        # the planner remembers the base and will send a delta against it, but the base is
+        # removed behind its back (as by another process's prune): the put script must
+        # store the full value the client sends along
+        assert client.hdel(blob_key, base) == 1
+        following = _put_list(adapter, "chat", ["a", "b", "c"])
+        stored = client.hget(blob_key, following)
+        assert stored is not None and not stored.startswith(b"~"), "stored against no base"
+        latest = adapter.get_tuple({"configurable": {"thread_id": "chat"}})
+        assert latest is not None
+        assert latest.checkpoint["channel_values"]["messages"] == ["a", "b", "c"]
+        # with the base in place, the same step is stored as a delta (the planner did plan one)
+        third = _put_list(adapter, "chat", ["a", "b", "c", "d"])
+        assert client.hget(blob_key, third).startswith(b"~")
+    finally:
+        client.close()
+        adapter.close()
 
 
 @pytest.mark.redis

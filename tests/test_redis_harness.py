@@ -141,5 +141,12 @@ def test_missing_binaries_explain_how_to_install(monkeypatch: pytest.MonkeyPatch
         find_redis_binaries()
 
 
-def test_key_prefix_is_unique(redis_key_prefix: str) -> None:
+_prefixes_seen: list[str] = []
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_key_prefix_is_unique(redis_key_prefix: str, attempt: int) -> None:
+    # each test gets its own prefix: none of these three runs sees one an earlier run got
     assert re.fullmatch(r"plain-test-[0-9a-f]{12}:", redis_key_prefix)
+    assert redis_key_prefix not in _prefixes_seen
+    _prefixes_seen.append(redis_key_prefix)

@@ -45,6 +45,8 @@ DEFAULT_POOL_TIMEOUT_S = 20.0
 
 SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+_CORRUPT = "CORRUPT "
+"""How a script's error reply says a stored record could not be read."""
 
 
 def redis_py_url(url: str) -> str:
@@ -65,6 +67,12 @@ def translated_errors(where: str) -> Iterator[None]:
         raise StorageConnectionError(f"Redis at {where} refused the credentials: {exc}") from None
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
         raise StorageConnectionError(f"cannot reach Redis at {where}: {exc}") from None
+    except redis.exceptions.AskError:  # MOVED or ASK: redis-py strips the word from the text
+        raise ConfigurationError(
+            f"Redis at {where} is a Redis Cluster node but the adapter was set up for a "
+            "standalone server; pass cluster=True (or leave cluster unset)",
+            variable="cluster",
+        ) from None
     except redis.exceptions.ResponseError as exc:
         text = str(exc)
         if text.startswith("OOM") or "maxmemory" in text:
@@ -73,14 +81,11 @@ def translated_errors(where: str) -> Iterator[None]:
                 "nothing was written. Give Redis more memory; keep maxmemory-policy noeviction "
                 f"so that paused runs are never evicted ({text})"
             ) from None
-        if text.startswith(("MOVED", "ASK ")):
-            raise ConfigurationError(
-                f"Redis at {where} is a Redis Cluster node but the adapter was set up for a "
-                "standalone server; pass cluster=True (or leave cluster unset)",
-                variable="cluster",
-            ) from None
-        if text.startswith("CORRUPT"):
-            raise DeserializationError(f"Redis at {where}: {text[len('CORRUPT ') :]}") from None
+        if _CORRUPT in text:
+            # Scripts raise "CORRUPT <detail>"; Redis 6.2 puts the script's name before it,
+            # 7.0+ its position after it.
+            detail = text.split(_CORRUPT, 1)[1].split(" script: ", 1)[0]
+            raise DeserializationError(f"Redis at {where}: {detail}") from None
         if any(
             marker in text.lower()
             for marker in ("unknown command", "noperm", "no permissions", "scripting", "disabled")

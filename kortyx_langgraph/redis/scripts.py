@@ -22,7 +22,7 @@ local function head(raw)
     return cmsgpack.unpack(string.sub(raw, 5, 4 + len))
   end)
   if not ok or type(value) ~= 'table' then
-    error({err = 'CORRUPT a stored record could not be decoded'})
+    error('CORRUPT a stored record could not be decoded', 0)
   end
   return value
 end
@@ -167,7 +167,7 @@ local function resolved(value)
   if not value or string.sub(value, 1, 1) ~= '~' then return value end
   local chain = {value}
   while value and string.sub(value, 1, 1) == '~' do
-    if #chain > 1000 then error({err = 'CORRUPT a stored list delta chain does not end'}) end
+    if #chain > 1000 then error('CORRUPT a stored list delta chain does not end', 0) end
     value = redis.call('HGET', KEYS[3], delta_base(value))
     chain[#chain + 1] = value
   end
