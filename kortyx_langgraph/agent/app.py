@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
-from types import TracebackType
 from typing import Any, NoReturn
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import is_invalid_resume
 from langgraph.pregel import Pregel
 from langgraph.types import Command
-from typing_extensions import Self
 
 from kortyx_langgraph.agent.human_input import HumanInputRequest
 from kortyx_langgraph.agent.result import RunResult
 from kortyx_langgraph.core.adapter import FrameworkAdapter
+from kortyx_langgraph.core.lifetime import Closing
 from kortyx_langgraph.errors import (
     ConfigurationError,
     InvalidAnswerError,
@@ -54,7 +53,7 @@ def _compiled(workflow_id: str, workflow: Any, adapter: FrameworkAdapter) -> Gra
     )
 
 
-class Agent:
+class Agent(Closing):
     """Runs an app's LangGraph workflows on one adapter; see :func:`create_agent`."""
 
     def __init__(
@@ -297,28 +296,6 @@ class Agent:
         """Async :meth:`close`."""
         if self._owns_adapter:
             await self._adapter.aclose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _raise_resume_error(exc: BaseException, token: str, still_pending: bool) -> NoReturn:

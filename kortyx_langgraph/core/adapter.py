@@ -13,7 +13,6 @@ import builtins
 import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -28,6 +27,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from kortyx_langgraph.core.flows import Engine, Flow
+from kortyx_langgraph.core.lifetime import Closing
 from kortyx_langgraph.core.pending_store import PendingStore
 from kortyx_langgraph.errors import ConfigurationError
 from kortyx_langgraph.pending import PendingInterrupt
@@ -118,7 +118,7 @@ def check_prune_strategy(strategy: str) -> None:
         )
 
 
-class FrameworkAdapter(BaseCheckpointSaver[str]):
+class FrameworkAdapter(Closing, BaseCheckpointSaver[str]):
     """A LangGraph checkpoint saver with a TTL and a pending-interrupt side store.
 
     Pass it to ``graph.compile(checkpointer=adapter)``. Both the sync and the async
@@ -145,32 +145,6 @@ class FrameworkAdapter(BaseCheckpointSaver[str]):
 
     def close(self) -> None:
         """Release what the adapter owns (connections it opened); idempotent."""
-
-    async def aclose(self) -> None:
-        """Async :meth:`close`."""
-        self.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> Self:
         """A shallow clone whose serializer has a stricter msgpack allowlist.
