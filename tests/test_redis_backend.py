@@ -277,21 +277,38 @@ def test_a_paused_run_survives_a_redis_restart(redis_aof: RedisServer) -> None:
 
 
 CLAIMER = """
+    import json
     import sys
-    from kortyx_langgraph import AlreadyClaimedError, create_redis_framework_adapter
-    adapter = create_redis_framework_adapter(url=sys.argv[1], prefix=sys.argv[2])
     import time
-    start = float(sys.argv[4])
-    while time.time() < start:
-        time.sleep(0.001)
+
+    import redis
+    import redis.cluster
+    from kortyx_langgraph import AlreadyClaimedError, create_redis_framework_adapter
+
+    url, prefix, token, barrier, processes, cluster = sys.argv[1:7]
+    adapter = create_redis_framework_adapter(url=url, prefix=prefix)
+    adapter.pending.get(token)  # connected, scripts loaded: only the claims are left
+    plain = redis.cluster.RedisCluster if cluster == "1" else redis.Redis
+    client = plain.from_url(url)
+    client.incr(barrier)
+    client.pexpire(barrier, 60_000)
+    deadline = time.monotonic() + 30
+    while int(client.get(barrier)) < int(processes):  # every process is ready: go
+        assert time.monotonic() < deadline, "the other processes never arrived"
+
+    def server_us():
+        seconds, micros = client.time()
+        return seconds * 1_000_000 + micros
+
+    started = server_us()
     won = 0
     for _ in range(10):
         try:
-            adapter.pending.claim(sys.argv[3])
+            adapter.pending.claim(token)
             won += 1
         except AlreadyClaimedError:
             pass
-    print(won)
+    print(json.dumps({"won": won, "started": started, "ended": server_us()}))
 """
 
 
@@ -299,15 +316,19 @@ CLAIMER = """
 def test_fifty_claims_from_five_processes_have_one_winner(
     request: pytest.FixtureRequest, backend: str
 ) -> None:
+    """Five processes meet at a barrier in Redis, then claim; their claiming windows, read
+    from the server's clock, must overlap, or the race did not happen."""
     url = request.getfixturevalue(backend).url
     prefix = _prefix()
     adapter = _adapter(url, prefix=prefix)
     approval_graph(adapter).invoke({"request": "race", "log": []}, _cfg("race"))
     [pending] = adapter.pending.list("race")
-    start = str(time.time() + 1.5)
+    barrier = f"{prefix}barrier"
+    cluster = "1" if backend == "redis_cluster" else "0"
+    args = [url, prefix, pending.token, barrier, "5", cluster]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(CLAIMER), url, prefix, pending.token, start],
+            [sys.executable, "-c", textwrap.dedent(CLAIMER), *args],
             env={**os.environ, "PYTHONPATH": str(REPO)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -315,12 +336,13 @@ def test_fifty_claims_from_five_processes_have_one_winner(
         )
         for _ in range(5)
     ]
-    wins = []
+    runs = []
     for proc in procs:
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=90)
         assert proc.returncode == 0, err
-        wins.append(int(out))
-    assert sum(wins) == 1
+        runs.append(json.loads(out))
+    assert max(r["started"] for r in runs) < min(r["ended"] for r in runs), runs
+    assert sum(r["won"] for r in runs) == 1
     assert adapter.pending.get(pending.token).claimed
 
 

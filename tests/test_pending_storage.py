@@ -1,0 +1,132 @@
+"""How pending records are stored: order within one millisecond, corrupt records, and two
+threads that share a hash tag on Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+import redis.cluster
+from langgraph.types import Command, Interrupt
+
+from kortyx_langgraph import (
+    DeserializationError,
+    FrameworkAdapter,
+    NothingPendingError,
+    UnknownTokenError,
+    create_redis_framework_adapter,
+)
+from kortyx_langgraph.redis import layout, operations
+from tests.conftest import FakeClock, redis_url_for
+from tests.graphs import approval_graph
+from tests.pending_truth import config_of
+
+
+def _checkpoint(adapter: FrameworkAdapter, thread: str) -> dict[str, Any]:
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    checkpoint = empty_checkpoint()
+    return adapter.put(
+        {"configurable": {"thread_id": thread, "checkpoint_ns": ""}},
+        checkpoint,
+        {"source": "loop", "step": 0, "parents": {}},
+        {},
+    )
+
+
+def test_claim_next_takes_interrupts_in_the_order_they_were_recorded(
+    make_adapter: Any,
+) -> None:
+    """Five interrupts recorded within one millisecond (the in-memory clock is frozen; on
+    Redis, five calls in a row mostly share one): oldest first means recorded first."""
+    adapter = make_adapter(clock=FakeClock())
+    thread = f"t-{uuid.uuid4().hex}"
+    config = _checkpoint(adapter, thread)
+    for n in range(5):
+        adapter.put_writes(
+            config, [("__interrupt__", (Interrupt(value=n, id=f"i{n}"),))], f"task-{n}"
+        )
+    assert [p.value for p in adapter.pending.list(thread)] == [0, 1, 2, 3, 4]
+    taken = [adapter.pending.claim_next(thread).value for _ in range(5)]
+    assert taken == [0, 1, 2, 3, 4]
+    with pytest.raises(NothingPendingError):
+        adapter.pending.claim_next(thread)
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def redis_pair(request: pytest.FixtureRequest) -> Iterator[tuple[FrameworkAdapter, Any]]:
+    """A Redis adapter and a plain client of the same server."""
+    url = redis_url_for(request, request.param)
+    adapter = create_redis_framework_adapter(
+        url=url, ttl_ms=60_000, prefix=f"kortyx-store-{uuid.uuid4().hex[:8]}:"
+    )
+    client: Any = (
+        redis.cluster.RedisCluster.from_url(url)
+        if request.param == "redis-cluster"
+        else redis.Redis.from_url(url)
+    )
+    yield adapter, client
+    adapter.close()
+    client.close()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("garbage", [b"", b"\x00\x00\x00\x09not msgpack", b"\xff" * 40])
+def test_a_corrupt_pending_record_is_a_typed_error_and_nothing_else_is_lost(
+    redis_pair: tuple[FrameworkAdapter, Any], garbage: bytes
+) -> None:
+    adapter, client = redis_pair
+    thread = f"t-{uuid.uuid4().hex}"
+    graph = approval_graph(adapter)
+    graph.invoke({"request": "x", "log": []}, config_of(thread))
+    [pending] = adapter.pending.list(thread)
+    key = layout.thread_keys(adapter.prefix, thread).pending  # type: ignore[attr-defined]
+    client.hset(key, pending.token, garbage)
+
+    with pytest.raises(DeserializationError):
+        adapter.pending.get(pending.token)
+    with pytest.raises(DeserializationError):
+        adapter.pending.list(thread)
+    assert adapter.get_tuple(config_of(thread)) is not None  # the run itself is intact
+    assert graph.get_state(config_of(thread)).interrupts
+
+
+@pytest.mark.redis
+def test_two_threads_sharing_a_hash_tag_stay_apart(
+    redis_pair: tuple[FrameworkAdapter, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Force a tag collision (a 64-bit digest makes a real one unlikely, not impossible):
+    both threads' records then share one pending hash, and each must still see only its own."""
+    adapter, _ = redis_pair
+    monkeypatch.setattr(layout, "thread_tag", lambda thread_id: "00000000deadbeef")
+    monkeypatch.setattr(operations, "thread_tag", lambda thread_id: "00000000deadbeef")
+    layout.thread_keys.cache_clear()
+    try:
+        graph = approval_graph(adapter)
+        first, second = f"a-{uuid.uuid4().hex}", f"b-{uuid.uuid4().hex}"
+        for thread in (first, second):
+            graph.invoke({"request": thread, "log": []}, config_of(thread))
+        [mine] = adapter.pending.list(first)
+        [theirs] = adapter.pending.list(second)
+        assert mine.token.split(".")[0] == theirs.token.split(".")[0] == "00000000deadbeef"
+        assert mine.thread_id == first and theirs.thread_id == second
+
+        claimed = adapter.pending.claim(mine.token)
+        graph.invoke(Command(resume=claimed.resume_map("ok")), claimed.config)
+        assert adapter.pending.list(first) == []
+        assert adapter.pending.list(second) == [theirs]
+
+        graph.invoke({"request": "again", "log": []}, config_of(first))
+        adapter.delete_thread(first)
+        assert adapter.pending.list(first) == []
+        assert adapter.pending.get(theirs.token) == theirs
+        other = adapter.pending.claim(theirs.token)
+        graph.invoke(Command(resume=other.resume_map("ok")), other.config)
+        assert adapter.pending.list(second) == []
+        with pytest.raises(UnknownTokenError):
+            adapter.pending.get(theirs.token)
+    finally:
+        layout.thread_keys.cache_clear()
