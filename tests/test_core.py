@@ -24,12 +24,13 @@ def test_a_thread_tag_is_a_digest_of_the_thread_id() -> None:
 def test_an_int_thread_id_is_read_as_its_digits() -> None:
     assert read_thread_id(42, "delete_thread") == "42"
     assert read_thread_id("t-1", "delete_thread") == "t-1"
+    assert read_thread_id("", "delete_thread") == ""  # InMemorySaver takes it too
 
 
-@pytest.mark.parametrize("value", [True, False, "", None, ["t"], 1.5, b"t"])
+@pytest.mark.parametrize("value", [True, False, None, ["t"], 1.5, b"t"])
 def test_other_thread_ids_are_refused_naming_the_operation_and_the_value(value: Any) -> None:
     pattern = (
-        rf"^delete_thread needs a non-empty string thread_id, got "
+        rf"^delete_thread needs a string thread_id, got "
         rf"{re.escape(type(value).__name__)} {re.escape(repr(value))}$"
     )
     with pytest.raises(InvalidConfigError, match=pattern):
@@ -41,8 +42,8 @@ def test_other_thread_ids_are_refused_naming_the_operation_and_the_value(value: 
     [
         ({"thread_id": "t", "checkpoint_ns": 5}, "^get_tuple: checkpoint_ns must be a string$"),
         ({"thread_id": "t", "checkpoint_id": 5}, "^get_tuple: checkpoint_id must be a string$"),
-        ({"thread_id": ["t"]}, "^get_tuple needs a non-empty string thread_id, got list"),
-        ({"thread_id": ""}, r"^get_tuple needs configurable\.thread_id: pass config="),
+        ({"thread_id": ["t"]}, "^get_tuple needs a string thread_id, got list"),
+        ({"thread_id": None}, r"^get_tuple needs configurable\.thread_id: pass config="),
     ],
 )
 def test_a_bad_config_is_refused_naming_the_operation(
