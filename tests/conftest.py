@@ -79,3 +79,24 @@ def make_adapter(request: pytest.FixtureRequest) -> Iterator[AdapterFactory]:
 @pytest.fixture
 def adapter(make_adapter: AdapterFactory) -> FrameworkAdapter:
     return make_adapter()
+
+
+@pytest.fixture(params=BACKENDS[1:])
+def redis_pair(request: pytest.FixtureRequest) -> Iterator[tuple[FrameworkAdapter, Any]]:
+    """A Redis adapter (standalone, then Cluster) and a plain client of the same server."""
+    import redis
+    import redis.cluster
+
+    backend: str = request.param
+    url = redis_url_for(request, backend)
+    made = create_redis_framework_adapter(
+        url=url, ttl_ms=60_000, prefix=f"kortyx-pair-{uuid.uuid4().hex[:8]}:"
+    )
+    client: Any = (
+        redis.cluster.RedisCluster.from_url(url)
+        if backend == "redis-cluster"
+        else redis.Redis.from_url(url)
+    )
+    yield made, client
+    made.close()
+    client.close()

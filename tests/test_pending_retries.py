@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,23 +33,6 @@ from tests.test_pending_cases import _fan_graph
 pytestmark = pytest.mark.redis
 
 
-@pytest.fixture(params=["redis", "redis-cluster"])
-def backend(request: pytest.FixtureRequest) -> Iterator[tuple[FrameworkAdapter, Any]]:
-    """An adapter on a real server, and a plain client of the same server."""
-    url = redis_url_for(request, request.param)
-    adapter = create_redis_framework_adapter(
-        url=url, ttl_ms=60_000, prefix=f"kortyx-twice-{uuid.uuid4().hex[:8]}:"
-    )
-    client: Any = (
-        redis.cluster.RedisCluster.from_url(url)
-        if request.param == "redis-cluster"
-        else redis.Redis.from_url(url)
-    )
-    yield adapter, client
-    adapter.close()
-    client.close()
-
-
 def _paused(adapter: FrameworkAdapter, items: int = 2) -> str:
     thread = f"t-{uuid.uuid4().hex}"
     _fan_graph(adapter, {}).invoke({"items": [f"i{n}" for n in range(items)]}, config_of(thread))
@@ -68,8 +50,8 @@ def _twice(client: Any, flow: Flow[Any]) -> tuple[Any, Any]:
     return first, done.value.value
 
 
-def test_claim_sent_twice_is_one_claim(backend: tuple[FrameworkAdapter, Any]) -> None:
-    adapter, client = backend
+def test_claim_sent_twice_is_one_claim(redis_pair: tuple[FrameworkAdapter, Any]) -> None:
+    adapter, client = redis_pair
     thread = _paused(adapter)
     token = adapter.pending.list(thread)[0].token
     ops = adapter._ops
@@ -82,9 +64,9 @@ def test_claim_sent_twice_is_one_claim(backend: tuple[FrameworkAdapter, Any]) ->
 
 
 def test_claim_next_sent_twice_claims_one_interrupt(
-    backend: tuple[FrameworkAdapter, Any],
+    redis_pair: tuple[FrameworkAdapter, Any],
 ) -> None:
-    adapter, client = backend
+    adapter, client = redis_pair
     thread = _paused(adapter, items=3)
     ops = adapter._ops
     _, claimed = _twice(client, ops.pending_claim_next(thread, "worker-1", 60_000))
@@ -92,8 +74,8 @@ def test_claim_next_sent_twice_claims_one_interrupt(
     assert [p.token for p in adapter.pending.list(thread) if p.claimed] == [claimed.token]
 
 
-def test_release_sent_twice_is_one_release(backend: tuple[FrameworkAdapter, Any]) -> None:
-    adapter, client = backend
+def test_release_sent_twice_is_one_release(redis_pair: tuple[FrameworkAdapter, Any]) -> None:
+    adapter, client = redis_pair
     thread = _paused(adapter)
     token = adapter.pending.list(thread)[0].token
     held = adapter.pending.claim(token)
@@ -103,8 +85,8 @@ def test_release_sent_twice_is_one_release(backend: tuple[FrameworkAdapter, Any]
     assert adapter.pending.claim(token).claimed
 
 
-def test_reads_sent_twice_answer_the_same(backend: tuple[FrameworkAdapter, Any]) -> None:
-    adapter, client = backend
+def test_reads_sent_twice_answer_the_same(redis_pair: tuple[FrameworkAdapter, Any]) -> None:
+    adapter, client = redis_pair
     thread = _paused(adapter)
     token = adapter.pending.list(thread)[0].token
     ops = adapter._ops
@@ -147,7 +129,7 @@ def _stall(nodes: list[Any], turns: list[int]) -> None:
 
 
 def test_a_client_retry_after_a_timeout_wins_its_own_claim(
-    request: pytest.FixtureRequest, backend: tuple[FrameworkAdapter, Any]
+    request: pytest.FixtureRequest, redis_pair: tuple[FrameworkAdapter, Any]
 ) -> None:
     """The server stalls; the client times out and retries; both attempts run, in order.
 
@@ -157,7 +139,7 @@ def test_a_client_retry_after_a_timeout_wins_its_own_claim(
     Before claims had ids the retry found the interrupt claimed (by the first attempt) and
     raised ``AlreadyClaimedError``, leaving an interrupt claimed by nobody.
     """
-    adapter, admin = backend
+    adapter, admin = redis_pair
     thread = _paused(adapter)
     token = adapter.pending.list(thread)[0].token
     options = {"socket_timeout": 0.3, "retry": Retry(NoBackoff(), 2)}

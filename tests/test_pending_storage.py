@@ -4,12 +4,9 @@ threads that share a hash tag on Redis."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
-import redis.cluster
 from langgraph.types import Command, Interrupt
 
 from kortyx_langgraph import (
@@ -17,10 +14,9 @@ from kortyx_langgraph import (
     FrameworkAdapter,
     NothingPendingError,
     UnknownTokenError,
-    create_redis_framework_adapter,
 )
 from kortyx_langgraph.redis import layout, operations
-from tests.conftest import FakeClock, redis_url_for
+from tests.conftest import FakeClock
 from tests.graphs import approval_graph
 from tests.pending_truth import config_of
 
@@ -54,23 +50,6 @@ def test_claim_next_takes_interrupts_in_the_order_they_were_recorded(
     assert taken == [0, 1, 2, 3, 4]
     with pytest.raises(NothingPendingError):
         adapter.pending.claim_next(thread)
-
-
-@pytest.fixture(params=["redis", "redis-cluster"])
-def redis_pair(request: pytest.FixtureRequest) -> Iterator[tuple[FrameworkAdapter, Any]]:
-    """A Redis adapter and a plain client of the same server."""
-    url = redis_url_for(request, request.param)
-    adapter = create_redis_framework_adapter(
-        url=url, ttl_ms=60_000, prefix=f"kortyx-store-{uuid.uuid4().hex[:8]}:"
-    )
-    client: Any = (
-        redis.cluster.RedisCluster.from_url(url)
-        if request.param == "redis-cluster"
-        else redis.Redis.from_url(url)
-    )
-    yield adapter, client
-    adapter.close()
-    client.close()
 
 
 @pytest.mark.redis
