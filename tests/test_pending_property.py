@@ -10,6 +10,7 @@ step ``pending.list`` equals ``get_state().interrupts`` by id, value and
 
 from __future__ import annotations
 
+import functools
 import operator
 import uuid
 from typing import Annotated, Any
@@ -232,7 +233,8 @@ def test_pending_store_always_agrees_with_langgraph(
             "redis_url": None if backend == "in-memory" else redis_url_for(request, backend),
         },
     )
-    run_state_machine_as_test(
+    run = functools.partial(
+        run_state_machine_as_test,
         machine,
         settings=settings(
             max_examples=examples,
@@ -241,3 +243,12 @@ def test_pending_store_always_agrees_with_langgraph(
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
+    try:
+        run()
+    except SystemError as exc:
+        # CPython 3.11 can fail ast.parse (which hypothesis runs on this module to name the
+        # machine) with this interpreter error; seen once, not reproducible. It says nothing
+        # about the store: run once more.
+        if "AST constructor recursion depth mismatch" not in str(exc):
+            raise
+        run()

@@ -142,7 +142,11 @@ def test_a_client_retry_after_a_timeout_wins_its_own_claim(
     adapter, admin = redis_pair
     thread = _paused(adapter)
     token = adapter.pending.list(thread)[0].token
-    options = {"socket_timeout": 0.3, "retry": Retry(NoBackoff(), 2)}
+    options = {
+        "socket_timeout": 0.3,
+        "retry": Retry(NoBackoff(), 2),
+        "retry_on_error": [redis.exceptions.TimeoutError],  # older redis-py needs it said
+    }
     is_cluster = isinstance(admin, redis.cluster.RedisCluster)
     retrying: Any = (
         redis.cluster.RedisCluster.from_url(

@@ -53,7 +53,11 @@ def _adapter(made: list[RedisFrameworkAdapter], url: str, **kwargs: Any) -> Redi
 
 
 def _noscript_replies(client: redis.Redis) -> int:
-    return int(client.info("errorstats").get("errorstat_NOSCRIPT", {}).get("count", 0))
+    """How many NOSCRIPT errors the server has answered (``INFO errorstats``)."""
+    stat = client.info("errorstats").get("errorstat_NOSCRIPT", {})
+    if isinstance(stat, str):  # older redis-py leaves "count=N,..." unparsed
+        stat = dict(part.split("=", 1) for part in stat.split(","))
+    return int(stat.get("count", 0))
 
 
 # -- EVALSHA -> EVAL ----------------------------------------------------------------------

@@ -67,14 +67,16 @@ def translated_errors(where: str) -> Iterator[None]:
         raise StorageConnectionError(f"Redis at {where} refused the credentials: {exc}") from None
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
         raise StorageConnectionError(f"cannot reach Redis at {where}: {exc}") from None
-    except redis.exceptions.AskError:  # MOVED or ASK: redis-py strips the word from the text
-        raise ConfigurationError(
-            f"Redis at {where} is a Redis Cluster node but the adapter was set up for a "
-            "standalone server; pass cluster=True (or leave cluster unset)",
-            variable="cluster",
-        ) from None
     except redis.exceptions.ResponseError as exc:
         text = str(exc)
+        # MOVED or ASK: newer redis-py raises AskError/MovedError and strips the word from the
+        # text; older ones raise a plain ResponseError that starts with it
+        if isinstance(exc, redis.exceptions.AskError) or text.startswith(("MOVED ", "ASK ")):
+            raise ConfigurationError(
+                f"Redis at {where} is a Redis Cluster node but the adapter was set up for a "
+                "standalone server; pass cluster=True (or leave cluster unset)",
+                variable="cluster",
+            ) from None
         if text.startswith("OOM") or "maxmemory" in text:
             raise StorageError(
                 f"Redis at {where} is out of memory (maxmemory reached) and refused the write; "
