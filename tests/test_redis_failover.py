@@ -140,8 +140,6 @@ async def test_the_async_client_follows_a_failover_too(replicated: RedisCluster)
     for thread in threads:
         [pending] = await adapter.pending.alist(thread)
         claimed = await adapter.pending.aclaim(pending.token)
-        result: Any = await graph.ainvoke(
-            Command(resume=claimed.resume_map("ok")), claimed.config
-        )
+        result: Any = await graph.ainvoke(Command(resume=claimed.resume_map("ok")), claimed.config)
         assert result["log"] == ["asked", "done:ok"]
     await adapter.aclose()

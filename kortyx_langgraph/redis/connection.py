@@ -48,6 +48,9 @@ T = TypeVar("T")
 
 SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+_FAILURES = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
+"""What a send can raise besides our own errors (redis-py's Cluster errors are not all
+``RedisError``s)."""
 _CORRUPT = "CORRUPT "
 """How a script's error reply says a stored record could not be read."""
 
@@ -98,7 +101,11 @@ def translate(exc: BaseException, where: str) -> KortyxError | None:
                 f"EVAL/EVALSHA, hashes, sorted sets): {text}"
             )
         return StorageError(f"Redis at {where} answered with an error: {text}")
-    if isinstance(exc, redis.exceptions.RedisError):
+    if isinstance(exc, redis.exceptions.RedisClusterException) and "cannot be connected" in str(
+        exc
+    ):
+        return StorageConnectionError(f"cannot reach Redis Cluster at {where}: {exc}")
+    if isinstance(exc, (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)):
         return StorageError(f"Redis at {where} failed: {type(exc).__name__}: {exc}")
     return None
 
@@ -108,7 +115,7 @@ def translated_errors(where: str) -> Iterator[None]:
     """Turn redis-py exceptions into this package's typed errors, naming ``where``."""
     try:
         yield
-    except (redis.exceptions.RedisError, OSError) as exc:
+    except _FAILURES as exc:
         error = translate(exc, where)
         if error is None:
             raise
@@ -362,7 +369,7 @@ class RedisConnection:
         while True:
             try:
                 return self._send(client, step)
-            except (redis.exceptions.RedisError, OSError) as exc:
+            except _FAILURES as exc:
                 delay = attempts.after(exc)
                 if delay is None:
                     raise self._give_up(exc, step, attempts) from None
@@ -373,7 +380,7 @@ class RedisConnection:
         while True:
             try:
                 return await self._asend(client, step)
-            except (redis.exceptions.RedisError, OSError) as exc:
+            except _FAILURES as exc:
                 delay = attempts.after(exc)
                 if delay is None:
                     raise self._give_up(exc, step, attempts) from None
