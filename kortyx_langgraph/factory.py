@@ -15,6 +15,7 @@ from kortyx_langgraph.memory.store import Clock, wall_clock_ms
 from kortyx_langgraph.redis import RedisFrameworkAdapter
 from kortyx_langgraph.redis.connection import AsyncClient, SyncClient
 from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
+from kortyx_langgraph.redis.replication import DEFAULT_REPLICA_ACK_TIMEOUT_MS
 from kortyx_langgraph.redis.retry import RetryPolicy
 from kortyx_langgraph.settings import DEFAULT_TTL_MS, resolve_ttl_ms
 
@@ -65,6 +66,8 @@ def create_redis_framework_adapter(
     client_options: dict[str, Any] | None = None,
     clock: Clock = wall_clock_ms,
     retry: RetryPolicy | None = None,
+    replica_acks: int = 0,
+    replica_ack_timeout_ms: int = DEFAULT_REPLICA_ACK_TIMEOUT_MS,
 ) -> RedisFrameworkAdapter:
     """A Redis-backed adapter: survives restarts and deploys, shared by every app instance.
 
@@ -87,6 +90,10 @@ def create_redis_framework_adapter(
         clock: Current time in ms (timestamps of pending interrupts).
         retry: How often an operation whose connection failed is sent again (default
             :class:`RetryPolicy`: 3 attempts, jittered backoff from 50 ms up to 1 s).
+        replica_acks: Wait after every write until this many replicas acknowledged it
+            (``WAIT``, in the same round trip); fewer within ``replica_ack_timeout_ms``
+            raise ``ReplicationError``. 0 (the default) does not wait.
+        replica_ack_timeout_ms: How long a write waits for its replicas (default 1 s).
     """
     if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
         raise ConfigurationError(
@@ -105,6 +112,8 @@ def create_redis_framework_adapter(
         client_options=client_options,
         clock=clock,
         retry=retry,
+        replica_acks=replica_acks,
+        replica_ack_timeout_ms=replica_ack_timeout_ms,
     )
 
 

@@ -7,6 +7,8 @@ slots of a lost primary do not take the others down while it is replaced).
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -16,7 +18,12 @@ import pytest
 import redis.cluster
 from langgraph.types import Command
 
-from kortyx_langgraph import RedisFrameworkAdapter, RetryPolicy, create_redis_framework_adapter
+from kortyx_langgraph import (
+    RedisFrameworkAdapter,
+    ReplicationError,
+    RetryPolicy,
+    create_redis_framework_adapter,
+)
 from kortyx_langgraph.redis.layout import thread_keys
 from tests.graphs import approval_graph
 from tests.pending_truth import config_of
@@ -143,3 +150,49 @@ async def test_the_async_client_follows_a_failover_too(replicated: RedisCluster)
         result: Any = await graph.ainvoke(Command(resume=claimed.resume_map("ok")), claimed.config)
         assert result["log"] == ["asked", "done:ok"]
     await adapter.aclose()
+
+
+def _holder(cluster: RedisCluster, adapter: RedisFrameworkAdapter, thread: str) -> RedisServer:
+    admin = redis.cluster.RedisCluster.from_url(cluster.url)
+    try:
+        port = int(admin.get_node_from_key(thread_keys(adapter.prefix, thread).idx).port)
+    finally:
+        admin.close()
+    return next(node for node in cluster.nodes if node.port == port)
+
+
+@pytest.mark.parametrize("colour", ["sync", "async"])
+async def test_replica_acks_on_a_cluster_wait_for_the_replica_of_the_thread_slot(
+    replicated: RedisCluster, colour: str
+) -> None:
+    adapter = create_redis_framework_adapter(
+        url=replicated.url,
+        ttl_ms=600_000,
+        prefix=f"kortyx-acks-{uuid.uuid4().hex[:6]}:",
+        replica_acks=1,
+        replica_ack_timeout_ms=300,
+    )
+    graph = approval_graph(adapter)
+    thread = f"acked-{uuid.uuid4().hex[:6]}"
+    if colour == "sync":
+        graph.invoke({"request": "r", "log": []}, config_of(thread))
+    else:
+        await graph.ainvoke({"request": "r", "log": []}, config_of(thread))
+    [pending] = adapter.pending.list(thread)
+    replica = replicated.replica_of(_holder(replicated, adapter, thread))
+    assert replica.pid is not None
+    os.kill(replica.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(ReplicationError) as caught:
+            if colour == "sync":
+                adapter.pending.claim(pending.token, claim_id="w")
+            else:
+                await adapter.pending.aclaim(pending.token, claim_id="w")
+    finally:
+        os.kill(replica.pid, signal.SIGCONT)
+    assert caught.value.acknowledged == 0
+    claimed = adapter.pending.claim(pending.token, claim_id="w")
+    result = graph.invoke(Command(resume=claimed.resume_map("ok")), claimed.config)
+    assert result["log"] == ["asked", "done:ok"]
+    await adapter.aclose()
+    adapter.close()

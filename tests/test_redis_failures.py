@@ -247,3 +247,15 @@ def test_what_is_retried_and_what_may_have_run() -> None:
         errors.RedisClusterException("No way to dispatch this command to Redis Cluster."),
     ):
         assert classify(never) is None
+
+
+@pytest.mark.parametrize("colour", ["sync", "async"])
+async def test_a_cluster_that_is_not_there_is_a_typed_error(colour: str) -> None:
+    adapter = create_redis_framework_adapter(
+        url=f"redis://127.0.0.1:{free_port()}/0", ttl_ms=60_000, cluster=True, retry=QUICK
+    )
+    with pytest.raises(StorageConnectionError, match="cannot reach"):
+        if colour == "sync":
+            adapter.get_tuple(config_of("nowhere"))
+        else:
+            await adapter.aget_tuple(config_of("nowhere"))

@@ -26,6 +26,7 @@ from kortyx_langgraph.redis.operations import Call
 from tests.conftest import BACKENDS, redis_url_for
 from tests.graphs import approval_graph, parallel_graph
 from tests.pending_truth import assert_agrees, config_of
+from tests.redis_snapshot import stored
 
 pytestmark = pytest.mark.redis
 
@@ -37,21 +38,6 @@ WRITE_SCRIPTS = {
 """The thread's write scripts. The claim scripts renew a lease when repeated (by design:
 the lease ends later and the reply carries the server's time); tests/test_pending_retries.py
 checks them by what they mean."""
-
-
-def _snapshot(client: Any, prefix: str) -> dict[bytes, Any]:
-    """Every key under ``prefix``: its content, and whether it expires."""
-    state: dict[bytes, Any] = {}
-    for key in sorted(client.scan_iter(match=f"{prefix}*", count=1000)):
-        kind = client.type(key)
-        if kind == b"hash":
-            content: Any = client.hgetall(key)
-        elif kind == b"zset":
-            content = client.zrange(key, 0, -1, withscores=True)
-        else:
-            content = client.dump(key)
-        state[key] = (kind, content, client.pttl(key) > 0)
-    return state
 
 
 class TwiceSender:
@@ -78,9 +64,9 @@ class TwiceSender:
 
     def _pair(self, client: Any, step: Call) -> Any:
         first = self._send(client, step)
-        once = _snapshot(self.admin, self.prefix)
+        once = stored(self.admin, self.prefix)
         second = self._send(client, step)
-        twice = _snapshot(self.admin, self.prefix)
+        twice = stored(self.admin, self.prefix)
         name = step.script.name
         assert twice == once, f"{name} sent again changed what is stored"
         assert second == first, f"{name} sent again answered {second!r}, not {first!r}"

@@ -41,6 +41,12 @@ from kortyx_langgraph.redis.client_options import (
     pool_options,
 )
 from kortyx_langgraph.redis.operations import Call, Scan
+from kortyx_langgraph.redis.replication import (
+    ReplicaAcks,
+    ascript_and_wait,
+    is_redirect,
+    script_and_wait,
+)
 from kortyx_langgraph.redis.retry import Attempts, RetryPolicy
 from kortyx_langgraph.settings import check_redis_url, redact_url
 
@@ -51,6 +57,8 @@ AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 _FAILURES = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
 """What a send can raise besides our own errors (redis-py's Cluster errors are not all
 ``RedisError``s)."""
+_REDIRECTS = 5
+"""Sends of one acknowledged write while its slot keeps moving (a failover under way)."""
 _CORRUPT = "CORRUPT "
 """How a script's error reply says a stored record could not be read."""
 
@@ -159,6 +167,7 @@ class RedisConnection:
         cluster: bool | None,
         client_options: dict[str, Any],
         retry: RetryPolicy | None = None,
+        replica_acks: ReplicaAcks | None = None,
     ) -> None:
         if url is None and client is None:
             raise ConfigurationError("pass url= or client= to the Redis adapter", variable="url")
@@ -168,6 +177,8 @@ class RedisConnection:
         self.where = redact_url(self._url) if self._url else type(client).__name__
         self._given_options = dict(client_options)
         self.retry = retry if retry is not None else RetryPolicy()
+        self.replica_acks = replica_acks if replica_acks and replica_acks.count else None
+        self._node_clients: dict[tuple[int, str], redis.asyncio.Redis] = {}
         if not isinstance(self.retry, RetryPolicy):
             raise ConfigurationError(
                 f"retry must be a RetryPolicy, got {type(retry).__name__}", variable="retry"
@@ -262,11 +273,12 @@ class RedisConnection:
                     # of failing with "Too many connections" when LangGraph's background
                     # writers and many runs peak together.
                     if cluster:
-                        self._sync = redis.cluster.RedisCluster.from_url(
-                            url,
-                            connection_pool_class=redis.BlockingConnectionPool,
-                            **pool_options(options),
-                        )
+                        with translated_errors(self.where):  # it reads the slot map now
+                            self._sync = redis.cluster.RedisCluster.from_url(
+                                url,
+                                connection_pool_class=redis.BlockingConnectionPool,
+                                **pool_options(options),
+                            )
                     else:
                         pool = redis.BlockingConnectionPool.from_url(url, **pool_options(options))
                         self._sync = redis.Redis(connection_pool=pool)
@@ -322,6 +334,8 @@ class RedisConnection:
         if isinstance(step, Scan):
             return list(islice(client.scan_iter(match=step.pattern, count=1000), step.limit))
         script, keys, args = step.script, step.keys, step.args
+        if script.writes and self.replica_acks is not None:
+            return self._send_acknowledged(client, step, self.replica_acks)
         loaded = (id(client), script.sha)
         if loaded in self._loaded:
             try:
@@ -332,6 +346,77 @@ class RedisConnection:
         self._loaded.add(loaded)
         return reply
 
+    # replica_acks (redis/replication.py): the write script and WAIT go down one
+    # connection of the primary that holds the thread's slot. A Cluster client is asked
+    # which node that is; a redirection (the slot moved) refreshes its map and goes again.
+
+    def _send_acknowledged(self, client: SyncClient, step: Call, acks: ReplicaAcks) -> Any:
+        for _ in range(_REDIRECTS):
+            node: Any = client
+            if isinstance(client, redis.cluster.RedisCluster):
+                primary = client.get_node_from_key(step.keys[0])  # type: ignore[no-untyped-call]
+                node = client.get_redis_connection(primary)
+            loaded = (id(node), step.script.sha)
+            by_sha = loaded in self._loaded
+            reply, acked = script_and_wait(
+                node, step.script, step.keys, step.args, acks, by_sha=by_sha
+            )
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                self._loaded.discard(loaded)
+                continue
+            if isinstance(client, redis.cluster.RedisCluster) and is_redirect(reply):
+                client.nodes_manager.initialize()
+                continue
+            return self._acknowledged(reply, acked, step, loaded, acks)
+        raise StorageError(f"Redis at {self.where}: {step.script.name} kept being redirected")
+
+    async def _asend_acknowledged(self, client: AsyncClient, step: Call, acks: ReplicaAcks) -> Any:
+        for _ in range(_REDIRECTS):
+            node: Any = client
+            if isinstance(client, redis.asyncio.cluster.RedisCluster):
+                node = self._async_node_client(client, step.keys[0])
+            loaded = (id(node), step.script.sha)
+            by_sha = loaded in self._loaded
+            reply, acked = await ascript_and_wait(
+                node, step.script, step.keys, step.args, acks, by_sha=by_sha
+            )
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                self._loaded.discard(loaded)
+                continue
+            if isinstance(client, redis.asyncio.cluster.RedisCluster) and is_redirect(reply):
+                await client.nodes_manager.initialize()
+                continue
+            return self._acknowledged(reply, acked, step, loaded, acks)
+        raise StorageError(f"Redis at {self.where}: {step.script.name} kept being redirected")
+
+    def _acknowledged(
+        self, reply: Any, acked: Any, step: Call, loaded: tuple[int, str], acks: ReplicaAcks
+    ) -> Any:
+        if isinstance(reply, Exception):
+            raise reply
+        self._loaded.add(loaded)
+        if isinstance(acked, Exception):
+            raise acked
+        acks.check(acked, where=self.where, operation=step.script.name)
+        return reply
+
+    def _async_node_client(
+        self, client: redis.asyncio.cluster.RedisCluster, key: str
+    ) -> redis.asyncio.Redis:
+        """A plain asyncio client of the primary holding ``key``'s slot (the asyncio
+        Cluster client has no per-node client to pipeline on)."""
+        node = client.get_node_from_key(key)
+        if node is None:
+            raise StorageError(f"Redis Cluster at {self.where} knows no node for a slot")
+        cached = (id(asyncio.get_running_loop()), node.name)
+        found = self._node_clients.get(cached)
+        if found is None:
+            pool = redis.asyncio.ConnectionPool(
+                connection_class=node.connection_class, **node.connection_kwargs
+            )
+            found = self._node_clients[cached] = redis.asyncio.Redis(connection_pool=pool)
+        return found
+
     async def _asend(self, client: AsyncClient, step: Call | Scan) -> Any:
         if isinstance(step, Scan):
             found: list[Any] = []
@@ -341,6 +426,8 @@ class RedisConnection:
                     break
             return found
         script, keys, args = step.script, step.keys, step.args
+        if script.writes and self.replica_acks is not None:
+            return await self._asend_acknowledged(client, step, self.replica_acks)
         loaded = (id(client), script.sha)
         if loaded in self._loaded:
             try:
@@ -466,10 +553,13 @@ class RedisConnection:
     async def aclose(self) -> None:
         """Close the clients this connection created, async ones of this loop included."""
         self.close()
-        if not self.owns_clients:
-            return
         with contextlib.suppress(RuntimeError):
             loop = asyncio.get_running_loop()
+            # the per-node clients of replica_acks are always ours
+            for cached in [c for c in self._node_clients if c[0] == id(loop)]:
+                await self._node_clients.pop(cached).aclose(close_connection_pool=True)
+            if not self.owns_clients:
+                return
             client = self._async.pop(loop, None)
             if client is not None:
                 if isinstance(client, redis.asyncio.Redis):
