@@ -15,6 +15,7 @@ from kortyx_langgraph.memory.store import Clock, wall_clock_ms
 from kortyx_langgraph.redis import RedisFrameworkAdapter
 from kortyx_langgraph.redis.connection import AsyncClient, SyncClient
 from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
+from kortyx_langgraph.redis.retry import RetryPolicy
 from kortyx_langgraph.settings import DEFAULT_TTL_MS, resolve_ttl_ms
 
 
@@ -63,6 +64,7 @@ def create_redis_framework_adapter(
     refresh_on_read: bool = False,
     client_options: dict[str, Any] | None = None,
     clock: Clock = wall_clock_ms,
+    retry: RetryPolicy | None = None,
 ) -> RedisFrameworkAdapter:
     """A Redis-backed adapter: survives restarts and deploys, shared by every app instance.
 
@@ -78,8 +80,13 @@ def create_redis_framework_adapter(
         serde: Serializer for stored values (default: LangGraph's ``JsonPlusSerializer``).
         cluster: Force Redis Cluster mode on or off; by default the server is asked.
         refresh_on_read: Also extend a thread's TTL when it is read.
-        client_options: Extra keyword arguments for the clients created from ``url``.
+        client_options: Keyword arguments for the redis-py clients created from ``url``,
+            over the adapter's explicit defaults (``socket_connect_timeout`` and
+            ``socket_timeout`` 5 s, ``max_connections`` 64, ``pool_timeout`` 20 s,
+            redis-py's own retries off).
         clock: Current time in ms (timestamps of pending interrupts).
+        retry: How often an operation whose connection failed is sent again (default
+            :class:`RetryPolicy`: 3 attempts, jittered backoff from 50 ms up to 1 s).
     """
     if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
         raise ConfigurationError(
@@ -97,6 +104,7 @@ def create_redis_framework_adapter(
         refresh_on_read=refresh_on_read,
         client_options=client_options,
         clock=clock,
+        retry=retry,
     )
 
 
