@@ -4,7 +4,8 @@ LangGraph's ``durability`` decides when a step's checkpoint is written: ``"sync"
 for it before the next step, ``"async"`` writes it in the background while the next steps
 run. The first node stops the test's own server; the run then fails with a
 ``StorageConnectionError``: at once with ``"sync"``, at the end of the run (after the later
-nodes ran) with ``"async"``. Once Redis is back the thread continues from what it saved.
+nodes ran) with ``"async"`` and ``"exit"``. Once Redis is back the thread continues from
+what it saved (with ``"exit"``: nothing, so it runs again from its input).
 """
 
 from __future__ import annotations
@@ -55,11 +56,16 @@ def _graph(adapter: Any, server: RedisServer, ran: list[str]) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("durability", "ran_before_the_error"),
-    [("sync", ["a"]), ("async", ["a", "b", "c"])],
+    ("durability", "ran_before_the_error", "saved"),
+    [
+        ("sync", ["a"], True),
+        ("async", ["a", "b", "c"], True),
+        # "exit" writes one checkpoint, at the end: nothing of the run was saved
+        ("exit", ["a", "b", "c"], False),
+    ],
 )
 def test_redis_down_mid_run(
-    server: RedisServer, durability: str, ran_before_the_error: list[str]
+    server: RedisServer, durability: str, ran_before_the_error: list[str], saved: bool
 ) -> None:
     adapter = create_redis_framework_adapter(
         url=server.url,
@@ -77,7 +83,8 @@ def test_redis_down_mid_run(
     server.start()  # same port, same AOF
     ran.clear()
     ran.append("(restarted)")
-    graph.invoke(None, thread, durability=durability)
+    assert bool(graph.get_state(thread).values) is saved
+    graph.invoke(None if saved else {"log": []}, thread, durability=durability)
     # the step that was running when Redis went away runs again: a node runs at least once
     assert graph.get_state(thread).values["log"] == ["a", "b", "c"]
     assert ran == ["(restarted)", "a", "b", "c"]

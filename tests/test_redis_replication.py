@@ -146,3 +146,17 @@ def test_replica_acks_values_are_checked() -> None:
         with pytest.raises(ConfigurationError, match=name) as caught:
             create_redis_framework_adapter(url="redis://127.0.0.1:1/0", **bad)  # type: ignore[arg-type]
         assert caught.value.variable == name
+
+
+def test_the_replica_acks_benchmark_measures_all_three_savers(
+    redis_binaries: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.replica_acks import main
+
+    assert main(["--rounds", "1", "--threads", "1", "--steps", "2"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == [
+        "| InMemorySaver",
+        "| redis",
+        "| redis, replica_acks=1",
+    ]
