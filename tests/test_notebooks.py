@@ -2,9 +2,10 @@
 
 Each notebook is executed with nbclient in a fresh IPython kernel started from the
 interpreter running the tests, with the environment it needs: no Redis URL for the
-in-memory ones, the suite's own Redis server for the Redis one. A cell that raises (or runs
-longer than ``CELL_TIMEOUT_S``) fails the test; so does a closing cell that does not print
-what the notebook's story ends with (each notebook's last cell asserts its outcome).
+in-memory ones, the URL of the suite's own Redis server (then of its Cluster) for the Redis
+one. A cell that raises (or runs longer than ``CELL_TIMEOUT_S``) fails the test; so does a
+closing cell that does not print what the notebook's story ends with (each notebook's last
+cell asserts its outcome).
 
 The committed notebooks carry no outputs: tokens, timestamps and checkpoint ids differ on
 every run, and this test is what shows the outputs are right.
@@ -108,8 +109,8 @@ class Notebook:
     name: str
     ending: str
     """What the closing cell prints, once its assertions passed."""
-    redis: bool = False
-    """Run against the suite's standalone Redis server (``KORTYX_REDIS_URL``)."""
+    servers: tuple[str, ...] = ()
+    """Run once against each of these Redis fixtures (its URL in ``KORTYX_REDIS_URL``)."""
 
 
 NOTEBOOKS = [
@@ -118,22 +119,35 @@ NOTEBOOKS = [
         "nothing pending; latest: 45 EUR rejected; "
         "the first run's outcome is kept: 40 EUR approved\n",
     ),
+    Notebook(
+        "02_redis.ipynb",
+        "resumed in another process; the short-lived thread expired as a whole; "
+        "no key left under this run's prefix\n",
+        servers=("redis_standalone", "redis_cluster"),
+    ),
 ]
 
 
-def _param(notebook: Notebook) -> Any:
-    marks = [pytest.mark.redis] if notebook.redis else []
-    return pytest.param(notebook, id=Path(notebook.name).stem, marks=marks)
+def _runs() -> list[Any]:
+    runs = []
+    for notebook in NOTEBOOKS:
+        stem = Path(notebook.name).stem
+        if not notebook.servers:
+            runs.append(pytest.param(notebook, None, id=stem))
+        for server in notebook.servers:
+            mode = server.removeprefix("redis_")
+            runs.append(
+                pytest.param(notebook, server, id=f"{stem}-{mode}", marks=pytest.mark.redis)
+            )
+    return runs
 
 
-@pytest.mark.parametrize("notebook", [_param(n) for n in NOTEBOOKS])
+@pytest.mark.parametrize(("notebook", "server"), _runs())
 def test_notebook_runs_to_its_end(
-    notebook: Notebook, request: pytest.FixtureRequest, tmp_path: Path
+    notebook: Notebook, server: str | None, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    env = kernel_env()
-    if notebook.redis:
-        server = request.getfixturevalue("redis_standalone")
-        env = kernel_env(KORTYX_REDIS_URL=server.url)
+    url = None if server is None else str(request.getfixturevalue(server).url)
+    env = kernel_env() if url is None else kernel_env(KORTYX_REDIS_URL=url)
     nb = execute(read_notebook(NOTEBOOK_DIR / notebook.name), env, tmp_path)
 
     cells = code_cells(nb)
@@ -141,9 +155,11 @@ def test_notebook_runs_to_its_end(
     errors = [out for cell in cells for out in cell.outputs if out.output_type == "error"]
     assert errors == []
     assert stdout_of(cells[-1]) == notebook.ending
-    if notebook.redis:
-        # the kernel ran on the server it was given, not on one it found elsewhere
-        assert f"redis at {server.url} (from KORTYX_REDIS_URL)" in text_outputs(nb)
+    if url is not None:
+        # the kernel ran on the server it was given, and found out what kind it is
+        shown = text_outputs(nb)
+        assert f"redis at {url} (from KORTYX_REDIS_URL)" in shown
+        assert f"cluster mode: {server == 'redis_cluster'}" in shown
 
 
 def test_a_cell_that_raises_fails_the_run(tmp_path: Path) -> None:
