@@ -115,9 +115,10 @@ class InvalidAnswerError(ResumeError, ValueError):
 class ResumeFailedError(ResumeError):
     """The resumed run raised (its error is the ``__cause__``) and the claim was released.
 
-    ``token_still_pending`` tells whether the interrupt still waits (the node failed before
-    it finished: answer the same token again) or was answered and a later step failed
-    (retry the thread with ``agent.run(None, thread_id=...)``).
+    ``token_still_pending`` tells whether the interrupt still waits (the node raised after
+    it received the answer: resuming the same token again re-runs the node, but LangGraph
+    hands it the answer it already received, whatever the new one) or was answered and a
+    later step failed (retry the thread with ``agent.run(None, thread_id=...)``).
     """
 
     def __init__(
