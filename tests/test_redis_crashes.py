@@ -16,10 +16,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from langgraph.types import Command
 
-from kortyx_langgraph import RedisFrameworkAdapter, create_redis_framework_adapter
-from tests.graphs import approval_graph
+from kortyx_langgraph import create_redis_framework_adapter
+from tests.graphs import answer_all, approval_graph
 from tests.pending_truth import config_of
 from tests.redis_harness import RedisServer
 
@@ -31,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 PAUSER = """
     import sys, time
     from kortyx_langgraph import create_redis_framework_adapter
-    from tests.graphs import approval_graph
+    from tests.graphs import answer_all, approval_graph
     url, prefix, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
     adapter = create_redis_framework_adapter(url=url, prefix=prefix, ttl_ms=600_000)
     graph = approval_graph(adapter)
@@ -42,16 +41,6 @@ PAUSER = """
     print("paused", flush=True)
     time.sleep(600)  # killed here, its clients still open
 """
-
-
-def _answer_all(adapter: RedisFrameworkAdapter, tokens: list[str]) -> int:
-    graph = approval_graph(adapter)
-    completed = 0
-    for token in tokens:
-        claimed = adapter.pending.claim(token)
-        result = graph.invoke(Command(resume=claimed.resume_map("ok")), claimed.config)
-        completed += result["log"] == ["asked", "done:ok"]
-    return completed
 
 
 def test_runs_paused_by_a_process_killed_with_sigkill_resume_in_another(
@@ -80,7 +69,7 @@ def test_runs_paused_by_a_process_killed_with_sigkill_resume_in_another(
     adapter = create_redis_framework_adapter(
         url=redis_standalone.url, prefix=prefix, ttl_ms=600_000
     )
-    assert _answer_all(adapter, tokens) == RUNS
+    assert answer_all(adapter, tokens) == RUNS
     adapter.close()
 
 
@@ -96,5 +85,5 @@ def test_runs_paused_before_a_redis_restart_resume_after_it(redis_aof: RedisServ
     redis_aof.restart()
     assert redis_aof.pid != old_pid
     # the same adapter: its connections broke with the restart and are made again
-    assert _answer_all(adapter, tokens) == RUNS
+    assert answer_all(adapter, tokens) == RUNS
     adapter.close()

@@ -25,7 +25,7 @@ from kortyx_langgraph import (
     create_redis_framework_adapter,
 )
 from kortyx_langgraph.redis.layout import thread_keys
-from tests.graphs import approval_graph
+from tests.graphs import answer_all, approval_graph
 from tests.pending_truth import config_of
 from tests.redis_harness import RedisCluster, RedisServer
 
@@ -71,19 +71,6 @@ def _pause(adapter: RedisFrameworkAdapter, cluster: RedisCluster) -> dict[int, l
     return by_port
 
 
-def _answer(adapter: RedisFrameworkAdapter, tokens: list[str]) -> int:
-    """Claim and resume every token; how many runs completed."""
-    graph = approval_graph(adapter)
-    done = 0
-    for token in tokens:
-        claimed = adapter.pending.claim(token)
-        result = graph.invoke(Command(resume=claimed.resume_map("ok")), claimed.config)
-        assert result["log"] == ["asked", "done:ok"]
-        assert adapter.pending.list(claimed.thread_id) == []
-        done += 1
-    return done
-
-
 def _errorstat(node: RedisServer, error: str) -> int:
     """How many ``error`` replies (``NOSCRIPT``, ``MOVED``) the node has sent."""
     stat = node.info("errorstats").get(f"errorstat_{error}", "count=0")
@@ -109,11 +96,11 @@ def test_a_killed_primary_is_replaced_and_its_paused_runs_resume_by_token(
 
     replicated.kill(victim)
     # while the replica is not yet elected, the other slots work as before
-    assert _answer(adapter, others) == len(others)
+    assert answer_all(adapter, others) == len(others)
     replicated.wait_promoted(replica)
     # afterwards the client finds the new primary, loads its scripts again, and every
     # run paused (and replicated) before the failover resumes by token
-    assert _answer(adapter, lost) == len(lost)
+    assert answer_all(adapter, lost) == len(lost)
     assert _errorstat(replica, "NOSCRIPT") >= 1
     adapter.close()
 
@@ -126,7 +113,7 @@ def test_a_manual_failover_is_followed_by_redirections(replicated: RedisCluster)
     assert replica.command("CLUSTER", "FAILOVER") == "OK"
     replicated.wait_promoted(replica)
     tokens = [token for tokens in by_port.values() for token in tokens]
-    assert _answer(adapter, tokens) == THREADS
+    assert answer_all(adapter, tokens) == THREADS
     # the demoted primary answered MOVED and the client followed to the new one
     assert _errorstat(victim, "MOVED") >= 1
     assert _errorstat(replica, "NOSCRIPT") >= 1

@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis.cluster
 from langgraph.types import Command
 
-from kortyx_langgraph import RedisFrameworkAdapter, create_redis_framework_adapter
+from kortyx_langgraph import RedisFrameworkAdapter
 from kortyx_langgraph.redis import scripts
 from kortyx_langgraph.redis.operations import Call
-from tests.conftest import BACKENDS, redis_url_for
 from tests.graphs import approval_graph, parallel_graph
 from tests.pending_truth import assert_agrees, config_of
 from tests.redis_snapshot import stored
@@ -74,21 +71,12 @@ class TwiceSender:
         return second
 
 
-@pytest.fixture(params=BACKENDS[1:])
-def twice(request: pytest.FixtureRequest) -> Iterator[tuple[RedisFrameworkAdapter, TwiceSender]]:
-    backend: str = request.param
-    url = redis_url_for(request, backend)
-    adapter = create_redis_framework_adapter(
-        url=url, ttl_ms=60_000, prefix=f"kortyx-twice-{uuid.uuid4().hex[:8]}:"
-    )
-    admin: Any = (
-        redis.cluster.RedisCluster.from_url(url)
-        if backend == "redis-cluster"
-        else redis.Redis.from_url(url)
-    )
-    yield adapter, TwiceSender(adapter, admin)
-    adapter.close()
-    admin.close()
+@pytest.fixture
+def twice(
+    redis_pair: tuple[RedisFrameworkAdapter, Any],
+) -> tuple[RedisFrameworkAdapter, TwiceSender]:
+    adapter, admin = redis_pair
+    return adapter, TwiceSender(adapter, admin)
 
 
 def _run(thread: str, run_id: str) -> dict[str, Any]:

@@ -68,17 +68,22 @@ def is_redirect(reply: Any) -> bool:
     )
 
 
-def script_and_wait(
-    node: Any, script: Any, keys: Any, args: Any, acks: ReplicaAcks, *, by_sha: bool
-) -> list[Any]:
-    """Send one script and ``WAIT`` in one pipeline on one connection of ``node`` (a
-    standalone sync client); its two replies, an error reply as an exception."""
-    pipe = node.pipeline(transaction=False)
+def _queue(pipe: Any, script: Any, keys: Any, args: Any, acks: ReplicaAcks, *, by_sha: bool) -> Any:
+    """Put the script and ``WAIT`` into ``pipe`` (either colour's pipeline)."""
     if by_sha:
         pipe.evalsha(script.sha, len(keys), *keys, *args)
     else:
         pipe.eval(script.source, len(keys), *keys, *args)
     pipe.execute_command(*acks.wait_command)
+    return pipe
+
+
+def script_and_wait(
+    node: Any, script: Any, keys: Any, args: Any, acks: ReplicaAcks, *, by_sha: bool
+) -> list[Any]:
+    """Send one script and ``WAIT`` in one pipeline on one connection of ``node`` (a
+    standalone sync client); its two replies, an error reply as an exception."""
+    pipe = _queue(node.pipeline(transaction=False), script, keys, args, acks, by_sha=by_sha)
     return list(pipe.execute(raise_on_error=False))
 
 
@@ -86,10 +91,5 @@ async def ascript_and_wait(
     node: Any, script: Any, keys: Any, args: Any, acks: ReplicaAcks, *, by_sha: bool
 ) -> list[Any]:
     """:func:`script_and_wait` with an asyncio client."""
-    pipe = node.pipeline(transaction=False)
-    if by_sha:
-        pipe.evalsha(script.sha, len(keys), *keys, *args)
-    else:
-        pipe.eval(script.source, len(keys), *keys, *args)
-    pipe.execute_command(*acks.wait_command)
+    pipe = _queue(node.pipeline(transaction=False), script, keys, args, acks, by_sha=by_sha)
     return list(await pipe.execute(raise_on_error=False))
