@@ -117,6 +117,12 @@ def create_redis_framework_adapter(
     )
 
 
+_FROM_ENV = {
+    "ttl_ms": "KORTYX_FRAMEWORK_TTL_MS, then KORTYX_TTL_MS",
+    "url": "KORTYX_REDIS_URL, then REDIS_URL, then KORTYX_FRAMEWORK_REDIS_URL",
+}
+
+
 def create_framework_adapter_from_env(
     env: Mapping[str, str] | None = None, **kwargs: Any
 ) -> FrameworkAdapter:
@@ -125,9 +131,17 @@ def create_framework_adapter_from_env(
     Redis when the first non-blank of ``KORTYX_REDIS_URL``, ``REDIS_URL``,
     ``KORTYX_FRAMEWORK_REDIS_URL`` is set, otherwise in-memory. The TTL comes from
     ``KORTYX_FRAMEWORK_TTL_MS``, else ``KORTYX_TTL_MS``, else 15 minutes. Extra keyword
-    arguments go to the chosen factory. A bad value raises ``ConfigurationError``
-    naming the variable.
+    arguments go to the chosen factory (``ttl_ms`` and ``url`` come from the environment
+    and are refused here). A bad value raises ``ConfigurationError`` naming the variable.
     """
+    for taken in ("ttl_ms", "url"):
+        if taken in kwargs:
+            raise ConfigurationError(
+                f"{taken} comes from the environment here ({_FROM_ENV[taken]}); set it "
+                "there, or call create_redis_framework_adapter or "
+                "create_in_memory_framework_adapter directly",
+                variable=taken,
+            )
     settings = resolve_framework_settings(env)
     if settings.backend == "redis":
         return create_redis_framework_adapter(
