@@ -614,7 +614,7 @@ class RedisCluster:
             time.sleep(0.05)
         raise RedisHarnessError(f"replicas {behind} still behind after {timeout:.0f}s")
 
-    def wait_promoted(self, replica: RedisServer, timeout: float = 30.0) -> None:
+    def wait_promoted(self, replica: RedisServer, timeout: float = 60.0) -> None:
         """Wait until ``replica`` is a primary and every running node sees the cluster ok."""
         deadline = time.monotonic() + timeout
         state: dict[int, str] = {}
@@ -633,6 +633,24 @@ class RedisCluster:
             f"node {replica.port} not promoted after {timeout:.0f}s "
             f"(role {self.role(replica)}, cluster states {state})"
         )
+
+    def manual_failover(self, replica: RedisServer, timeout: float = 60.0) -> None:
+        """``CLUSTER FAILOVER`` on ``replica`` until it is the primary of the cluster.
+
+        A manual failover that does not complete within Redis's own limit (5 s: the
+        replica must catch up while the primary pauses its clients, which a busy machine
+        can delay) is dropped by the server without a word, so it is asked again.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if replica.command("CLUSTER", "FAILOVER") != "OK":
+                raise RedisHarnessError(f"node {replica.port} refused CLUSTER FAILOVER")
+            try:
+                self.wait_promoted(replica, timeout=min(8.0, deadline - time.monotonic()))
+                return
+            except RedisHarnessError:
+                continue
+        raise RedisHarnessError(f"node {replica.port} not promoted after {timeout:.0f}s")
 
     def kill(self, node: RedisServer) -> None:
         """SIGKILL one node (its data directory stays, the others carry on)."""

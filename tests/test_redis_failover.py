@@ -110,8 +110,7 @@ def test_a_manual_failover_is_followed_by_redirections(replicated: RedisCluster)
     by_port = _pause(adapter, replicated)
     victim = _victim(replicated, by_port)
     replica = replicated.replica_of(victim)
-    assert replica.command("CLUSTER", "FAILOVER") == "OK"
-    replicated.wait_promoted(replica)
+    replicated.manual_failover(replica)
     tokens = [token for tokens in by_port.values() for token in tokens]
     assert answer_all(adapter, tokens) == THREADS
     # the demoted primary answered MOVED and the client followed to the new one
