@@ -1,8 +1,9 @@
 """Where a saver's time goes: replay one agent-loop workload's saver calls under cProfile.
 
-``python -m benchmarks.profiling [--threads 40] [--delta]`` records the exact ``get_tuple``,
-``put`` and ``put_writes`` calls LangGraph makes for agent-loop threads (workload 1, default
-durability; ``--delta`` declares the transcript as a ``DeltaChannel``), then replays them
+``python -m benchmarks.profiling [--threads 40] [--delta] [--message-bytes 500]`` records the
+exact ``get_tuple``, ``put`` and ``put_writes`` calls LangGraph makes for agent-loop threads
+(workload 1, default durability; ``--delta`` declares the transcript as a ``DeltaChannel``;
+``--message-bytes`` sets the size of each message), then replays them
 against each saver on the calling thread, once timed and once under ``cProfile``. Replaying
 takes LangGraph out of the picture: what remains is the saver's own cost per super-step,
 split into serialization, the Redis round trip, the adapter's Python code and so on. (Under
@@ -31,12 +32,14 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from benchmarks.backends import Environment, Saver
 from benchmarks.graphs import (
+    MESSAGE_BYTES,
     AgentState,
     agent_input,
     agent_loop_graph,
     delta_state,
     thread_config,
 )
+from benchmarks.redis_parser import parser_in_use
 from benchmarks.redisinfo import RedisNodes
 from benchmarks.report import table
 
@@ -65,7 +68,9 @@ BUCKETS: tuple[tuple[str, Callable[[str, str], bool]], ...] = (
 )
 
 
-def record(threads: int, state: type = AgentState) -> list[Call]:
+def record(
+    threads: int, state: type = AgentState, message_bytes: int = MESSAGE_BYTES
+) -> list[Call]:
     """The saver calls of ``threads`` agent-loop threads, arguments deep-copied."""
     calls: list[Call] = []
     saver = InMemorySaver()
@@ -77,7 +82,7 @@ def record(threads: int, state: type = AgentState) -> list[Call]:
             return _method(*args, **kwargs)
 
         setattr(saver, name, wrapper)
-    graph = agent_loop_graph(saver, STEPS, state)
+    graph = agent_loop_graph(saver, STEPS, state, message_bytes)
     for n in range(threads):
         graph.invoke(agent_input(), thread_config(f"profile-{n}", STEPS))
     return calls
@@ -166,10 +171,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="declare the transcript as a DeltaChannel (snapshots off) instead of add_messages",
     )
+    parser.add_argument(
+        "--message-bytes",
+        type=int,
+        default=MESSAGE_BYTES,
+        metavar="N",
+        help=f"size of each agent-loop message (default {MESSAGE_BYTES})",
+    )
     args = parser.parse_args(argv)
-    calls = record(args.threads, delta_state(1_000_000) if args.delta else AgentState)
+    state = delta_state(1_000_000) if args.delta else AgentState
+    calls = record(args.threads, state, args.message_bytes)
     steps = args.threads * STEPS
-    print(f"{len(calls)} saver calls for {steps} agent super-steps ({args.threads} threads)\n")
+    print(
+        f"{len(calls)} saver calls for {steps} agent super-steps ({args.threads} threads, "
+        f"{args.message_bytes}-byte messages), redis-py parser {parser_in_use()}\n"
+    )
     summary = []
     details = []
     with Environment() as env:
