@@ -35,13 +35,17 @@ from kortyx_langgraph.errors import (
     InvalidConfigError,
     KortyxError,
     NothingPendingError,
+    PoolExhaustedError,
+    ReplicationError,
     ResumeError,
     ResumeFailedError,
     StorageCapabilityError,
     StorageConnectionError,
     StorageError,
+    StorageTimeoutError,
     UnknownTokenError,
     UnknownWorkflowError,
+    WriteOutcomeUnknownError,
 )
 from kortyx_langgraph.factory import (
     create_framework_adapter_from_env,
@@ -51,6 +55,7 @@ from kortyx_langgraph.factory import (
 from kortyx_langgraph.memory import InMemoryFrameworkAdapter
 from kortyx_langgraph.pending import DEFAULT_LEASE_MS, PendingInterrupt, PendingInterruptStore
 from kortyx_langgraph.redis import RedisFrameworkAdapter
+from kortyx_langgraph.redis.retry import RetryPolicy
 from kortyx_langgraph.server import check_server_ttl
 from kortyx_langgraph.server import checkpointer as langgraph_server_checkpointer
 from kortyx_langgraph.server_ttl import (
@@ -83,15 +88,20 @@ __all__ = [
     "Option",
     "PendingInterrupt",
     "PendingInterruptStore",
+    "PoolExhaustedError",
     "RedisFrameworkAdapter",
+    "ReplicationError",
     "ResumeError",
     "ResumeFailedError",
+    "RetryPolicy",
     "RunResult",
     "StorageCapabilityError",
     "StorageConnectionError",
     "StorageError",
+    "StorageTimeoutError",
     "UnknownTokenError",
     "UnknownWorkflowError",
+    "WriteOutcomeUnknownError",
     "__version__",
     "create_agent",
     "create_framework_adapter_from_env",

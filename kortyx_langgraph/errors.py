@@ -39,6 +39,42 @@ class StorageConnectionError(StorageError, ConnectionError):
     """The backing store could not be reached, or refused our credentials."""
 
 
+class StorageTimeoutError(StorageConnectionError):
+    """Redis did not answer a read within the socket timeout, on every attempt."""
+
+
+class WriteOutcomeUnknownError(StorageConnectionError):
+    """A write was sent but no answer came back (timeout, dropped connection).
+
+    Every write script is atomic and safe to repeat, so the write either happened as a
+    whole or not at all; which one is unknown. Repeating the same call is safe.
+    ``operation`` names the write (``put``, ``put_writes``, ``pending_claim``, ...).
+    """
+
+    def __init__(self, message: str, *, operation: str) -> None:
+        super().__init__(message)
+        self.operation = operation
+
+
+class PoolExhaustedError(StorageConnectionError):
+    """No connection of the client's pool came free within ``pool_timeout``; nothing was
+    sent. Raise ``max_connections`` or lower the concurrency."""
+
+
+class ReplicationError(StorageError):
+    """``replica_acks``: the write was applied on the primary, but fewer replicas than
+    asked acknowledged it within the timeout, so a failover now could lose it.
+
+    ``acknowledged`` is how many did; ``wanted`` how many were asked for. Repeating the
+    call is safe (every write script is idempotent).
+    """
+
+    def __init__(self, message: str, *, acknowledged: int, wanted: int) -> None:
+        super().__init__(message)
+        self.acknowledged = acknowledged
+        self.wanted = wanted
+
+
 class StorageCapabilityError(StorageError):
     """The backing store refuses something the saver needs (for example Lua scripting)."""
 
@@ -79,9 +115,10 @@ class InvalidAnswerError(ResumeError, ValueError):
 class ResumeFailedError(ResumeError):
     """The resumed run raised (its error is the ``__cause__``) and the claim was released.
 
-    ``token_still_pending`` tells whether the interrupt still waits (the node failed before
-    it finished: answer the same token again) or was answered and a later step failed
-    (retry the thread with ``agent.run(None, thread_id=...)``).
+    ``token_still_pending`` tells whether the interrupt still waits (the node raised after
+    it received the answer: resuming the same token again re-runs the node, but LangGraph
+    hands it the answer it already received, whatever the new one) or was answered and a
+    later step failed (retry the thread with ``agent.run(None, thread_id=...)``).
     """
 
     def __init__(
@@ -109,11 +146,15 @@ __all__ = [
     "InvalidConfigError",
     "KortyxError",
     "NothingPendingError",
+    "PoolExhaustedError",
+    "ReplicationError",
     "ResumeError",
     "ResumeFailedError",
     "StorageCapabilityError",
     "StorageConnectionError",
     "StorageError",
+    "StorageTimeoutError",
     "UnknownTokenError",
     "UnknownWorkflowError",
+    "WriteOutcomeUnknownError",
 ]

@@ -15,6 +15,8 @@ from kortyx_langgraph.memory.store import Clock, wall_clock_ms
 from kortyx_langgraph.redis import RedisFrameworkAdapter
 from kortyx_langgraph.redis.connection import AsyncClient, SyncClient
 from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
+from kortyx_langgraph.redis.replication import DEFAULT_REPLICA_ACK_TIMEOUT_MS
+from kortyx_langgraph.redis.retry import RetryPolicy
 from kortyx_langgraph.settings import DEFAULT_TTL_MS, resolve_ttl_ms
 
 
@@ -63,6 +65,9 @@ def create_redis_framework_adapter(
     refresh_on_read: bool = False,
     client_options: dict[str, Any] | None = None,
     clock: Clock = wall_clock_ms,
+    retry: RetryPolicy | None = None,
+    replica_acks: int = 0,
+    replica_ack_timeout_ms: int = DEFAULT_REPLICA_ACK_TIMEOUT_MS,
 ) -> RedisFrameworkAdapter:
     """A Redis-backed adapter: survives restarts and deploys, shared by every app instance.
 
@@ -78,8 +83,17 @@ def create_redis_framework_adapter(
         serde: Serializer for stored values (default: LangGraph's ``JsonPlusSerializer``).
         cluster: Force Redis Cluster mode on or off; by default the server is asked.
         refresh_on_read: Also extend a thread's TTL when it is read.
-        client_options: Extra keyword arguments for the clients created from ``url``.
+        client_options: Keyword arguments for the redis-py clients created from ``url``,
+            over the adapter's explicit defaults (``socket_connect_timeout`` and
+            ``socket_timeout`` 5 s, ``max_connections`` 64, ``pool_timeout`` 20 s,
+            redis-py's own retries off).
         clock: Current time in ms (timestamps of pending interrupts).
+        retry: How often an operation whose connection failed is sent again (default
+            :class:`RetryPolicy`: 3 attempts, jittered backoff from 50 ms up to 1 s).
+        replica_acks: Wait after every write until this many replicas acknowledged it
+            (``WAIT``, in the same round trip); fewer within ``replica_ack_timeout_ms``
+            raise ``ReplicationError``. 0 (the default) does not wait.
+        replica_ack_timeout_ms: How long a write waits for its replicas (default 1 s).
     """
     if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
         raise ConfigurationError(
@@ -97,7 +111,16 @@ def create_redis_framework_adapter(
         refresh_on_read=refresh_on_read,
         client_options=client_options,
         clock=clock,
+        retry=retry,
+        replica_acks=replica_acks,
+        replica_ack_timeout_ms=replica_ack_timeout_ms,
     )
+
+
+_FROM_ENV = {
+    "ttl_ms": "KORTYX_FRAMEWORK_TTL_MS, then KORTYX_TTL_MS",
+    "url": "KORTYX_REDIS_URL, then REDIS_URL, then KORTYX_FRAMEWORK_REDIS_URL",
+}
 
 
 def create_framework_adapter_from_env(
@@ -108,9 +131,17 @@ def create_framework_adapter_from_env(
     Redis when the first non-blank of ``KORTYX_REDIS_URL``, ``REDIS_URL``,
     ``KORTYX_FRAMEWORK_REDIS_URL`` is set, otherwise in-memory. The TTL comes from
     ``KORTYX_FRAMEWORK_TTL_MS``, else ``KORTYX_TTL_MS``, else 15 minutes. Extra keyword
-    arguments go to the chosen factory. A bad value raises ``ConfigurationError``
-    naming the variable.
+    arguments go to the chosen factory (``ttl_ms`` and ``url`` come from the environment
+    and are refused here). A bad value raises ``ConfigurationError`` naming the variable.
     """
+    for taken in ("ttl_ms", "url"):
+        if taken in kwargs:
+            raise ConfigurationError(
+                f"{taken} comes from the environment here ({_FROM_ENV[taken]}); set it "
+                "there, or call create_redis_framework_adapter or "
+                "create_in_memory_framework_adapter directly",
+                variable=taken,
+            )
     settings = resolve_framework_settings(env)
     if settings.backend == "redis":
         return create_redis_framework_adapter(

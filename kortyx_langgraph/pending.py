@@ -6,7 +6,10 @@ interrupts ``graph.get_state(config).interrupts`` reports for the thread's lates
 checkpoint, with the same ids, values and ``response_schema``. A record goes away when
 LangGraph stops listing its interrupt (answered, or the run moved past it), when the
 thread is deleted, or when the thread expires. A resume that fails (an answer that does
-not validate, a node that raises) leaves the interrupt pending, and its token working.
+not validate, a node that raises) leaves the interrupt pending, and its token working. An
+answer that did not validate was not recorded, so the token takes another answer; a node
+that raised after receiving its answer gets that same answer again when resumed (LangGraph
+keeps it at the checkpoint), whatever value the new resume carries.
 
 Claims are cooperative: they stop two workers that both go through the store from
 answering the same interrupt, but ``graph.invoke(Command(resume=...))`` and LangGraph's

@@ -6,7 +6,7 @@ import operator
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import interrupt
+from langgraph.types import Command, interrupt
 
 
 class ApprovalState(TypedDict, total=False):
@@ -114,3 +114,14 @@ def counter_graph(checkpointer: Any) -> Any:
     builder.add_edge(START, "step")
     builder.add_edge("step", END)
     return builder.compile(checkpointer=checkpointer)
+
+
+def answer_all(adapter: Any, tokens: list[str], answer: str = "ok") -> int:
+    """Claim and resume each token's :func:`approval_graph` run; how many completed."""
+    graph = approval_graph(adapter)
+    completed = 0
+    for token in tokens:
+        claimed = adapter.pending.claim(token)
+        result = graph.invoke(Command(resume=claimed.resume_map(answer)), claimed.config)
+        completed += result["log"] == ["asked", f"done:{answer}"]
+    return completed

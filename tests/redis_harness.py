@@ -240,6 +240,7 @@ class RedisServer:
         password: str | None = None,
         username: str | None = None,
         cluster: bool = False,
+        cluster_node_timeout_ms: int = CLUSTER_NODE_TIMEOUT_MS,
         extra_args: Sequence[str] = (),
         data_dir: str | os.PathLike[str] | None = None,
         startup_timeout: float = 10.0,
@@ -252,6 +253,7 @@ class RedisServer:
         self.password = password
         self.username = username
         self.cluster = cluster
+        self.cluster_node_timeout_ms = cluster_node_timeout_ms
         self.extra_args = tuple(extra_args)
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
@@ -390,13 +392,13 @@ class RedisServer:
         elif self.password is not None:
             args += ["--requirepass", self.password]
         if self.cluster:
-            # The test cluster has no replicas: a node marked as failing would take its slots
-            # down until it is cleared. A long node timeout keeps a node that a busy machine
+            # Without replicas a node marked as failing would take its slots down until it
+            # is cleared: the default long node timeout keeps a node that a busy machine
             # stalls for a few seconds from being marked at all.
             args += [
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", f"nodes-{self.port}.conf",
-                "--cluster-node-timeout", str(CLUSTER_NODE_TIMEOUT_MS),
+                "--cluster-node-timeout", str(self.cluster_node_timeout_ms),
             ]  # fmt: skip
         args += self.extra_args
         return args
@@ -492,12 +494,19 @@ class _PortInUseError(Exception):
 
 
 class RedisCluster:
-    """A Redis Cluster of ``masters`` master nodes (no replicas) on loopback."""
+    """A Redis Cluster of ``masters`` master nodes, each with ``replicas`` replicas, on
+    loopback.
+
+    With replicas, ``node_timeout_ms`` is how long a silent primary takes to be marked as
+    failing and replaced by an elected replica.
+    """
 
     def __init__(
         self,
         *,
         masters: int = 3,
+        replicas: int = 0,
+        node_timeout_ms: int = CLUSTER_NODE_TIMEOUT_MS,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 20.0,
         password: str | None = None,
@@ -505,6 +514,8 @@ class RedisCluster:
         if masters < 3:
             raise ValueError("Redis Cluster needs at least 3 masters")
         self.masters = masters
+        self.replicas = replicas
+        self.node_timeout_ms = node_timeout_ms
         self.password = password
         """With a password, every node requires it (``requirepass``), the URL carries it."""
         self.extra_args = tuple(extra_args)
@@ -540,10 +551,13 @@ class RedisCluster:
         self.stop()
         _, cli_bin = find_redis_binaries()
         try:
-            for _ in range(self.masters):
+            for _ in range(self.masters * (1 + self.replicas)):
                 auth = () if self.password is None else ("--masterauth", self.password)
                 node = RedisServer(
-                    cluster=True, password=self.password, extra_args=(*self.extra_args, *auth)
+                    cluster=True,
+                    cluster_node_timeout_ms=self.node_timeout_ms,
+                    password=self.password,
+                    extra_args=(*self.extra_args, *auth),
                 )
                 self.nodes.append(node)
                 node.start()
@@ -565,6 +579,68 @@ class RedisCluster:
         node = self.nodes[0] if port is None else self._node(port)
         return _parse_info(node.command("CLUSTER", "INFO"))
 
+    def role(self, node: RedisServer) -> str:
+        """``master`` or ``slave``, as the node itself reports it."""
+        return node.info("replication").get("role", "?")
+
+    def primary_nodes(self) -> list[RedisServer]:
+        """The running nodes that are primaries now."""
+        return [n for n in self.nodes if n.is_running and self.role(n) == "master"]
+
+    def replica_nodes(self) -> list[RedisServer]:
+        """The running nodes that are replicas now."""
+        return [n for n in self.nodes if n.is_running and self.role(n) == "slave"]
+
+    def replica_of(self, primary: RedisServer) -> RedisServer:
+        """A running replica of ``primary``."""
+        for node in self.replica_nodes():
+            if node.info("replication").get("master_port") == str(primary.port):
+                return node
+        raise RedisHarnessError(f"no running replica of the node on port {primary.port}")
+
+    def wait_replicated(self, timeout: float = 10.0) -> None:
+        """Wait until every replica has received everything its primary holds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            behind = []
+            for replica in self.replica_nodes():
+                info = replica.info("replication")
+                primary = self._node(int(info["master_port"]))
+                offset = primary.info("replication").get("master_repl_offset")
+                if info.get("slave_repl_offset") != offset:
+                    behind.append(replica.port)
+            if not behind:
+                return
+            time.sleep(0.05)
+        raise RedisHarnessError(f"replicas {behind} still behind after {timeout:.0f}s")
+
+    def wait_promoted(self, replica: RedisServer, timeout: float = 30.0) -> None:
+        """Wait until ``replica`` is a primary and every running node sees the cluster ok."""
+        deadline = time.monotonic() + timeout
+        state: dict[int, str] = {}
+        while time.monotonic() < deadline:
+            state = {}
+            for node in self.nodes:
+                if node.is_running:
+                    try:
+                        state[node.port] = self.cluster_info(node.port).get("cluster_state", "?")
+                    except (OSError, ConnectionError, _RespError) as exc:
+                        state[node.port] = repr(exc)
+            if self.role(replica) == "master" and set(state.values()) == {"ok"}:
+                return
+            time.sleep(0.05)
+        raise RedisHarnessError(
+            f"node {replica.port} not promoted after {timeout:.0f}s "
+            f"(role {self.role(replica)}, cluster states {state})"
+        )
+
+    def kill(self, node: RedisServer) -> None:
+        """SIGKILL one node (its data directory stays, the others carry on)."""
+        proc = node._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+
     def _node(self, port: int) -> RedisServer:
         for node in self.nodes:
             if node.port == port:
@@ -574,7 +650,7 @@ class RedisCluster:
     def _create(self, cli_bin: str) -> None:
         addresses = [f"{_LOOPBACK}:{port}" for port in self.ports]
         cmd = [cli_bin, "--cluster", "create", *addresses]
-        cmd += ["--cluster-replicas", "0", "--cluster-yes"]
+        cmd += ["--cluster-replicas", str(self.replicas), "--cluster-yes"]
         if self.password is not None:
             cmd += ["-a", self.password, "--no-auth-warning"]
         try:
@@ -609,7 +685,12 @@ class RedisCluster:
                 ready = ready and (
                     info.get("cluster_state") == "ok"
                     and info.get("cluster_slots_ok") == "16384"
-                    and info.get("cluster_known_nodes") == str(self.masters)
+                    and info.get("cluster_known_nodes") == str(len(self.nodes))
+                )
+            if ready and self.replicas:
+                ready = all(
+                    node.info("replication").get("master_link_status") == "up"
+                    for node in self.replica_nodes()
                 )
             if ready:
                 return

@@ -117,6 +117,7 @@ def test_a_failed_resume_releases_the_claim(adapter: FrameworkAdapter) -> None:
         agent.resume(question.token, "window seat")
     assert isinstance(caught.value.__cause__, ConnectionError)
     assert caught.value.token_still_pending
+    assert "with the answer it already received" in str(caught.value)
     assert not adapter.pending.get(question.token).claimed
     done = agent.resume(question.token, "ignored: the node already has its answer")
     assert done.status == "completed"

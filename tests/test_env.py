@@ -117,6 +117,15 @@ def test_from_env_builds_an_in_memory_adapter_with_the_ttl() -> None:
     assert adapter.ttl_ms == 1234
 
 
+@pytest.mark.parametrize(
+    ("argument", "variable"), [("ttl_ms", "KORTYX_FRAMEWORK_TTL_MS"), ("url", "KORTYX_REDIS_URL")]
+)
+def test_from_env_refuses_what_the_environment_sets(argument: str, variable: str) -> None:
+    with pytest.raises(ConfigurationError, match=variable) as caught:
+        create_framework_adapter_from_env({}, **{argument: 60_000})
+    assert caught.value.variable == argument
+
+
 def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ["KORTYX_REDIS_URL", "REDIS_URL", "KORTYX_FRAMEWORK_REDIS_URL", "KORTYX_TTL_MS"]:
         monkeypatch.delenv(name, raising=False)

@@ -307,7 +307,8 @@ def _raise_resume_error(exc: BaseException, token: str, still_pending: bool) -> 
             f"the answer does not fit the interrupt's response_schema: {exc}", token=token
         ) from exc
     then = (
-        "the token can be answered again"
+        "the interrupt is still pending: resuming its token again re-runs the node, with "
+        "the answer it already received (LangGraph keeps it; a different answer is ignored)"
         if still_pending
         else "the answer was taken and a later step failed; retry the thread with "
         "run(None, thread_id=...)"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from itertools import islice
@@ -29,22 +30,35 @@ from kortyx_langgraph.core.flows import Emit, Flow
 from kortyx_langgraph.errors import (
     ConfigurationError,
     DeserializationError,
+    KortyxError,
     StorageCapabilityError,
     StorageConnectionError,
     StorageError,
 )
+from kortyx_langgraph.redis.client_options import (
+    adapter_client_options,
+    cluster_options,
+    pool_options,
+)
 from kortyx_langgraph.redis.operations import Call, Scan
+from kortyx_langgraph.redis.replication import (
+    ReplicaAcks,
+    ascript_and_wait,
+    is_redirect,
+    script_and_wait,
+)
+from kortyx_langgraph.redis.retry import Attempts, RetryPolicy
 from kortyx_langgraph.settings import check_redis_url, redact_url
 
 T = TypeVar("T")
 
-DEFAULT_MAX_CONNECTIONS = 64
-"""Connections per standalone client (one sync client, one async client per event loop)."""
-DEFAULT_POOL_TIMEOUT_S = 20.0
-"""How long a caller waits for a free connection before ``StorageConnectionError``."""
-
 SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+_FAILURES = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
+"""What a send can raise besides our own errors (redis-py's Cluster errors are not all
+``RedisError``s)."""
+_REDIRECTS = 5
+"""Sends of one acknowledged write while its slot keeps moving (a failover under way)."""
 _CORRUPT = "CORRUPT "
 """How a script's error reply says a stored record could not be read."""
 
@@ -58,47 +72,62 @@ def redis_py_url(url: str) -> str:
     return url
 
 
+def translate(exc: BaseException, where: str) -> KortyxError | None:
+    """The typed error for a redis-py exception from Redis at ``where`` (``None``: not a
+    Redis failure)."""
+    if isinstance(exc, redis.exceptions.AuthenticationError):
+        return StorageConnectionError(f"Redis at {where} refused the credentials: {exc}")
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)):
+        return StorageConnectionError(f"cannot reach Redis at {where}: {exc}")
+    if isinstance(exc, redis.exceptions.ResponseError):
+        text = str(exc)
+        # MOVED or ASK: newer redis-py raises AskError/MovedError and strips the word from the
+        # text; older ones raise a plain ResponseError that starts with it
+        if isinstance(exc, redis.exceptions.AskError) or text.startswith(("MOVED ", "ASK ")):
+            return ConfigurationError(
+                f"Redis at {where} is a Redis Cluster node but the adapter was set up for a "
+                "standalone server; pass cluster=True (or leave cluster unset)",
+                variable="cluster",
+            )
+        if text.startswith("OOM") or "maxmemory" in text:
+            return StorageError(
+                f"Redis at {where} is out of memory (maxmemory reached) and refused the write; "
+                "nothing was written. Give Redis more memory; keep maxmemory-policy noeviction "
+                f"so that paused runs are never evicted ({text})"
+            )
+        if _CORRUPT in text:
+            # Scripts raise "CORRUPT <detail>"; Redis 6.2 puts the script's name before it,
+            # 7.0+ its position after it.
+            detail = text.split(_CORRUPT, 1)[1].split(" script: ", 1)[0]
+            return DeserializationError(f"Redis at {where}: {detail}")
+        if any(
+            marker in text.lower()
+            for marker in ("unknown command", "noperm", "no permissions", "scripting", "disabled")
+        ):
+            return StorageCapabilityError(
+                f"Redis at {where} refused a command the adapter needs (Lua scripting with "
+                f"EVAL/EVALSHA, hashes, sorted sets): {text}"
+            )
+        return StorageError(f"Redis at {where} answered with an error: {text}")
+    if isinstance(exc, redis.exceptions.RedisClusterException) and "cannot be connected" in str(
+        exc
+    ):
+        return StorageConnectionError(f"cannot reach Redis Cluster at {where}: {exc}")
+    if isinstance(exc, (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)):
+        return StorageError(f"Redis at {where} failed: {type(exc).__name__}: {exc}")
+    return None
+
+
 @contextlib.contextmanager
 def translated_errors(where: str) -> Iterator[None]:
     """Turn redis-py exceptions into this package's typed errors, naming ``where``."""
     try:
         yield
-    except redis.exceptions.AuthenticationError as exc:
-        raise StorageConnectionError(f"Redis at {where} refused the credentials: {exc}") from None
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-        raise StorageConnectionError(f"cannot reach Redis at {where}: {exc}") from None
-    except redis.exceptions.ResponseError as exc:
-        text = str(exc)
-        # MOVED or ASK: newer redis-py raises AskError/MovedError and strips the word from the
-        # text; older ones raise a plain ResponseError that starts with it
-        if isinstance(exc, redis.exceptions.AskError) or text.startswith(("MOVED ", "ASK ")):
-            raise ConfigurationError(
-                f"Redis at {where} is a Redis Cluster node but the adapter was set up for a "
-                "standalone server; pass cluster=True (or leave cluster unset)",
-                variable="cluster",
-            ) from None
-        if text.startswith("OOM") or "maxmemory" in text:
-            raise StorageError(
-                f"Redis at {where} is out of memory (maxmemory reached) and refused the write; "
-                "nothing was written. Give Redis more memory; keep maxmemory-policy noeviction "
-                f"so that paused runs are never evicted ({text})"
-            ) from None
-        if _CORRUPT in text:
-            # Scripts raise "CORRUPT <detail>"; Redis 6.2 puts the script's name before it,
-            # 7.0+ its position after it.
-            detail = text.split(_CORRUPT, 1)[1].split(" script: ", 1)[0]
-            raise DeserializationError(f"Redis at {where}: {detail}") from None
-        if any(
-            marker in text.lower()
-            for marker in ("unknown command", "noperm", "no permissions", "scripting", "disabled")
-        ):
-            raise StorageCapabilityError(
-                f"Redis at {where} refused a command the adapter needs (Lua scripting with "
-                f"EVAL/EVALSHA, hashes, sorted sets): {text}"
-            ) from None
-        raise StorageError(f"Redis at {where} answered with an error: {text}") from None
-    except redis.exceptions.RedisError as exc:
-        raise StorageError(f"Redis at {where} failed: {type(exc).__name__}: {exc}") from None
+    except _FAILURES as exc:
+        error = translate(exc, where)
+        if error is None:
+            raise
+        raise error from None
 
 
 def _is_cluster(info: Any, ping: Any) -> bool:
@@ -137,6 +166,8 @@ class RedisConnection:
         client: SyncClient | AsyncClient | None,
         cluster: bool | None,
         client_options: dict[str, Any],
+        retry: RetryPolicy | None = None,
+        replica_acks: ReplicaAcks | None = None,
     ) -> None:
         if url is None and client is None:
             raise ConfigurationError("pass url= or client= to the Redis adapter", variable="url")
@@ -144,15 +175,14 @@ class RedisConnection:
             raise ConfigurationError("pass either url= or client=, not both", variable="client")
         self._url = check_redis_url(url) if url is not None else None
         self.where = redact_url(self._url) if self._url else type(client).__name__
-        self._options = {"decode_responses": False, **client_options}
-        # A standalone server is reached through a pool that makes callers wait for a free
-        # connection (up to pool_timeout seconds) instead of failing with "Too many
-        # connections" when LangGraph's background writers and many runs peak together.
-        pool_options = dict(self._options)
-        pool_options.setdefault("max_connections", DEFAULT_MAX_CONNECTIONS)
-        pool_options["timeout"] = pool_options.pop("pool_timeout", DEFAULT_POOL_TIMEOUT_S)
-        self._pool_options = pool_options
-        self._options.pop("pool_timeout", None)
+        self._given_options = dict(client_options)
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.replica_acks = replica_acks if replica_acks and replica_acks.count else None
+        self._node_clients: dict[tuple[int, str], redis.asyncio.Redis] = {}
+        if not isinstance(self.retry, RetryPolicy):
+            raise ConfigurationError(
+                f"retry must be a RetryPolicy, got {type(retry).__name__}", variable="retry"
+            )
         self._lock = threading.Lock()
         self._sync: SyncClient | None = None
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (
@@ -189,7 +219,12 @@ class RedisConnection:
     def _detect_cluster_sync(self) -> bool:
         if self.cluster is None:
             assert self._url is not None
-            probe = redis.Redis.from_url(redis_py_url(self._url), **self._options)
+            options = adapter_client_options(
+                self._given_options, asynchronous=False, cluster=False, url=self._url
+            )
+            options.pop("max_connections", None)
+            options.pop("pool_timeout", None)
+            probe = redis.Redis.from_url(redis_py_url(self._url), **options)
             try:
                 with translated_errors(self.where):
                     self.cluster = _is_cluster(probe.info, probe.ping)
@@ -200,7 +235,12 @@ class RedisConnection:
     async def _detect_cluster_async(self) -> bool:
         if self.cluster is None:
             assert self._url is not None
-            probe = redis.asyncio.Redis.from_url(redis_py_url(self._url), **self._options)
+            options = adapter_client_options(
+                self._given_options, asynchronous=True, cluster=False, url=self._url
+            )
+            options.pop("max_connections", None)
+            options.pop("pool_timeout", None)
+            probe = redis.asyncio.Redis.from_url(redis_py_url(self._url), **options)
             try:
                 with translated_errors(self.where):
                     try:
@@ -225,14 +265,22 @@ class RedisConnection:
             with self._lock:
                 if self._sync is None:
                     url = redis_py_url(self._url)
-                    if self._detect_cluster_sync():
-                        self._sync = redis.cluster.RedisCluster.from_url(
-                            url,
-                            connection_pool_class=redis.BlockingConnectionPool,
-                            **self._pool_options,
-                        )
+                    cluster = self._detect_cluster_sync()
+                    options = adapter_client_options(
+                        self._given_options, asynchronous=False, cluster=cluster, url=self._url
+                    )
+                    # Callers wait for a free connection (up to pool_timeout seconds) instead
+                    # of failing with "Too many connections" when LangGraph's background
+                    # writers and many runs peak together.
+                    if cluster:
+                        with translated_errors(self.where):  # it reads the slot map now
+                            self._sync = redis.cluster.RedisCluster.from_url(
+                                url,
+                                connection_pool_class=redis.BlockingConnectionPool,
+                                **pool_options(options),
+                            )
                     else:
-                        pool = redis.BlockingConnectionPool.from_url(url, **self._pool_options)
+                        pool = redis.BlockingConnectionPool.from_url(url, **pool_options(options))
                         self._sync = redis.Redis(connection_pool=pool)
         return self._sync
 
@@ -255,15 +303,23 @@ class RedisConnection:
             client = self._async.get(loop)
             if client is None:
                 url = redis_py_url(self._url)
-                if await self._detect_cluster_async():
-                    cluster = redis.asyncio.cluster.RedisCluster.from_url(url, **self._options)
+                is_cluster = await self._detect_cluster_async()
+                options = adapter_client_options(
+                    self._given_options, asynchronous=True, cluster=is_cluster, url=self._url
+                )
+                if is_cluster:
+                    cluster = redis.asyncio.cluster.RedisCluster.from_url(
+                        url, **cluster_options(options)
+                    )
                     # Learn the topology now: left to the first commands, concurrent
                     # first calls each start it and disconnect one another's connections.
                     with translated_errors(self.where):
                         await cluster.initialize()
                     client = cluster
                 else:
-                    apool = redis.asyncio.BlockingConnectionPool.from_url(url, **self._pool_options)
+                    apool = redis.asyncio.BlockingConnectionPool.from_url(
+                        url, **pool_options(options)
+                    )
                     client = redis.asyncio.Redis(connection_pool=apool)
                 self._async[loop] = client
         return client
@@ -278,6 +334,8 @@ class RedisConnection:
         if isinstance(step, Scan):
             return list(islice(client.scan_iter(match=step.pattern, count=1000), step.limit))
         script, keys, args = step.script, step.keys, step.args
+        if script.writes and self.replica_acks is not None:
+            return self._send_acknowledged(client, step, self.replica_acks)
         loaded = (id(client), script.sha)
         if loaded in self._loaded:
             try:
@@ -288,6 +346,77 @@ class RedisConnection:
         self._loaded.add(loaded)
         return reply
 
+    # replica_acks (redis/replication.py): the write script and WAIT go down one
+    # connection of the primary that holds the thread's slot. A Cluster client is asked
+    # which node that is; a redirection (the slot moved) refreshes its map and goes again.
+
+    def _send_acknowledged(self, client: SyncClient, step: Call, acks: ReplicaAcks) -> Any:
+        for _ in range(_REDIRECTS):
+            node: Any = client
+            if isinstance(client, redis.cluster.RedisCluster):
+                primary = client.get_node_from_key(step.keys[0])  # type: ignore[no-untyped-call]
+                node = client.get_redis_connection(primary)
+            loaded = (id(node), step.script.sha)
+            by_sha = loaded in self._loaded
+            reply, acked = script_and_wait(
+                node, step.script, step.keys, step.args, acks, by_sha=by_sha
+            )
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                self._loaded.discard(loaded)
+                continue
+            if isinstance(client, redis.cluster.RedisCluster) and is_redirect(reply):
+                client.nodes_manager.initialize()
+                continue
+            return self._acknowledged(reply, acked, step, loaded, acks)
+        raise StorageError(f"Redis at {self.where}: {step.script.name} kept being redirected")
+
+    async def _asend_acknowledged(self, client: AsyncClient, step: Call, acks: ReplicaAcks) -> Any:
+        for _ in range(_REDIRECTS):
+            node: Any = client
+            if isinstance(client, redis.asyncio.cluster.RedisCluster):
+                node = self._async_node_client(client, step.keys[0])
+            loaded = (id(node), step.script.sha)
+            by_sha = loaded in self._loaded
+            reply, acked = await ascript_and_wait(
+                node, step.script, step.keys, step.args, acks, by_sha=by_sha
+            )
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                self._loaded.discard(loaded)
+                continue
+            if isinstance(client, redis.asyncio.cluster.RedisCluster) and is_redirect(reply):
+                await client.nodes_manager.initialize()
+                continue
+            return self._acknowledged(reply, acked, step, loaded, acks)
+        raise StorageError(f"Redis at {self.where}: {step.script.name} kept being redirected")
+
+    def _acknowledged(
+        self, reply: Any, acked: Any, step: Call, loaded: tuple[int, str], acks: ReplicaAcks
+    ) -> Any:
+        if isinstance(reply, Exception):
+            raise reply
+        self._loaded.add(loaded)
+        if isinstance(acked, Exception):
+            raise acked
+        acks.check(acked, where=self.where, operation=step.script.name)
+        return reply
+
+    def _async_node_client(
+        self, client: redis.asyncio.cluster.RedisCluster, key: str
+    ) -> redis.asyncio.Redis:
+        """A plain asyncio client of the primary holding ``key``'s slot (the asyncio
+        Cluster client has no per-node client to pipeline on)."""
+        node = client.get_node_from_key(key)
+        if node is None:
+            raise StorageError(f"Redis Cluster at {self.where} knows no node for a slot")
+        cached = (id(asyncio.get_running_loop()), node.name)
+        found = self._node_clients.get(cached)
+        if found is None:
+            pool = redis.asyncio.ConnectionPool(
+                connection_class=node.connection_class, **node.connection_kwargs
+            )
+            found = self._node_clients[cached] = redis.asyncio.Redis(connection_pool=pool)
+        return found
+
     async def _asend(self, client: AsyncClient, step: Call | Scan) -> Any:
         if isinstance(step, Scan):
             found: list[Any] = []
@@ -297,6 +426,8 @@ class RedisConnection:
                     break
             return found
         script, keys, args = step.script, step.keys, step.args
+        if script.writes and self.replica_acks is not None:
+            return await self._asend_acknowledged(client, step, self.replica_acks)
         loaded = (id(client), script.sha)
         if loaded in self._loaded:
             try:
@@ -306,6 +437,41 @@ class RedisConnection:
         reply = await client.eval(script.source, len(keys), *keys, *args)
         self._loaded.add(loaded)
         return reply
+
+    # Every send goes through the retry policy (redis/retry.py): a connection failure is
+    # sent again after a backoff, up to the policy's attempts; then, or for any other
+    # failure, the typed error is raised.
+
+    def _give_up(self, exc: BaseException, step: Call | Scan, attempts: Attempts) -> KortyxError:
+        operation = "scan" if isinstance(step, Scan) else step.script.name
+        writes = isinstance(step, Call) and step.script.writes
+        error = attempts.error(exc, where=self.where, operation=operation, writes=writes)
+        if error is None:
+            error = translate(exc, self.where)
+        assert error is not None  # only redis-py errors and OSError reach here
+        return error
+
+    def _send_retrying(self, client: SyncClient, step: Call | Scan) -> Any:
+        attempts = Attempts(self.retry)
+        while True:
+            try:
+                return self._send(client, step)
+            except _FAILURES as exc:
+                delay = attempts.after(exc)
+                if delay is None:
+                    raise self._give_up(exc, step, attempts) from None
+            time.sleep(delay)
+
+    async def _asend_retrying(self, client: AsyncClient, step: Call | Scan) -> Any:
+        attempts = Attempts(self.retry)
+        while True:
+            try:
+                return await self._asend(client, step)
+            except _FAILURES as exc:
+                delay = attempts.after(exc)
+                if delay is None:
+                    raise self._give_up(exc, step, attempts) from None
+            await asyncio.sleep(delay)
 
     # One driver per colour runs every flow: it sends the flow's requests, hands back
     # the replies, yields what a listing flow emits and puts the result in ``result``.
@@ -322,8 +488,7 @@ class RedisConnection:
                 reply = None
                 yield step.item
                 continue
-            with translated_errors(self.where):
-                reply = self._send(client, step)
+            reply = self._send_retrying(client, step)
 
     async def _adrive(
         self, flow: Flow[T], client: AsyncClient, result: list[T]
@@ -339,8 +504,7 @@ class RedisConnection:
                 reply = None
                 yield step.item
                 continue
-            with translated_errors(self.where):
-                reply = await self._asend(client, step)
+            reply = await self._asend_retrying(client, step)
 
     def run(self, flow: Flow[T]) -> T:
         """Run a flow to its result with the sync client."""
@@ -389,10 +553,13 @@ class RedisConnection:
     async def aclose(self) -> None:
         """Close the clients this connection created, async ones of this loop included."""
         self.close()
-        if not self.owns_clients:
-            return
         with contextlib.suppress(RuntimeError):
             loop = asyncio.get_running_loop()
+            # the per-node clients of replica_acks are always ours
+            for cached in [c for c in self._node_clients if c[0] == id(loop)]:
+                await self._node_clients.pop(cached).aclose(close_connection_pool=True)
+            if not self.owns_clients:
+                return
             client = self._async.pop(loop, None)
             if client is not None:
                 if isinstance(client, redis.asyncio.Redis):

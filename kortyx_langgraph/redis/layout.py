@@ -10,7 +10,9 @@ them atomically on Redis Cluster too (one slot per thread)::
 
 and the tag owns one more, where pending-interrupt tokens resolve in O(1)::
 
-    {prefix}{<tag>}:pending          HASH   "<token>" -> record, "<token>:c" -> claim time
+    {prefix}{<tag>}:pending          HASH   "<token>" -> record, "<token>:c" -> claim time,
+                                            "@" thread marker, "#" counter,
+                                            "!:<thread>" pending set to derive again
 
 ``<tag>`` is :func:`~kortyx_langgraph.core.ids.thread_tag` (a digest of the thread id), and
 ``<thread>``, ``<ns>``, ``<channel>``, ``<version>`` and ids are percent-encoded, so none of

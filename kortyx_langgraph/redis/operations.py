@@ -383,10 +383,10 @@ class RedisOperations:
         if not wanted:
             return
         for thread_id in (yield from self._all_thread_ids()):
-            deleted = yield Call(
+            stale = yield Call(
                 scripts.DELETE_CHECKPOINTS, self._keys(thread_id), [thread_id, "r", *wanted]
             )
-            if deleted:
+            if stale:
                 yield from self._rebuild_pending(thread_id)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> Flow[None]:

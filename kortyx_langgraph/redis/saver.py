@@ -16,6 +16,8 @@ from kortyx_langgraph.memory.store import Clock, wall_clock_ms
 from kortyx_langgraph.redis.connection import AsyncClient, RedisConnection, SyncClient
 from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
 from kortyx_langgraph.redis.operations import RedisOperations
+from kortyx_langgraph.redis.replication import DEFAULT_REPLICA_ACK_TIMEOUT_MS, ReplicaAcks
+from kortyx_langgraph.redis.retry import RetryPolicy
 
 
 class RedisFrameworkAdapter(FrameworkAdapter):
@@ -38,12 +40,20 @@ class RedisFrameworkAdapter(FrameworkAdapter):
         refresh_on_read: bool = False,
         client_options: dict[str, Any] | None = None,
         clock: Clock = wall_clock_ms,
+        retry: RetryPolicy | None = None,
+        replica_acks: int = 0,
+        replica_ack_timeout_ms: int = DEFAULT_REPLICA_ACK_TIMEOUT_MS,
     ) -> None:
         super().__init__(serde=serde)
         self.ttl_ms = ttl_ms
         self.prefix = prefix
         self._connection = RedisConnection(
-            url=url, client=client, cluster=cluster, client_options=client_options or {}
+            url=url,
+            client=client,
+            cluster=cluster,
+            client_options=client_options or {},
+            retry=retry,
+            replica_acks=ReplicaAcks(replica_acks, replica_ack_timeout_ms),
         )
         ops = RedisOperations(
             prefix=prefix,

@@ -60,7 +60,12 @@ local function ns_of(member)
   return string.match(member, '^([^:]*):')
 end
 
--- pending hash fields: '<token>' record, '<token>:c' claim, '@' thread marker, '#' counter
+-- pending hash fields: '<token>' record, '<token>:c' claim, '@' thread marker, '#' counter,
+-- '!:<thread>' that thread's pending set must be derived again (see delete_checkpoints)
+local function stale_field(thread_id)
+  return '!:' .. enc(thread_id)
+end
+
 local function is_token(f)
   return string.find(f, '.', 1, true) ~= nil and string.find(f, ':', 1, true) == nil
 end
@@ -344,7 +349,11 @@ local others = false
 for _, f in ipairs(redis.call('HKEYS', KEYS[5])) do
   if is_token(f) then others = true end
 end
-if not others then redis.call('DEL', KEYS[5]) end
+if others then
+  redis.call('HDEL', KEYS[5], stale_field(ARGV[1]))
+else
+  redis.call('DEL', KEYS[5])
+end
 return 1
 """
 
@@ -376,8 +385,12 @@ return 1
 
 # ARGV: thread id, mode ('m': members follow, 'r': run ids follow), items...
 # Deletes the checkpoints, their writes and pending interrupts, then every blob that no
-# remaining checkpoint references. -> number of checkpoints deleted
+# remaining checkpoint references. -> 1 if the thread's pending interrupts must be derived
+# again (rebuild_pending), else 0. In 'r' mode a flag in the pending hash remembers that
+# until rebuild_pending ran, so a repeated call (a retry whose first send did run) answers
+# 1 again instead of "nothing deleted".
 _DELETE_CHECKPOINTS = r"""
+local stale = stale_field(ARGV[1])
 local doomed = {}
 if ARGV[2] == 'm' then
   for i = 3, #ARGV do doomed[#doomed + 1] = ARGV[i] end
@@ -389,7 +402,7 @@ else
     if runs[head(all[i + 1])[2]] then doomed[#doomed + 1] = all[i] end
   end
 end
-if #doomed == 0 then return 0 end
+if #doomed == 0 then return redis.call('HEXISTS', KEYS[5], stale) end
 local root_ids = {}
 for _, m in ipairs(doomed) do
   redis.call('ZREM', KEYS[1], m)
@@ -421,7 +434,10 @@ end
 for _, p in ipairs(thread_pending(ARGV[1])) do
   if root_ids[p[2][3]] then drop_pending(p[1]) end
 end
-return #doomed
+if ARGV[2] == 'r' and redis.call('EXISTS', KEYS[5]) == 1 then
+  redis.call('HSET', KEYS[5], stale, '1')
+end
+return 1
 """
 
 # ARGV: member ('' for latest), range max, range min, channels...
@@ -478,6 +494,7 @@ for _ = 1, tonumber(ARGV[4]) do
   task, ids, wanted, i = read_update(i)
   apply_interrupts(ARGV[1], ARGV[2], latest, task, ids, wanted)
 end
+redis.call('HDEL', KEYS[5], stale_field(ARGV[1]))
 return 1
 """
 
@@ -573,28 +590,30 @@ class Script:
 
     name: str
     source: str
+    writes: bool = False
+    """Whether it changes what is stored (a lost reply then leaves its outcome unknown)."""
     sha: str = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
 
-def _thread_script(name: str, body: str) -> Script:
-    return Script(name, _PRELUDE + body)
+def _thread_script(name: str, body: str, *, writes: bool = False) -> Script:
+    return Script(name, _PRELUDE + body, writes)
 
 
 GET_TUPLE = _thread_script("get_tuple", _GET_TUPLE)
 LIST = _thread_script("list", _LIST)
-PUT = _thread_script("put", _PUT)
-PUT_WRITES = _thread_script("put_writes", _PUT_WRITES)
-DELETE_THREAD = _thread_script("delete_thread", _DELETE_THREAD)
+PUT = _thread_script("put", _PUT, writes=True)
+PUT_WRITES = _thread_script("put_writes", _PUT_WRITES, writes=True)
+DELETE_THREAD = _thread_script("delete_thread", _DELETE_THREAD, writes=True)
 READ_THREAD = _thread_script("read_thread", _READ_THREAD)
-WRITE_THREAD = _thread_script("write_thread", _WRITE_THREAD)
-DELETE_CHECKPOINTS = _thread_script("delete_checkpoints", _DELETE_CHECKPOINTS)
+WRITE_THREAD = _thread_script("write_thread", _WRITE_THREAD, writes=True)
+DELETE_CHECKPOINTS = _thread_script("delete_checkpoints", _DELETE_CHECKPOINTS, writes=True)
 DELTA_HISTORY = _thread_script("delta_history", _DELTA_HISTORY)
-REBUILD_PENDING = _thread_script("rebuild_pending", _REBUILD_PENDING)
+REBUILD_PENDING = _thread_script("rebuild_pending", _REBUILD_PENDING, writes=True)
 PENDING_LIST = _thread_script("pending_list", _PENDING_LIST)
-PENDING_CLAIM_NEXT = _thread_script("pending_claim_next", _PENDING_CLAIM_NEXT)
+PENDING_CLAIM_NEXT = _thread_script("pending_claim_next", _PENDING_CLAIM_NEXT, writes=True)
 PENDING_GET = Script("pending_get", _PENDING_GET)
-PENDING_CLAIM = Script("pending_claim", _PENDING_CLAIM)
-PENDING_RELEASE = Script("pending_release", _PENDING_RELEASE)
+PENDING_CLAIM = Script("pending_claim", _PENDING_CLAIM, writes=True)
+PENDING_RELEASE = Script("pending_release", _PENDING_RELEASE, writes=True)

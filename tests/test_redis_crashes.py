@@ -1,0 +1,89 @@
+"""A hundred paused runs outlive the process that paused them, and a restart of Redis.
+
+The figures docs/guarantees.md gives come from these tests: each one pauses ``RUNS``
+threads, breaks something (SIGKILL of the app process, a Redis restart with AOF), then
+answers every token and counts the runs that completed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from kortyx_langgraph import create_redis_framework_adapter
+from tests.graphs import answer_all, approval_graph
+from tests.pending_truth import config_of
+from tests.redis_harness import RedisServer
+
+pytestmark = pytest.mark.redis
+
+RUNS = 100
+REPO = Path(__file__).resolve().parent.parent
+
+PAUSER = """
+    import sys, time
+    from kortyx_langgraph import create_redis_framework_adapter
+    from tests.graphs import answer_all, approval_graph
+    url, prefix, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    adapter = create_redis_framework_adapter(url=url, prefix=prefix, ttl_ms=600_000)
+    graph = approval_graph(adapter)
+    for n in range(runs):
+        thread = f"killed-{n}"
+        graph.invoke({"request": str(n), "log": []}, {"configurable": {"thread_id": thread}})
+        print(adapter.pending.list(thread)[0].token, flush=True)
+    print("paused", flush=True)
+    time.sleep(600)  # killed here, its clients still open
+"""
+
+
+def test_runs_paused_by_a_process_killed_with_sigkill_resume_in_another(
+    redis_standalone: RedisServer,
+) -> None:
+    prefix = f"kortyx-killed-{uuid.uuid4().hex[:6]}:"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(PAUSER), redis_standalone.url, prefix, str(RUNS)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    tokens: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip() == "paused":
+                break
+            tokens.append(line.strip())
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    assert len(tokens) == RUNS
+
+    adapter = create_redis_framework_adapter(
+        url=redis_standalone.url, prefix=prefix, ttl_ms=600_000
+    )
+    assert answer_all(adapter, tokens) == RUNS
+    adapter.close()
+
+
+def test_runs_paused_before_a_redis_restart_resume_after_it(redis_aof: RedisServer) -> None:
+    prefix = f"kortyx-restart-{uuid.uuid4().hex[:6]}:"
+    adapter = create_redis_framework_adapter(url=redis_aof.url, prefix=prefix, ttl_ms=600_000)
+    graph = approval_graph(adapter)
+    tokens = []
+    for n in range(RUNS):
+        graph.invoke({"request": str(n), "log": []}, config_of(f"restart-{n}"))
+        tokens.append(adapter.pending.list(f"restart-{n}")[0].token)
+    old_pid = redis_aof.pid
+    redis_aof.restart()
+    assert redis_aof.pid != old_pid
+    # the same adapter: its connections broke with the restart and are made again
+    assert answer_all(adapter, tokens) == RUNS
+    adapter.close()

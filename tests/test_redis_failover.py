@@ -1,0 +1,185 @@
+"""Failover on a real Redis Cluster with replicas: paused runs survive a primary's loss.
+
+Each test starts its own cluster of 3 primaries with one replica each on loopback (a short
+node timeout, so an election takes seconds; ``cluster-require-full-coverage no``, so the
+slots of a lost primary do not take the others down while it is replaced).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis.cluster
+from langgraph.types import Command
+
+from kortyx_langgraph import (
+    RedisFrameworkAdapter,
+    ReplicationError,
+    RetryPolicy,
+    create_redis_framework_adapter,
+)
+from kortyx_langgraph.redis.layout import thread_keys
+from tests.graphs import answer_all, approval_graph
+from tests.pending_truth import config_of
+from tests.redis_harness import RedisCluster, RedisServer
+
+pytestmark = pytest.mark.redis
+
+THREADS = 30
+
+
+@pytest.fixture
+def replicated(redis_binaries: tuple[str, str]) -> Iterator[RedisCluster]:
+    """3 primaries, one replica each, elections after 2 s of silence."""
+    with RedisCluster(
+        replicas=1,
+        node_timeout_ms=2000,
+        extra_args=("--cluster-require-full-coverage", "no"),
+    ) as cluster:
+        yield cluster
+
+
+def _adapter(cluster: RedisCluster) -> RedisFrameworkAdapter:
+    return create_redis_framework_adapter(
+        url=cluster.url,
+        ttl_ms=600_000,
+        prefix=f"kortyx-failover-{uuid.uuid4().hex[:6]}:",
+        retry=RetryPolicy(attempts=4, backoff_base_ms=100, backoff_cap_ms=1000),
+    )
+
+
+def _pause(adapter: RedisFrameworkAdapter, cluster: RedisCluster) -> dict[int, list[str]]:
+    """Pause ``THREADS`` runs; their tokens, by the port of the primary holding them."""
+    graph = approval_graph(adapter)
+    admin = redis.cluster.RedisCluster.from_url(cluster.url)
+    by_port: dict[int, list[str]] = defaultdict(list)
+    try:
+        for n in range(THREADS):
+            thread = f"run-{n}-{uuid.uuid4().hex[:6]}"
+            graph.invoke({"request": str(n), "log": []}, config_of(thread))
+            [pending] = adapter.pending.list(thread)
+            node = admin.get_node_from_key(thread_keys(adapter.prefix, thread).idx)
+            by_port[int(node.port)].append(pending.token)
+    finally:
+        admin.close()
+    return by_port
+
+
+def _errorstat(node: RedisServer, error: str) -> int:
+    """How many ``error`` replies (``NOSCRIPT``, ``MOVED``) the node has sent."""
+    stat = node.info("errorstats").get(f"errorstat_{error}", "count=0")
+    return int(stat.split("count=", 1)[1].split(",", 1)[0])
+
+
+def _victim(cluster: RedisCluster, by_port: dict[int, list[str]]) -> RedisServer:
+    port = max(by_port, key=lambda p: len(by_port[p]))
+    return next(node for node in cluster.nodes if node.port == port)
+
+
+def test_a_killed_primary_is_replaced_and_its_paused_runs_resume_by_token(
+    replicated: RedisCluster,
+) -> None:
+    adapter = _adapter(replicated)
+    by_port = _pause(adapter, replicated)
+    victim = _victim(replicated, by_port)
+    replica = replicated.replica_of(victim)
+    replicated.wait_replicated()
+    lost = by_port.pop(victim.port)
+    others = [token for tokens in by_port.values() for token in tokens]
+    assert lost and others
+
+    replicated.kill(victim)
+    # while the replica is not yet elected, the other slots work as before
+    assert answer_all(adapter, others) == len(others)
+    replicated.wait_promoted(replica)
+    # afterwards the client finds the new primary, loads its scripts again, and every
+    # run paused (and replicated) before the failover resumes by token
+    assert answer_all(adapter, lost) == len(lost)
+    assert _errorstat(replica, "NOSCRIPT") >= 1
+    adapter.close()
+
+
+def test_a_manual_failover_is_followed_by_redirections(replicated: RedisCluster) -> None:
+    adapter = _adapter(replicated)
+    by_port = _pause(adapter, replicated)
+    victim = _victim(replicated, by_port)
+    replica = replicated.replica_of(victim)
+    assert replica.command("CLUSTER", "FAILOVER") == "OK"
+    replicated.wait_promoted(replica)
+    tokens = [token for tokens in by_port.values() for token in tokens]
+    assert answer_all(adapter, tokens) == THREADS
+    # the demoted primary answered MOVED and the client followed to the new one
+    assert _errorstat(victim, "MOVED") >= 1
+    assert _errorstat(replica, "NOSCRIPT") >= 1
+    adapter.close()
+
+
+async def test_the_async_client_follows_a_failover_too(replicated: RedisCluster) -> None:
+    adapter = _adapter(replicated)
+    graph = approval_graph(adapter)
+    threads = [f"async-{n}-{uuid.uuid4().hex[:6]}" for n in range(9)]
+    for thread in threads:
+        await graph.ainvoke({"request": thread, "log": []}, config_of(thread))
+    replicated.wait_replicated()
+    victim = replicated.primary_nodes()[0]
+    replica = replicated.replica_of(victim)
+    replicated.kill(victim)
+    replicated.wait_promoted(replica)
+    for thread in threads:
+        [pending] = await adapter.pending.alist(thread)
+        claimed = await adapter.pending.aclaim(pending.token)
+        result: Any = await graph.ainvoke(Command(resume=claimed.resume_map("ok")), claimed.config)
+        assert result["log"] == ["asked", "done:ok"]
+    await adapter.aclose()
+
+
+def _holder(cluster: RedisCluster, adapter: RedisFrameworkAdapter, thread: str) -> RedisServer:
+    admin = redis.cluster.RedisCluster.from_url(cluster.url)
+    try:
+        port = int(admin.get_node_from_key(thread_keys(adapter.prefix, thread).idx).port)
+    finally:
+        admin.close()
+    return next(node for node in cluster.nodes if node.port == port)
+
+
+@pytest.mark.parametrize("colour", ["sync", "async"])
+async def test_replica_acks_on_a_cluster_wait_for_the_replica_of_the_thread_slot(
+    replicated: RedisCluster, colour: str
+) -> None:
+    adapter = create_redis_framework_adapter(
+        url=replicated.url,
+        ttl_ms=600_000,
+        prefix=f"kortyx-acks-{uuid.uuid4().hex[:6]}:",
+        replica_acks=1,
+        replica_ack_timeout_ms=300,
+    )
+    graph = approval_graph(adapter)
+    thread = f"acked-{uuid.uuid4().hex[:6]}"
+    if colour == "sync":
+        graph.invoke({"request": "r", "log": []}, config_of(thread))
+    else:
+        await graph.ainvoke({"request": "r", "log": []}, config_of(thread))
+    [pending] = adapter.pending.list(thread)
+    replica = replicated.replica_of(_holder(replicated, adapter, thread))
+    assert replica.pid is not None
+    os.kill(replica.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(ReplicationError) as caught:
+            if colour == "sync":
+                adapter.pending.claim(pending.token, claim_id="w")
+            else:
+                await adapter.pending.aclaim(pending.token, claim_id="w")
+    finally:
+        os.kill(replica.pid, signal.SIGCONT)
+    assert caught.value.acknowledged == 0
+    claimed = adapter.pending.claim(pending.token, claim_id="w")
+    result = graph.invoke(Command(resume=claimed.resume_map("ok")), claimed.config)
+    assert result["log"] == ["asked", "done:ok"]
+    await adapter.aclose()
+    adapter.close()

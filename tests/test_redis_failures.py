@@ -1,0 +1,261 @@
+"""What a caller sees when Redis stops answering, and that the adapter recovers.
+
+Each test runs its own ``redis-server`` (it is stopped with SIGSTOP or left full) so the
+suite's shared servers are never disturbed. The adapter's timeouts are made short here;
+their defaults are checked separately.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from hypothesis import given
+from hypothesis import strategies as st
+from langgraph.types import Command
+
+from kortyx_langgraph import (
+    ConfigurationError,
+    PoolExhaustedError,
+    RedisFrameworkAdapter,
+    RetryPolicy,
+    StorageConnectionError,
+    StorageTimeoutError,
+    WriteOutcomeUnknownError,
+    create_redis_framework_adapter,
+)
+from kortyx_langgraph.redis.client_options import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_SOCKET_TIMEOUT_S,
+)
+from kortyx_langgraph.redis.retry import classify
+from tests.graphs import approval_graph
+from tests.pending_truth import config_of
+from tests.redis_harness import RedisServer, free_port
+
+QUICK = RetryPolicy(attempts=2, backoff_base_ms=10, backoff_cap_ms=20)
+"""Two attempts, almost no wait between them: a failure shows within two timeouts."""
+
+
+@pytest.fixture
+def server(redis_binaries: tuple[str, str]) -> Iterator[RedisServer]:
+    """A server of this test alone, resumed if the test stopped it."""
+    with RedisServer() as started:
+        yield started
+        if started.pid is not None:
+            os.kill(started.pid, signal.SIGCONT)
+
+
+def _adapter(server: RedisServer, **options: Any) -> RedisFrameworkAdapter:
+    return create_redis_framework_adapter(
+        url=server.url,
+        ttl_ms=60_000,
+        prefix=f"kortyx-fail-{uuid.uuid4().hex[:8]}:",
+        retry=options.pop("retry", QUICK),
+        client_options=options,
+    )
+
+
+def _paused(adapter: RedisFrameworkAdapter) -> tuple[Any, str, str]:
+    graph = approval_graph(adapter)
+    thread = f"t-{uuid.uuid4().hex[:8]}"
+    graph.invoke({"request": "r", "log": []}, config_of(thread))
+    [pending] = adapter.pending.list(thread)
+    return graph, thread, pending.token
+
+
+def _stop(server: RedisServer) -> None:
+    assert server.pid is not None
+    os.kill(server.pid, signal.SIGSTOP)
+
+
+def _resume(server: RedisServer) -> None:
+    assert server.pid is not None
+    os.kill(server.pid, signal.SIGCONT)
+
+
+# -- a server that stops answering (SIGSTOP) ---------------------------------------------
+
+
+@pytest.mark.redis
+def test_a_stopped_server_gives_typed_errors_within_the_timeout_then_the_adapter_recovers(
+    server: RedisServer,
+) -> None:
+    adapter = _adapter(server, socket_timeout=0.3)
+    graph, thread, token = _paused(adapter)
+    _stop(server)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StorageTimeoutError) as read:
+            adapter.get_tuple(config_of(thread))
+        with pytest.raises(WriteOutcomeUnknownError) as write:
+            adapter.pending.claim(token, claim_id="worker-1")
+        waited = time.monotonic() - started
+    finally:
+        _resume(server)
+    assert "get_tuple" in str(read.value)
+    assert "2 attempts" in str(read.value)
+    assert write.value.operation == "pending_claim"
+    assert "may or may not have been applied" in str(write.value)
+    # two operations, two attempts each at 0.3 s: nothing hangs (a generous bound)
+    assert waited < 10
+    # whether or not the lost claim ran, repeating it with the same claim id is safe
+    claimed = adapter.pending.claim(token, claim_id="worker-1")
+    assert claimed.claim_id == "worker-1"
+    result = graph.invoke(Command(resume=claimed.resume_map("yes")), claimed.config)
+    assert result["log"] == ["asked", "done:yes"]
+    assert adapter.pending.list(thread) == []
+    adapter.close()
+
+
+@pytest.mark.redis
+async def test_a_stopped_server_async_gives_typed_errors_then_recovers(
+    server: RedisServer,
+) -> None:
+    adapter = _adapter(server, socket_timeout=0.3)
+    graph, thread, token = _paused(adapter)
+    await adapter.aget_tuple(config_of(thread))  # this loop's client is connected
+    _stop(server)
+    try:
+        with pytest.raises(StorageTimeoutError):
+            await adapter.aget_tuple(config_of(thread))
+        with pytest.raises(WriteOutcomeUnknownError):
+            await adapter.pending.aclaim(token, claim_id="worker-1")
+    finally:
+        _resume(server)
+    claimed = await adapter.pending.aclaim(token, claim_id="worker-1")
+    result = await graph.ainvoke(Command(resume=claimed.resume_map("yes")), claimed.config)
+    assert result["log"] == ["asked", "done:yes"]
+    await adapter.aclose()
+
+
+@pytest.mark.redis
+def test_an_exhausted_pool_waits_pool_timeout_then_raises(server: RedisServer) -> None:
+    adapter = _adapter(server, socket_timeout=2.0, max_connections=1, pool_timeout=0.2)
+    _, thread, _ = _paused(adapter)
+    _stop(server)
+    holder_failed: list[BaseException] = []
+
+    def hold_the_only_connection() -> None:
+        try:
+            adapter.get_tuple(config_of(thread))
+        except StorageConnectionError as exc:
+            holder_failed.append(exc)
+
+    holder = threading.Thread(target=hold_the_only_connection)
+    try:
+        holder.start()
+        time.sleep(0.3)  # the holder has sent and waits for its reply
+        with pytest.raises(PoolExhaustedError) as caught:
+            adapter.get_tuple(config_of(thread))
+    finally:
+        _resume(server)
+        holder.join()
+    assert "nothing was sent" in str(caught.value)
+    assert "max_connections" in str(caught.value)
+    assert adapter.get_tuple(config_of(thread)) is not None
+    adapter.close()
+
+
+@pytest.mark.redis
+def test_a_server_that_is_not_there_is_unreachable_not_an_unknown_outcome(
+    redis_binaries: tuple[str, str],
+) -> None:
+    adapter = create_redis_framework_adapter(
+        url=f"redis://127.0.0.1:{free_port()}/0", ttl_ms=60_000, cluster=False, retry=QUICK
+    )
+    graph = approval_graph(adapter)
+    with pytest.raises(StorageConnectionError) as caught:
+        graph.invoke({"request": "r", "log": []}, config_of("nowhere"))
+    assert not isinstance(caught.value, WriteOutcomeUnknownError)
+    assert "cannot reach Redis" in str(caught.value)
+    assert "2 attempts" in str(caught.value)
+
+
+# -- explicit client options --------------------------------------------------------------
+
+
+def _connection_kwargs(adapter: RedisFrameworkAdapter) -> dict[str, Any]:
+    client = adapter.connection.sync_client()
+    assert isinstance(client, redis.Redis)
+    return dict(client.connection_pool.connection_kwargs)
+
+
+@pytest.mark.redis
+def test_clients_from_a_url_get_explicit_timeouts_and_no_retries_of_their_own(
+    server: RedisServer,
+) -> None:
+    kwargs = _connection_kwargs(_adapter(server))
+    assert kwargs["socket_timeout"] == DEFAULT_SOCKET_TIMEOUT_S
+    assert kwargs["socket_connect_timeout"] == DEFAULT_CONNECT_TIMEOUT_S
+    assert kwargs["socket_keepalive"] is True
+    assert kwargs["retry"]._retries == 0  # get_retries() is newer than redis-py 5
+
+    overridden = _connection_kwargs(_adapter(server, socket_timeout=1.5))
+    assert overridden["socket_timeout"] == 1.5
+
+
+def test_a_retry_policy_is_checked() -> None:
+    for bad in ({"attempts": 0}, {"attempts": 1.5}, {"backoff_base_ms": -1}, {"attempts": True}):
+        with pytest.raises(ConfigurationError, match="RetryPolicy"):
+            RetryPolicy(**bad)
+    with pytest.raises(ConfigurationError, match="retry must be a RetryPolicy"):
+        create_redis_framework_adapter(url="redis://127.0.0.1:1/0", retry=3)  # type: ignore[arg-type]
+
+
+@given(
+    st.integers(min_value=1, max_value=10),
+    st.integers(min_value=0, max_value=5_000),
+    st.integers(min_value=0, max_value=5_000),
+    st.integers(min_value=1, max_value=40),
+)
+def test_backoff_stays_under_its_exponential_ceiling(
+    attempts: int, base: int, cap: int, failures: int
+) -> None:
+    policy = RetryPolicy(attempts=attempts, backoff_base_ms=base, backoff_cap_ms=cap)
+    delay_ms = policy.delay_s(failures) * 1000
+    assert 0 <= delay_ms <= min(cap, base * 2 ** (failures - 1)) + 1e-6
+
+
+def test_what_is_retried_and_what_may_have_run() -> None:
+    errors = redis.exceptions
+    cases = [
+        (errors.ConnectionError("Error 111 connecting to 127.0.0.1:1. Refused."), True, False),
+        (errors.TimeoutError("Timeout connecting to server"), True, False),
+        (errors.TimeoutError("Timeout reading from socket"), True, True),
+        (errors.ConnectionError("Connection closed by server."), True, True),
+        (errors.BusyLoadingError("Redis is loading the dataset in memory"), True, False),
+        (errors.ClusterDownError("The cluster is down"), True, False),
+        (errors.ConnectionError("No connection available."), False, False),
+        (errors.RedisClusterException("Redis Cluster cannot be connected. ..."), True, True),
+    ]
+    for exc, retry, maybe_ran in cases:
+        failure = classify(exc)
+        assert failure is not None, exc
+        assert (failure.retry, failure.maybe_ran) == (retry, maybe_ran), exc
+    for never in (
+        errors.AuthenticationError("invalid password"),
+        errors.ResponseError("ERR wrong number of arguments"),
+        errors.NoScriptError("NOSCRIPT"),
+        errors.RedisClusterException("No way to dispatch this command to Redis Cluster."),
+    ):
+        assert classify(never) is None
+
+
+@pytest.mark.parametrize("colour", ["sync", "async"])
+async def test_a_cluster_that_is_not_there_is_a_typed_error(colour: str) -> None:
+    adapter = create_redis_framework_adapter(
+        url=f"redis://127.0.0.1:{free_port()}/0", ttl_ms=60_000, cluster=True, retry=QUICK
+    )
+    with pytest.raises(StorageConnectionError, match="cannot reach"):
+        if colour == "sync":
+            adapter.get_tuple(config_of("nowhere"))
+        else:
+            await adapter.aget_tuple(config_of("nowhere"))
