@@ -9,4 +9,10 @@ repository root::
 The harness starts its own Redis servers (standalone and a 3-master cluster) on free loopback
 ports and stops them at the end. Timings are reported as medians and p95, and as ratios to
 baselines measured in the same run; nothing here asserts a speed.
+
+``KORTYX_BENCH_NO_HIREDIS=1`` runs without hiredis's parser (:mod:`benchmarks.redis_parser`).
 """
+
+from benchmarks.redis_parser import hide_hiredis_if_asked
+
+hide_hiredis_if_asked()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from benchmarks.graphs import MESSAGE_BYTES
+
 
 @dataclass(frozen=True)
 class Sizes:
@@ -12,6 +14,8 @@ class Sizes:
     agent_threads: int = 200
     agent_rounds: int = 10
     agent_steps: int = 20
+    message_bytes: int = MESSAGE_BYTES
+    """Size of each agent-loop message (workload 1)."""
     durabilities: tuple[str, ...] = ("async", "sync")
     warmup_threads: int = 3
     hitl_threads: int = 1000

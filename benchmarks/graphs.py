@@ -16,16 +16,17 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import interrupt
 
 MESSAGE_BYTES = 500
-"""Length of every message the agent loop adds (ASCII, so also its size in bytes)."""
+"""Length of every message the agent loop adds (ASCII, so also its size in bytes), unless a
+run asks for another size (``--message-bytes``)."""
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 
 
-def message_text(thread_id: str, step: int) -> str:
-    """A unique ``MESSAGE_BYTES``-character text for ``step`` of ``thread_id``."""
+def message_text(thread_id: str, step: int, size: int = MESSAGE_BYTES) -> str:
+    """A unique ``size``-character text for ``step`` of ``thread_id``."""
     head = f"{thread_id} step {step}: "
     filler = hashlib.sha256(head.encode()).hexdigest()
-    return (head + filler * (MESSAGE_BYTES // len(filler) + 1))[:MESSAGE_BYTES]
+    return (head + filler * (size // len(filler) + 1))[:size]
 
 
 class AgentState(TypedDict):
@@ -56,14 +57,18 @@ def delta_state(snapshot_frequency: int) -> type:
 
 
 def agent_loop_graph(
-    checkpointer: BaseCheckpointSaver[Any], steps: int, state: type = AgentState
+    checkpointer: BaseCheckpointSaver[Any],
+    steps: int,
+    state: type = AgentState,
+    message_bytes: int = MESSAGE_BYTES,
 ) -> Graph:
     """One ``agent`` node looping ``steps`` super-steps, adding one message per step."""
 
     def agent(values: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         step = values.get("count", 0) + 1
         thread_id = config["configurable"]["thread_id"]
-        message = AIMessage(content=message_text(thread_id, step), id=f"m{step}")
+        text = message_text(thread_id, step, message_bytes)
+        message = AIMessage(content=text, id=f"m{step}")
         return {"messages": [message], "count": step}
 
     def route(values: dict[str, Any]) -> str:

@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from benchmarks.redis_parser import parser_in_use
+
 PACKAGES = (
     "kortyx-langgraph",
     "langgraph",
@@ -16,6 +18,7 @@ PACKAGES = (
     "langgraph-checkpoint-sqlite",
     "langgraph-checkpoint-redis",
     "redis",
+    "hiredis",
     "aiosqlite",
     "ormsgpack",
 )
@@ -79,7 +82,7 @@ def _versions() -> dict[str, str]:
 
 
 def describe(repo: Path, redis_server_bin: str | None) -> dict[str, Any]:
-    """CPU, cores, memory, OS, Python, Redis server, package versions and git commit."""
+    """CPU, cores, memory, OS, Python, Redis server, packages, redis-py's parser, git commit."""
     commit = _run(["git", "rev-parse", "--short", "HEAD"], cwd=repo)
     dirty = _run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo)
     return {
@@ -90,13 +93,15 @@ def describe(repo: Path, redis_server_bin: str | None) -> dict[str, Any]:
         "python": platform.python_version(),
         "redis_server": _redis_version(redis_server_bin),
         "packages": _versions(),
+        "redis_parser": parser_in_use(),
         "commit": None if commit is None else commit + ("+changes" if dirty else ""),
     }
 
 
 def one_line(machine: dict[str, Any]) -> str:
-    """``2 cores (AMD EPYC), 23.4 GiB, Python 3.11.7, redis-server 7.0.15``."""
+    """``2 cores (AMD EPYC), 23.4 GiB, Python 3.11.7, redis-server 7.0.15, ...``."""
     return (
         f"{machine['cores']} cores ({machine['cpu']}), {machine['memory_gib']} GiB RAM, "
-        f"Python {machine['python']}, redis-server {machine['redis_server']}, {machine['os']}"
+        f"Python {machine['python']}, redis-server {machine['redis_server']}, "
+        f"redis-py parser {machine.get('redis_parser', 'unknown')}, {machine['os']}"
     )

@@ -1,13 +1,16 @@
 """Where a saver's time goes: replay one agent-loop workload's saver calls under cProfile.
 
-``python -m benchmarks.profiling [--threads 40] [--delta]`` records the exact ``get_tuple``,
-``put`` and ``put_writes`` calls LangGraph makes for agent-loop threads (workload 1, default
-durability; ``--delta`` declares the transcript as a ``DeltaChannel``), then replays them
+``python -m benchmarks.profiling [--threads 40] [--delta] [--message-bytes 500]`` records the
+exact ``get_tuple``, ``put`` and ``put_writes`` calls LangGraph makes for agent-loop threads
+(workload 1, default durability; ``--delta`` declares the transcript as a ``DeltaChannel``;
+``--message-bytes`` sets the size of each message), then replays them
 against each saver on the calling thread, once timed and once under ``cProfile``. Replaying
 takes LangGraph out of the picture: what remains is the saver's own cost per super-step,
 split into serialization, the Redis round trip, the adapter's Python code and so on. (Under
 ``invoke`` the saver runs on LangGraph's background thread, where ``cProfile`` does not
-look.) It also times bare round trips, the floor any Redis saver pays per operation.
+look.) Each replay is timed twice over: wall time, and this process's CPU time, which leaves
+out the waits for the Redis server (the client's own work). It also times bare round trips,
+the floor any Redis saver pays per operation.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from benchmarks.backends import Environment, Saver
 from benchmarks.graphs import (
+    MESSAGE_BYTES,
     AgentState,
     agent_input,
     agent_loop_graph,
     delta_state,
     thread_config,
 )
+from benchmarks.redis_parser import parser_in_use
 from benchmarks.redisinfo import RedisNodes
 from benchmarks.report import table
 
@@ -65,7 +70,9 @@ BUCKETS: tuple[tuple[str, Callable[[str, str], bool]], ...] = (
 )
 
 
-def record(threads: int, state: type = AgentState) -> list[Call]:
+def record(
+    threads: int, state: type = AgentState, message_bytes: int = MESSAGE_BYTES
+) -> list[Call]:
     """The saver calls of ``threads`` agent-loop threads, arguments deep-copied."""
     calls: list[Call] = []
     saver = InMemorySaver()
@@ -77,7 +84,7 @@ def record(threads: int, state: type = AgentState) -> list[Call]:
             return _method(*args, **kwargs)
 
         setattr(saver, name, wrapper)
-    graph = agent_loop_graph(saver, STEPS, state)
+    graph = agent_loop_graph(saver, STEPS, state, message_bytes)
     for n in range(threads):
         graph.invoke(agent_input(), thread_config(f"profile-{n}", STEPS))
     return calls
@@ -85,10 +92,20 @@ def record(threads: int, state: type = AgentState) -> list[Call]:
 
 def replay(saver: Saver, calls: Sequence[Call]) -> float:
     """Run ``calls`` against ``saver``; returns the seconds taken."""
-    start = time.perf_counter()
+    return replay_timed(saver, calls)[0]
+
+
+def replay_timed(saver: Saver, calls: Sequence[Call]) -> tuple[float, float]:
+    """Run ``calls`` against ``saver``; returns the wall seconds and this process's CPU seconds.
+
+    The CPU time leaves out the waits for the Redis server (another process): it is the
+    client's own work, which a faster reply parser shrinks, without the round trip's latency,
+    which moves a lot from run to run on a shared machine.
+    """
+    start, cpu = time.perf_counter(), time.process_time()
     for name, args, kwargs in calls:
         getattr(saver, name)(*args, **kwargs)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def buckets(profile: cProfile.Profile) -> dict[str, float]:
@@ -166,10 +183,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="declare the transcript as a DeltaChannel (snapshots off) instead of add_messages",
     )
+    parser.add_argument(
+        "--message-bytes",
+        type=int,
+        default=MESSAGE_BYTES,
+        metavar="N",
+        help=f"size of each agent-loop message (default {MESSAGE_BYTES})",
+    )
     args = parser.parse_args(argv)
-    calls = record(args.threads, delta_state(1_000_000) if args.delta else AgentState)
+    state = delta_state(1_000_000) if args.delta else AgentState
+    calls = record(args.threads, state, args.message_bytes)
     steps = args.threads * STEPS
-    print(f"{len(calls)} saver calls for {steps} agent super-steps ({args.threads} threads)\n")
+    print(
+        f"{len(calls)} saver calls for {steps} agent super-steps ({args.threads} threads, "
+        f"{args.message_bytes}-byte messages), redis-py parser {parser_in_use()}\n"
+    )
     summary = []
     details = []
     with Environment() as env:
@@ -178,11 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             with backend.open() as saver:
                 replay(saver, calls[: len(calls) // 10])  # warm-up: scripts, connections
-            timings = []
+            timings, cpu_times = [], []
             for _ in range(3):
                 gc.collect()
                 with backend.open() as saver:
-                    timings.append(replay(saver, calls))
+                    wall, cpu = replay_timed(saver, calls)
+                    timings.append(wall)
+                    cpu_times.append(cpu)
             seconds = statistics.median(timings)
             profile = cProfile.Profile()
             with backend.open() as saver, contextlib.ExitStack():
@@ -195,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 [
                     backend.label,
                     f"{seconds * 1000 / steps:.3f}",
+                    f"{statistics.median(cpu_times) * 1000 / steps:.3f}",
                     *(f"{100 * spent[name] / total:.0f}%" for name, _ in BUCKETS),
                 ]
             )
@@ -214,7 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("Round-trip floor with redis-py, one command at a time:\n")
     print(table(["deployment", "command", "client µs (median)", "server µs/call"], floors))
     print()
-    headers = ["saver", "saver ms/step (replay, median of 3)", *(name for name, _ in BUCKETS)]
+    headers = [
+        "saver",
+        "saver ms/step (replay, median of 3)",
+        "client CPU ms/step (same replays)",
+        *(name for name, _ in BUCKETS),
+    ]
     print("Share of own time under cProfile:\n")
     print(table(headers, summary))
     print()

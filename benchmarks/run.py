@@ -9,6 +9,7 @@ makes the exit status 1. A missed performance goal is a result, never a failure.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -55,7 +56,16 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--strict", action="store_true", help="exit with status 1 when a saver failed"
     )
+    parser.add_argument(
+        "--message-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="size of each agent-loop message (workload 1; default 500)",
+    )
     args = parser.parse_args(argv)
+    if args.message_bytes is not None and args.message_bytes < 1:
+        parser.error("--message-bytes must be at least 1")
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in args.only if name not in WORKLOADS]
     if unknown:
@@ -77,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the Redis servers and remove the temp files.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     sizes = QUICK if args.quick else FULL
+    if args.message_bytes is not None:
+        sizes = dataclasses.replace(sizes, message_bytes=args.message_bytes)
     started = time.monotonic()
 
     def log(message: str) -> None:
@@ -85,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m benchmarks.run" + (" --quick" if args.quick else "")
     if args.only != list(WORKLOADS):
         command += f" --only {','.join(args.only)}"
+    if args.message_bytes is not None:
+        command += f" --message-bytes {args.message_bytes}"
     results: dict[str, Any] = {
         "meta": {
             "schema": 1,

@@ -9,6 +9,7 @@ later, from any process::
     graph = builder.compile(checkpointer=adapter)
 """
 
+from kortyx_langgraph._version import __version__
 from kortyx_langgraph.agent import (
     Agent,
     HumanInputRequest,
@@ -64,8 +65,6 @@ from kortyx_langgraph.server_ttl import (
     ttl_mismatch,
 )
 from kortyx_langgraph.settings import DEFAULT_TTL_MS, redact_url
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_LEASE_MS",

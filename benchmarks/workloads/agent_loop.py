@@ -24,7 +24,7 @@ from typing import Any
 
 from benchmarks.backends import BASELINE, Backend, Environment, Saver
 from benchmarks.config import Sizes
-from benchmarks.graphs import MESSAGE_BYTES, Graph, agent_input, agent_loop_graph, thread_config
+from benchmarks.graphs import Graph, agent_input, agent_loop_graph, thread_config
 from benchmarks.meter import OpMeter, attach
 from benchmarks.redisinfo import CommandDelta, command_delta
 from benchmarks.stats import round_ratio, sig, summarize
@@ -79,7 +79,7 @@ def run(env: Environment, sizes: Sizes, log: Log) -> dict[str, Any]:
             "threads": sizes.agent_per_round * sizes.agent_rounds,
             "rounds": sizes.agent_rounds,
             "steps_per_thread": sizes.agent_steps,
-            "message_bytes": MESSAGE_BYTES,
+            "message_bytes": sizes.message_bytes,
         },
         "durability": {},
     }
@@ -114,7 +114,7 @@ def _one_pass(env: Environment, sizes: Sizes, durability: str, log: Log) -> dict
             saver = stack.enter_context(backend.open())
             meter = OpMeter()
             attach(saver, meter)
-            graph = agent_loop_graph(saver, sizes.agent_steps)
+            graph = agent_loop_graph(saver, sizes.agent_steps, message_bytes=sizes.message_bytes)
             entries.append(_Saver(backend, saver, graph, meter, used_before=used_before))
         for entry in entries:
             for _ in range(sizes.warmup_threads):
@@ -184,7 +184,7 @@ def _memory(entry: _Saver, prefix: str, sizes: Sizes) -> dict[str, Any]:
     keys, by_kind = nodes.memory_by_prefix(prefix)
     stored = sum(by_kind.values())
     used_delta = nodes.used_memory() - entry.used_before if entry.used_before is not None else None
-    message_bytes = sizes.agent_steps * MESSAGE_BYTES
+    message_bytes = sizes.agent_steps * sizes.message_bytes
     per_thread = stored / entry.threads
     return {
         "threads": entry.threads,

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from kortyx_langgraph._version import __version__
 from kortyx_langgraph.cli import demo, doctor, inspect, pending
 from kortyx_langgraph.cli.common import EPILOG, EXIT_FAILURE, EXIT_OK, wrap
 from kortyx_langgraph.cli.demo import build_demo_graph, run_demo
@@ -31,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=wrap("Runtime persistence for LangGraph runs that pause for a human."),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo.add_parser(commands)

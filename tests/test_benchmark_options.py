@@ -1,0 +1,60 @@
+"""The benchmark harness's --message-bytes option, and the hiredis comparison's table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from benchmarks.config import FULL
+from benchmarks.graphs import MESSAGE_BYTES, agent_input, agent_loop_graph, thread_config
+from benchmarks.parser_compare import summarize
+from benchmarks.run import _parse
+
+
+@pytest.mark.parametrize("size", [MESSAGE_BYTES, 64, 20_000])
+def test_agent_loop_messages_have_the_asked_size(size: int) -> None:
+    graph = agent_loop_graph(InMemorySaver(), 3, message_bytes=size)
+    result = graph.invoke(agent_input(), thread_config("t", 3))
+    assert [len(m.content) for m in result["messages"]] == [size] * 3
+    assert len({m.content for m in result["messages"]}) == 3
+
+
+def test_message_bytes_option_is_parsed_and_checked() -> None:
+    assert _parse([]).message_bytes is None
+    assert _parse(["--message-bytes", "16384"]).message_bytes == 16384
+    assert FULL.message_bytes == MESSAGE_BYTES
+    with pytest.raises(SystemExit):
+        _parse(["--message-bytes", "0"])
+
+
+def _run(redis_ratio: float, saver_ms: float) -> dict[str, Any]:
+    """The parts of one harness JSON that the agent-loop rows of the comparison read."""
+    row = {"ratio": {"value": redis_ratio}, "saver_ms_per_step": saver_ms}
+    base = {"saver_ms_per_step": 0.1, "ms_per_step": {"median": 0.5}}
+    return {"agent_loop": {"durability": {"sync": {"kortyx-redis": row, "InMemorySaver": base}}}}
+
+
+def test_parser_comparison_pairs_the_runs_of_each_round() -> None:
+    runs = {
+        "small": {
+            "hiredis": [_run(2.0, 0.8), _run(2.2, 0.9)],
+            "python": [_run(2.5, 1.0), _run(2.0, 1.0)],
+        },
+        "large": {"hiredis": [], "python": []},
+    }
+    rows = {row[0]: row[1:] for row in summarize(runs)}
+    # round 1: 2.0 / 2.5 = 0.8; round 2: 2.2 / 2.0 = 1.1; median 0.95
+    assert rows["small: agent loop step, sync: Redis x InMemorySaver"] == [
+        "2.10x (2.00x-2.20x)",
+        "2.25x (2.00x-2.50x)",
+        "0.950 (0.800-1.100)",
+    ]
+    # time in saver over InMemorySaver's: 8x and 9x with, 10x without
+    assert rows["small: agent loop, sync: time in saver, Redis x InMemorySaver"][2] == (
+        "0.850 (0.800-0.900)"
+    )
+    # metrics a run did not measure (async, HITL...) and the empty large runs give no row
+    assert "small: agent loop step, async: Redis x InMemorySaver" not in rows
+    assert not [name for name in rows if name.startswith("large")]
