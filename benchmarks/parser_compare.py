@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.backends import REPO
+from benchmarks.nested import dig
 from benchmarks.redis_parser import NO_HIREDIS_VARIABLE
 from benchmarks.report import table
 
@@ -42,16 +43,8 @@ RUNS: dict[str, list[str]] = {
 Metric = Callable[[dict[str, Any]], float | None]
 
 
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
-
-
 def _agent(durability: str, name: str, *path: str) -> Metric:
-    return lambda r: _get(r, "agent_loop", "durability", durability, name, *path)
+    return lambda r: dig(r, "agent_loop", "durability", durability, name, *path)
 
 
 def _saver_ratio(r: dict[str, Any]) -> float | None:
@@ -61,12 +54,12 @@ def _saver_ratio(r: dict[str, Any]) -> float | None:
 
 
 def _history(query: str) -> Metric:
-    return lambda r: _get(r, "history", "backends", REDIS, "reads", query, "ms", "10000", "median")
+    return lambda r: dig(r, "history", "backends", REDIS, "reads", query, "ms", "10000", "median")
 
 
 def _memory(key: str) -> Metric:
     def metric(r: dict[str, Any]) -> float | None:
-        rows = _get(r, "memory", "states", "add_messages", "rows") or []
+        rows = dig(r, "memory", "states", "add_messages", "rows") or []
         good = [row for row in rows if "error" not in row]
         return good[-1][key] if good else None
 
@@ -74,7 +67,7 @@ def _memory(key: str) -> Metric:
 
 
 def _hitl(*path: str) -> Metric:
-    return lambda r: _get(r, "hitl", "backends", REDIS, *path)
+    return lambda r: dig(r, "hitl", "backends", REDIS, *path)
 
 
 X, MS = "x", "ms"

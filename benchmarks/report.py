@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.machine import one_line
+from benchmarks.nested import dig
 
 Row = Sequence[str]
 
@@ -55,21 +56,21 @@ def _error_row(row: dict[str, Any], width: int) -> list[str]:
 
 def summary(results: dict[str, Any]) -> str:
     """One line per saver: every time ratio to InMemorySaver."""
-    names: list[str] = list(_get(results, "agent_loop", "durability", "async") or {})
-    names += [n for n in _get(results, "concurrency", "modes", "asyncio") or {} if n not in names]
+    names: list[str] = list(dig(results, "agent_loop", "durability", "async") or {})
+    names += [n for n in dig(results, "concurrency", "modes", "asyncio") or {} if n not in names]
     rows = []
     for name in names:
         cells = [
-            _get(results, "agent_loop", "durability", "async", name, "ratio"),
-            _get(results, "agent_loop", "durability", "sync", name, "ratio"),
-            _get(results, "hitl", "backends", name, "pause_ratio"),
-            _get(results, "hitl", "backends", name, "resume_ratio"),
-            _get(results, "concurrency", "modes", "asyncio", name, "ratio"),
-            _get(results, "concurrency", "modes", "threads", name, "ratio"),
+            dig(results, "agent_loop", "durability", "async", name, "ratio"),
+            dig(results, "agent_loop", "durability", "sync", name, "ratio"),
+            dig(results, "hitl", "backends", name, "pause_ratio"),
+            dig(results, "hitl", "backends", name, "resume_ratio"),
+            dig(results, "concurrency", "modes", "asyncio", name, "ratio"),
+            dig(results, "concurrency", "modes", "threads", name, "ratio"),
         ]
         label = (
-            _get(results, "agent_loop", "durability", "async", name, "label")
-            or _get(results, "concurrency", "modes", "asyncio", name, "label")
+            dig(results, "agent_loop", "durability", "async", name, "label")
+            or dig(results, "concurrency", "modes", "asyncio", name, "label")
             or name
         )
         rows.append([label, *(times(c, spread=False) for c in cells)])
@@ -85,14 +86,6 @@ def summary(results: dict[str, Any]) -> str:
         ],
         rows,
     )
-
-
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
 
 
 def targets(results: dict[str, Any]) -> str:
@@ -263,7 +256,7 @@ def memory(results: dict[str, Any]) -> str:
     """Workload 5 tables: per thread after workload 1, and growth with history."""
     parts = []
     rows = []
-    for durability, section in (_get(results, "agent_loop", "durability") or {}).items():
+    for durability, section in (dig(results, "agent_loop", "durability") or {}).items():
         for row in section.values():
             mem = row.get("memory")
             if not mem:

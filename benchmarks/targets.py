@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from benchmarks.nested import dig
+
 REDIS = ("kortyx-redis", "kortyx-redis-cluster")
 OURS = ("kortyx-memory", *REDIS)
 HISTORY_READS = ("get_tuple (latest)", "get_tuple (by id)", "list(limit=10)")
@@ -31,14 +33,6 @@ class Target:
         return asdict(self)
 
 
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
-
-
 def _ratio_text(ratio: dict[str, Any]) -> str:
     return f"{ratio['value']:.2f}x (rounds {ratio['low']:.2f}-{ratio['high']:.2f})"
 
@@ -49,7 +43,7 @@ def _agent_ratio(
     parts, verdicts = [], []
     for durability in ("async", "sync"):
         for name in names:
-            ratio = _get(results, "agent_loop", "durability", durability, name, "ratio")
+            ratio = dig(results, "agent_loop", "durability", durability, name, "ratio")
             if ratio is None:
                 continue
             parts.append(f"{name}, durability={durability}: {_ratio_text(ratio)}")
@@ -67,14 +61,12 @@ def _round_trips(results: dict[str, Any]) -> Target:
             rows.append(
                 (
                     f"agent loop ({durability}) {name}",
-                    _get(results, "agent_loop", "durability", durability, name, "redis"),
+                    dig(results, "agent_loop", "durability", durability, name, "redis"),
                 )
             )
     for name in REDIS:
         for phase in ("pause", "resume"):
-            rows.append(
-                (f"{phase} {name}", _get(results, "hitl", "backends", name, "redis", phase))
-            )
+            rows.append((f"{phase} {name}", dig(results, "hitl", "backends", name, "redis", phase)))
     for label, row in rows:
         if not row or row.get("steady_round_trips_per_operation") is None:
             continue
@@ -102,10 +94,10 @@ def _round_trips(results: dict[str, Any]) -> Target:
 
 
 def _history(results: dict[str, Any]) -> Target:
-    sizes = _get(results, "history", "params", "sizes") or []
+    sizes = dig(results, "history", "params", "sizes") or []
     parts, verdicts = [], []
     for name in OURS:
-        reads = _get(results, "history", "backends", name, "reads")
+        reads = dig(results, "history", "backends", name, "reads")
         if not reads:
             continue
         worst = max(HISTORY_READS, key=lambda q: reads[q]["ratio_largest_to_smallest"])
@@ -123,7 +115,7 @@ def _history(results: dict[str, Any]) -> Target:
 
 def _memory(results: dict[str, Any]) -> Iterator[Target]:
     for key in ("delta-off", "delta-100"):
-        state = _get(results, "memory", "states", key)
+        state = dig(results, "memory", "states", key)
         if not state:
             yield Target(f"memory-{key}", "DeltaChannel memory", "not measured", None)
             continue
