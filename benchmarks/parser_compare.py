@@ -1,4 +1,4 @@
-"""redis-py with and without hiredis, on the same machine in one session, runs interleaved.
+"""redis-py with and without hiredis, on the same machine in one run, interleaved.
 
 ``python -m benchmarks.parser_compare [--rounds 3] [--large-bytes 16384] [--quick]`` runs,
 each round, two harness processes per parser, in an order that alternates from round to round:
