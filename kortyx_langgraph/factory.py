@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from kortyx_langgraph.core.adapter import FrameworkAdapter
-from kortyx_langgraph.env import resolve_framework_settings
+from kortyx_langgraph.env import REDIS_URL_VARIABLES, TTL_VARIABLES, resolve_framework_settings
 from kortyx_langgraph.errors import ConfigurationError
 from kortyx_langgraph.memory import InMemoryFrameworkAdapter
 from kortyx_langgraph.memory.store import Clock, wall_clock_ms
@@ -117,10 +117,7 @@ def create_redis_framework_adapter(
     )
 
 
-_FROM_ENV = {
-    "ttl_ms": "KORTYX_FRAMEWORK_TTL_MS, then KORTYX_TTL_MS",
-    "url": "KORTYX_REDIS_URL, then REDIS_URL, then KORTYX_FRAMEWORK_REDIS_URL",
-}
+_FROM_ENV = {"ttl_ms": ", then ".join(TTL_VARIABLES), "url": ", then ".join(REDIS_URL_VARIABLES)}
 
 
 def create_framework_adapter_from_env(

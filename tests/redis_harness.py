@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, TypeAlias
@@ -349,6 +349,19 @@ class RedisServer:
         """Stop and start again on the same port and directory (AOF reload)."""
         self._terminate()
         return self.start()
+
+    @contextlib.contextmanager
+    def stopped(self) -> Iterator[None]:
+        """Freeze the process (SIGSTOP) for the ``with`` block: it holds its connections
+        and answers nothing until it is continued (SIGCONT) at the end."""
+        if self._proc is None or self._proc.poll() is not None:
+            raise RedisHarnessError("server is not running")
+        pid = self._proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
     def ping(self) -> bool:
         """Return True if the server answers PING."""

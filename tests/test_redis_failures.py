@@ -7,8 +7,6 @@ their defaults are checked separately.
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 import uuid
@@ -46,11 +44,9 @@ QUICK = RetryPolicy(attempts=2, backoff_base_ms=10, backoff_cap_ms=20)
 
 @pytest.fixture
 def server(redis_binaries: tuple[str, str]) -> Iterator[RedisServer]:
-    """A server of this test alone, resumed if the test stopped it."""
+    """A server of this test alone."""
     with RedisServer() as started:
         yield started
-        if started.pid is not None:
-            os.kill(started.pid, signal.SIGCONT)
 
 
 def _adapter(server: RedisServer, **options: Any) -> RedisFrameworkAdapter:
@@ -71,16 +67,6 @@ def _paused(adapter: RedisFrameworkAdapter) -> tuple[Any, str, str]:
     return graph, thread, pending.token
 
 
-def _stop(server: RedisServer) -> None:
-    assert server.pid is not None
-    os.kill(server.pid, signal.SIGSTOP)
-
-
-def _resume(server: RedisServer) -> None:
-    assert server.pid is not None
-    os.kill(server.pid, signal.SIGCONT)
-
-
 # -- a server that stops answering (SIGSTOP) ---------------------------------------------
 
 
@@ -90,16 +76,13 @@ def test_a_stopped_server_gives_typed_errors_within_the_timeout_then_the_adapter
 ) -> None:
     adapter = _adapter(server, socket_timeout=0.3)
     graph, thread, token = _paused(adapter)
-    _stop(server)
-    try:
+    with server.stopped():
         started = time.monotonic()
         with pytest.raises(StorageTimeoutError) as read:
             adapter.get_tuple(config_of(thread))
         with pytest.raises(WriteOutcomeUnknownError) as write:
             adapter.pending.claim(token, claim_id="worker-1")
         waited = time.monotonic() - started
-    finally:
-        _resume(server)
     assert "get_tuple" in str(read.value)
     assert "2 attempts" in str(read.value)
     assert write.value.operation == "pending_claim"
@@ -122,14 +105,11 @@ async def test_a_stopped_server_async_gives_typed_errors_then_recovers(
     adapter = _adapter(server, socket_timeout=0.3)
     graph, thread, token = _paused(adapter)
     await adapter.aget_tuple(config_of(thread))  # this loop's client is connected
-    _stop(server)
-    try:
+    with server.stopped():
         with pytest.raises(StorageTimeoutError):
             await adapter.aget_tuple(config_of(thread))
         with pytest.raises(WriteOutcomeUnknownError):
             await adapter.pending.aclaim(token, claim_id="worker-1")
-    finally:
-        _resume(server)
     claimed = await adapter.pending.aclaim(token, claim_id="worker-1")
     result = await graph.ainvoke(Command(resume=claimed.resume_map("yes")), claimed.config)
     assert result["log"] == ["asked", "done:yes"]
@@ -140,7 +120,6 @@ async def test_a_stopped_server_async_gives_typed_errors_then_recovers(
 def test_an_exhausted_pool_waits_pool_timeout_then_raises(server: RedisServer) -> None:
     adapter = _adapter(server, socket_timeout=2.0, max_connections=1, pool_timeout=0.2)
     _, thread, _ = _paused(adapter)
-    _stop(server)
     holder_failed: list[BaseException] = []
 
     def hold_the_only_connection() -> None:
@@ -151,12 +130,12 @@ def test_an_exhausted_pool_waits_pool_timeout_then_raises(server: RedisServer) -
 
     holder = threading.Thread(target=hold_the_only_connection)
     try:
-        holder.start()
-        time.sleep(0.3)  # the holder has sent and waits for its reply
-        with pytest.raises(PoolExhaustedError) as caught:
-            adapter.get_tuple(config_of(thread))
+        with server.stopped():
+            holder.start()
+            time.sleep(0.3)  # the holder has sent and waits for its reply
+            with pytest.raises(PoolExhaustedError) as caught:
+                adapter.get_tuple(config_of(thread))
     finally:
-        _resume(server)
         holder.join()
     assert "nothing was sent" in str(caught.value)
     assert "max_connections" in str(caught.value)

@@ -42,8 +42,6 @@ def pair(redis_binaries: tuple[str, str]) -> Iterator[tuple[RedisServer, RedisSe
                 assert time.monotonic() < deadline, "the replica never synced"
                 time.sleep(0.05)
             yield primary, replica
-            if replica.pid is not None:
-                os.kill(replica.pid, signal.SIGCONT)
 
 
 def _adapter(server: RedisServer, **kwargs: Any) -> RedisFrameworkAdapter:
@@ -93,13 +91,8 @@ def test_a_replica_that_falls_behind_is_a_replication_error_and_the_write_stands
     adapter = _adapter(primary, replica_acks=1, replica_ack_timeout_ms=200)
     approval_graph(adapter).invoke({"request": "r", "log": []}, config_of("behind"))
     [pending] = adapter.pending.list("behind")
-    assert replica.pid is not None
-    os.kill(replica.pid, signal.SIGSTOP)
-    try:
-        with pytest.raises(ReplicationError) as caught:
-            adapter.pending.claim(pending.token, claim_id="w")
-    finally:
-        os.kill(replica.pid, signal.SIGCONT)
+    with replica.stopped(), pytest.raises(ReplicationError) as caught:
+        adapter.pending.claim(pending.token, claim_id="w")
     assert (caught.value.acknowledged, caught.value.wanted) == (0, 1)
     assert "pending_claim was applied on the primary" in str(caught.value)
     # applied on the primary; repeating the same claim is safe and now acknowledged
@@ -116,13 +109,8 @@ async def test_async_writes_wait_for_the_replica_too(
     await approval_graph(adapter).ainvoke({"request": "r", "log": []}, config_of("async"))
     assert _keys(replica, adapter.prefix) == _keys(primary, adapter.prefix)
     [pending] = await adapter.pending.alist("async")
-    assert replica.pid is not None
-    os.kill(replica.pid, signal.SIGSTOP)
-    try:
-        with pytest.raises(ReplicationError):
-            await adapter.pending.aclaim(pending.token, claim_id="w")
-    finally:
-        os.kill(replica.pid, signal.SIGCONT)
+    with replica.stopped(), pytest.raises(ReplicationError):
+        await adapter.pending.aclaim(pending.token, claim_id="w")
     await adapter.aclose()
 
 
@@ -130,13 +118,9 @@ def test_reads_do_not_wait(pair: tuple[RedisServer, RedisServer]) -> None:
     primary, replica = pair
     adapter = _adapter(primary, replica_acks=1, replica_ack_timeout_ms=200)
     approval_graph(adapter).invoke({"request": "r", "log": []}, config_of("reads"))
-    assert replica.pid is not None
-    os.kill(replica.pid, signal.SIGSTOP)
-    try:
+    with replica.stopped():
         assert adapter.get_tuple(config_of("reads")) is not None
         assert len(adapter.pending.list("reads")) == 1
-    finally:
-        os.kill(replica.pid, signal.SIGCONT)
     adapter.close()
 
 

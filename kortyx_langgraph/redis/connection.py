@@ -59,6 +59,8 @@ _FAILURES = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException
 ``RedisError``s)."""
 _REDIRECTS = 5
 """Sends of one acknowledged write while its slot keeps moving (a failover under way)."""
+_SEND_AGAIN = object()
+"""An acknowledged write that must be sent again (``NOSCRIPT``, or ``MOVED``/``ASK``)."""
 _CORRUPT = "CORRUPT "
 """How a script's error reply says a stored record could not be read."""
 
@@ -81,9 +83,7 @@ def translate(exc: BaseException, where: str) -> KortyxError | None:
         return StorageConnectionError(f"cannot reach Redis at {where}: {exc}")
     if isinstance(exc, redis.exceptions.ResponseError):
         text = str(exc)
-        # MOVED or ASK: newer redis-py raises AskError/MovedError and strips the word from the
-        # text; older ones raise a plain ResponseError that starts with it
-        if isinstance(exc, redis.exceptions.AskError) or text.startswith(("MOVED ", "ASK ")):
+        if is_redirect(exc):
             return ConfigurationError(
                 f"Redis at {where} is a Redis Cluster node but the adapter was set up for a "
                 "standalone server; pass cluster=True (or leave cluster unset)",
@@ -357,17 +357,14 @@ class RedisConnection:
                 primary = client.get_node_from_key(step.keys[0])  # type: ignore[no-untyped-call]
                 node = client.get_redis_connection(primary)
             loaded = (id(node), step.script.sha)
-            by_sha = loaded in self._loaded
-            reply, acked = script_and_wait(
-                node, step.script, step.keys, step.args, acks, by_sha=by_sha
+            replies = script_and_wait(
+                node, step.script, step.keys, step.args, acks, by_sha=loaded in self._loaded
             )
-            if isinstance(reply, redis.exceptions.NoScriptError):
-                self._loaded.discard(loaded)
-                continue
-            if isinstance(client, redis.cluster.RedisCluster) and is_redirect(reply):
+            outcome = self._acknowledged(replies, step, loaded, acks)
+            if outcome is not _SEND_AGAIN:
+                return outcome
+            if isinstance(client, redis.cluster.RedisCluster):
                 client.nodes_manager.initialize()
-                continue
-            return self._acknowledged(reply, acked, step, loaded, acks)
         raise StorageError(f"Redis at {self.where}: {step.script.name} kept being redirected")
 
     async def _asend_acknowledged(self, client: AsyncClient, step: Call, acks: ReplicaAcks) -> Any:
@@ -376,22 +373,27 @@ class RedisConnection:
             if isinstance(client, redis.asyncio.cluster.RedisCluster):
                 node = self._async_node_client(client, step.keys[0])
             loaded = (id(node), step.script.sha)
-            by_sha = loaded in self._loaded
-            reply, acked = await ascript_and_wait(
-                node, step.script, step.keys, step.args, acks, by_sha=by_sha
+            replies = await ascript_and_wait(
+                node, step.script, step.keys, step.args, acks, by_sha=loaded in self._loaded
             )
-            if isinstance(reply, redis.exceptions.NoScriptError):
-                self._loaded.discard(loaded)
-                continue
-            if isinstance(client, redis.asyncio.cluster.RedisCluster) and is_redirect(reply):
+            outcome = self._acknowledged(replies, step, loaded, acks)
+            if outcome is not _SEND_AGAIN:
+                return outcome
+            if isinstance(client, redis.asyncio.cluster.RedisCluster):
                 await client.nodes_manager.initialize()
-                continue
-            return self._acknowledged(reply, acked, step, loaded, acks)
         raise StorageError(f"Redis at {self.where}: {step.script.name} kept being redirected")
 
     def _acknowledged(
-        self, reply: Any, acked: Any, step: Call, loaded: tuple[int, str], acks: ReplicaAcks
+        self, replies: list[Any], step: Call, loaded: tuple[int, str], acks: ReplicaAcks
     ) -> Any:
+        """The script's reply once its replicas acknowledged it, or ``_SEND_AGAIN`` when the
+        pair must go again: the node lost its script cache, or the slot moved."""
+        reply, acked = replies
+        if isinstance(reply, redis.exceptions.NoScriptError):
+            self._loaded.discard(loaded)
+            return _SEND_AGAIN
+        if is_redirect(reply):
+            return _SEND_AGAIN
         if isinstance(reply, Exception):
             raise reply
         self._loaded.add(loaded)
@@ -452,22 +454,24 @@ class RedisConnection:
         return error
 
     def _send_retrying(self, client: SyncClient, step: Call | Scan) -> Any:
-        attempts = Attempts(self.retry)
+        attempts = None  # made on the first failure only: this is every operation's path
         while True:
             try:
                 return self._send(client, step)
             except _FAILURES as exc:
+                attempts = attempts or Attempts(self.retry)
                 delay = attempts.after(exc)
                 if delay is None:
                     raise self._give_up(exc, step, attempts) from None
             time.sleep(delay)
 
     async def _asend_retrying(self, client: AsyncClient, step: Call | Scan) -> Any:
-        attempts = Attempts(self.retry)
+        attempts = None  # made on the first failure only: this is every operation's path
         while True:
             try:
                 return await self._asend(client, step)
             except _FAILURES as exc:
+                attempts = attempts or Attempts(self.retry)
                 delay = attempts.after(exc)
                 if delay is None:
                     raise self._give_up(exc, step, attempts) from None

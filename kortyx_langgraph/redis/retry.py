@@ -113,10 +113,12 @@ class Attempts:
     failures: int = 0
     maybe_ran: bool = False
     timed_out: bool = False
+    last: Failure | None = None
+    """How the latest failure counted (``None``: it was no connection failure)."""
 
     def after(self, exc: BaseException) -> float | None:
         """Count a failed send: seconds to wait before the next one, ``None`` to give up."""
-        failure = classify(exc)
+        failure = self.last = classify(exc)
         if failure is None:
             return None
         self.failures += 1
@@ -131,9 +133,9 @@ class Attempts:
     def error(
         self, exc: BaseException, *, where: str, operation: str, writes: bool
     ) -> KortyxError | None:
-        """The error to raise when giving up on a connection failure (``None`` for other
-        errors, which ``translate`` names)."""
-        failure = classify(exc)
+        """The error to raise when giving up after :meth:`after` counted ``exc`` (``None``
+        for what is no connection failure, which ``translate`` names)."""
+        failure = self.last
         if failure is None:
             return None
         tries = f"{self.failures} attempt{'s' if self.failures != 1 else ''}"
