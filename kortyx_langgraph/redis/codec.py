@@ -9,9 +9,10 @@ Formats (all readable by the Lua scripts, which only ever *read* the MessagePack
   parent/run; a suffix is ``<channel>:<version>``, percent-encoded, so the channel and the
   version can be read back from it), body ``[type, bytes, metadata type, metadata bytes]``.
 * blob: ``""`` for LangGraph's "empty" marker, else MessagePack ``[type, bytes]``.
-* writes of one checkpoint: frames ``<u32 key length><key><u32 entry length><entry>``, key
-  ``"<task id>\\0<idx>"``, entry MessagePack ``[channel, type, bytes, task_path]``. Frames
-  let a script merge writes without re-encoding binary payloads.
+* writes of one task at one checkpoint: frames ``<u32 key length><key><u32 entry
+  length><entry>``, key ``"<task id>\\0<idx>"``, entry MessagePack ``[channel, type, bytes,
+  task_path]``. Frames let a script merge writes without re-encoding binary payloads; a
+  checkpoint's writes are one such value per task that wrote there.
 * pending interrupt: header ``[interrupt_id, thread_id, checkpoint_id, [task id, ...], thread
   key base, created ms, seq]`` (written by the scripts), body ``[value type, value bytes,
   schema type, schema bytes]``; its claim beside it, ``[claim id, claimed ms, lease ms]``.
@@ -148,15 +149,17 @@ def frame(key: bytes, entry: bytes) -> bytes:
     return _U32.pack(len(key)) + key + _U32.pack(len(entry)) + entry
 
 
-def unpack_writes(data: bytes | None) -> list[StoredWrite]:
-    """Every write of a stored writes value, in storage order."""
+def unpack_writes(data: bytes | list[bytes] | None) -> list[StoredWrite]:
+    """Every write of a checkpoint, from its stored writes values (one per task that wrote,
+    as the scripts return them), in storage order."""
     if not data:
         return []
     writes = []
-    for key, entry in iter_frames(data):
-        task_id, _, idx = key.decode().rpartition("\0")
-        channel, kind, payload, task_path = _unpack(entry, "write")
-        writes.append(StoredWrite(task_id, int(idx), channel, (kind, payload), task_path))
+    for value in [data] if isinstance(data, bytes) else data:
+        for key, entry in iter_frames(value):
+            task_id, _, idx = key.decode().rpartition("\0")
+            channel, kind, payload, task_path = _unpack(entry, "write")
+            writes.append(StoredWrite(task_id, int(idx), channel, (kind, payload), task_path))
     return writes
 
 

@@ -7,6 +7,9 @@ them atomically on Redis Cluster too (one slot per thread)::
     {prefix}{<tag>}:<thread>:cp      HASH   "<ns>:<checkpoint id>" -> checkpoint record
     {prefix}{<tag>}:<thread>:blob    HASH   "<ns>:<channel>:<version>" -> channel value
     {prefix}{<tag>}:<thread>:wr      HASH   "<ns>:<checkpoint id>" -> framed pending writes
+                                            of the first task that wrote there; each
+                                            later task's in "<ns>:<id>|<task>", listed
+                                            by "<ns>:<id>#" (count), "<ns>:<id>#<n>"
 
 and the tag owns one more, where pending-interrupt tokens resolve in O(1)::
 

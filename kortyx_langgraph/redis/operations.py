@@ -324,14 +324,23 @@ class RedisOperations:
         task_id: str,
         task_path: str,
     ) -> Flow[None]:
-        """``put_writes``: merged into the checkpoint's writes with ``WRITES_IDX_MAP``
-        semantics, and the pending interrupts updated, in one script call."""
+        """``put_writes``: merged into the task's writes at the checkpoint with
+        ``WRITES_IDX_MAP`` semantics, and the pending interrupts updated, in one script call.
+
+        Only the task's own field is read and rewritten, so the call costs the same however
+        many other tasks already wrote there (a fan-out of thousands of ``Send`` tasks)."""
         thread_id, checkpoint_ns, checkpoint_id = read_write_target(config, "put_writes")
         assert checkpoint_id is not None  # read_write_target guarantees it
         keys = self._keys(thread_id)
-        args: list[Any] = [self._ttl, checkpoint_member(checkpoint_ns, checkpoint_id), thread_id]
         encoded = encode_writes(self.serde, writes, task_id, task_path)
-        args.append(len(encoded))
+        args: list[Any] = [
+            self._ttl,
+            checkpoint_member(checkpoint_ns, checkpoint_id),
+            thread_id,
+            task_id,
+            encode(task_id),
+            len(encoded),
+        ]
         for write in encoded:
             args += [codec.write_key(write), codec.pack_write(write), int(write.overwrites)]
         update = interrupt_update(self.serde, checkpoint_ns, checkpoint_id, task_id, writes)

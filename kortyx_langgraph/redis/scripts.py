@@ -161,6 +161,16 @@ local function apply_interrupts(thread_id, base, cp, task, ids, wanted)
   end
 end
 
+local function hmget_all(key, fields)
+  -- in chunks: unpack() of more than about 8,000 values overflows Lua's C stack
+  local values = {}
+  for i = 1, #fields, 1000 do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 999, #fields)))
+    for k = 1, #part do values[#values + 1] = part[k] end
+  end
+  return values
+end
+
 -- A blob stored as a delta ("~" + header [base field, count] + appended items) is
 -- returned with its chain: {delta, ..., full}, newest first, for the client to join.
 local function delta_base(value)
@@ -185,19 +195,53 @@ local function blobs_of(member, rec)
   if #refs == 0 then return {} end
   local fields = {}
   for i, ref in ipairs(refs) do fields[i] = ns .. ':' .. ref end
-  -- In chunks: unpack() of more than about 8,000 values overflows Lua's C stack.
-  local values = {}
-  for i = 1, #fields, 1000 do
-    local part = redis.call('HMGET', KEYS[3], unpack(fields, i, math.min(i + 999, #fields)))
-    for k = 1, #part do values[#values + 1] = resolved(part[k]) end
-  end
+  local values = hmget_all(KEYS[3], fields)
+  for k = 1, #values do values[k] = resolved(values[k]) end
   return values
+end
+
+-- A checkpoint's writes, in the wr hash: field '<m>' holds the frames of the first task
+-- that wrote there; every later task has its own field '<m>|<task>' (task id encoded),
+-- listed by '<m>#' (how many) and '<m>#1'.. (which). A put_writes then touches only the
+-- fields of its own task, whatever the checkpoint already holds.
+local function later_tasks(member)
+  local n = tonumber(redis.call('HGET', KEYS[4], member .. '#') or '0')
+  if n == 0 then return {} end
+  local fields = {}
+  for i = 1, n do fields[i] = member .. '#' .. i end
+  return hmget_all(KEYS[4], fields)
+end
+
+-- -> {frames...} (false if the checkpoint has no writes)
+local function writes_of(member)
+  local first = redis.call('HGET', KEYS[4], member)
+  if not first then return false end
+  local out = {first}
+  local tasks = later_tasks(member)
+  if #tasks == 0 then return out end
+  local fields = {}
+  for i, t in ipairs(tasks) do fields[i] = member .. '|' .. t end
+  for _, v in ipairs(hmget_all(KEYS[4], fields)) do
+    if v then out[#out + 1] = v end
+  end
+  return out
+end
+
+local function drop_writes(member)
+  local doomed = {member, member .. '#'}
+  for i, t in ipairs(later_tasks(member)) do
+    doomed[#doomed + 1] = member .. '#' .. i
+    doomed[#doomed + 1] = member .. '|' .. t
+  end
+  for i = 1, #doomed, 1000 do
+    redis.call('HDEL', KEYS[4], unpack(doomed, i, math.min(i + 999, #doomed)))
+  end
 end
 
 local function entry(member)
   local rec = redis.call('HGET', KEYS[2], member)
   if not rec then return false end
-  return {member, rec, blobs_of(member, rec), redis.call('HGET', KEYS[4], member)}
+  return {member, rec, blobs_of(member, rec), writes_of(member)}
 end
 
 local function hset_from_argv(key, first, pairs)
@@ -293,12 +337,24 @@ refresh(tonumber(ARGV[1]))
 return 1
 """
 
-# ARGV: ttl, member, thread id, n, n x (key, entry, overwrite '1'/'0'),
-#       key base, checkpoint id, updates (0 or 1), then the update (see read_update)
+# ARGV: ttl, member, thread id, task id, encoded task id, n, n x (key, entry, overwrite
+#       '1'/'0'), key base, checkpoint id, updates (0 or 1), then the update (see read_update)
+# Merges into the task's own writes field only (see writes_of), so its cost does not grow
+# with the writes other tasks stored for the checkpoint.
 _PUT_WRITES = r"""
-local field = ARGV[2]
+local member, task = ARGV[2], ARGV[4]
+local field, later = member, false
+local stored = redis.call('HGET', KEYS[4], member)
+if stored and #stored > 0 then
+  local klen = struct.unpack('>I4', stored, 1)
+  local first = string.sub(stored, 5, 4 + klen)
+  if string.sub(first, 1, #task + 1) ~= task .. '\0' then
+    field = member .. '|' .. ARGV[5]
+    stored = redis.call('HGET', KEYS[4], field)
+    later = not stored
+  end
+end
 local order, entries = {}, {}
-local stored = redis.call('HGET', KEYS[4], field)
 if stored then
   local pos = 1
   while pos <= #stored do
@@ -312,8 +368,8 @@ if stored then
     pos = pos + elen
   end
 end
-local n = tonumber(ARGV[4])
-local i = 5
+local n = tonumber(ARGV[6])
+local i = 7
 for _ = 1, n do
   local key, value, overwrite = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   i = i + 3
@@ -324,17 +380,24 @@ for _ = 1, n do
     entries[key] = value
   end
 end
-local parts = {}
-for j, key in ipairs(order) do
-  local value = entries[key]
-  parts[j] = struct.pack('>I4', #key) .. key .. struct.pack('>I4', #value) .. value
+if n > 0 then
+  if later then
+    -- the task's first writes at this checkpoint: list its field
+    local count = redis.call('HINCRBY', KEYS[4], member .. '#', 1)
+    redis.call('HSET', KEYS[4], member .. '#' .. count, ARGV[5])
+  end
+  local parts = {}
+  for j, key in ipairs(order) do
+    local value = entries[key]
+    parts[j] = struct.pack('>I4', #key) .. key .. struct.pack('>I4', #value) .. value
+  end
+  redis.call('HSET', KEYS[4], field, table.concat(parts))
 end
-redis.call('HSET', KEYS[4], field, table.concat(parts))
 
 if ARGV[i + 2] == '1' then
   local base, cp = ARGV[i], ARGV[i + 1]
-  local task, ids, wanted = read_update(i + 3)
-  apply_interrupts(ARGV[3], base, cp, task, ids, wanted)
+  local task_id, ids, wanted = read_update(i + 3)
+  apply_interrupts(ARGV[3], base, cp, task_id, ids, wanted)
 end
 mark_alive()
 refresh(tonumber(ARGV[1]))
@@ -407,7 +470,7 @@ local root_ids = {}
 for _, m in ipairs(doomed) do
   redis.call('ZREM', KEYS[1], m)
   redis.call('HDEL', KEYS[2], m)
-  redis.call('HDEL', KEYS[4], m)
+  drop_writes(m)
   if ns_of(m) == '' then root_ids[dec(string.sub(m, 2))] = true end
 end
 local used = {}
@@ -461,7 +524,7 @@ while rec and left > 0 do
   member = ns .. ':' .. enc(parent)
   rec = redis.call('HGET', KEYS[2], member)
   if not rec then break end
-  local link = {rec, redis.call('HGET', KEYS[4], member)}
+  local link = {rec, writes_of(member)}
   local ended = {}
   for _, ref in ipairs(head(rec)[3]) do
     local channel = dec(string.match(ref, '^([^:]*)'))

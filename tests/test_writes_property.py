@@ -1,0 +1,145 @@
+"""Pending writes: whatever tasks write, in whatever order, a checkpoint returns what
+``InMemorySaver`` returns; and on Redis one task's ``put_writes`` never touches another
+task's stored writes, so a fan-out of thousands of tasks costs each call the same."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
+from langgraph.checkpoint.base.id import uuid6
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.types import ERROR, INTERRUPT, RESUME
+
+from kortyx_langgraph import FrameworkAdapter, RedisFrameworkAdapter
+from kortyx_langgraph.redis.layout import checkpoint_member, thread_keys
+from tests.conftest import AdapterFactory
+
+TASKS = [f"task-{n}" for n in range(4)] + ["00000000-0000-0000-0000-000000000000"]
+CHANNELS = ["a", "b", ERROR, INTERRUPT, RESUME]
+
+one_call = st.tuples(
+    st.integers(0, 1),  # which checkpoint
+    st.sampled_from(TASKS),
+    st.lists(st.tuples(st.sampled_from(CHANNELS), st.integers(0, 99)), max_size=3),
+)
+
+
+def _put(saver: BaseCheckpointSaver[Any], thread_id: str, ns: str, parent: str | None) -> str:
+    checkpoint = empty_checkpoint()
+    checkpoint["id"] = str(uuid6(clock_seq=-1))
+    config: dict[str, Any] = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
+    if parent is not None:
+        config["configurable"]["checkpoint_id"] = parent
+    saver.put(config, checkpoint, {"source": "loop", "step": 0, "run_id": "run-1"}, {})
+    return checkpoint["id"]
+
+
+def _config(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+def _replay(
+    saver: BaseCheckpointSaver[Any], thread_id: str, ns: str, calls: list[Any]
+) -> list[dict[str, Any]]:
+    first = _put(saver, thread_id, ns, None)
+    second = _put(saver, thread_id, ns, first)
+    targets = [_config(thread_id, ns, first), _config(thread_id, ns, second)]
+    for target, task, writes in calls:
+        saver.put_writes(targets[target], writes, task, f"~path~{task}")
+    return targets
+
+
+def _writes_of(saver: BaseCheckpointSaver[Any], config: dict[str, Any]) -> list[Any]:
+    found = saver.get_tuple(config)
+    assert found is not None
+    return list(found.pending_writes or [])
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(calls=st.lists(one_call, max_size=14), ns=st.sampled_from(["", "child:1"]))
+def test_every_checkpoint_returns_the_writes_in_memory_saver_returns(
+    make_adapter: AdapterFactory, calls: list[Any], ns: str
+) -> None:
+    adapter = make_adapter()
+    reference = InMemorySaver()
+    thread_id = f"t-{uuid.uuid4().hex}"
+    ours = _replay(adapter, thread_id, ns, calls)
+    theirs = _replay(reference, thread_id, ns, calls)
+    for mine, expected in zip(ours, theirs, strict=True):
+        assert _writes_of(adapter, mine) == _writes_of(reference, expected)
+    # a copy (InMemorySaver has none) and a listing carry the same writes
+    copy_id = f"{thread_id}-copy"
+    adapter.copy_thread(thread_id, copy_id)
+    for mine, expected in zip(ours, theirs, strict=True):
+        mine_copy = _config(copy_id, ns, mine["configurable"]["checkpoint_id"])
+        assert _writes_of(adapter, mine_copy) == _writes_of(reference, expected)
+    listed = {
+        t.config["configurable"]["checkpoint_id"]: t.pending_writes
+        for t in adapter.list({"configurable": {"thread_id": thread_id, "checkpoint_ns": ns}})
+    }
+    for mine, expected in zip(ours, theirs, strict=True):
+        assert listed[mine["configurable"]["checkpoint_id"]] == _writes_of(reference, expected)
+
+
+def _wr_fields(
+    client: redis.Redis, adapter: RedisFrameworkAdapter, thread_id: str
+) -> dict[bytes, bytes]:
+    fields: dict[bytes, bytes] = client.hgetall(thread_keys(adapter.prefix, thread_id).wr)
+    return fields
+
+
+@pytest.mark.redis
+def test_a_fan_out_stores_each_task_apart_and_returns_every_write(
+    redis_pair: tuple[FrameworkAdapter, Any],
+) -> None:
+    adapter, client = redis_pair
+    assert isinstance(adapter, RedisFrameworkAdapter)
+    thread_id = f"t-{uuid.uuid4().hex}"
+    checkpoint_id = _put(adapter, thread_id, "", None)
+    config = _config(thread_id, "", checkpoint_id)
+    tasks = [str(uuid.uuid4()) for _ in range(300)]
+    for n, task in enumerate(tasks):
+        adapter.put_writes(config, [("results", n), ("other", "x" * 50)], task, "~send")
+    # a task that writes again merges into its own writes only
+    adapter.put_writes(config, [(ERROR, "boom")], tasks[7], "~send")
+    fields = _wr_fields(client, adapter, thread_id)
+    # what any one put_writes read and rewrote: never more than one task's writes
+    one_task = max(len(value) for value in fields.values())
+    assert one_task < 1_000, one_task
+    writes = _writes_of(adapter, config)
+    assert len(writes) == 601
+    assert sorted(v for (_, c, v) in writes if c == "results") == list(range(300))
+    assert (tasks[7], ERROR, "boom") in writes
+
+
+@pytest.mark.redis
+def test_deleting_checkpoints_removes_every_writes_field_of_theirs(
+    redis_pair: tuple[FrameworkAdapter, Any],
+) -> None:
+    adapter, client = redis_pair
+    assert isinstance(adapter, RedisFrameworkAdapter)
+    thread_id = f"t-{uuid.uuid4().hex}"
+    first = _put(adapter, thread_id, "", None)
+    latest = _put(adapter, thread_id, "", first)
+    for checkpoint_id in (first, latest):
+        for task in ("a", "b", "c"):
+            adapter.put_writes(_config(thread_id, "", checkpoint_id), [("x", 1)], task, "")
+    adapter.prune([thread_id], strategy="keep_latest")
+    kept = checkpoint_member("", latest).encode()
+    left = sorted(_wr_fields(client, adapter, thread_id))
+    assert left and all(f.startswith(kept) for f in left), left
+    assert len(_writes_of(adapter, _config(thread_id, "", latest))) == 3
