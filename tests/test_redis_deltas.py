@@ -214,3 +214,30 @@ def test_results_match_langgraphs_own_saver() -> None:
         reference = [_texts(s) for s in theirs.get_state_history(config)]
         assert mine == reference
         assert len(mine[0]) == 60
+
+
+@pytest.mark.redis
+def test_a_step_of_a_long_list_sends_what_it_added(redis_standalone: RedisServer) -> None:
+    adapter = create_redis_framework_adapter(
+        url=redis_standalone.url, prefix=f"kortyx-test-{uuid.uuid4().hex[:12]}:"
+    )
+    client = adapter.connection.sync_client()
+    sent: list[int] = []
+    evalsha = client.evalsha
+
+    def measured(sha: str, numkeys: int, *rest: Any) -> Any:
+        sent.append(sum(len(a) for a in rest if isinstance(a, (bytes, str))))
+        return evalsha(sha, numkeys, *rest)
+
+    try:
+        items = [f"item {n} " + "x" * 100 for n in range(200)]
+        _put_list(adapter, "chat", items)
+        client.evalsha = measured  # type: ignore[method-assign]
+        _put_list(adapter, "chat", [*items, "one more"])
+        # one call, about the size of the added item (the list itself is 22 KB)
+        assert len(sent) == 1 and sent[0] < 2_000, sent
+        latest = adapter.get_tuple({"configurable": {"thread_id": "chat"}})
+        assert latest is not None
+        assert latest.checkpoint["channel_values"]["messages"] == [*items, "one more"]
+    finally:
+        adapter.close()

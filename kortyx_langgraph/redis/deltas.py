@@ -11,10 +11,11 @@ serializer does so for lists):
 * :class:`DeltaPlanner` remembers, per (thread, namespace, channel), the last version this
   process wrote: its blob field, item count, byte length and a digest of its items. When the
   next version's items start with exactly those bytes, it is written as a delta.
-* The put script stores the delta only if the base blob still exists (``prune`` may have
-  removed it), else the full value, which the client always sends as well. So a delta is
-  never written against a missing base, whichever process wrote the base, and a fork that
-  does not extend the remembered version simply gets a full value.
+* The client sends the delta alone. The put script stores it only if the base blob still
+  exists (``prune`` may have removed it); otherwise it writes nothing and says so, and the
+  client sends the full values in a second call. So a delta is never written against a
+  missing base, whichever process wrote the base, and a fork that does not extend the
+  remembered version simply gets a full value.
 * Chains are at most :data:`MAX_CHAIN` deltas long, so a read joins a bounded number of
   pieces; the scripts return a delta with its chain, and :func:`join_chain` rebuilds the list.
 """
@@ -111,7 +112,7 @@ class Remembered:
 
 @dataclass(frozen=True)
 class BlobPlan:
-    """What ``put`` sends for one blob: the full value always, a delta when there is one."""
+    """Whether ``put`` can send one blob as a delta (``base_field`` empty: no)."""
 
     base_field: str
     delta: bytes

@@ -63,7 +63,7 @@ from kortyx_langgraph.errors import (
 )
 from kortyx_langgraph.pending import PendingInterrupt
 from kortyx_langgraph.redis import codec, scripts
-from kortyx_langgraph.redis.deltas import DeltaPlanner
+from kortyx_langgraph.redis.deltas import BlobPlan, DeltaPlanner
 from kortyx_langgraph.redis.layout import (
     ThreadKeys,
     blob_suffix,
@@ -78,6 +78,20 @@ from kortyx_langgraph.redis.layout import (
 )
 
 PRESENT: TypedBytes = ("present", b"")
+
+
+def _blob_args(planned: Sequence[tuple[str, TypedBytes, BlobPlan]], *, deltas: bool) -> list[Any]:
+    """The put script's per-blob arguments: field, base field, and the delta (when there is
+    a base field) or the full value."""
+    args: list[Any] = []
+    for blob_field, blob, plan in planned:
+        if deltas and plan.base_field:
+            args += [blob_field, plan.base_field, plan.delta]
+        else:
+            args += [blob_field, "", codec.pack_blob(blob)]
+    return args
+
+
 """Stands for a stored value whose content ``prune`` does not need to decode."""
 
 _PENDING_SCRIPTS = {
@@ -294,27 +308,32 @@ class RedisOperations:
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> Flow[RunnableConfig]:
-        """``put``: checkpoint record, index entry and new blobs, in one script call."""
+        """``put``: checkpoint record, index entry and new blobs, in one script call.
+
+        A list that only grew is sent as its delta alone, so a step costs what it added, not
+        the length of the thread. If the version a delta extends is gone (pruned), the script
+        writes nothing and a second call sends every value in full: the only case where
+        ``put`` takes two round trips.
+        """
         thread_id, checkpoint_ns, _ = read_address(config, "put")
         encoded = encode_put(self.serde, config, checkpoint, metadata, new_versions)
         ns = encode(checkpoint_ns)
-        blob_args: list[Any] = []
-        for (channel, version), blob in encoded.blobs.items():
-            blob_field = f"{ns}:{blob_suffix(channel, version)}"
-            plan = self.deltas.plan((thread_id, checkpoint_ns, channel), blob_field, *blob)
-            blob_args += [blob_field, codec.pack_blob(blob), plan.base_field, plan.delta]
-        yield Call(
-            scripts.PUT,
-            self._keys(thread_id),
-            [
-                self._ttl,
-                checkpoint_member(checkpoint_ns, encoded.checkpoint_id),
-                codec.pack_checkpoint(encoded.record),
-                thread_id,
-                encoded.checkpoint_id if checkpoint_ns == ROOT_NS else "",
-                *blob_args,
-            ],
-        )
+        head: list[Any] = [
+            self._ttl,
+            checkpoint_member(checkpoint_ns, encoded.checkpoint_id),
+            codec.pack_checkpoint(encoded.record),
+            thread_id,
+            encoded.checkpoint_id if checkpoint_ns == ROOT_NS else "",
+        ]
+        planned = [
+            (name, blob, self.deltas.plan((thread_id, checkpoint_ns, channel), name, *blob))
+            for (channel, version), blob in encoded.blobs.items()
+            for name in (f"{ns}:{blob_suffix(channel, version)}",)
+        ]
+        keys = self._keys(thread_id)
+        reply = yield Call(scripts.PUT, keys, head + _blob_args(planned, deltas=True))
+        if isinstance(reply, list):  # a delta's base is gone: send every value in full
+            yield Call(scripts.PUT, keys, head + _blob_args(planned, deltas=False))
         return checkpoint_config(thread_id, checkpoint_ns, encoded.checkpoint_id)
 
     def put_writes(

@@ -312,19 +312,26 @@ return {false, out}
 """
 
 # ARGV: ttl, member, record, thread id, checkpoint id if root namespace else '',
-#       then per blob: field, full value, base field ('' for none), delta value
-# A delta is stored only while its base is there (prune may have removed it).
+#       then per blob: field, base field ('' for none), value (the delta when there is a
+#       base field, else the full value)
+# A delta is stored only while its base is there (prune may have removed it). When a base
+# is missing nothing is written and the reply lists those fields, for the client to send
+# again with their full values: -> 1 | {field...}
 _PUT = r"""
+local missing = {}
+for i = 6, #ARGV, 3 do
+  -- a (channel, version) field always holds the same value: the first write stands
+  if ARGV[i + 1] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0
+      and redis.call('HEXISTS', KEYS[3], ARGV[i + 1]) == 0 then
+    missing[#missing + 1] = ARGV[i]
+  end
+end
+if #missing > 0 then return missing end
 redis.call('ZADD', KEYS[1], 0, ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-for i = 6, #ARGV, 4 do
-  -- a (channel, version) field always holds the same value: the first write stands
+for i = 6, #ARGV, 3 do
   if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then
-    if ARGV[i + 2] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[i + 2]) == 1 then
-      redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 3])
-    else
-      redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
-    end
+    redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2])
   end
 end
 if ARGV[5] ~= '' then
