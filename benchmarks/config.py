@@ -9,7 +9,7 @@ from benchmarks.graphs import MESSAGE_BYTES
 
 @dataclass(frozen=True)
 class Sizes:
-    """How much each workload does; the defaults are the full run (5 to 6.5 minutes on 2 cores)."""
+    """How much each workload does; the defaults are the full run (8 to 9.5 minutes on 2 cores)."""
 
     agent_threads: int = 200
     agent_rounds: int = 10

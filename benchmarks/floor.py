@@ -9,9 +9,10 @@ round trip is the client's packing and parsing of a minimal command and reply, a
 µs of server time (``server_us_per_call``).
 
 The calls are spaced by :data:`GAP_S` of busy waiting, as a saver's calls are spaced by the
-Python work between them. Calls sent back to back measure something else on a small shared
-machine: with the server kept busy, a bare call took 23 µs in one batch and 109 µs in the
-next, while spaced calls took 111 µs every time.
+Python work between them, so that a batch does not time a server kept hot by back-to-back
+calls. On a small shared machine the bare round trip still sits at one of two levels (about
+30 µs or about 100 µs on two cores), depending on where the processes are scheduled, and
+the level can change from one pass to the next; the per-round range of the report shows it.
 
 The probe's own commands are subtracted from the saver's ``INFO commandstats`` figures:
 :meth:`RoundTripProbe.sample` snapshots the nodes around every batch and keeps the
