@@ -1,6 +1,6 @@
 """Benchmarks of the kortyx-langgraph savers against LangGraph's own, measured in one run.
 
-Run everything (5 to 6.5 minutes on 2 cores) or a smoke run (under a minute) from the
+Run everything (8 to 9.5 minutes on 2 cores) or a smoke run (under a minute) from the
 repository root::
 
     .venv/bin/python -m benchmarks.run           # full run, writes benchmarks/results/latest.json

@@ -9,7 +9,7 @@ from benchmarks.graphs import MESSAGE_BYTES
 
 @dataclass(frozen=True)
 class Sizes:
-    """How much each workload does; the defaults are the full run (5 to 6.5 minutes on 2 cores)."""
+    """How much each workload does; the defaults are the full run (8 to 9.5 minutes on 2 cores)."""
 
     agent_threads: int = 200
     agent_rounds: int = 10
@@ -26,6 +26,11 @@ class Sizes:
     concurrency_reps: int = 10
     memory_lengths: tuple[int, ...] = (20, 100, 500)
     memory_threads: int = 3
+    fanout_tasks: tuple[int, ...] = (500, 1_000, 2_000, 4_000)
+    """Parallel tasks of the fan-out super-step (workload 6), one ``invoke`` per size."""
+    long_thread_steps: int = 1_000
+    """Agent super-steps (one message each) of every long thread (workload 7)."""
+    long_threads: int = 3
 
     @property
     def agent_per_round(self) -> int:
@@ -49,4 +54,7 @@ QUICK = Sizes(
     concurrency_reps=1,
     memory_lengths=(20, 100),
     memory_threads=1,
+    fanout_tasks=(50, 100),
+    long_thread_steps=50,
+    long_threads=1,
 )

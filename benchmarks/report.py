@@ -58,8 +58,12 @@ def summary(results: dict[str, Any]) -> str:
     """One line per saver: every time ratio to InMemorySaver."""
     names: list[str] = list(dig(results, "agent_loop", "durability", "async") or {})
     names += [n for n in dig(results, "concurrency", "modes", "asyncio") or {} if n not in names]
+    for section in (dig(results, "fanout", "backends"), dig(results, "long_thread", "backends")):
+        names += [n for n in section or {} if n not in names]
+    largest = max((int(n) for n in dig(results, "fanout", "params", "tasks") or []), default=0)
     rows = []
     for name in names:
+        fanout_ratio = dig(results, "fanout", "backends", name, "by_tasks", str(largest), "ratio")
         cells = [
             dig(results, "agent_loop", "durability", "async", name, "ratio"),
             dig(results, "agent_loop", "durability", "sync", name, "ratio"),
@@ -67,10 +71,16 @@ def summary(results: dict[str, Any]) -> str:
             dig(results, "hitl", "backends", name, "resume_ratio"),
             dig(results, "concurrency", "modes", "asyncio", name, "ratio"),
             dig(results, "concurrency", "modes", "threads", name, "ratio"),
+            {"value": fanout_ratio, "low": fanout_ratio, "high": fanout_ratio}
+            if fanout_ratio
+            else None,
+            dig(results, "long_thread", "backends", name, "ratio"),
         ]
         label = (
             dig(results, "agent_loop", "durability", "async", name, "label")
             or dig(results, "concurrency", "modes", "asyncio", name, "label")
+            or dig(results, "fanout", "backends", name, "label")
+            or dig(results, "long_thread", "backends", name, "label")
             or name
         )
         rows.append([label, *(times(c, spread=False) for c in cells)])
@@ -83,6 +93,8 @@ def summary(results: dict[str, Any]) -> str:
             "HITL resume",
             "64 threads, asyncio",
             "64 threads, pool",
+            f"fan-out, {largest:,} tasks" if largest else "fan-out",
+            "long thread",
         ],
         rows,
     )
@@ -142,7 +154,59 @@ def agent_loop(section: dict[str, Any]) -> str:
                 ]
             )
         out.append(f"**durability={durability}**\n\n" + table(headers, body))
+    floor = _floor_tables(section)
+    if floor:
+        out.append(floor)
     return "\n\n".join(out)
+
+
+def _floor_tables(section: dict[str, Any]) -> str:
+    """The round-trip floor of each Redis saver, per durability mode."""
+    headers = [
+        "saver",
+        "ms/step",
+        "InMemorySaver ms/step",
+        "excess ms/step",
+        "bare round trip µs, median (p95)",
+        "server µs per bare call",
+        "round trips/step",
+        "floor ms/step",
+        "excess ÷ floor (rounds)",
+    ]
+    out = []
+    for durability, rows in section["durability"].items():
+        base = (rows.get("InMemorySaver") or {}).get("ms_per_step") or {}
+        body = []
+        for row in rows.values():
+            floor = row.get("floor")
+            if not floor:
+                continue
+            body.append(
+                [
+                    _label(row),
+                    ms(row["ms_per_step"]["median"]),
+                    ms(base.get("median")),
+                    ms(floor["excess_ms_per_step"]),
+                    f"{num(floor['rtt_us']['median'], 0)} ({num(floor['rtt_us']['p95'], 0)})",
+                    num(floor["server_us_per_call"], 1),
+                    num(floor["round_trips_per_step"]),
+                    ms(floor["floor_ms_per_step"]),
+                    times(floor.get("excess_to_floor")),
+                ]
+            )
+        if body:
+            out.append(f"**Round-trip floor, durability={durability}**\n\n" + table(headers, body))
+    if not out:
+        return ""
+    intro = (
+        "Bare round trip = EVALSHA of an empty script (`return 1`) through the saver's own "
+        "redis-py client (on the Cluster keyed to each primary's slots in turn), timed in "
+        "batches after every thread of the rounds above. Floor = median bare round trip x the "
+        "saver's round trips per step; excess = median ms/step minus InMemorySaver's; excess ÷ "
+        "floor is the median of the per-round values (range in parentheses). The bare calls "
+        "are left out of the command counts above."
+    )
+    return "\n\n".join([intro, *out])
 
 
 def hitl(section: dict[str, Any]) -> str:
@@ -337,6 +401,119 @@ def memory(results: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+def fanout(section: dict[str, Any]) -> str:
+    """Workload 6 tables: one invoke per saver and size, then the growth exponents."""
+    tasks = [str(n) for n in section["params"]["tasks"]]
+    headers = [
+        "saver",
+        "tasks",
+        "invoke s",
+        "x InMemorySaver",
+        "ms/task",
+        "server s in scripts",
+        "server µs/op",
+        "saver ops",
+        "round trips/op",
+    ]
+    body = []
+    growth_rows = []
+    for row in section["backends"].values():
+        if "error" in row:
+            body.append(_error_row(row, len(headers)))
+            continue
+        for size in tasks:
+            cell = row["by_tasks"].get(size)
+            if not cell:
+                continue
+            redis = cell.get("redis") or {}
+            ratio = cell.get("ratio")
+            body.append(
+                [
+                    _label(row),
+                    f"{int(size):,}",
+                    ms(cell["seconds"]),
+                    "-" if ratio is None else f"{ratio:.2f}x",
+                    ms(cell["ms_per_task"]),
+                    ms(cell.get("server_s")),
+                    num(redis.get("server_us_per_operation"), 0),
+                    f"{cell['operations']:,}",
+                    num(redis.get("steady_round_trips_per_operation"), 3),
+                ]
+            )
+        growth = row["growth"]
+        growth_rows.append(
+            [
+                _label(row),
+                f"{growth['from_tasks']:,}→{growth['to_tasks']:,}",
+                num(growth.get("wall")),
+                num(growth.get("server")),
+            ]
+        )
+    intro = (
+        "One `invoke` per saver and size: `fan` sends n `worker` tasks (`Send`), each appends "
+        "one item to an `operator.add` list, `join` checks the list holds n items. Server s = "
+        "`usec` of EVALSHA and EVAL from `INFO commandstats` around the invoke; round trips/op "
+        "= top-level commands ÷ saver operations, one-time ones (connection set-up, NOSCRIPT) "
+        "left out."
+    )
+    growth_intro = (
+        "Growth exponent = log(t(largest) / t(smallest)) / log(largest / smallest), "
+        "for the invoke's wall time and for the server's script time: 1 = linear, 2 = "
+        "quadratic."
+    )
+    return "\n\n".join(
+        [
+            intro,
+            table(headers, body),
+            growth_intro,
+            table(["saver", "tasks", "wall-time exponent", "server-time exponent"], growth_rows),
+        ]
+    )
+
+
+def long_thread(section: dict[str, Any]) -> str:
+    """Workload 7 table."""
+    params = section["params"]
+    headers = [
+        "saver",
+        "s/thread, median (range)",
+        "ms/step",
+        "x InMemorySaver (threads)",
+        "saver ops/step",
+        "round trips/op",
+        "server µs/op",
+    ]
+    body = []
+    for row in section["backends"].values():
+        if "error" in row:
+            body.append(_error_row(row, len(headers)))
+            continue
+        redis = row.get("redis") or {}
+        spent = row["seconds_per_thread"]
+        spread = (
+            f" ({spent['low']:.2f}-{spent['high']:.2f})" if spent["low"] != spent["high"] else ""
+        )
+        body.append(
+            [
+                _label(row),
+                f"{spent['median']:.2f}{spread}",
+                ms(row["ms_per_step"]),
+                times(row.get("ratio")),
+                num(row["operations_per_step"]),
+                num(redis.get("steady_round_trips_per_operation"), 3),
+                num(redis.get("server_us_per_operation"), 0),
+            ]
+        )
+    intro = (
+        f"{params['threads']} thread(s) per saver of {params['steps_per_thread']:,} agent "
+        f"super-steps each, one ~500-byte message per step (plain `add_messages`), so a thread "
+        f"ends with {params['steps_per_thread']:,} messages; savers take turns thread by thread. "
+        "The ratio is the median of the per-thread ratios to InMemorySaver (range in "
+        "parentheses)."
+    )
+    return intro + "\n\n" + table(headers, body)
+
+
 def _by_key(sizes: dict[str, int]) -> str:
     """``"1,356 / 1,353 / 400 / 51"``: bytes of the cp, wr, blob and idx keys."""
     return " / ".join(f"{sizes.get(kind, 0):,}" for kind in ("cp", "wr", "blob", "idx"))
@@ -366,6 +543,12 @@ def render(results: dict[str, Any]) -> str:
     memory_text = memory(results)
     if memory_text:
         out.append("## 5. Memory in Redis\n\n" + memory_text)
+    for key, title, render_section in (
+        ("fanout", "6. Fan-out", fanout),
+        ("long_thread", "7. Long threads", long_thread),
+    ):
+        if key in results:
+            out.append(f"## {title}\n\n" + render_section(results[key]))
     errors = failures(results)
     if errors:
         out.append("## Failures\n\n" + "\n".join(f"- `{e}`" for e in errors))

@@ -25,7 +25,16 @@ from benchmarks.backends import REPO, Environment
 from benchmarks.config import FULL, QUICK, Sizes
 from benchmarks.machine import describe
 from benchmarks.targets import evaluate
-from benchmarks.workloads import Log, agent_loop, concurrency, history, hitl, memory
+from benchmarks.workloads import (
+    Log,
+    agent_loop,
+    concurrency,
+    fanout,
+    history,
+    hitl,
+    long_thread,
+    memory,
+)
 
 Workload = Callable[[Environment, Sizes, Log], dict[str, Any]]
 WORKLOADS: dict[str, Workload] = {
@@ -34,6 +43,8 @@ WORKLOADS: dict[str, Workload] = {
     "history": history.run,
     "concurrency": concurrency.run,
     "memory": memory.run,
+    "fanout": fanout.run,
+    "long_thread": long_thread.run,
 }
 RESULTS = REPO / "benchmarks" / "results"
 

@@ -1,4 +1,4 @@
-"""The five workloads; each ``run(env, sizes, log)`` returns a JSON-ready dict."""
+"""The seven workloads; each ``run(env, sizes, log)`` returns a JSON-ready dict."""
 
 from __future__ import annotations
 

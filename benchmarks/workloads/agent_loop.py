@@ -10,13 +10,21 @@ and with ``durability="sync"`` (every step waits for its checkpoint), which expo
 saver's full latency.
 
 For the Redis savers it also records, from the server, the commands per super-step and the
-bytes stored per thread (this is the per-thread figure of workload 5).
+bytes stored per thread (this is the per-thread figure of workload 5), and the round-trip
+floor: after every thread of every saver, a batch of bare EVALSHA calls of an empty script
+through each Redis saver's own client (:mod:`benchmarks.floor`), so that the bare round trip
+is measured under the same noise as the super-steps. The floor per super-step is the median
+bare round trip times the saver's round trips per super-step; the saver's excess is its ms
+per step minus ``InMemorySaver``'s, and ``excess ÷ floor`` (median of the per-round values,
+with their range) says how much a Redis saver costs beyond the round trips it cannot avoid.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import math
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,11 +32,16 @@ from typing import Any
 
 from benchmarks.backends import BASELINE, Backend, Environment, Saver
 from benchmarks.config import Sizes
+from benchmarks.floor import RoundTripProbe, without
 from benchmarks.graphs import Graph, agent_input, agent_loop_graph, thread_config
 from benchmarks.meter import OpMeter, attach
 from benchmarks.redisinfo import CommandDelta, command_delta
-from benchmarks.stats import round_ratio, sig, summarize
+from benchmarks.stats import percentile, ratio_of, round_ratio, sig, summarize
 from benchmarks.workloads import Log, describe_error, rotated
+from kortyx_langgraph.redis import RedisFrameworkAdapter
+
+FLOOR_CALLS_PER_ROUND = 200
+"""Bare round trips timed per Redis saver and round, spread over the round's threads."""
 
 
 @dataclass
@@ -41,6 +54,9 @@ class _Saver:
     threads: int = 0
     calls_before: dict[str, int] | None = None
     used_before: int | None = None
+    probe: RoundTripProbe | None = None
+    rtt_rounds: list[list[float]] = field(default_factory=list)
+    """Bare round trips (µs) timed during each round."""
     error: str | None = None
 
 
@@ -115,24 +131,33 @@ def _one_pass(env: Environment, sizes: Sizes, durability: str, log: Log) -> dict
             meter = OpMeter()
             attach(saver, meter)
             graph = agent_loop_graph(saver, sizes.agent_steps, message_bytes=sizes.message_bytes)
-            entries.append(_Saver(backend, saver, graph, meter, used_before=used_before))
+            entry = _Saver(backend, saver, graph, meter, used_before=used_before)
+            if isinstance(saver, RedisFrameworkAdapter) and backend.nodes is not None:
+                entry.probe = RoundTripProbe(saver, backend.nodes)
+            entries.append(entry)
         for entry in entries:
             for _ in range(sizes.warmup_threads):
                 _guarded(entry, _invoke, env, entry, sizes, durability)
             entry.meter.reset()
             if entry.backend.nodes is not None:
-                entry.calls_before = entry.backend.nodes.command_calls()
+                entry.calls_before = without(entry.backend.nodes.command_calls(), entry.probe)
+        probes_per_thread = math.ceil(FLOOR_CALLS_PER_ROUND / sizes.agent_per_round)
         for round_no in range(sizes.agent_rounds):
             log(f"agent loop, durability={durability}: round {round_no + 1}/{sizes.agent_rounds}")
             gc.collect()
             samples: dict[str, list[float]] = {e.backend.name: [] for e in entries}
+            rtts: dict[str, list[float]] = {e.backend.name: [] for e in entries}
             for i in range(sizes.agent_per_round):
                 for entry in rotated(entries, round_no * sizes.agent_per_round + i):
                     sample = _guarded(entry, _invoke, env, entry, sizes, durability)
                     if sample is not None:
                         samples[entry.backend.name].append(sample)
+                for entry in rotated(entries, round_no * sizes.agent_per_round + i):
+                    if entry.probe is not None and not entry.error:
+                        rtts[entry.backend.name] += entry.probe.sample(probes_per_thread)
             for entry in entries:
                 entry.rounds.append(samples[entry.backend.name])
+                entry.rtt_rounds.append(rtts[entry.backend.name])
         return _collect(entries, sizes)
 
 
@@ -169,13 +194,48 @@ def _collect(entries: list[_Saver], sizes: Sizes) -> dict[str, Any]:
             row["ratio"] = spread.to_json() if spread else None
         nodes = entry.backend.nodes
         if nodes is not None and entry.calls_before is not None:
-            delta = command_delta(entry.calls_before, nodes.command_calls())
+            after = without(nodes.command_calls(), entry.probe)
+            delta = command_delta(entry.calls_before, after)
             row["redis"] = redis_accounting(delta, operations=operations, units=steps_total)
+            if entry.probe is not None and baseline is not None:
+                row["floor"] = _floor(entry, baseline, delta.steady_round_trips / steps_total)
             prefix = getattr(entry.saver, "prefix", None)
             if prefix is not None:
                 row["memory"] = _memory(entry, prefix, sizes)
         results[entry.backend.name] = row
     return results
+
+
+def _floor(entry: _Saver, baseline: _Saver, round_trips_per_step: float) -> dict[str, Any]:
+    """The round-trip floor per step and the saver's excess over ``InMemorySaver``."""
+    assert entry.probe is not None
+    rtts = [x for r in entry.rtt_rounds for x in r]
+    rtt_ms = statistics.median(rtts) / 1000
+    floor = rtt_ms * round_trips_per_step
+    mine = statistics.median(x for r in entry.rounds for x in r)
+    base = statistics.median(x for r in baseline.rounds for x in r)
+    excess, floors = [], []
+    for samples, base_samples, round_rtts in zip(
+        entry.rounds, baseline.rounds, entry.rtt_rounds, strict=False
+    ):
+        if samples and base_samples and round_rtts:
+            excess.append(statistics.median(samples) - statistics.median(base_samples))
+            floors.append(statistics.median(round_rtts) / 1000 * round_trips_per_step)
+    spread = ratio_of(excess, floors)
+    return {
+        "rtt_us": {
+            "n": len(rtts),
+            "median": sig(rtt_ms * 1000),
+            "p95": sig(percentile(rtts, 0.95)),
+        },
+        "server_us_per_call": sig(entry.probe.server_us_per_call),
+        "slots_probed": len(entry.probe.keys),
+        "round_trips_per_step": sig(round_trips_per_step),
+        "floor_ms_per_step": sig(floor),
+        "excess_ms_per_step": sig(mine - base),
+        "excess_to_floor_pooled": sig((mine - base) / floor, 3) if floor else None,
+        "excess_to_floor": spread.to_json() if spread else None,
+    }
 
 
 def _memory(entry: _Saver, prefix: str, sizes: Sizes) -> dict[str, Any]:

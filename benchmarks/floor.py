@@ -1,0 +1,108 @@
+"""The round-trip floor: what one bare Redis call costs through a saver's own client.
+
+:class:`RoundTripProbe` sends an empty Lua script (``return 1``) with EVALSHA through the
+redis-py client a kortyx Redis saver uses (``saver.connection.sync_client()``): the same
+connection pool, parser and socket options as the saver's operations, and on a Cluster the
+same slot routing (each call names a key; the keys take turns over every primary, since the
+threads of a workload are spread over all of them). What the probe costs on top of the
+round trip is the client's packing and parsing of a minimal command and reply, and a few
+µs of server time (``server_us_per_call``).
+
+The calls are spaced by :data:`GAP_S` of busy waiting, as a saver's calls are spaced by the
+Python work between them, so that a batch does not time a server kept hot by back-to-back
+calls. On a small shared machine the bare round trip still sits at one of two levels (about
+30 µs or about 100 µs on two cores), depending on where the processes are scheduled, and
+the level can change from one pass to the next; the per-round range of the report shows it.
+
+The probe's own commands are subtracted from the saver's ``INFO commandstats`` figures:
+:meth:`RoundTripProbe.sample` snapshots the nodes around every batch and keeps the
+difference in :attr:`RoundTripProbe.calls`, which :func:`without` takes off again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import redis.cluster
+
+from benchmarks.redisinfo import RedisNodes
+from kortyx_langgraph.redis import RedisFrameworkAdapter
+
+SCRIPT = "return 1"
+"""The probe: a script that touches nothing and returns at once."""
+
+GAP_S = 200e-6
+"""Busy wait before every timed call (the client working between two saver calls)."""
+
+MAX_SEARCH = 10_000
+"""How many candidate keys to try when looking for one key per Cluster primary."""
+
+
+def _keys(client: Any, prefix: str) -> list[str]:
+    """One key per primary of a Cluster client (only its slot matters), or one key."""
+    if not isinstance(client, redis.cluster.RedisCluster):
+        return [f"{prefix}floor"]
+    primaries = {node.name for node in client.get_primaries()}  # type: ignore[no-untyped-call]
+    found: dict[str, str] = {}
+    for n in range(MAX_SEARCH):
+        key = f"{prefix}floor:{{{n}}}"
+        node = client.get_node_from_key(key)  # type: ignore[no-untyped-call]
+        found.setdefault(node.name, key)
+        if set(found) >= primaries:
+            break
+    return [found[name] for name in sorted(found)]
+
+
+class RoundTripProbe:
+    """Bare EVALSHA round trips through one Redis saver's client."""
+
+    def __init__(self, saver: RedisFrameworkAdapter, nodes: RedisNodes) -> None:
+        self._client: Any = saver.connection.sync_client()
+        self._nodes = nodes
+        self.calls: dict[str, int] = {}
+        """Commands the probe caused on the servers (``command_calls`` form)."""
+        self.samples = 0
+        before = nodes.command_calls()
+        self._sha: str = self._client.script_load(SCRIPT)  # every primary of a Cluster
+        self.keys = _keys(self._client, saver.prefix)
+        """The keys the calls name, in turn (one per Cluster primary)."""
+        self._add(before, nodes.command_calls())
+
+    def _add(self, before: Mapping[str, int], after: Mapping[str, int]) -> None:
+        for name in set(before) | set(after):
+            spent = after.get(name, 0) - before.get(name, 0)
+            if spent:
+                self.calls[name] = self.calls.get(name, 0) + spent
+
+    def sample(self, count: int) -> list[float]:
+        """``count`` timed calls; microseconds each, client-side (send to parsed reply)."""
+        before = self._nodes.command_calls()
+        out: list[float] = []
+        keys, sha, evalsha = self.keys, self._sha, self._client.evalsha
+        clock = time.perf_counter
+        for n in range(count):
+            key = keys[(self.samples + n) % len(keys)]
+            waited = clock()
+            while clock() - waited < GAP_S:
+                pass
+            start = clock()
+            evalsha(sha, 1, key)
+            out.append((clock() - start) * 1e6)
+        self.samples += count
+        self._add(before, self._nodes.command_calls())
+        return out
+
+    @property
+    def server_us_per_call(self) -> float | None:
+        """Server time per probe call (``usec`` of EVALSHA ÷ its calls)."""
+        calls = self.calls.get("evalsha", 0)
+        return self.calls.get("evalsha:usec", 0) / calls if calls else None
+
+
+def without(after: Mapping[str, int], probe: RoundTripProbe | None) -> dict[str, int]:
+    """A ``command_calls`` snapshot with the probe's own commands taken off."""
+    if probe is None:
+        return dict(after)
+    return {name: calls - probe.calls.get(name, 0) for name, calls in after.items()}

@@ -1,0 +1,208 @@
+"""Workload 6, fan-out: one super-step of n parallel tasks, each writing one small value.
+
+A ``fan`` node routes to ``[Send("worker", i) for i in range(n)]``; every ``worker`` task
+appends ``[i]`` to a list channel reduced with ``operator.add``, and ``join`` runs once
+after all of them and checks that the list holds exactly n items. The n tasks of the worker
+super-step each hand the saver one ``put_writes``, so what a saver does per pending write,
+and how that grows with the writes already stored for the same checkpoint, shows up here
+and nowhere else in the harness.
+
+Each saver runs one ``invoke`` per size, the savers in rotating order, sizes from the
+smallest up. For the Redis savers the server's ``INFO commandstats`` is read before and
+after every ``invoke``: the ``usec`` of EVALSHA and EVAL is the time Redis spent running
+the scripts, and the top-level commands give the round trips per saver operation. The
+growth exponent between the smallest and the largest size is
+``log(t(largest) / t(smallest)) / log(largest / smallest)``: 1 is linear, 2 quadratic.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import operator
+import time
+from typing import Annotated, Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+from benchmarks.backends import BASELINE, Backend, Environment
+from benchmarks.config import Sizes
+from benchmarks.graphs import Graph, thread_config
+from benchmarks.meter import OpMeter, attach
+from benchmarks.redisinfo import command_delta
+from benchmarks.stats import sig
+from benchmarks.workloads import Log, describe_error, rotated
+from benchmarks.workloads.agent_loop import redis_accounting
+
+WARMUP_TASKS = 10
+"""Tasks of the untimed ``invoke`` each saver runs first (scripts cached, connections open)."""
+
+
+class FanoutState(TypedDict, total=False):
+    """How many tasks to start, and the list they all append to."""
+
+    tasks: int
+    items: Annotated[list[int], operator.add]
+    joined: int
+
+
+def fanout_graph(checkpointer: Any) -> Graph:
+    """``fan`` sends one ``worker`` task per item; ``join`` counts what they wrote."""
+
+    def fan(values: FanoutState) -> dict[str, Any]:
+        return {}
+
+    def spread(values: FanoutState) -> list[Send]:
+        return [Send("worker", i) for i in range(values["tasks"])]
+
+    def worker(item: int) -> dict[str, Any]:
+        return {"items": [item]}
+
+    def join(values: FanoutState) -> dict[str, Any]:
+        return {"joined": len(values["items"])}
+
+    builder = StateGraph(FanoutState)
+    builder.add_node("fan", fan)  # type: ignore[call-overload]
+    builder.add_node("worker", worker)  # type: ignore[call-overload]
+    builder.add_node("join", join)  # type: ignore[call-overload]
+    builder.add_edge(START, "fan")
+    builder.add_conditional_edges("fan", spread, ["worker"])
+    builder.add_edge("worker", "join")
+    builder.add_edge("join", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def run(env: Environment, sizes: Sizes, log: Log) -> dict[str, Any]:
+    """One ``invoke`` per saver and size; savers take turns at each size."""
+    backends = list(env.backends)
+    out: dict[str, Any] = {
+        "params": {"tasks": list(sizes.fanout_tasks)},
+        "backends": {},
+    }
+    rows: dict[str, dict[str, Any]] = {b.name: {} for b in backends}
+    errors: dict[str, str] = {}
+    savers: dict[str, _Runner] = {}
+    for backend in backends:
+        try:
+            savers[backend.name] = _Runner(env, backend)
+        except Exception as exc:
+            errors[backend.name] = describe_error(exc)
+    try:
+        for position, tasks in enumerate(sizes.fanout_tasks):
+            log(f"fan-out: {tasks:,} tasks")
+            for backend in rotated(backends, position):
+                if backend.name in errors:
+                    continue
+                gc.collect()
+                try:
+                    rows[backend.name][str(tasks)] = savers[backend.name].measure(tasks)
+                except Exception as exc:
+                    errors[backend.name] = describe_error(exc)
+            env.flush_redis()
+    finally:
+        for runner in savers.values():
+            runner.close()
+    base = rows.get(BASELINE, {})
+    for backend in backends:
+        if backend.name in errors:
+            out["backends"][backend.name] = {"label": backend.label, "error": errors[backend.name]}
+            continue
+        out["backends"][backend.name] = _collect(backend, rows[backend.name], base, sizes)
+    return out
+
+
+class _Runner:
+    """One open saver instance with its graph and operation meter."""
+
+    def __init__(self, env: Environment, backend: Backend) -> None:
+        self.env = env
+        self.backend = backend
+        self._context = backend.open()
+        saver = self._context.__enter__()
+        try:
+            self.meter = OpMeter()
+            attach(saver, meter=self.meter)
+            self.graph = fanout_graph(saver)
+            self.invokes = 0
+            self._invoke(WARMUP_TASKS)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the saver."""
+        self._context.__exit__(None, None, None)
+
+    def _invoke(self, tasks: int) -> float:
+        self.invokes += 1
+        thread_id = self.env.thread_id(f"fanout-{self.backend.name}", self.invokes)
+        start = time.perf_counter()
+        result = self.graph.invoke({"tasks": tasks, "items": []}, thread_config(thread_id))
+        seconds = time.perf_counter() - start
+        if result.get("joined") != tasks or len(result["items"]) != tasks:
+            raise RuntimeError(
+                f"{tasks} tasks joined {result.get('joined')} items ({len(result['items'])} kept)"
+            )
+        if sorted(result["items"]) != list(range(tasks)):
+            raise RuntimeError(f"{tasks} tasks joined the wrong items")
+        return seconds
+
+    def measure(self, tasks: int) -> dict[str, Any]:
+        """Seconds of one ``invoke`` of ``tasks`` tasks, and what Redis did for it."""
+        nodes = self.backend.nodes
+        before = nodes.command_calls() if nodes is not None else None
+        self.meter.reset()
+        seconds = self._invoke(tasks)
+        operations = self.meter.operations
+        row: dict[str, Any] = {
+            "seconds": sig(seconds),
+            "operations": operations,
+            "operations_by_name": dict(self.meter.counts),
+        }
+        if nodes is not None and before is not None:
+            delta = command_delta(before, nodes.command_calls())
+            row["server_s"] = sig(delta.script_usec / 1e6)
+            row["redis"] = redis_accounting(delta, operations=operations, units=tasks)
+        return row
+
+
+def growth(rows: dict[str, dict[str, Any]], key: str) -> float | None:
+    """``log(v(largest) / v(smallest)) / log(largest / smallest)`` of ``rows[size][key]``."""
+    values = {int(size): row.get(key) for size, row in rows.items()}
+    good = sorted((size, value) for size, value in values.items() if value)
+    if len(good) < 2:
+        return None
+    (small, first), (large, last) = good[0], good[-1]
+    return sig(math.log(last / first) / math.log(large / small), 3)
+
+
+def _collect(
+    backend: Backend,
+    rows: dict[str, dict[str, Any]],
+    base: dict[str, dict[str, Any]],
+    sizes: Sizes,
+) -> dict[str, Any]:
+    for size, row in rows.items():
+        baseline = base.get(size)
+        if baseline and baseline.get("seconds"):
+            row["ratio"] = sig(row["seconds"] / baseline["seconds"], 3)
+        row["ms_per_task"] = sig(row["seconds"] * 1000 / int(size), 3)
+    out: dict[str, Any] = {
+        "label": backend.label,
+        "by_tasks": rows,
+        "growth": {
+            "from_tasks": min(sizes.fanout_tasks),
+            "to_tasks": max(sizes.fanout_tasks),
+            "wall": growth(rows, "seconds"),
+        },
+    }
+    if backend.nodes is not None:
+        out["growth"]["server"] = growth(rows, "server_s")
+        steady = [
+            row["redis"]["steady_round_trips_per_operation"]
+            for row in rows.values()
+            if row.get("redis") and row["redis"].get("steady_round_trips_per_operation")
+        ]
+        out["steady_round_trips_per_operation"] = max(steady) if steady else None
+    return out

@@ -1,0 +1,116 @@
+"""The fan-out graph, the growth exponent, and the goals and report sections read from results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from benchmarks import report
+from benchmarks.graphs import thread_config
+from benchmarks.run import _parse
+from benchmarks.targets import evaluate
+from benchmarks.workloads.fanout import fanout_graph, growth
+
+
+def test_fanout_graph_joins_every_task() -> None:
+    graph = fanout_graph(InMemorySaver())
+    result = graph.invoke({"tasks": 25, "items": []}, thread_config("fan"))
+    assert result["joined"] == 25
+    assert sorted(result["items"]) == list(range(25))
+
+
+def test_growth_exponent_is_one_for_linear_and_two_for_quadratic() -> None:
+    linear = {str(n): {"seconds": n / 1000} for n in (500, 1000, 4000)}
+    quadratic = {str(n): {"seconds": (n / 1000) ** 2} for n in (500, 4000)}
+    assert growth(linear, "seconds") == pytest.approx(1.0)
+    assert growth(quadratic, "seconds") == pytest.approx(2.0)
+    assert growth({"500": {"seconds": 1.0}}, "seconds") is None
+
+
+def test_new_workloads_can_be_selected() -> None:
+    assert _parse(["--only", "fanout,long_thread"]).only == ["fanout", "long_thread"]
+
+
+def _fanout_row(seconds: dict[int, float], server: dict[int, float] | None) -> dict[str, Any]:
+    by_tasks: dict[str, Any] = {}
+    for n, s in seconds.items():
+        row: dict[str, Any] = {"seconds": s, "ms_per_task": s * 1000 / n, "operations": n + 5}
+        if server is not None:
+            row["server_s"] = server[n]
+            row["redis"] = {
+                "steady_round_trips_per_operation": 1.0,
+                "round_trips_per_operation": 1.0,
+                "server_us_per_operation": 50.0,
+                "other_top_level": 0,
+                "noscript_reloads": 0,
+            }
+        by_tasks[str(n)] = row
+    rows: dict[str, Any] = {"label": "x", "by_tasks": by_tasks}
+    rows["growth"] = {
+        "from_tasks": min(seconds),
+        "to_tasks": max(seconds),
+        "wall": growth(by_tasks, "seconds"),
+        "server": growth(by_tasks, "server_s") if server is not None else None,
+    }
+    return rows
+
+
+def _results(largest: int) -> dict[str, Any]:
+    sizes = (500, largest)
+    base = _fanout_row({n: n / 2000 for n in sizes}, None)
+    redis = _fanout_row({n: (n / 1000) ** 2 for n in sizes}, {n: (n / 1100) ** 2 for n in sizes})
+    for size, row in redis["by_tasks"].items():
+        row["ratio"] = row["seconds"] / base["by_tasks"][size]["seconds"]
+    floor = {
+        "rtt_us": {"n": 100, "median": 80.0, "p95": 120.0},
+        "server_us_per_call": 2.0,
+        "round_trips_per_step": 2.2,
+        "floor_ms_per_step": 0.176,
+        "excess_ms_per_step": 0.4,
+        "excess_to_floor": {"value": 2.27, "low": 2.1, "high": 2.4},
+    }
+    agent_row = {"label": "r", "ms_per_step": {"median": 0.8, "p95": 1.0}, "floor": floor}
+    return {
+        "agent_loop": {"durability": {"async": {"kortyx-redis": agent_row}}},
+        "fanout": {
+            "params": {"tasks": list(sizes)},
+            "backends": {"kortyx-redis": redis, "InMemorySaver": base},
+        },
+    }
+
+
+def test_goals_are_judged_only_at_the_full_sizes() -> None:
+    full = {t.key: t for t in evaluate(_results(4000))}
+    assert full["floor-kortyx-redis-async"].met is False
+    assert full["floor-kortyx-redis-sync"].met is None
+    assert full["fanout-ratio-kortyx-redis"].met is False
+    assert full["fanout-server-growth-kortyx-redis"].met is False
+    assert "2.00" in full["fanout-server-growth-kortyx-redis"].measured
+    quick = {t.key: t for t in evaluate(_results(1000))}
+    assert quick["fanout-ratio-kortyx-redis"].met is None
+    assert quick["fanout-server-growth-kortyx-redis"].met is None
+
+
+def test_fanout_and_long_thread_sections_render() -> None:
+    results = _results(4000)
+    text = report.fanout(results["fanout"])
+    assert "| x | 4,000 |" in text
+    assert "500→4,000" in text
+    long_section = {
+        "params": {"threads": 2, "steps_per_thread": 1000},
+        "backends": {
+            "InMemorySaver": {
+                "label": "base",
+                "seconds_per_thread": {"median": 2.0, "low": 1.9, "high": 2.1},
+                "ms_per_step": 2.0,
+                "operations_per_step": 2.0,
+                "ratio": {"value": 1.0, "low": 1.0, "high": 1.0},
+            },
+            "kortyx-redis": {"label": "r", "error": "boom"},
+        },
+    }
+    rendered = report.long_thread(long_section)
+    assert "| base | 2.00 (1.90-2.10) |" in rendered
+    assert "failed: boom" in rendered
