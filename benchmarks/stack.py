@@ -80,7 +80,7 @@ def _target() -> Path:
 def _tail(text: str | bytes, lines: int = 3) -> str:
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
-    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
+    return "; ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
 
 
 def _run(args: list[str], what: str, timeout: float = 120) -> str:
@@ -255,7 +255,10 @@ def running(log: Log) -> Iterator[tuple[str, StackFiles]]:
     try:
         server.start()
     except RedisHarnessError as exc:
-        raise StackUnavailable(f"Redis Stack did not start: {_tail(str(exc), 4)}") from exc
+        raise StackUnavailable(
+            f"Redis Stack did not start: {_tail(str(exc), 4)} (its prepared files are in "
+            f"{files.server.parent.parent}; delete that directory to prepare them again)"
+        ) from exc
     try:
         reply = server.command("MODULE", "LIST")
         text = repr(reply).lower()
