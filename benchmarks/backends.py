@@ -354,7 +354,8 @@ class Environment:
         if not url:
             self.skipped[name] = (
                 f"{STACK_URL_VARIABLE} is not set; langgraph-checkpoint-redis needs Redis Stack "
-                "(RedisJSON and RediSearch), which this run does not start"
+                "(RedisJSON and RediSearch), which these workloads do not start (the anchor "
+                "workload, --only anchor, starts its own)"
             )
             return
         if importlib.util.find_spec("langgraph.checkpoint.redis") is None:

@@ -514,6 +514,141 @@ def long_thread(section: dict[str, Any]) -> str:
     return intro + "\n\n" + table(headers, body)
 
 
+def _spread(value: dict[str, Any] | None, unit: str = "") -> str:
+    """``"0.587 ms (0.579-0.593)"``: a median over rounds and the range of the rounds."""
+    if not value:
+        return "-"
+    text = f"{value['value']:.3g}{unit}"
+    if value["low"] != value["high"]:
+        text += f" ({value['low']:.3g}-{value['high']:.3g})"
+    return text
+
+
+def anchor(section: dict[str, Any]) -> str:
+    """The anchor tables: time, excess over InMemorySaver, memory and commands per saver."""
+    params = section["params"]
+    intro = (
+        "langgraph-checkpoint-redis's `RedisSaver` and the kortyx Redis adapter on one Redis "
+        "Stack server that the harness starts, with `InMemorySaver` as the baseline: "
+        f"{params['threads']} threads x {params['steps_per_thread']} agent super-steps per "
+        f"saver, one {params['message_bytes']}-byte message per step, {params['rounds']} "
+        "interleaved rounds, as in workload 1. Excess = a saver's ms per step minus "
+        "`InMemorySaver`'s, per round (median and range over rounds)."
+    )
+    if section.get("skipped"):
+        return intro + f"\n\nNot measured: {section['skipped']}."
+    server = section.get("server") or {}
+    intro += (
+        f" Server: redis-server {server.get('redis_version')} with "
+        f"{', '.join(server.get('modules') or [])}"
+        + (", patched to load OpenSSL 3" if server.get("patched_for_openssl_3") else "")
+        + ", no persistence."
+    )
+    out = [intro]
+    headers = ["saver", "ms/step median", "p95", "x InMemorySaver (rounds)", "excess ms/step"]
+    for durability, part in (section.get("durability") or {}).items():
+        body = []
+        for row in part["savers"].values():
+            if "error" in row:
+                body.append(_error_row(row, len(headers)))
+                continue
+            body.append(
+                [
+                    _label(row),
+                    ms(row["ms_per_step"]["median"]),
+                    ms(row["ms_per_step"]["p95"]),
+                    times(row.get("ratio")),
+                    _spread(row.get("excess_ms")) if row.get("excess_ms") else "-",
+                ]
+            )
+        text = f"**durability={durability}**\n\n" + table(headers, body)
+        text += (
+            "\n\nAnchor's excess ÷ ours: "
+            + (_spread(part.get("excess_ratio"), "x") if part.get("excess_ratio") else "-")
+            + "."
+        )
+        out.append(text)
+    rows = []
+    for durability, part in (section.get("durability") or {}).items():
+        memory = part.get("memory") or {}
+        if not memory or "error" in memory:
+            continue
+        for name, row in memory.items():
+            if not isinstance(row, dict):
+                continue
+            parts = row.get("bytes_per_thread_by_family") or row.get("bytes_per_thread_by_kind")
+            index = row.get("index_bytes_per_thread")
+            theirs = index is not None
+            rows.append(
+                [
+                    f"{part['savers'][name]['label']} (durability={durability})",
+                    f"{row['bytes_per_thread']:,}",
+                    num(row["keys_per_thread"], 0),
+                    ", ".join(f"{k} {v:,}" for k, v in (parts or {}).items()),
+                    "-" if index is None else f"{index:,}",
+                    f"{memory['ratio']:.2f}x" if theirs else "1.00x",
+                    f"{memory['ratio_used_memory']:.2f}x" if theirs else "-",
+                ]
+            )
+    if rows:
+        out.append(
+            "Memory per thread: `MEMORY USAGE key SAMPLES 0` summed over the saver's keys "
+            "(kortyx: its prefix; `RedisSaver`: every other key on the server), plus, for "
+            "`RedisSaver`, its search indexes (`FT.INFO` `total_index_memory_sz_mb`), ÷ the "
+            "threads written. The last column is a cross-check: the server's `used_memory` "
+            "growth over the pass less the kortyx keys, ÷ threads, against the kortyx keys.\n\n"
+            + table(
+                [
+                    "saver",
+                    "bytes/thread",
+                    "keys/thread",
+                    "of which (bytes/thread)",
+                    "index bytes/thread",
+                    "÷ kortyx",
+                    "÷ kortyx, by used_memory",
+                ],
+                rows,
+            )
+        )
+    commands = section.get("commands") or {}
+    body = []
+    for row in commands.values():
+        if not isinstance(row, dict):
+            continue
+        if "error" in row:
+            body.append(_error_row(row, 6))
+            continue
+        body.append(
+            [
+                _label(row),
+                num(row["operations_per_step"]),
+                num(row["round_trips_per_operation"]),
+                num(row["server_commands_per_operation"], 1),
+                num(row["server_us_per_operation"], 0),
+                ", ".join(f"{k} {v:,}" for k, v in row["top_commands"].items()),
+            ]
+        )
+    if body:
+        out.append(
+            f"Commands, one saver at a time ({commands['threads']} threads each, "
+            f"durability={commands['durability']}): round trips = requests redis-py writes (a "
+            "pipeline is one); server commands = every command Redis ran, those inside scripts "
+            "included (`INFO commandstats`); server µs = time Redis spent on them.\n\n"
+            + table(
+                [
+                    "saver",
+                    "ops/step",
+                    "round trips/op",
+                    "server commands/op",
+                    "server µs/op",
+                    "commands (all threads)",
+                ],
+                body,
+            )
+        )
+    return "\n\n".join(out)
+
+
 def _by_key(sizes: dict[str, int]) -> str:
     """``"1,356 / 1,353 / 400 / 51"``: bytes of the cp, wr, blob and idx keys."""
     return " / ".join(f"{sizes.get(kind, 0):,}" for kind in ("cp", "wr", "blob", "idx"))
@@ -549,6 +684,8 @@ def render(results: dict[str, Any]) -> str:
     ):
         if key in results:
             out.append(f"## {title}\n\n" + render_section(results[key]))
+    if "anchor" in results:
+        out.append("## Anchor: langgraph-checkpoint-redis\n\n" + anchor(results["anchor"]))
     errors = failures(results)
     if errors:
         out.append("## Failures\n\n" + "\n".join(f"- `{e}`" for e in errors))

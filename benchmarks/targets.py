@@ -227,6 +227,66 @@ def _fanout(results: dict[str, Any]) -> Iterator[Target]:
         )
 
 
+ANCHOR_FACTOR = 3.0
+"""The anchor goals: langgraph-checkpoint-redis at least this many times our cost."""
+
+
+def _anchor_not_measured(results: dict[str, Any]) -> str:
+    section = results.get("anchor")
+    if section is None:
+        return "not measured (run with --only anchor)"
+    if section.get("skipped"):
+        return f"not measured: {section['skipped']}"
+    return "not measured"
+
+
+def _anchor_time(results: dict[str, Any]) -> Target:
+    goal = (
+        "langgraph-checkpoint-redis's excess time per super-step over InMemorySaver ≥ 3x ours "
+        "(agent loop, one Redis Stack server, default durability)"
+    )
+    parts, met = [], None
+    for durability in ("async", "sync"):
+        ratio = dig(results, "anchor", "durability", durability, "excess_ratio")
+        if ratio is None:
+            continue
+        ours = dig(results, "anchor", "durability", durability, "savers")
+        excess = {
+            name: row.get("excess_ms", {}).get("value")
+            for name, row in (ours or {}).items()
+            if row.get("excess_ms")
+        }
+        detail = ", ".join(f"{name} {value:.3g} ms" for name, value in excess.items())
+        parts.append(f"durability={durability}: {_ratio_text(ratio)} (excess per step: {detail})")
+        if durability == "async":
+            met = ratio["value"] >= ANCHOR_FACTOR
+    return Target("anchor-time", goal, "; ".join(parts) or _anchor_not_measured(results), met)
+
+
+def _anchor_memory(results: dict[str, Any]) -> Target:
+    goal = (
+        "langgraph-checkpoint-redis's Redis memory per thread ≥ 3x ours (same server, same "
+        "threads, its search indexes included)"
+    )
+    parts, met = [], None
+    for durability in ("async", "sync"):
+        memory = dig(results, "anchor", "durability", durability, "memory")
+        if not memory or memory.get("ratio") is None:
+            continue
+        sizes = [
+            f"{name} {row['bytes_per_thread']:,} bytes"
+            for name, row in memory.items()
+            if isinstance(row, dict) and "bytes_per_thread" in row
+        ]
+        parts.append(
+            f"durability={durability}: {memory['ratio']:.2f}x ({', '.join(sizes)}; keys only "
+            f"{memory['ratio_keys_only']:.2f}x; by used_memory {memory['ratio_used_memory']:.2f}x)"
+        )
+        if durability == "async":
+            met = memory["ratio"] >= ANCHOR_FACTOR
+    return Target("anchor-memory", goal, "; ".join(parts) or _anchor_not_measured(results), met)
+
+
 def evaluate(results: dict[str, Any]) -> list[Target]:
     """Every goal, in the order the issue lists them."""
     return [
@@ -249,4 +309,6 @@ def evaluate(results: dict[str, Any]) -> list[Target]:
         *_memory(results),
         *_floor(results),
         *_fanout(results),
+        _anchor_time(results),
+        _anchor_memory(results),
     ]

@@ -245,6 +245,7 @@ class RedisServer:
         data_dir: str | os.PathLike[str] | None = None,
         startup_timeout: float = 10.0,
         stop_timeout: float = 5.0,
+        server_bin: str | os.PathLike[str] | None = None,
     ) -> None:
         if username is not None and password is None:
             raise ValueError("username requires a password")
@@ -257,6 +258,8 @@ class RedisServer:
         self.extra_args = tuple(extra_args)
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
+        self.server_bin = None if server_bin is None else os.fspath(server_bin)
+        """The ``redis-server`` to run; by default the one :func:`find_redis_binaries` finds."""
         self._own_dir = data_dir is None
         self._dir: Path | None = None if data_dir is None else Path(data_dir)
         self._proc: subprocess.Popen[bytes] | None = None
@@ -313,7 +316,7 @@ class RedisServer:
         """Start the server and wait until it answers PING."""
         if self.is_running:
             return self
-        server_bin, _ = find_redis_binaries()
+        server_bin = self.server_bin or find_redis_binaries()[0]
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix="kortyx-redis-"))
         self._dir.mkdir(parents=True, exist_ok=True)

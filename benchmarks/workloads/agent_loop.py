@@ -26,7 +26,7 @@ import gc
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,9 +123,23 @@ def _invoke(env: Environment, entry: _Saver, sizes: Sizes, durability: str) -> f
 
 
 def _one_pass(env: Environment, sizes: Sizes, durability: str, log: Log) -> dict[str, Any]:
+    return interleaved_pass(env, env.backends, sizes, durability, log)
+
+
+def interleaved_pass(
+    env: Environment,
+    backends: Sequence[Backend],
+    sizes: Sizes,
+    durability: str,
+    log: Log,
+    *,
+    title: str = "agent loop",
+) -> dict[str, Any]:
+    """One durability mode of the agent loop over ``backends``, interleaved; a result row
+    per backend (:data:`~benchmarks.backends.BASELINE` among them gives the ratios)."""
     with contextlib.ExitStack() as stack:
         entries: list[_Saver] = []
-        for backend in env.backends:
+        for backend in backends:
             used_before = backend.nodes.used_memory() if backend.nodes else None
             saver = stack.enter_context(backend.open())
             meter = OpMeter()
@@ -143,7 +157,7 @@ def _one_pass(env: Environment, sizes: Sizes, durability: str, log: Log) -> dict
                 entry.calls_before = without(entry.backend.nodes.command_calls(), entry.probe)
         probes_per_thread = math.ceil(FLOOR_CALLS_PER_ROUND / sizes.agent_per_round)
         for round_no in range(sizes.agent_rounds):
-            log(f"agent loop, durability={durability}: round {round_no + 1}/{sizes.agent_rounds}")
+            log(f"{title}, durability={durability}: round {round_no + 1}/{sizes.agent_rounds}")
             gc.collect()
             samples: dict[str, list[float]] = {e.backend.name: [] for e in entries}
             rtts: dict[str, list[float]] = {e.backend.name: [] for e in entries}
@@ -185,6 +199,8 @@ def _collect(entries: list[_Saver], sizes: Sizes) -> dict[str, Any]:
         row: dict[str, Any] = {
             "label": entry.backend.label,
             "ms_per_step": summarize(measured).to_json(),
+            "round_medians_ms": [sig(statistics.median(r)) if r else None for r in entry.rounds],
+            "threads": entry.threads,
             "saver_ms_per_step": sig(saver_seconds * 1000 / steps_total),
             "operations_per_step": sig(operations / steps_total),
             "operations": dict(entry.meter.counts),
