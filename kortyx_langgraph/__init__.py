@@ -55,6 +55,7 @@ from kortyx_langgraph.factory import (
 from kortyx_langgraph.memory import InMemoryFrameworkAdapter
 from kortyx_langgraph.pending import DEFAULT_LEASE_MS, PendingInterrupt, PendingInterruptStore
 from kortyx_langgraph.redis import RedisFrameworkAdapter
+from kortyx_langgraph.redis.compression import Compression
 from kortyx_langgraph.redis.retry import RetryPolicy
 from kortyx_langgraph.server import check_server_ttl
 from kortyx_langgraph.server import checkpointer as langgraph_server_checkpointer
@@ -74,6 +75,7 @@ __all__ = [
     "Agent",
     "AlreadyClaimedError",
     "ClaimMismatchError",
+    "Compression",
     "ConfigurationError",
     "DeserializationError",
     "ExpiredTokenError",

@@ -13,6 +13,7 @@ from kortyx_langgraph.errors import ConfigurationError
 from kortyx_langgraph.memory import InMemoryFrameworkAdapter
 from kortyx_langgraph.memory.store import Clock, wall_clock_ms
 from kortyx_langgraph.redis import RedisFrameworkAdapter
+from kortyx_langgraph.redis.compression import Compression
 from kortyx_langgraph.redis.connection import AsyncClient, SyncClient
 from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
 from kortyx_langgraph.redis.replication import DEFAULT_REPLICA_ACK_TIMEOUT_MS
@@ -68,6 +69,7 @@ def create_redis_framework_adapter(
     retry: RetryPolicy | None = None,
     replica_acks: int = 0,
     replica_ack_timeout_ms: int = DEFAULT_REPLICA_ACK_TIMEOUT_MS,
+    compression: Compression | str | None = None,
 ) -> RedisFrameworkAdapter:
     """A Redis-backed adapter: survives restarts and deploys, shared by every app instance.
 
@@ -94,6 +96,10 @@ def create_redis_framework_adapter(
             (``WAIT``, in the same round trip); fewer within ``replica_ack_timeout_ms``
             raise ``ReplicationError``. 0 (the default) does not wait.
         replica_ack_timeout_ms: How long a write waits for its replicas (default 1 s).
+        compression: ``"zlib"`` (or a :class:`Compression` with its own level and size
+            threshold) stores checkpoint bodies, channel values and pending writes
+            deflated when that makes them smaller. ``None`` (the default) stores them as
+            they are. Either way, data written with the other setting stays readable.
     """
     if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
         raise ConfigurationError(
@@ -114,6 +120,7 @@ def create_redis_framework_adapter(
         retry=retry,
         replica_acks=replica_acks,
         replica_ack_timeout_ms=replica_ack_timeout_ms,
+        compression=compression,
     )
 
 

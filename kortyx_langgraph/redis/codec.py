@@ -24,7 +24,7 @@ string, so a type such as ``msgpack+aes`` round-trips. Nothing is ever unpickled
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ormsgpack
@@ -32,22 +32,32 @@ import ormsgpack
 from kortyx_langgraph.core.interrupts import Claim, StoredPending
 from kortyx_langgraph.core.records import EMPTY_BLOB, StoredCheckpoint, StoredWrite, TypedBytes
 from kortyx_langgraph.errors import DeserializationError
+from kortyx_langgraph.redis.compression import inflate
 from kortyx_langgraph.redis.deltas import join_chain
 from kortyx_langgraph.redis.layout import blob_suffix, decode
 
 _U32 = struct.Struct(">I")
 
 
+Squeeze = Callable[[bytes], bytes]
+"""What compresses a payload before it is stored (``Compression.squeeze``), if anything."""
+
+
+def same(data: bytes) -> bytes:
+    """No compression: ``data`` as it is."""
+    return data
+
+
 def _unpack(data: bytes, what: str) -> Any:
     try:
-        return ormsgpack.unpackb(data)
+        return ormsgpack.unpackb(inflate(data, what))
     except (ormsgpack.MsgpackDecodeError, ValueError, TypeError) as exc:
         raise DeserializationError(f"the stored {what} is corrupted: {exc}") from exc
 
 
-def _with_header(header: list[Any], body: list[Any]) -> bytes:
+def _with_header(header: list[Any], body: list[Any], squeeze: Squeeze) -> bytes:
     packed = ormsgpack.packb(header)
-    return _U32.pack(len(packed)) + packed + ormsgpack.packb(body)
+    return _U32.pack(len(packed)) + packed + squeeze(ormsgpack.packb(body))
 
 
 def _split_header(data: bytes, what: str) -> tuple[Any, Any]:
@@ -58,12 +68,13 @@ def _split_header(data: bytes, what: str) -> tuple[Any, Any]:
     return _unpack(data[4 : 4 + length], what), _unpack(data[4 + length :], what)
 
 
-def pack_checkpoint(record: StoredCheckpoint) -> bytes:
+def pack_checkpoint(record: StoredCheckpoint, squeeze: Squeeze = same) -> bytes:
     """The stored form of a checkpoint record (blob suffixes included for the scripts)."""
     refs = [blob_suffix(channel, version) for channel, version in record.channel_versions.items()]
     return _with_header(
         [record.parent_id or "", record.run_id or "", refs],
         [record.checkpoint[0], record.checkpoint[1], record.metadata[0], record.metadata[1]],
+        squeeze,
     )
 
 
@@ -89,11 +100,11 @@ def _split_suffix(suffix: str) -> tuple[str, str]:
     return decode(channel), decode(version)
 
 
-def pack_blob(blob: TypedBytes) -> bytes:
+def pack_blob(blob: TypedBytes, squeeze: Squeeze = same) -> bytes:
     """The stored form of a channel value (``b""`` for the empty marker)."""
     if blob[0] == EMPTY_BLOB[0]:
         return b""
-    return ormsgpack.packb([blob[0], blob[1]])
+    return squeeze(ormsgpack.packb([blob[0], blob[1]]))
 
 
 def _unpack_full_blob(data: bytes) -> TypedBytes:
@@ -120,9 +131,11 @@ def write_key(write: StoredWrite) -> bytes:
     return f"{write.task_id}\0{write.idx}".encode()
 
 
-def pack_write(write: StoredWrite) -> bytes:
+def pack_write(write: StoredWrite, squeeze: Squeeze = same) -> bytes:
     """One write's entry (without its frame)."""
-    return ormsgpack.packb([write.channel, write.value[0], write.value[1], write.task_path])
+    return squeeze(
+        ormsgpack.packb([write.channel, write.value[0], write.value[1], write.task_path])
+    )
 
 
 def iter_frames(data: bytes) -> Iterator[tuple[bytes, bytes]]:

@@ -26,12 +26,13 @@ import hashlib
 import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import ormsgpack
 
 from kortyx_langgraph.errors import DeserializationError
+from kortyx_langgraph.redis.compression import inflate
 
 MAX_CHAIN = 64
 """Deltas in a row before a full value is stored again."""
@@ -64,16 +65,30 @@ def make_array_header(count: int) -> bytes:
     return b"\xdd" + count.to_bytes(4, "big")
 
 
-def pack_delta(base_field: str, added: int, items: bytes | memoryview) -> bytes:
-    """The stored form of a delta (the scripts read the base field from its header)."""
-    header = ormsgpack.packb([base_field, added])
-    return DELTA_MARK + _U32.pack(len(header)) + header + bytes(items)
+def pack_delta(
+    base_field: str,
+    added: int,
+    items: bytes | memoryview,
+    squeeze: Callable[[bytes], bytes] | None = None,
+) -> bytes:
+    """The stored form of a delta (the scripts read the base field from its header). With
+    ``squeeze`` the items may be stored compressed; a third header item says so."""
+    body = bytes(items)
+    header = [base_field, added]
+    if squeeze is not None and (squeezed := squeeze(body)) is not body:
+        header.append(1)
+        body = squeezed
+    packed = ormsgpack.packb(header)
+    return DELTA_MARK + _U32.pack(len(packed)) + packed + body
 
 
 def _unpack_delta(data: bytes) -> tuple[int, bytes]:
     (length,) = _U32.unpack_from(data, 1)
-    _, added = ormsgpack.unpackb(data[5 : 5 + length])
-    return int(added), data[5 + length :]
+    header = ormsgpack.unpackb(data[5 : 5 + length])
+    items = data[5 + length :]
+    if len(header) > 2 and header[2]:
+        items = inflate(items, "list delta")
+    return int(header[1]), items
 
 
 def join_chain(chain: Sequence[bytes | None], unpack_full: object) -> tuple[str, bytes]:
@@ -129,8 +144,16 @@ class DeltaPlanner:
         self._lock = threading.Lock()
         self._last: OrderedDict[tuple[str, str, str], Remembered] = OrderedDict()
 
-    def plan(self, key: tuple[str, str, str], field: str, kind: str, payload: bytes) -> BlobPlan:
-        """Plan the blob ``field`` of ``key`` = (thread, namespace, channel)."""
+    def plan(
+        self,
+        key: tuple[str, str, str],
+        field: str,
+        kind: str,
+        payload: bytes,
+        squeeze: Callable[[bytes], bytes] | None = None,
+    ) -> BlobPlan:
+        """Plan the blob ``field`` of ``key`` = (thread, namespace, channel); ``squeeze``
+        may compress the delta's items."""
         found = array_header(payload) if kind == "msgpack" else None
         if found is None:
             return NO_DELTA
@@ -152,7 +175,12 @@ class DeltaPlanner:
             if digest.copy().digest() == previous.digest:
                 plan = BlobPlan(
                     previous.field,
-                    pack_delta(previous.field, count - previous.count, items[previous.length :]),
+                    pack_delta(
+                        previous.field,
+                        count - previous.count,
+                        items[previous.length :],
+                        squeeze,
+                    ),
                 )
                 depth = previous.depth + 1
             digest.update(items[previous.length :])

@@ -63,6 +63,7 @@ from kortyx_langgraph.errors import (
 )
 from kortyx_langgraph.pending import PendingInterrupt
 from kortyx_langgraph.redis import codec, scripts
+from kortyx_langgraph.redis.compression import Compression
 from kortyx_langgraph.redis.deltas import BlobPlan, DeltaPlanner
 from kortyx_langgraph.redis.layout import (
     ThreadKeys,
@@ -80,7 +81,9 @@ from kortyx_langgraph.redis.layout import (
 PRESENT: TypedBytes = ("present", b"")
 
 
-def _blob_args(planned: Sequence[tuple[str, TypedBytes, BlobPlan]], *, deltas: bool) -> list[Any]:
+def _blob_args(
+    planned: Sequence[tuple[str, TypedBytes, BlobPlan]], squeeze: codec.Squeeze, *, deltas: bool
+) -> list[Any]:
     """The put script's per-blob arguments: field, base field, and the delta (when there is
     a base field) or the full value."""
     args: list[Any] = []
@@ -88,7 +91,7 @@ def _blob_args(planned: Sequence[tuple[str, TypedBytes, BlobPlan]], *, deltas: b
         if deltas and plan.base_field:
             args += [blob_field, plan.base_field, plan.delta]
         else:
-            args += [blob_field, "", codec.pack_blob(blob)]
+            args += [blob_field, "", codec.pack_blob(blob, squeeze)]
     return args
 
 
@@ -137,9 +140,14 @@ class RedisOperations:
     ttl_ms: int | None
     refresh_on_read: bool
     clock: Any
+    compression: Compression | None = None
     deltas: DeltaPlanner = field(default_factory=DeltaPlanner)
 
     # -- helpers -------------------------------------------------------------------------
+
+    @property
+    def _squeeze(self) -> codec.Squeeze:
+        return codec.same if self.compression is None else self.compression.squeeze
 
     @property
     def _ttl(self) -> int:
@@ -318,22 +326,28 @@ class RedisOperations:
         thread_id, checkpoint_ns, _ = read_address(config, "put")
         encoded = encode_put(self.serde, config, checkpoint, metadata, new_versions)
         ns = encode(checkpoint_ns)
+        squeeze = self._squeeze
+        delta_squeeze = None if self.compression is None else squeeze
         head: list[Any] = [
             self._ttl,
             checkpoint_member(checkpoint_ns, encoded.checkpoint_id),
-            codec.pack_checkpoint(encoded.record),
+            codec.pack_checkpoint(encoded.record, squeeze),
             thread_id,
             encoded.checkpoint_id if checkpoint_ns == ROOT_NS else "",
         ]
         planned = [
-            (name, blob, self.deltas.plan((thread_id, checkpoint_ns, channel), name, *blob))
+            (
+                name,
+                blob,
+                self.deltas.plan((thread_id, checkpoint_ns, channel), name, *blob, delta_squeeze),
+            )
             for (channel, version), blob in encoded.blobs.items()
             for name in (f"{ns}:{blob_suffix(channel, version)}",)
         ]
         keys = self._keys(thread_id)
-        reply = yield Call(scripts.PUT, keys, head + _blob_args(planned, deltas=True))
+        reply = yield Call(scripts.PUT, keys, head + _blob_args(planned, squeeze, deltas=True))
         if isinstance(reply, list):  # a delta's base is gone: send every value in full
-            yield Call(scripts.PUT, keys, head + _blob_args(planned, deltas=False))
+            yield Call(scripts.PUT, keys, head + _blob_args(planned, squeeze, deltas=False))
         return checkpoint_config(thread_id, checkpoint_ns, encoded.checkpoint_id)
 
     def put_writes(
@@ -352,6 +366,7 @@ class RedisOperations:
         assert checkpoint_id is not None  # read_write_target guarantees it
         keys = self._keys(thread_id)
         encoded = encode_writes(self.serde, writes, task_id, task_path)
+        squeeze = self._squeeze
         args: list[Any] = [
             self._ttl,
             checkpoint_member(checkpoint_ns, checkpoint_id),
@@ -361,7 +376,11 @@ class RedisOperations:
             len(encoded),
         ]
         for write in encoded:
-            args += [codec.write_key(write), codec.pack_write(write), int(write.overwrites)]
+            args += [
+                codec.write_key(write),
+                codec.pack_write(write, squeeze),
+                int(write.overwrites),
+            ]
         update = interrupt_update(self.serde, checkpoint_ns, checkpoint_id, task_id, writes)
         args += [keys.base, checkpoint_id, 0 if update is None else 1]
         if update is not None:

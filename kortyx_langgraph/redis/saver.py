@@ -13,6 +13,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from kortyx_langgraph.core.adapter import FrameworkAdapter
 from kortyx_langgraph.memory.store import Clock, wall_clock_ms
+from kortyx_langgraph.redis.compression import Compression, read_compression
 from kortyx_langgraph.redis.connection import AsyncClient, RedisConnection, SyncClient
 from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
 from kortyx_langgraph.redis.operations import RedisOperations
@@ -43,6 +44,7 @@ class RedisFrameworkAdapter(FrameworkAdapter):
         retry: RetryPolicy | None = None,
         replica_acks: int = 0,
         replica_ack_timeout_ms: int = DEFAULT_REPLICA_ACK_TIMEOUT_MS,
+        compression: Compression | str | None = None,
     ) -> None:
         super().__init__(serde=serde)
         self.ttl_ms = ttl_ms
@@ -61,6 +63,7 @@ class RedisFrameworkAdapter(FrameworkAdapter):
             ttl_ms=ttl_ms,
             refresh_on_read=refresh_on_read,
             clock=clock,
+            compression=read_compression(compression),
         )
         self._attach(ops, self._connection)
 
