@@ -278,11 +278,24 @@ class Environment:
             for name, label, url, nodes in self._redis
         ]
 
-    def _redis_opener(self, url: str, options: dict[str, Any] | None = None) -> Opener:
+    def redis_with_adapter_options(self, name: str, **options: Any) -> Opener | None:
+        """An opener of the kortyx Redis saver ``name`` made with extra factory arguments
+        (``compression="zlib"``), or ``None`` when that saver does not run."""
+        for known, _, url, _ in self._redis:
+            if known == name:
+                return self._redis_opener(url, adapter_options=options)
+        return None
+
+    def _redis_opener(
+        self,
+        url: str,
+        options: dict[str, Any] | None = None,
+        adapter_options: dict[str, Any] | None = None,
+    ) -> Opener:
         @contextlib.contextmanager
         def open_() -> Iterator[Saver]:
             adapter = create_redis_framework_adapter(
-                url=url, prefix=self.prefix(), client_options=options
+                url=url, prefix=self.prefix(), client_options=options, **(adapter_options or {})
             )
             try:
                 yield adapter

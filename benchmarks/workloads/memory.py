@@ -4,9 +4,11 @@ Threads of 20, 100 and 500 agent super-steps (one ~500-byte message each) are wr
 three declarations of the same transcript: plain ``add_messages``; LangGraph's
 ``DeltaChannel`` (beta) with its default ``snapshot_frequency=100``; and ``DeltaChannel``
 with snapshots effectively off (``snapshot_frequency=1_000_000``; LangGraph still forces one
-every 5,000 super-steps). Bytes are the exact ``MEMORY USAGE`` of every key under the
-saver's own prefix, divided by the threads written. The growth exponent between two
-lengths is ``log(bytes2 / bytes1) / log(steps2 / steps1)``: 1 is linear, 2 quadratic.
+every 5,000 super-steps). Each is measured twice: as the adapter stores it by default, and
+with ``compression="zlib"``, whose cost shows in the time per step. Bytes are the exact
+``MEMORY USAGE`` of every key under the saver's own prefix, divided by the threads written.
+The growth exponent between two lengths is ``log(bytes2 / bytes1) / log(steps2 /
+steps1)``: 1 is linear, 2 quadratic.
 
 (Bytes per thread after workload 1 are measured there, in the same way.)
 """
@@ -19,7 +21,7 @@ import statistics
 import time
 from typing import Any
 
-from benchmarks.backends import Backend, Environment
+from benchmarks.backends import Backend, Environment, Opener
 from benchmarks.config import Sizes
 from benchmarks.graphs import (
     MESSAGE_BYTES,
@@ -37,9 +39,12 @@ STATES: tuple[tuple[str, str], ...] = (
     ("delta-100", "DeltaChannel, snapshot_frequency=100 (default)"),
     ("delta-off", "DeltaChannel, snapshot_frequency=1,000,000"),
 )
+COMPRESSED = "+zlib"
+"""Suffix of a state measured again with ``compression="zlib"`` (the time/memory trade)."""
 
 
 def _state(key: str) -> type:
+    key = key.removesuffix(COMPRESSED)
     if key == "add_messages":
         return AgentState
     return delta_state(100 if key == "delta-100" else 1_000_000)
@@ -59,12 +64,18 @@ def run(env: Environment, sizes: Sizes, log: Log) -> dict[str, Any]:
     if backend is None or backend.nodes is None:
         out["skipped"] = "the Redis savers did not run"
         return out
-    for key, label in STATES:
+    compressed = env.redis_with_adapter_options(backend.name, compression="zlib")
+    variants = [(key, label, backend.open) for key, label in STATES]
+    if compressed is not None:
+        variants += [
+            (key + COMPRESSED, f"{label}, compression=zlib", compressed) for key, label in STATES
+        ]
+    for key, label, opener in variants:
         rows = []
         for length in sizes.memory_lengths:
             log(f"memory: {label}, {length} steps")
             try:
-                rows.append(_measure(env, backend, key, length, sizes))
+                rows.append(_measure(env, backend, opener, key, length=length, sizes=sizes))
             except Exception as exc:
                 rows.append({"steps": length, "error": describe_error(exc)})
         env.flush_redis()
@@ -73,10 +84,10 @@ def run(env: Environment, sizes: Sizes, log: Log) -> dict[str, Any]:
 
 
 def _measure(
-    env: Environment, backend: Backend, key: str, length: int, sizes: Sizes
+    env: Environment, backend: Backend, opener: Opener, key: str, *, length: int, sizes: Sizes
 ) -> dict[str, Any]:
     assert backend.nodes is not None
-    with backend.open() as saver:
+    with opener() as saver:
         graph = agent_loop_graph(saver, length, _state(key))
         run_seconds = 0.0
         get_state_ms: list[float] = []
