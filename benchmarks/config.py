@@ -27,6 +27,7 @@ class Sizes:
     memory_lengths: tuple[int, ...] = (20, 100, 500)
     memory_threads: int = 3
     fanout_tasks: tuple[int, ...] = (500, 1_000, 2_000, 4_000)
+    fanout_repeats: int = 3
     """Parallel tasks of the fan-out super-step (workload 6), one ``invoke`` per size."""
     long_thread_steps: int = 1_000
     """Agent super-steps (one message each) of every long thread (workload 7)."""
@@ -55,6 +56,7 @@ QUICK = Sizes(
     memory_lengths=(20, 100),
     memory_threads=1,
     fanout_tasks=(50, 100),
+    fanout_repeats=1,
     long_thread_steps=50,
     long_threads=1,
 )

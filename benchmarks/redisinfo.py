@@ -8,7 +8,7 @@ cluster), and ``MEMORY USAGE`` of every key under a saver's own key prefix.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,14 +131,9 @@ class RedisNodes:
         by_kind: dict[str, int] = {}
         for client in self._clients:
             keys = list(client.scan_iter(match=pattern, count=1000))
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                pipe = client.pipeline(transaction=False)
-                for key in chunk:
-                    pipe.memory_usage(key, samples=0)
-                for key, size in zip(chunk, pipe.execute(), strict=True):
-                    kind = key.decode(errors="replace").rsplit(":", 1)[-1]
-                    by_kind[kind] = by_kind.get(kind, 0) + int(size or 0)
+            for key, size in memory_usage(client, keys):
+                kind = key.decode(errors="replace").rsplit(":", 1)[-1]
+                by_kind[kind] = by_kind.get(kind, 0) + size
             keys_found += len(keys)
         return keys_found, by_kind
 
@@ -155,3 +150,14 @@ class RedisNodes:
         """Drop every key (only ever called on the servers this benchmark started)."""
         for client in self._clients:
             client.flushall()
+
+
+def memory_usage(client: Any, keys: list[bytes]) -> Iterator[tuple[bytes, int]]:
+    """``(key, MEMORY USAGE key SAMPLES 0)`` of every key, pipelined 500 at a time."""
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        pipe = client.pipeline(transaction=False)
+        for key in chunk:
+            pipe.memory_usage(key, samples=0)
+        for key, size in zip(chunk, pipe.execute(), strict=True):
+            yield key, int(size or 0)

@@ -450,7 +450,8 @@ def fanout(section: dict[str, Any]) -> str:
             ]
         )
     intro = (
-        "One `invoke` per saver and size: `fan` sends n `worker` tasks (`Send`), each appends "
+        "The median of 3 `invoke`s per saver and size (1 with `--quick`), savers in rotating "
+        "order: `fan` sends n `worker` tasks (`Send`), each appends "
         "one item to an `operator.add` list, `join` checks the list holds n items. Server s = "
         "`usec` of EVALSHA and EVAL from `INFO commandstats` around the invoke; round trips/op "
         "= top-level commands ÷ saver operations, one-time ones (connection set-up, NOSCRIPT) "

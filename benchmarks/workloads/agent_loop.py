@@ -88,15 +88,20 @@ def redis_accounting(delta: CommandDelta, *, operations: int, units: int) -> dic
     }
 
 
+def params(sizes: Sizes) -> dict[str, Any]:
+    """What an agent-loop pass runs: threads, rounds, steps and message size."""
+    return {
+        "threads": sizes.agent_per_round * sizes.agent_rounds,
+        "rounds": sizes.agent_rounds,
+        "steps_per_thread": sizes.agent_steps,
+        "message_bytes": sizes.message_bytes,
+    }
+
+
 def run(env: Environment, sizes: Sizes, log: Log) -> dict[str, Any]:
     """Both durability modes; the Redis servers are emptied after each."""
     out: dict[str, Any] = {
-        "params": {
-            "threads": sizes.agent_per_round * sizes.agent_rounds,
-            "rounds": sizes.agent_rounds,
-            "steps_per_thread": sizes.agent_steps,
-            "message_bytes": sizes.message_bytes,
-        },
+        "params": params(sizes),
         "durability": {},
     }
     for durability in sizes.durabilities:

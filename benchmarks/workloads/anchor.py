@@ -34,10 +34,10 @@ from benchmarks.backends import BASELINE, Backend, Environment, Saver
 from benchmarks.config import Sizes
 from benchmarks.graphs import agent_input, agent_loop_graph, thread_config
 from benchmarks.meter import OpMeter, attach
-from benchmarks.redisinfo import CommandDelta, RedisNodes, command_delta
+from benchmarks.redisinfo import CommandDelta, RedisNodes, command_delta, memory_usage
 from benchmarks.stats import sig
 from benchmarks.workloads import Log, describe_error
-from benchmarks.workloads.agent_loop import interleaved_pass
+from benchmarks.workloads.agent_loop import interleaved_pass, params
 from kortyx_langgraph import create_redis_framework_adapter
 
 OURS = "kortyx-redis-stack"
@@ -49,14 +49,7 @@ ACCOUNTING_THREADS = 10
 
 def run(env: Environment, sizes: Sizes, log: Log) -> dict[str, Any]:
     """Both durability modes on one Redis Stack server, then the command count."""
-    out: dict[str, Any] = {
-        "params": {
-            "threads": sizes.agent_per_round * sizes.agent_rounds,
-            "rounds": sizes.agent_rounds,
-            "steps_per_thread": sizes.agent_steps,
-            "message_bytes": sizes.message_bytes,
-        },
-    }
+    out: dict[str, Any] = {"params": params(sizes)}
     if importlib.util.find_spec("langgraph.checkpoint.redis") is None:
         return _not_measured(out, f"langgraph-checkpoint-redis is not installed ({INSTALL})", log)
     try:
@@ -212,14 +205,9 @@ def _anchor_keys(client: redis.Redis, our_prefix: str) -> tuple[int, dict[str, i
     the part before the first ``:`` (``checkpoint``, ``checkpoint_write``...)."""
     keys = [k for k in client.scan_iter(count=1000) if not k.startswith(our_prefix.encode())]
     by_family: dict[str, int] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        pipe = client.pipeline(transaction=False)
-        for key in chunk:
-            pipe.memory_usage(key, samples=0)
-        for key, size in zip(chunk, pipe.execute(), strict=True):
-            family = key.decode(errors="replace").split(":", 1)[0]
-            by_family[family] = by_family.get(family, 0) + int(size or 0)
+    for key, size in memory_usage(client, keys):
+        family = key.decode(errors="replace").split(":", 1)[0]
+        by_family[family] = by_family.get(family, 0) + size
     return len(keys), by_family
 
 

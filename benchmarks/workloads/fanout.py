@@ -7,10 +7,12 @@ super-step each hand the saver one ``put_writes``, so what a saver does per pend
 and how that grows with the writes already stored for the same checkpoint, shows up here
 and nowhere else in the harness.
 
-Each saver runs one ``invoke`` per size, the savers in rotating order, sizes from the
-smallest up. For the Redis savers the server's ``INFO commandstats`` is read before and
-after every ``invoke``: the ``usec`` of EVALSHA and EVAL is the time Redis spent running
-the scripts, and the top-level commands give the round trips per saver operation. The
+Each saver runs ``fanout_repeats`` invokes per size (3 in the full run, 1 in ``--quick``),
+the savers in an order that rotates with every run, sizes from the smallest up; the run of
+median wall time is reported. For the Redis savers the server's ``INFO commandstats`` is
+read before and after every ``invoke``: the ``usec`` of EVALSHA and EVAL is the time Redis
+spent running the scripts, and the top-level commands give the round trips per saver
+operation. The
 growth exponent between the smallest and the largest size is
 ``log(t(largest) / t(smallest)) / log(largest / smallest)``: 1 is linear, 2 quadratic.
 """
@@ -90,16 +92,21 @@ def run(env: Environment, sizes: Sizes, log: Log) -> dict[str, Any]:
             errors[backend.name] = describe_error(exc)
     try:
         for position, tasks in enumerate(sizes.fanout_tasks):
-            log(f"fan-out: {tasks:,} tasks")
-            for backend in rotated(backends, position):
-                if backend.name in errors:
-                    continue
-                gc.collect()
-                try:
-                    rows[backend.name][str(tasks)] = savers[backend.name].measure(tasks)
-                except Exception as exc:
-                    errors[backend.name] = describe_error(exc)
-            env.flush_redis()
+            runs: dict[str, list[dict[str, Any]]] = {b.name: [] for b in backends}
+            for repeat in range(sizes.fanout_repeats):
+                log(f"fan-out: {tasks:,} tasks, run {repeat + 1}/{sizes.fanout_repeats}")
+                for backend in rotated(backends, position + repeat):
+                    if backend.name in errors:
+                        continue
+                    gc.collect()
+                    try:
+                        runs[backend.name].append(savers[backend.name].measure(tasks))
+                    except Exception as exc:
+                        errors[backend.name] = describe_error(exc)
+                env.flush_redis()
+            for name, measured in runs.items():
+                if measured and name not in errors:
+                    rows[name][str(tasks)] = _median_run(measured)
     finally:
         for runner in savers.values():
             runner.close()
@@ -165,6 +172,14 @@ class _Runner:
             row["server_s"] = sig(delta.script_usec / 1e6)
             row["redis"] = redis_accounting(delta, operations=operations, units=tasks)
         return row
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median wall time (its counts stay consistent), with every run's time."""
+    ordered = sorted(runs, key=lambda row: row["seconds"])
+    row = dict(ordered[len(ordered) // 2])
+    row["runs_s"] = [r["seconds"] for r in runs]
+    return row
 
 
 def growth(rows: dict[str, dict[str, Any]], key: str) -> float | None:
