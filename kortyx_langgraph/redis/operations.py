@@ -327,7 +327,6 @@ class RedisOperations:
         encoded = encode_put(self.serde, config, checkpoint, metadata, new_versions)
         ns = encode(checkpoint_ns)
         squeeze = self._squeeze
-        delta_squeeze = None if self.compression is None else squeeze
         head: list[Any] = [
             self._ttl,
             checkpoint_member(checkpoint_ns, encoded.checkpoint_id),
@@ -339,7 +338,7 @@ class RedisOperations:
             (
                 name,
                 blob,
-                self.deltas.plan((thread_id, checkpoint_ns, channel), name, *blob, delta_squeeze),
+                self.deltas.plan((thread_id, checkpoint_ns, channel), name, *blob, squeeze),
             )
             for (channel, version), blob in encoded.blobs.items()
             for name in (f"{ns}:{blob_suffix(channel, version)}",)

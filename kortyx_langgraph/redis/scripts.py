@@ -318,22 +318,20 @@ return {false, out}
 # is missing nothing is written and the reply lists those fields, for the client to send
 # again with their full values: -> 1 | {field...}
 _PUT = r"""
-local missing = {}
+local missing, new = {}, {}
 for i = 6, #ARGV, 3 do
   -- a (channel, version) field always holds the same value: the first write stands
-  if ARGV[i + 1] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0
-      and redis.call('HEXISTS', KEYS[3], ARGV[i + 1]) == 0 then
-    missing[#missing + 1] = ARGV[i]
+  if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then
+    if ARGV[i + 1] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[i + 1]) == 0 then
+      missing[#missing + 1] = ARGV[i]
+    end
+    new[#new + 1] = i
   end
 end
 if #missing > 0 then return missing end
 redis.call('ZADD', KEYS[1], 0, ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-for i = 6, #ARGV, 3 do
-  if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then
-    redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2])
-  end
-end
+for _, i in ipairs(new) do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2]) end
 if ARGV[5] ~= '' then
   for _, p in ipairs(thread_pending(ARGV[4])) do
     if p[2][3] < ARGV[5] then drop_pending(p[1]) end
