@@ -107,8 +107,13 @@ def test_checkpoint_records_round_trip(
 @given(st.lists(st.tuples(st.text(max_size=8), st.integers(-4, 50), st.binary(max_size=30))))
 def test_framed_writes_round_trip(items: list[tuple[str, int, bytes]]) -> None:
     writes = [StoredWrite(t, i, "ch", ("bytes", b), "~p") for t, i, b in items]
+    # as written before later frames left out their task: every frame names its task
     data = b"".join(codec.frame(codec.write_key(w), codec.pack_write(w)) for w in writes)
     assert codec.unpack_writes(data) == writes
+    # as written now: one value per task, whose first frame alone names it
+    tasks = sorted({w.task_id for w in writes})
+    values = [codec.task_frames([w for w in writes if w.task_id == t]) for t in tasks]
+    assert codec.unpack_writes(values) == [w for t in tasks for w in writes if w.task_id == t]
 
 
 def test_empty_blobs_are_stored_as_nothing() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from langgraph.checkpoint.base import WRITES_IDX_MAP, empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
+from langgraph.checkpoint.memory import InMemorySaver
 
 from kortyx_langgraph import ConfigurationError, FrameworkAdapter
 
@@ -93,3 +97,68 @@ async def test_prune_keeps_the_latest_checkpoint_by_default(adapter: FrameworkAd
             await adapter.aprune([thread_id])
         kept = [t.config for t in adapter.list({"configurable": {"thread_id": thread_id}})]
         assert kept == [latest], pruned
+
+
+_versions = st.one_of(
+    st.sampled_from(["000000000003.0a1b2c3d4e", "000000000004.ffffffffff"]),
+    st.text(max_size=6),
+    st.integers(0, 2**40),
+    st.floats(0, 1e6, allow_nan=False),
+)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    versions=st.dictionaries(st.sampled_from(["a", "b:c", "d%e", "__start__"]), _versions),
+    seen=st.dictionaries(
+        st.sampled_from(["node", "n:2"]), st.dictionaries(st.just("a"), _versions)
+    ),
+)
+def test_a_checkpoint_reads_back_as_langgraphs_saver_returns_it(
+    adapter: FrameworkAdapter, versions: dict[str, Any], seen: dict[str, Any]
+) -> None:
+    # the stored body leaves out what the record holds beside it (id, string versions);
+    # what comes back is the same dict, keys in the same order, whatever the versions are
+    checkpoint = empty_checkpoint()
+    checkpoint["id"] = str(uuid6(clock_seq=-1))
+    checkpoint["channel_values"] = {channel: [channel] for channel in versions}
+    checkpoint["channel_versions"] = dict(versions)
+    checkpoint["versions_seen"] = seen
+    config: dict[str, Any] = {
+        "configurable": {"thread_id": f"t-{uuid.uuid4().hex}", "checkpoint_ns": ""}
+    }
+    got = []
+    for saver in (InMemorySaver(), adapter):
+        saved = saver.put(config, copy.deepcopy(checkpoint), {"step": 1}, dict(versions))
+        read = saver.get_tuple(saved)
+        assert read is not None
+        got.append(read.checkpoint)
+    reference, ours = got
+    assert ours == reference
+    assert list(ours) == list(reference)
+    assert {c: type(v) for c, v in ours["channel_versions"].items()} == {
+        c: type(v) for c, v in versions.items()
+    }
+
+
+def test_a_stored_step_holds_its_id_and_versions_once(
+    redis_pair: tuple[FrameworkAdapter, Any],
+) -> None:
+    adapter, client = redis_pair
+    version = adapter.get_next_version(None, None)
+    channels = {"messages": ["hi"], "count": 1, "branch:to:agent": None}
+    saved = _put(adapter, "once", values=channels, versions=dict.fromkeys(channels, version))
+    checkpoint_id = saved["configurable"]["checkpoint_id"]
+    (stored,) = [
+        value
+        for key in client.scan_iter(match=f"{adapter.prefix}*:cp")
+        for value in client.hvals(key)
+    ]
+    assert stored.count(version.encode()) == 1
+    assert checkpoint_id.encode() not in stored
+    read = adapter.get_tuple(saved)
+    assert read is not None
+    assert read.checkpoint["id"] == checkpoint_id
+    assert read.checkpoint["channel_versions"] == dict.fromkeys(channels, version)

@@ -17,6 +17,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.types import ERROR, INTERRUPT, RESUME
 
 from kortyx_langgraph import FrameworkAdapter, RedisFrameworkAdapter
+from kortyx_langgraph.redis import codec
 from kortyx_langgraph.redis.layout import checkpoint_member, thread_keys
 from tests.conftest import AdapterFactory
 
@@ -143,3 +144,39 @@ def test_deleting_checkpoints_removes_every_writes_field_of_theirs(
     left = sorted(_wr_fields(client, adapter, thread_id))
     assert left and all(f.startswith(kept) for f in left), left
     assert len(_writes_of(adapter, _config(thread_id, "", latest))) == 3
+
+
+def _as_before(value: bytes) -> bytes:
+    """A stored writes value as versions before the short frame keys wrote it: every frame
+    naming its task."""
+    out, task = [], b""
+    for key, entry in codec.iter_frames(value):
+        if b"\0" in key:
+            task = key.rpartition(b"\0")[0]
+        out.append(codec.frame(key if b"\0" in key else task + b"\0" + key, entry))
+    return b"".join(out)
+
+
+@pytest.mark.redis
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(before=st.lists(one_call, max_size=8), after=st.lists(one_call, max_size=8))
+def test_writes_stored_by_earlier_versions_merge_and_read_the_same(
+    redis_pair: tuple[FrameworkAdapter, Any], before: list[Any], after: list[Any]
+) -> None:
+    adapter, client = redis_pair
+    assert isinstance(adapter, RedisFrameworkAdapter)
+    reference = InMemorySaver()
+    thread_id = f"t-{uuid.uuid4().hex}"
+    ours = _replay(adapter, thread_id, "", before)
+    theirs = _replay(reference, thread_id, "", before)
+    key = thread_keys(adapter.prefix, thread_id).wr
+    for field, value in _wr_fields(client, adapter, thread_id).items():
+        if b"#" not in field:
+            client.hset(key, field, _as_before(value))
+    for saver, targets in ((adapter, ours), (reference, theirs)):
+        for target, task, writes in after:
+            saver.put_writes(targets[target], writes, task, f"~path~{task}")
+    for mine, expected in zip(ours, theirs, strict=True):
+        assert _writes_of(adapter, mine) == _writes_of(reference, expected)

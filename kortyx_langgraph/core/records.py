@@ -48,6 +48,9 @@ class StoredCheckpoint(NamedTuple):
     parent_id: str | None
     run_id: str | None
     channel_versions: Mapping[str, Version]
+    compact: bool = False
+    """The body holds ``None`` for its ``id`` and ``channel_versions``, which are stored once,
+    beside it (the checkpoint id, and ``channel_versions`` above); see :func:`build_tuple`."""
 
 
 class StoredWrite(NamedTuple):
@@ -89,6 +92,16 @@ def encode_put(
     """Serialize one ``put`` call: the checkpoint without its values, metadata, and blobs."""
     body: dict[str, Any] = dict(checkpoint)
     values: dict[str, Any] = body.pop("channel_values", None) or {}
+    versions = dict(checkpoint.get("channel_versions") or {})
+    # The id and the versions are stored beside the body anyway; the body keeps their places
+    # (so the dict reads back in its own key order) but not a second copy. Only string
+    # versions come back exactly from a stored blob reference, so others stay in the body.
+    compact = isinstance(body.get("channel_versions"), dict) and all(
+        isinstance(version, str) for version in versions.values()
+    )
+    if compact:
+        body["id"] = None
+        body["channel_versions"] = None
     full_metadata = get_checkpoint_metadata(config, metadata)
     run_id = full_metadata.get("run_id")
     # A channel with a new version but no value (cleared, or a DeltaChannel's sentinel) gets
@@ -103,7 +116,8 @@ def encode_put(
         metadata=serde.dumps_typed(full_metadata),
         parent_id=config.get("configurable", {}).get("checkpoint_id") or None,
         run_id=run_id if isinstance(run_id, str) else None,
-        channel_versions=dict(checkpoint.get("channel_versions") or {}),
+        channel_versions=versions,
+        compact=compact,
     )
     return EncodedPut(checkpoint_id=checkpoint["id"], record=record, blobs=blobs)
 
@@ -172,6 +186,9 @@ def build_tuple(
 ) -> CheckpointTuple:
     """Assemble the ``CheckpointTuple`` LangGraph reads; ``writes`` must already be ordered."""
     body = loads(serde, record.checkpoint, "checkpoint")
+    if record.compact:
+        body["id"] = checkpoint_id
+        body["channel_versions"] = dict(record.channel_versions)
     body["channel_values"] = decode_values(serde, values)
     parent = record.parent_id
     return CheckpointTuple(

@@ -5,14 +5,18 @@ Formats (all readable by the Lua scripts, which only ever *read* the MessagePack
 * records the scripts must read are ``<u32 header length><header><body>``: the header is
   MessagePack holding only strings and numbers (the MessagePack library embedded in Redis
   has no ``bin`` type), the body MessagePack with the binary payloads, never read by Lua.
-* checkpoint record: header ``[parent id, run id, [blob suffix, ...]]`` (``""`` for no
-  parent/run; a suffix is ``<channel>:<version>``, percent-encoded, so the channel and the
-  version can be read back from it), body ``[type, bytes, metadata type, metadata bytes]``.
+* checkpoint record: header ``[parent id, run id, [blob suffix, ...], compact]`` (``""`` for
+  no parent/run; a suffix is ``<channel>:<version>``, percent-encoded, so the channel and the
+  version can be read back from it, or just ``<channel>`` for the same version as the suffix
+  before it; ``compact`` is ``1`` when the body leaves its id and channel versions to the
+  record around it, and absent in records written before it existed), body ``[type, bytes,
+  metadata type, metadata bytes]``.
 * blob: ``""`` for LangGraph's "empty" marker, else MessagePack ``[type, bytes]``.
 * writes of one task at one checkpoint: frames ``<u32 key length><key><u32 entry
-  length><entry>``, key ``"<task id>\\0<idx>"``, entry MessagePack ``[channel, type, bytes,
-  task_path]``. Frames let a script merge writes without re-encoding binary payloads; a
-  checkpoint's writes are one such value per task that wrote there.
+  length><entry>``, key ``"<task id>\\0<idx>"`` for the first frame and ``"<idx>"`` (the same
+  task) for the rest, entry MessagePack ``[channel, type, bytes, task_path]``. Frames let
+  a script merge writes without re-encoding binary payloads; a checkpoint's writes are one
+  such value per task that wrote there.
 * pending interrupt: header ``[interrupt_id, thread_id, checkpoint_id, [task id, ...], thread
   key base, created ms, seq]`` (written by the scripts), body ``[value type, value bytes,
   schema type, schema bytes]``; its claim beside it, ``[claim id, claimed ms, lease ms]``.
@@ -70,19 +74,35 @@ def _split_header(data: bytes, what: str) -> tuple[Any, Any]:
 
 def pack_checkpoint(record: StoredCheckpoint, squeeze: Squeeze = same) -> bytes:
     """The stored form of a checkpoint record (blob suffixes included for the scripts)."""
-    refs = [blob_suffix(channel, version) for channel, version in record.channel_versions.items()]
+    header: list[Any] = [record.parent_id or "", record.run_id or "", _refs(record)]
+    if record.compact:
+        header.append(1)
     return _with_header(
-        [record.parent_id or "", record.run_id or "", refs],
+        header,
         [record.checkpoint[0], record.checkpoint[1], record.metadata[0], record.metadata[1]],
         squeeze,
     )
 
 
+def _refs(record: StoredCheckpoint) -> list[str]:
+    """The blob suffixes of a record, a version written once for a run of channels at it."""
+    refs: list[str] = []
+    last: str | None = None
+    for channel, version in record.channel_versions.items():
+        suffix = blob_suffix(channel, version)
+        name, _, at = suffix.partition(":")
+        refs.append(name if at == last else suffix)
+        last = at
+    return refs
+
+
 def unpack_checkpoint(data: bytes) -> StoredCheckpoint:
     """Inverse of :func:`pack_checkpoint`."""
     try:
-        (parent, run_id, refs), (ctype, cbytes, mtype, mbytes) = _split_header(data, "checkpoint")
-        versions = dict(_split_suffix(suffix) for suffix in refs)
+        header, (ctype, cbytes, mtype, mbytes) = _split_header(data, "checkpoint")
+        parent, run_id, refs = header[:3]
+        versions = _versions(refs)
+        compact = header[3:] == [1]
     except (TypeError, ValueError) as exc:
         raise DeserializationError(f"the stored checkpoint has an unknown shape: {exc}") from exc
     return StoredCheckpoint(
@@ -91,13 +111,20 @@ def unpack_checkpoint(data: bytes) -> StoredCheckpoint:
         parent_id=parent or None,
         run_id=run_id or None,
         channel_versions=versions,
+        compact=compact,
     )
 
 
-def _split_suffix(suffix: str) -> tuple[str, str]:
-    """``(channel, version)`` of a blob suffix; the version comes back as its string form."""
-    channel, _, version = suffix.partition(":")
-    return decode(channel), decode(version)
+def _versions(refs: list[str]) -> dict[str, str]:
+    """``channel -> version`` of a record's blob suffixes; versions come back as strings."""
+    versions: dict[str, str] = {}
+    last = ""
+    for suffix in refs:
+        channel, colon, version = suffix.partition(":")
+        if colon:
+            last = decode(version)
+        versions[decode(channel)] = last
+    return versions
 
 
 def pack_blob(blob: TypedBytes, squeeze: Squeeze = same) -> bytes:
@@ -158,8 +185,16 @@ def iter_frames(data: bytes) -> Iterator[tuple[bytes, bytes]]:
 
 
 def frame(key: bytes, entry: bytes) -> bytes:
-    """One frame, as the merge script writes it (used by copy and tests)."""
+    """One frame, as the merge script writes it (used by tests)."""
     return _U32.pack(len(key)) + key + _U32.pack(len(entry)) + entry
+
+
+def task_frames(writes: list[StoredWrite]) -> bytes:
+    """One task's writes as the merge script stores them: the first frame names the task."""
+    return b"".join(
+        frame(write_key(w) if i == 0 else str(w.idx).encode(), pack_write(w))
+        for i, w in enumerate(writes)
+    )
 
 
 def unpack_writes(data: bytes | list[bytes] | None) -> list[StoredWrite]:
@@ -169,8 +204,10 @@ def unpack_writes(data: bytes | list[bytes] | None) -> list[StoredWrite]:
         return []
     writes = []
     for value in [data] if isinstance(data, bytes) else data:
+        task_id = ""
         for key, entry in iter_frames(value):
-            task_id, _, idx = key.decode().rpartition("\0")
+            owner, named, idx = key.decode().rpartition("\0")
+            task_id = owner if named else task_id
             channel, kind, payload, task_path = _unpack(entry, "write")
             writes.append(StoredWrite(task_id, int(idx), channel, (kind, payload), task_path))
     return writes

@@ -189,9 +189,20 @@ local function resolved(value)
   return chain
 end
 
+-- A record's blob suffixes '<channel>:<version>'; a bare '<channel>' is at the version of
+-- the suffix before it.
+local function refs_of(rec)
+  local refs, version = head(rec)[3], ''
+  for i, ref in ipairs(refs) do
+    local at = string.find(ref, ':', 1, true)
+    if at then version = string.sub(ref, at) else refs[i] = ref .. version end
+  end
+  return refs
+end
+
 local function blobs_of(member, rec)
   local ns = ns_of(member)
-  local refs = head(rec)[3]
+  local refs = refs_of(rec)
   if #refs == 0 then return {} end
   local fields = {}
   for i, ref in ipairs(refs) do fields[i] = ns .. ':' .. ref end
@@ -368,6 +379,8 @@ if stored then
     local key = string.sub(stored, pos, pos + klen - 1)
     pos = pos + klen
     elen, pos = struct.unpack('>I4', stored, pos)
+    -- frames after the first name only '<idx>': the task is the field's
+    if not string.find(key, '\0', 1, true) then key = task .. '\0' .. key end
     order[#order + 1] = key
     entries[key] = string.sub(stored, pos, pos + elen - 1)
     pos = pos + elen
@@ -394,6 +407,7 @@ if n > 0 then
   local parts = {}
   for j, key in ipairs(order) do
     local value = entries[key]
+    if j > 1 then key = string.sub(key, #task + 2) end
     parts[j] = struct.pack('>I4', #key) .. key .. struct.pack('>I4', #value) .. value
   end
   redis.call('HSET', KEYS[4], field, table.concat(parts))
@@ -482,7 +496,7 @@ local used = {}
 local remaining = redis.call('HGETALL', KEYS[2])
 for i = 1, #remaining, 2 do
   local ns = ns_of(remaining[i])
-  for _, ref in ipairs(head(remaining[i + 1])[3]) do used[ns .. ':' .. ref] = true end
+  for _, ref in ipairs(refs_of(remaining[i + 1])) do used[ns .. ':' .. ref] = true end
 end
 local pending_bases = {}
 for f in pairs(used) do pending_bases[#pending_bases + 1] = f end
@@ -531,7 +545,7 @@ while rec and left > 0 do
   if not rec then break end
   local link = {rec, writes_of(member)}
   local ended = {}
-  for _, ref in ipairs(head(rec)[3]) do
+  for _, ref in ipairs(refs_of(rec)) do
     local channel = dec(string.match(ref, '^([^:]*)'))
     if remaining[channel] then
       local blob = redis.call('HGET', KEYS[3], ns .. ':' .. ref)
