@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 import redis.exceptions
+from redis.crc import key_slot
 
 from kortyx_langgraph.core.flows import Emit, Flow
 from kortyx_langgraph.errors import (
@@ -54,6 +56,28 @@ T = TypeVar("T")
 
 SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+
+
+@functools.lru_cache(maxsize=4096)
+def _slot_of(key: str) -> int:
+    return int(key_slot(key.encode()))
+
+
+def _route(client: SyncClient | AsyncClient, keys: Sequence[str]) -> dict[str, Any]:
+    """Where a Cluster client sends a script: the primary of its first key's slot (every key
+    of a script shares it). Said up front, the client skips hashing every key on every call;
+    a redirection (``MOVED``, ``ASK``) is still followed by the client. Empty for the rest."""
+    if not keys or not isinstance(
+        client, redis.cluster.RedisCluster | redis.asyncio.cluster.RedisCluster
+    ):
+        return {}
+    try:
+        node = client.nodes_manager.get_node_from_slot(_slot_of(keys[0]))
+    except _FAILURES:
+        return {}  # no map of the slot yet: the client finds the node itself
+    return {"target_nodes": node}
+
+
 _FAILURES = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
 """What a send can raise besides our own errors (redis-py's Cluster errors are not all
 ``RedisError``s)."""
@@ -337,12 +361,16 @@ class RedisConnection:
         if script.writes and self.replica_acks is not None:
             return self._send_acknowledged(client, step, self.replica_acks)
         loaded = (id(client), script.sha)
+        route = _route(client, keys)
+        sender: Any = client  # redis-py's sync Cluster client has no annotations here
         if loaded in self._loaded:
             try:
-                return client.evalsha(script.sha, len(keys), *keys, *args)
+                return sender.execute_command(
+                    "EVALSHA", script.sha, len(keys), *keys, *args, **route
+                )
             except redis.exceptions.NoScriptError:
                 pass
-        reply = client.eval(script.source, len(keys), *keys, *args)
+        reply = sender.execute_command("EVAL", script.source, len(keys), *keys, *args, **route)
         self._loaded.add(loaded)
         return reply
 
@@ -431,12 +459,17 @@ class RedisConnection:
         if script.writes and self.replica_acks is not None:
             return await self._asend_acknowledged(client, step, self.replica_acks)
         loaded = (id(client), script.sha)
+        route = _route(client, keys)
         if loaded in self._loaded:
             try:
-                return await client.evalsha(script.sha, len(keys), *keys, *args)
+                return await client.execute_command(
+                    "EVALSHA", script.sha, len(keys), *keys, *args, **route
+                )
             except redis.exceptions.NoScriptError:
                 pass
-        reply = await client.eval(script.source, len(keys), *keys, *args)
+        reply = await client.execute_command(
+            "EVAL", script.source, len(keys), *keys, *args, **route
+        )
         self._loaded.add(loaded)
         return reply
 
