@@ -66,7 +66,11 @@ def _slot_of(key: str) -> int:
 def _route(client: SyncClient | AsyncClient, keys: Sequence[str]) -> dict[str, Any]:
     """Where a Cluster client sends a script: the primary of its first key's slot (every key
     of a script shares it). Said up front, the client skips hashing every key on every call;
-    a redirection (``MOVED``, ``ASK``) is still followed by the client. Empty for the rest."""
+    a redirection (``MOVED``, ``ASK``) is still followed by the client. Empty for the rest.
+
+    Only for the clients the adapter creates: redis-py does not retry a command sent to a
+    named node, and those clients retry nothing anyway (the adapter's ``RetryPolicy`` does),
+    where a client passed in keeps the retries it was configured with."""
     if not keys or not isinstance(
         client, redis.cluster.RedisCluster | redis.asyncio.cluster.RedisCluster
     ):
@@ -361,7 +365,7 @@ class RedisConnection:
         if script.writes and self.replica_acks is not None:
             return self._send_acknowledged(client, step, self.replica_acks)
         loaded = (id(client), script.sha)
-        route = _route(client, keys)
+        route = _route(client, keys) if self.owns_clients else {}
         sender: Any = client  # redis-py's sync Cluster client has no annotations here
         if loaded in self._loaded:
             try:
@@ -459,7 +463,7 @@ class RedisConnection:
         if script.writes and self.replica_acks is not None:
             return await self._asend_acknowledged(client, step, self.replica_acks)
         loaded = (id(client), script.sha)
-        route = _route(client, keys)
+        route = _route(client, keys) if self.owns_clients else {}
         if loaded in self._loaded:
             try:
                 return await client.execute_command(
