@@ -3,13 +3,19 @@ and data written with either setting readable with the other."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+import zlib
 from typing import Annotated, Any, TypedDict
 
+import ormsgpack
 import pytest
 import redis
+from hypothesis import given
+from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
@@ -20,6 +26,8 @@ from kortyx_langgraph import (
     RedisFrameworkAdapter,
     create_redis_framework_adapter,
 )
+from kortyx_langgraph.redis.compression import MARK, inflate
+from kortyx_langgraph.redis.zdict import ZDICT_V1
 from tests.redis_harness import RedisServer
 from tests.test_delta_channels import chat_graph as delta_chat_graph
 
@@ -132,6 +140,36 @@ def test_a_corrupted_compressed_value_is_a_typed_error(redis_standalone: RedisSe
     finally:
         client.close()
         adapter.close()
+
+
+@given(st.binary(max_size=3000), st.integers(1, 9))
+def test_every_value_comes_back_from_either_compressed_form(payload: bytes, level: int) -> None:
+    data = ormsgpack.packb(payload)  # what is stored is MessagePack, never starting with 0xC1
+    squeezed = Compression(level=level, min_bytes=0).squeeze(data)
+    assert inflate(squeezed, "value") == data
+    # written before the preset dictionary: a zlib stream behind the mark
+    assert inflate(MARK + zlib.compress(data, level), "value") == data
+
+
+def test_the_preset_dictionary_shrinks_a_small_record_and_never_changes() -> None:
+    serde = JsonPlusSerializer()
+    write = ormsgpack.packb(
+        ["messages", *serde.dumps_typed([AIMessage(content="Done: the order ships on Monday.")])]
+    )
+    squeezed = Compression(min_bytes=0).squeeze(write)
+    assert squeezed[:2] == MARK + b"\x01"
+    assert len(squeezed) < len(zlib.compress(write, 1)) * 0.6
+    # values stored with it need these exact bytes to be read back
+    assert hashlib.sha256(ZDICT_V1).hexdigest() == (
+        "2e1856ddfc58e49a79a16cc75324639c3247bbe2de7c9912c350cea607aa26ce"
+    )
+
+
+@pytest.mark.parametrize("cut", [1, 3, 10])
+def test_a_truncated_compressed_value_is_a_typed_error(cut: int) -> None:
+    squeezed = Compression(min_bytes=0).squeeze(b"hello world " * 40)
+    with pytest.raises(DeserializationError, match="corrupted"):
+        inflate(squeezed[:-cut], "value")
 
 
 @pytest.mark.parametrize("bad", ["gzip", True, 1])
