@@ -35,6 +35,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from benchmarks.floor import RoundTripSaver
 from benchmarks.redisinfo import RedisNodes
 from kortyx_langgraph import create_in_memory_framework_adapter, create_redis_framework_adapter
 
@@ -62,6 +63,9 @@ class Backend:
     pending: bool = False
     reference: bool = False
     """The no-op saver: LangGraph's own cost with nothing stored."""
+    shares: RedisNodes | None = None
+    """The servers a reference saver sends to while a kortyx saver is measured on them
+    (its commands are counted apart and taken off that saver's figures)."""
 
 
 class NoOpSaver(BaseCheckpointSaver[Any]):
@@ -262,6 +266,32 @@ class Environment:
                     pending=True,
                 )
             )
+
+    def floor_savers(self) -> list[Backend]:
+        """Per kortyx Redis saver, its in-invoke floor: ``InMemorySaver`` plus one bare
+        round trip per operation through that saver's client (:class:`RoundTripSaver`),
+        named ``"<saver>-floor"``."""
+        return [
+            Backend(
+                f"{name}-floor",
+                f"InMemorySaver + 1 bare round trip per op ({label.removeprefix('kortyx ')})",
+                open=self._floor_opener(url),
+                shares=nodes,
+                reference=True,
+            )
+            for name, label, url, nodes in self._redis
+        ]
+
+    def _floor_opener(self, url: str) -> Opener:
+        @contextlib.contextmanager
+        def open_() -> Iterator[Saver]:
+            adapter = create_redis_framework_adapter(url=url, prefix=self.prefix())
+            try:
+                yield RoundTripSaver(adapter)
+            finally:
+                adapter.close()
+
+        return open_
 
     def redis_with_options(self, options: dict[str, Any], note: str) -> list[Backend]:
         """The kortyx Redis savers again, their clients created with ``options``."""

@@ -17,18 +17,35 @@ the level can change from one pass to the next; the per-round range of the repor
 The probe's own commands are subtracted from the saver's ``INFO commandstats`` figures:
 :meth:`RoundTripProbe.sample` snapshots the nodes around every batch and keeps the
 difference in :attr:`RoundTripProbe.calls`, which :func:`without` takes off again.
+
+A bare call timed in a loop is not what a round trip costs inside ``invoke``, where the
+call runs on LangGraph's background thread, waits for the GIL when the reply comes, and
+shares two cores with LangGraph's own work and the server. :class:`RoundTripSaver`
+measures that floor where the saver runs: it is ``InMemorySaver`` plus one bare EVALSHA per
+saver operation, through a kortyx Redis saver's client and to its thread's node, so its
+excess over ``InMemorySaver`` is what the round trips alone cost a super-step (the
+*in-invoke floor*). No saver that makes one round trip per operation can do better.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.cluster
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+from langgraph.checkpoint.memory import InMemorySaver
 
 from benchmarks.redisinfo import RedisNodes
 from kortyx_langgraph.redis import RedisFrameworkAdapter
+from kortyx_langgraph.redis.layout import thread_keys
 
 SCRIPT = "return 1"
 """The probe: a script that touches nothing and returns at once."""
@@ -101,8 +118,80 @@ class RoundTripProbe:
         return self.calls.get("evalsha:usec", 0) / calls if calls else None
 
 
-def without(after: Mapping[str, int], probe: RoundTripProbe | None) -> dict[str, int]:
-    """A ``command_calls`` snapshot with the probe's own commands taken off."""
-    if probe is None:
-        return dict(after)
-    return {name: calls - probe.calls.get(name, 0) for name, calls in after.items()}
+class CommandTally:
+    """Commands some code caused on the servers, in ``command_calls`` form: what
+    :func:`without` takes off a saver's figures when that code shares its servers."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+
+    def add(self, before: Mapping[str, int], after: Mapping[str, int]) -> None:
+        """Count the difference between two ``command_calls`` snapshots."""
+        for name in set(before) | set(after):
+            spent = after.get(name, 0) - before.get(name, 0)
+            if spent:
+                self.calls[name] = self.calls.get(name, 0) + spent
+
+
+def without(
+    after: Mapping[str, int], *others: RoundTripProbe | CommandTally | None
+) -> dict[str, int]:
+    """A ``command_calls`` snapshot with the commands of probes and tallies taken off."""
+    out = dict(after)
+    for other in others:
+        if other is not None:
+            for name, calls in other.calls.items():
+                if name in out:
+                    out[name] -= calls
+    return out
+
+
+class RoundTripSaver(InMemorySaver):
+    """``InMemorySaver`` plus one bare EVALSHA (``return 1``) per saver operation: the
+    in-invoke floor of a saver that makes one round trip per operation.
+
+    The call goes through ``adapter``'s own client (its pool, parser, socket options) and
+    names a key in the slot of the thread's keys, so on a Cluster it reaches the node the
+    adapter would use. Only the sync methods are timed by the agent loop;
+    ``InMemorySaver``'s async ones call them, so they pay the same round trip.
+    """
+
+    def __init__(self, adapter: RedisFrameworkAdapter) -> None:
+        super().__init__()
+        self._client: Any = adapter.connection.sync_client()
+        self._prefix = adapter.prefix
+        self._sha: str = self._client.script_load(SCRIPT)
+        self.round_trips = 0
+        """Bare calls sent (one per operation)."""
+
+    def _round_trip(self, config: RunnableConfig) -> None:
+        thread_id = str(config["configurable"]["thread_id"])
+        self._client.evalsha(self._sha, 1, thread_keys(self._prefix, thread_id).cp)
+        self.round_trips += 1
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """One bare round trip, then ``InMemorySaver.get_tuple``."""
+        self._round_trip(config)
+        return super().get_tuple(config)
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """One bare round trip, then ``InMemorySaver.put``."""
+        self._round_trip(config)
+        return super().put(config, checkpoint, metadata, new_versions)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """One bare round trip, then ``InMemorySaver.put_writes``."""
+        self._round_trip(config)
+        super().put_writes(config, writes, task_id, task_path)

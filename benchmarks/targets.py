@@ -182,6 +182,31 @@ def _floor(results: dict[str, Any]) -> Iterator[Target]:
             )
 
 
+def _in_invoke_floor(results: dict[str, Any]) -> Iterator[Target]:
+    """Goal 1 against the floor measured inside ``invoke`` (:class:`RoundTripSaver`)."""
+    for durability in ("async", "sync"):
+        for name in REDIS:
+            key = f"invoke-floor-{name}-{durability}"
+            goal = (
+                f"{name}: excess over InMemorySaver ≤ {FLOOR_LIMIT}x the in-invoke floor "
+                f"(InMemorySaver + 1 bare round trip per operation; agent loop, "
+                f"durability={durability})"
+            )
+            floor = dig(results, "agent_loop", "durability", durability, name, "floor")
+            found = (floor or {}).get("in_invoke") or {}
+            if not found.get("excess_to_floor"):
+                yield Target(key, goal, "not measured", None)
+                continue
+            ratio = found["excess_to_floor"]
+            yield Target(
+                key,
+                goal,
+                f"excess {floor['excess_ms_per_step']:.3f} ms/step, in-invoke floor "
+                f"{found['floor_excess_ms_per_step']:.3f} ms/step: {_ratio_text(ratio)}",
+                ratio["value"] <= FLOOR_LIMIT,
+            )
+
+
 def _fanout(results: dict[str, Any]) -> Iterator[Target]:
     backends = dig(results, "fanout", "backends") or {}
     for name in OURS:
@@ -308,6 +333,7 @@ def evaluate(results: dict[str, Any]) -> list[Target]:
         ),
         *_memory(results),
         *_floor(results),
+        *_in_invoke_floor(results),
         *_fanout(results),
         _anchor_time(results),
         _anchor_memory(results),

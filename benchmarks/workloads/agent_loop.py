@@ -17,6 +17,14 @@ is measured under the same noise as the super-steps. The floor per super-step is
 bare round trip times the saver's round trips per super-step; the saver's excess is its ms
 per step minus ``InMemorySaver``'s, and ``excess ÷ floor`` (median of the per-round values,
 with their range) says how much a Redis saver costs beyond the round trips it cannot avoid.
+
+Each Redis saver also gets its *in-invoke floor* as a saver of its own, in the same rounds:
+``InMemorySaver`` plus one bare EVALSHA per operation through that saver's client
+(:class:`~benchmarks.floor.RoundTripSaver`, backend ``"<saver>-floor"``). Its excess over
+``InMemorySaver`` is what the round trips cost where a saver's calls really run (on
+LangGraph's background thread, next to its work and the server, on the same cores), and
+``excess ÷ in-invoke floor`` compares the saver with it round by round. Its commands are
+counted apart and taken off the saver's figures.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from typing import Any
 
 from benchmarks.backends import BASELINE, Backend, Environment, Saver
 from benchmarks.config import Sizes
-from benchmarks.floor import RoundTripProbe, without
+from benchmarks.floor import CommandTally, RoundTripProbe, without
 from benchmarks.graphs import Graph, agent_input, agent_loop_graph, thread_config
 from benchmarks.meter import OpMeter, attach
 from benchmarks.redisinfo import CommandDelta, command_delta
@@ -57,6 +65,8 @@ class _Saver:
     probe: RoundTripProbe | None = None
     rtt_rounds: list[list[float]] = field(default_factory=list)
     """Bare round trips (µs) timed during each round."""
+    tally: CommandTally | None = None
+    """A reference saver's own commands on the servers it shares (``backend.shares``)."""
     error: str | None = None
 
 
@@ -128,7 +138,25 @@ def _invoke(env: Environment, entry: _Saver, sizes: Sizes, durability: str) -> f
 
 
 def _one_pass(env: Environment, sizes: Sizes, durability: str, log: Log) -> dict[str, Any]:
-    return interleaved_pass(env, env.backends, sizes, durability, log)
+    return interleaved_pass(env, [*env.backends, *env.floor_savers()], sizes, durability, log)
+
+
+def _others(entries: Sequence[_Saver], nodes: Any) -> list[CommandTally | None]:
+    """The tallies of the reference savers that send to ``nodes``."""
+    return [e.tally for e in entries if e.tally is not None and e.backend.shares is nodes]
+
+
+def _invoke_counted(env: Environment, entry: _Saver, sizes: Sizes, durability: str) -> float:
+    """:func:`_invoke`, the commands it caused on ``entry.backend.shares`` tallied (the
+    snapshots are taken outside the timed part)."""
+    nodes = entry.backend.shares
+    if nodes is None or entry.tally is None:
+        return _invoke(env, entry, sizes, durability)
+    before = nodes.command_calls()
+    try:
+        return _invoke(env, entry, sizes, durability)
+    finally:
+        entry.tally.add(before, nodes.command_calls())
 
 
 def interleaved_pass(
@@ -153,13 +181,18 @@ def interleaved_pass(
             entry = _Saver(backend, saver, graph, meter, used_before=used_before)
             if isinstance(saver, RedisFrameworkAdapter) and backend.nodes is not None:
                 entry.probe = RoundTripProbe(saver, backend.nodes)
+            if backend.shares is not None:
+                entry.tally = CommandTally()
             entries.append(entry)
         for entry in entries:
             for _ in range(sizes.warmup_threads):
-                _guarded(entry, _invoke, env, entry, sizes, durability)
+                _guarded(entry, _invoke_counted, env, entry, sizes, durability)
             entry.meter.reset()
-            if entry.backend.nodes is not None:
-                entry.calls_before = without(entry.backend.nodes.command_calls(), entry.probe)
+            nodes = entry.backend.nodes
+            if nodes is not None:
+                entry.calls_before = without(
+                    nodes.command_calls(), entry.probe, *_others(entries, nodes)
+                )
         probes_per_thread = math.ceil(FLOOR_CALLS_PER_ROUND / sizes.agent_per_round)
         for round_no in range(sizes.agent_rounds):
             log(f"{title}, durability={durability}: round {round_no + 1}/{sizes.agent_rounds}")
@@ -168,7 +201,7 @@ def interleaved_pass(
             rtts: dict[str, list[float]] = {e.backend.name: [] for e in entries}
             for i in range(sizes.agent_per_round):
                 for entry in rotated(entries, round_no * sizes.agent_per_round + i):
-                    sample = _guarded(entry, _invoke, env, entry, sizes, durability)
+                    sample = _guarded(entry, _invoke_counted, env, entry, sizes, durability)
                     if sample is not None:
                         samples[entry.backend.name].append(sample)
                 for entry in rotated(entries, round_no * sizes.agent_per_round + i):
@@ -215,11 +248,21 @@ def _collect(entries: list[_Saver], sizes: Sizes) -> dict[str, Any]:
             row["ratio"] = spread.to_json() if spread else None
         nodes = entry.backend.nodes
         if nodes is not None and entry.calls_before is not None:
-            after = without(nodes.command_calls(), entry.probe)
+            after = without(nodes.command_calls(), entry.probe, *_others(entries, nodes))
             delta = command_delta(entry.calls_before, after)
             row["redis"] = redis_accounting(delta, operations=operations, units=steps_total)
             if entry.probe is not None and baseline is not None:
                 row["floor"] = _floor(entry, baseline, delta.steady_round_trips / steps_total)
+                floor_saver = next(
+                    (
+                        e
+                        for e in entries
+                        if e.backend.name == f"{entry.backend.name}-floor" and not e.error
+                    ),
+                    None,
+                )
+                if floor_saver is not None:
+                    row["floor"]["in_invoke"] = _in_invoke_floor(entry, floor_saver, baseline)
             prefix = getattr(entry.saver, "prefix", None)
             if prefix is not None:
                 row["memory"] = _memory(entry, prefix, sizes)
@@ -255,6 +298,31 @@ def _floor(entry: _Saver, baseline: _Saver, round_trips_per_step: float) -> dict
         "floor_ms_per_step": sig(floor),
         "excess_ms_per_step": sig(mine - base),
         "excess_to_floor_pooled": sig((mine - base) / floor, 3) if floor else None,
+        "excess_to_floor": spread.to_json() if spread else None,
+    }
+
+
+def _in_invoke_floor(entry: _Saver, floor: _Saver, baseline: _Saver) -> dict[str, Any]:
+    """The saver's excess over ``InMemorySaver`` against its in-invoke floor's excess (the
+    same rounds): ``excess_to_floor`` is the median of the per-round ratios."""
+    mine: list[float] = []
+    floors: list[float] = []
+    for samples, floor_samples, base_samples in zip(
+        entry.rounds, floor.rounds, baseline.rounds, strict=False
+    ):
+        if samples and floor_samples and base_samples:
+            base = statistics.median(base_samples)
+            mine.append(statistics.median(samples) - base)
+            floors.append(statistics.median(floor_samples) - base)
+    spread = ratio_of(mine, floors) if all(f > 0 for f in floors) else None
+    base_all = statistics.median(x for r in baseline.rounds for x in r)
+    floor_all = statistics.median(x for r in floor.rounds for x in r)
+    return {
+        "saver": floor.backend.name,
+        "floor_ms_per_step": sig(floor_all),
+        "floor_excess_ms_per_step": sig(floor_all - base_all),
+        "floor_excess_rounds": [sig(f) for f in floors],
+        "excess_rounds": [sig(m) for m in mine],
         "excess_to_floor": spread.to_json() if spread else None,
     }
 
