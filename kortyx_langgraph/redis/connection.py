@@ -36,7 +36,9 @@ from kortyx_langgraph.errors import (
     StorageCapabilityError,
     StorageConnectionError,
     StorageError,
+    WriteOutcomeUnknownError,
 )
+from kortyx_langgraph.redis.batching import AsyncGroupCommit, GroupCommit
 from kortyx_langgraph.redis.client_options import (
     adapter_client_options,
     cluster_options,
@@ -221,6 +223,10 @@ class RedisConnection:
         )
         self._given_async: AsyncClient | None = None
         self._loaded: set[tuple[int, str]] = set()
+        self._group = GroupCommit(self._resolve, self._abandoned)
+        self._agroups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGroupCommit] = (
+            weakref.WeakKeyDictionary()
+        )
         self.cluster = cluster
         if isinstance(client, (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster)):
             _check_binary(client)
@@ -514,6 +520,78 @@ class RedisConnection:
                     raise self._give_up(exc, step, attempts) from None
             await asyncio.sleep(delay)
 
+    # Concurrent put_writes of one thread share a pipeline (redis/batching.py): a fan-out
+    # of n Send tasks costs far fewer than n round trips. Not with replica_acks, whose
+    # writes each wait for their own WAIT.
+
+    def _grouped(self, step: Call | Scan) -> bool:
+        return isinstance(step, Call) and step.script.grouped and self.replica_acks is None
+
+    def _send_step(self, client: SyncClient, step: Call | Scan) -> Any:
+        if not self._grouped(step):
+            return self._send_retrying(client, step)
+        assert isinstance(step, Call)
+        return self._group.send(
+            step.keys[0],
+            step,
+            functools.partial(self._send_retrying, client),
+            functools.partial(self._send_pipeline, client),
+        )
+
+    async def _asend_step(self, client: AsyncClient, step: Call | Scan) -> Any:
+        if not self._grouped(step):
+            return await self._asend_retrying(client, step)
+        assert isinstance(step, Call)
+        loop = asyncio.get_running_loop()
+        group = self._agroups.get(loop)
+        if group is None:
+            group = self._agroups[loop] = AsyncGroupCommit(self._resolve, self._abandoned)
+        return await group.send(
+            step.keys[0],
+            step,
+            functools.partial(self._asend_retrying, client),
+            functools.partial(self._asend_pipeline, client),
+        )
+
+    def _send_pipeline(self, client: SyncClient, steps: Sequence[Call]) -> list[Any]:
+        """The scripts in one pipeline on one connection of the thread's node (all of
+        ``steps`` are one thread's); a reply or an exception per step."""
+        node: Any = client
+        if isinstance(client, redis.cluster.RedisCluster):
+            primary = client.get_node_from_key(steps[0].keys[0])  # type: ignore[no-untyped-call]
+            node = client.get_redis_connection(primary)
+        pipe = node.pipeline(transaction=False)
+        for step in steps:
+            pipe.evalsha(step.script.sha, len(step.keys), *step.keys, *step.args)
+        return list(pipe.execute(raise_on_error=False))
+
+    async def _asend_pipeline(self, client: AsyncClient, steps: Sequence[Call]) -> list[Any]:
+        """:meth:`_send_pipeline` with the event loop's client."""
+        node: Any = client
+        if isinstance(client, redis.asyncio.cluster.RedisCluster):
+            node = self._async_node_client(client, steps[0].keys[0])
+        pipe = node.pipeline(transaction=False)
+        for step in steps:
+            pipe.evalsha(step.script.sha, len(step.keys), *step.keys, *step.args)
+        return list(await pipe.execute(raise_on_error=False))
+
+    def _resolve(self, step: Call, exc: BaseException) -> BaseException | None:
+        """A step's error reply in a pipeline: ``None`` to send it again alone (its node
+        lost the script, or the slot moved), else the typed error a lone send raises."""
+        if isinstance(exc, redis.exceptions.NoScriptError) or is_redirect(exc):
+            return None
+        if not isinstance(exc, _FAILURES):
+            return exc
+        return self._give_up(exc, step, Attempts(self.retry))
+
+    def _abandoned(self, step: Call) -> BaseException:
+        return WriteOutcomeUnknownError(
+            f"Redis at {self.where}: {step.script.name} was queued to be sent with other "
+            "writes of its thread, and that send was cut short; it may or may not have "
+            "run (repeating it is safe)",
+            operation=step.script.name,
+        )
+
     # One driver per colour runs every flow: it sends the flow's requests, hands back
     # the replies, yields what a listing flow emits and puts the result in ``result``.
 
@@ -529,7 +607,7 @@ class RedisConnection:
                 reply = None
                 yield step.item
                 continue
-            reply = self._send_retrying(client, step)
+            reply = self._send_step(client, step)
 
     async def _adrive(
         self, flow: Flow[T], client: AsyncClient, result: list[T]
@@ -545,7 +623,7 @@ class RedisConnection:
                 reply = None
                 yield step.item
                 continue
-            reply = await self._asend_retrying(client, step)
+            reply = await self._asend_step(client, step)
 
     def run(self, flow: Flow[T]) -> T:
         """Run a flow to its result with the sync client."""

@@ -1,0 +1,279 @@
+"""Group commit of concurrent ``put_writes`` (``redis/batching.py``): who sends what, each
+caller's own outcome, no caller left waiting, and fan-outs stored exactly as
+``InMemorySaver`` stores them, on real Redis servers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from benchmarks.graphs import thread_config
+from benchmarks.workloads.fanout import fanout_graph
+from kortyx_langgraph import create_redis_framework_adapter
+from kortyx_langgraph.redis import connection as connection_module
+from kortyx_langgraph.redis.batching import AsyncGroupCommit, GroupCommit
+
+
+class Abandoned(Exception):
+    pass
+
+
+class Refused(Exception):
+    pass
+
+
+def _resolve(call: Any, exc: BaseException) -> BaseException | None:
+    return None if "again" in str(exc) else Refused(f"{call}: {exc}")
+
+
+def _abandoned(call: Any) -> BaseException:
+    return Abandoned(str(call))
+
+
+class FakeServer:
+    """Records what was sent; ``send_one`` can be held until released."""
+
+    def __init__(self, pipeline_replies: dict[str, Any] | None = None) -> None:
+        self.sent: list[tuple[str, list[Any]]] = []
+        self.hold = threading.Event()
+        self.hold.set()
+        self.entered = threading.Event()
+        self.pipeline_replies = pipeline_replies or {}
+        self.pipeline_fails: BaseException | None = None
+
+    def send_one(self, call: Any) -> Any:
+        self.entered.set()
+        self.hold.wait(5)
+        self.sent.append(("one", [call]))
+        return f"ok {call}"
+
+    def send_many(self, calls: Sequence[Any]) -> list[Any]:
+        self.sent.append(("many", list(calls)))
+        if self.pipeline_fails is not None:
+            raise self.pipeline_fails
+        return [self.pipeline_replies.get(c, f"ok {c}") for c in calls]
+
+
+def _queued(group: GroupCommit, key: str, count: int) -> None:
+    deadline = time.monotonic() + 5
+    while len(group._queues.get(key, [])) < count:
+        assert time.monotonic() < deadline, "calls did not queue"
+        time.sleep(0.001)
+
+
+def test_a_lone_call_is_sent_on_its_own() -> None:
+    server = FakeServer()
+    group = GroupCommit(_resolve, _abandoned)
+    assert group.send("t", "a", server.send_one, server.send_many) == "ok a"
+    assert group.send("t", "b", server.send_one, server.send_many) == "ok b"
+    assert server.sent == [("one", ["a"]), ("one", ["b"])]
+    assert group._queues == {}
+
+
+def _overlapping(server: FakeServer, group: GroupCommit, calls: list[tuple[str, str]]) -> list[Any]:
+    """The first call holds the line while the others queue behind it; every outcome."""
+    server.hold.clear()
+
+    def send(key_call: tuple[str, str]) -> Any:
+        try:
+            return group.send(*key_call, server.send_one, server.send_many)
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        first = pool.submit(send, calls[0])
+        assert server.entered.wait(5)
+        rest = []
+        for n, call in enumerate(calls[1:], 1):
+            rest.append(pool.submit(send, call))
+            if call[0] == calls[0][0]:
+                _queued(group, call[0], sum(1 for k, _ in calls[1 : n + 1] if k == call[0]))
+        time.sleep(0.05)  # calls of other keys go out on their own meanwhile
+        server.hold.set()
+        return [first.result(5), *(f.result(5) for f in rest)]
+
+
+def test_calls_arriving_while_one_is_in_flight_go_out_together() -> None:
+    server = FakeServer()
+    group = GroupCommit(_resolve, _abandoned)
+    outcomes = _overlapping(server, group, [("t", "a"), ("t", "b"), ("t", "c"), ("u", "x")])
+    assert outcomes == ["ok a", "ok b", "ok c", "ok x"]
+    assert ("one", ["a"]) in server.sent
+    assert ("one", ["x"]) in server.sent  # another key is never held up by this one
+    assert ("many", ["b", "c"]) in server.sent
+    assert len(server.sent) == 3
+    assert group._queues == {}
+
+
+def test_each_call_gets_its_own_error_and_some_go_again_alone() -> None:
+    server = FakeServer({"b": Exception("CORRUPT b"), "c": Exception("send again")})
+    group = GroupCommit(_resolve, _abandoned)
+    outcomes = _overlapping(server, group, [("t", "a"), ("t", "b"), ("t", "c"), ("t", "d")])
+    assert outcomes[0] == "ok a"
+    assert isinstance(outcomes[1], Refused)
+    assert "CORRUPT b" in str(outcomes[1])
+    assert outcomes[2:] == ["ok c", "ok d"]
+    assert server.sent[-2:] == [("many", ["b", "c", "d"]), ("one", ["c"])]
+
+
+def test_a_pipeline_that_fails_as_a_whole_is_sent_again_call_by_call() -> None:
+    server = FakeServer()
+    server.pipeline_fails = ConnectionError("reset")
+    group = GroupCommit(_resolve, _abandoned)
+    outcomes = _overlapping(server, group, [("t", "a"), ("t", "b"), ("t", "c")])
+    assert outcomes == ["ok a", "ok b", "ok c"]
+    assert server.sent[1:] == [("many", ["b", "c"]), ("one", ["b"]), ("one", ["c"])]
+
+
+def test_a_batch_cut_short_answers_every_queued_call_and_frees_the_key() -> None:
+    server = FakeServer()
+    server.pipeline_fails = KeyboardInterrupt()
+    group = GroupCommit(_resolve, _abandoned)
+    outcomes: list[Any] = []
+
+    def send(call: str) -> None:
+        try:
+            outcomes.append(group.send("t", call, server.send_one, server.send_many))
+        except BaseException as exc:  # the leader sees the interrupt itself
+            outcomes.append(exc)
+
+    server.hold.clear()
+    threads = [threading.Thread(target=send, args=(c,)) for c in "abc"]
+    threads[0].start()
+    assert server.entered.wait(5)
+    for n, thread in enumerate(threads[1:], 1):
+        thread.start()
+        _queued(group, "t", n)
+    server.hold.set()
+    for thread in threads:
+        thread.join(5)
+    kinds = sorted(type(o).__name__ for o in outcomes)
+    assert kinds == ["Abandoned", "KeyboardInterrupt", "str"]
+    assert group._queues == {}
+    server.pipeline_fails = None
+    assert group.send("t", "d", server.send_one, server.send_many) == "ok d"
+
+
+async def _async_send_one(server: FakeServer, release: asyncio.Event, call: Any) -> Any:
+    server.entered.set()
+    await release.wait()
+    server.sent.append(("one", [call]))
+    return f"ok {call}"
+
+
+async def _async_send_many(server: FakeServer, calls: Sequence[Any]) -> list[Any]:
+    return server.send_many(calls)
+
+
+def test_asyncio_calls_of_one_thread_share_a_pipeline_and_a_cancelled_one_frees_its_turn() -> None:
+    async def scenario() -> None:
+        server = FakeServer()
+        group = AsyncGroupCommit(_resolve, _abandoned)
+        release = asyncio.Event()
+
+        def send(call: str) -> asyncio.Task[Any]:
+            return asyncio.create_task(
+                group.send(
+                    "t",
+                    call,
+                    lambda c: _async_send_one(server, release, c),
+                    lambda cs: _async_send_many(server, cs),
+                )
+            )
+
+        first = send("a")
+        await asyncio.sleep(0)
+        waiting = [send(c) for c in "bcd"]
+        await asyncio.sleep(0)
+        waiting[0].cancel()  # gives up while queued
+        await asyncio.sleep(0)
+        release.set()
+        assert await first == "ok a"
+        assert await asyncio.gather(*waiting[1:]) == ["ok c", "ok d"]
+        with pytest.raises(asyncio.CancelledError):
+            await waiting[0]
+        assert server.sent == [("one", ["a"]), ("many", ["c", "d"])]
+        assert group._queues == {}
+
+        # the call that was to send the next batch is cancelled: the one after it does
+        release.clear()
+        first = send("e")
+        await asyncio.sleep(0)
+        second, third = send("f"), send("g")
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.sleep(0)
+        second.cancel()
+        assert await first == "ok e"
+        outcome = await asyncio.gather(second, return_exceptions=True)
+        assert isinstance(outcome[0], (asyncio.CancelledError, str))
+        assert await asyncio.wait_for(third, 5) == "ok g"
+        assert group._queues == {}
+
+    asyncio.run(scenario())
+
+
+# -- on real servers ----------------------------------------------------------------------
+
+
+def _count_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    sizes: list[int] = []
+    for name in ("_send_pipeline", "_asend_pipeline"):
+        original = getattr(connection_module.RedisConnection, name)
+
+        def counting(self: Any, client: Any, steps: Any, _original: Any = original) -> Any:
+            sizes.append(len(steps))
+            return _original(self, client, steps)
+
+        monkeypatch.setattr(connection_module.RedisConnection, name, counting)
+    return sizes
+
+
+def _stored(saver: Any, thread_id: str) -> list[Any]:
+    """Every checkpoint of the thread with its pending writes, as the saver lists them."""
+    out = []
+    for found in saver.list(thread_config(thread_id)):
+        writes = sorted((channel, repr(value)) for _, channel, value in found.pending_writes)
+        out.append((found.checkpoint["channel_values"], found.metadata["step"], writes))
+    return out
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("backend", ["redis", "redis-cluster"])
+@pytest.mark.parametrize("colour", ["sync", "async"])
+def test_a_fan_out_is_stored_as_in_memory_saver_stores_it_in_fewer_round_trips(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+    colour: str,
+) -> None:
+    from tests.conftest import redis_url_for
+
+    sizes = _count_batches(monkeypatch)
+    adapter = create_redis_framework_adapter(
+        url=redis_url_for(request, backend), prefix=f"group-{uuid.uuid4().hex[:8]}:"
+    )
+    baseline = InMemorySaver()
+    tasks = 300
+    try:
+        for saver in (adapter, baseline):
+            graph = fanout_graph(saver)
+            config = thread_config("fan", tasks)
+            if colour == "sync":
+                result = graph.invoke({"tasks": tasks}, config)
+            else:
+                result = asyncio.run(graph.ainvoke({"tasks": tasks}, config))
+            assert result["joined"] == tasks
+        assert _stored(adapter, "fan") == _stored(baseline, "fan")
+        assert sum(sizes) > tasks / 2, "most of the writes should have shared a pipeline"
+        assert len(sizes) < sum(sizes)
+    finally:
+        adapter.close()
