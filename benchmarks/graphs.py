@@ -22,11 +22,31 @@ run asks for another size (``--message-bytes``)."""
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 
 
+PROSE = (
+    "Thanks for waiting while I looked into the order. The parcel left our warehouse on "
+    "Monday and was handed to the courier the same evening, but the tracking page has not "
+    "moved since it reached the regional depot. That usually means a missed scan rather than "
+    "a lost parcel, so I have opened a trace with the courier and asked them to confirm where "
+    "it is now. If they cannot find it within two working days, we will send a replacement at "
+    "no cost and you can keep the first one if it turns up later. In the meantime, could you "
+    "check whether a neighbour or the building reception signed for it? Some drivers leave a "
+    "card only after the second attempt. I have also added a note to your account so that "
+    "anyone on the team can pick this up if you write back while I am away. Let me know which "
+    "delivery address you would prefer for the replacement, and whether a weekday morning "
+    "slot suits you better than the afternoon. "
+)
+"""Running English the agent-loop messages are cut from: a reply as an assistant writes it,
+so that compression meets text that compresses as prose does (about 60% of its size with
+deflate at 500 bytes), not a repeated pattern."""
+
+
 def message_text(thread_id: str, step: int, size: int = MESSAGE_BYTES) -> str:
-    """A unique ``size``-character text for ``step`` of ``thread_id``."""
+    """A unique ``size``-character text for ``step`` of ``thread_id``: its name and step,
+    then :data:`PROSE` from a point that depends on both, wrapping around."""
     head = f"{thread_id} step {step}: "
-    filler = hashlib.sha256(head.encode()).hexdigest()
-    return (head + filler * (size // len(filler) + 1))[:size]
+    start = int(hashlib.sha256(head.encode()).hexdigest()[:8], 16) % len(PROSE)
+    body = PROSE[start:] + PROSE * (size // len(PROSE) + 1)
+    return (head + body)[:size]
 
 
 class AgentState(TypedDict):

@@ -7,6 +7,7 @@ microsecond, and every saver in a comparison gets the same wrappers.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -14,6 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import redis.connection
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 TIMED = ("put", "put_writes", "get_tuple")
@@ -107,3 +109,29 @@ def attach(saver: BaseCheckpointSaver[Any], meter: OpMeter) -> None:
     for names, wrap in wrappers:
         for name in names:
             setattr(saver, name, wrap(meter, name, getattr(saver, name)))
+
+
+class SendCounter:
+    """Counts the requests redis-py writes to a socket (a pipeline is one write, one round
+    trip), by patching its connection class for the duration of a ``with`` block."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[None]:
+        """Count the writes made inside the block."""
+        connection_class = redis.connection.AbstractConnection
+        original: Callable[..., None] = connection_class.send_packed_command
+
+        def send_packed_command(conn: Any, command: Any, check_health: bool = True) -> None:
+            with self._lock:
+                self.calls += 1
+            original(conn, command, check_health)
+
+        connection_class.send_packed_command = send_packed_command  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            connection_class.send_packed_command = original  # type: ignore[method-assign]

@@ -423,6 +423,7 @@ def fanout(section: dict[str, Any]) -> str:
         "server s in scripts",
         "server µs/op",
         "saver ops",
+        "scripts/op",
         "round trips/op",
     ]
     body = []
@@ -448,6 +449,7 @@ def fanout(section: dict[str, Any]) -> str:
                     num(redis.get("server_us_per_operation"), 0),
                     f"{cell['operations']:,}",
                     num(redis.get("steady_round_trips_per_operation"), 3),
+                    num(redis.get("client_round_trips_per_operation"), 3),
                 ]
             )
         growth = row["growth"]
@@ -463,9 +465,11 @@ def fanout(section: dict[str, Any]) -> str:
         "The median of 3 `invoke`s per saver and size (1 with `--quick`), savers in rotating "
         "order: `fan` sends n `worker` tasks (`Send`), each appends "
         "one item to an `operator.add` list, `join` checks the list holds n items. Server s = "
-        "`usec` of EVALSHA and EVAL from `INFO commandstats` around the invoke; round trips/op "
-        "= top-level commands ÷ saver operations, one-time ones (connection set-up, NOSCRIPT) "
-        "left out."
+        "`usec` of EVALSHA and EVAL from `INFO commandstats` around the invoke; scripts/op "
+        "= top-level commands the server ran ÷ saver operations, one-time ones (connection "
+        "set-up, NOSCRIPT) left out; round trips/op = requests redis-py wrote to a socket ÷ "
+        "saver operations (a pipeline is one request: concurrent `put_writes` of one thread "
+        "share one)."
     )
     growth_intro = (
         "Growth exponent = log(t(largest) / t(smallest)) / log(largest / smallest), "

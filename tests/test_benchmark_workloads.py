@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from benchmarks import report
-from benchmarks.graphs import thread_config
+from benchmarks.graphs import MESSAGE_BYTES, message_text, thread_config
 from benchmarks.run import _parse
 from benchmarks.targets import evaluate
 from benchmarks.workloads.fanout import fanout_graph, growth
@@ -114,3 +115,13 @@ def test_fanout_and_long_thread_sections_render() -> None:
     rendered = report.long_thread(long_section)
     assert "| base | 2.00 (1.90-2.10) |" in rendered
     assert "failed: boom" in rendered
+
+
+def test_agent_loop_messages_are_unique_and_compress_as_prose_does() -> None:
+    texts = {message_text(f"t-{t}", step) for t in range(5) for step in range(1, 41)}
+    assert len(texts) == 200
+    assert {len(text.encode()) for text in texts} == {MESSAGE_BYTES}
+    ratios = sorted(len(zlib.compress(text.encode(), 6)) / MESSAGE_BYTES for text in texts)
+    # English compresses to roughly half or more; a repeated pattern to under a fifth
+    assert ratios[0] > 0.5
+    assert ratios[-1] < 0.75

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import statistics
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -33,7 +32,7 @@ from benchmarks import stack
 from benchmarks.backends import BASELINE, Backend, Environment, Saver
 from benchmarks.config import Sizes
 from benchmarks.graphs import agent_input, agent_loop_graph, thread_config
-from benchmarks.meter import OpMeter, attach
+from benchmarks.meter import OpMeter, SendCounter, attach
 from benchmarks.redisinfo import CommandDelta, RedisNodes, command_delta, memory_usage
 from benchmarks.stats import sig
 from benchmarks.workloads import Log, describe_error
@@ -263,32 +262,6 @@ def _memory(
 # -- commands per operation, one saver at a time -----------------------------------------
 
 
-class _SendCounter:
-    """Counts the requests redis-py writes to a socket (a pipeline is one write, one round
-    trip), by patching its connection class for the duration of a ``with`` block."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def counting(self) -> Iterator[None]:
-        """Count the writes made inside the block."""
-        connection_class = redis.connection.AbstractConnection
-        original: Callable[..., None] = connection_class.send_packed_command
-
-        def send_packed_command(conn: Any, command: Any, check_health: bool = True) -> None:
-            with self._lock:
-                self.calls += 1
-            original(conn, command, check_health)
-
-        connection_class.send_packed_command = send_packed_command  # type: ignore[method-assign]
-        try:
-            yield
-        finally:
-            connection_class.send_packed_command = original  # type: ignore[method-assign]
-
-
 def _accounting(
     env: Environment, url: str, nodes: RedisNodes, sizes: Sizes, log: Log
 ) -> dict[str, Any]:
@@ -320,7 +293,7 @@ def _count_commands(
 
         one_thread(0)  # connections, scripts and indexes are set up outside the count
         meter.reset()
-        counter = _SendCounter()
+        counter = SendCounter()
         before = nodes.command_calls()
         with counter.counting():
             for n in range(1, ACCOUNTING_THREADS + 1):

@@ -19,6 +19,7 @@ growth exponent between the smallest and the largest size is
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import operator
@@ -31,7 +32,7 @@ from langgraph.types import Send
 from benchmarks.backends import BASELINE, Backend, Environment
 from benchmarks.config import Sizes
 from benchmarks.graphs import Graph, thread_config
-from benchmarks.meter import OpMeter, attach
+from benchmarks.meter import OpMeter, SendCounter, attach
 from benchmarks.redisinfo import command_delta
 from benchmarks.stats import sig
 from benchmarks.workloads import Log, describe_error, rotated
@@ -160,7 +161,9 @@ class _Runner:
         nodes = self.backend.nodes
         before = nodes.command_calls() if nodes is not None else None
         self.meter.reset()
-        seconds = self._invoke(tasks)
+        sends = SendCounter()
+        with sends.counting() if nodes is not None else contextlib.nullcontext():
+            seconds = self._invoke(tasks)
         operations = self.meter.operations
         row: dict[str, Any] = {
             "seconds": sig(seconds),
@@ -171,6 +174,10 @@ class _Runner:
             delta = command_delta(before, nodes.command_calls())
             row["server_s"] = sig(delta.script_usec / 1e6)
             row["redis"] = redis_accounting(delta, operations=operations, units=tasks)
+            # a pipeline of scripts is one request: concurrent put_writes share them
+            row["redis"]["client_round_trips_per_operation"] = (
+                sig(sends.calls / operations) if operations else None
+            )
         return row
 
 
