@@ -274,7 +274,8 @@ class Environment:
         return [
             Backend(
                 f"{name}-floor",
-                f"InMemorySaver + 1 bare round trip per op ({label.removeprefix('kortyx ')})",
+                "InMemorySaver + 1 bare round trip per op, "
+                + ("Redis Cluster" if "cluster" in name else "standalone Redis"),
                 open=self._floor_opener(url),
                 shares=nodes,
                 reference=True,
