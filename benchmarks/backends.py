@@ -35,9 +35,10 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from benchmarks.floor import RoundTripSaver
+from benchmarks.floor import RoundTripSaver, without_scripts
 from benchmarks.redisinfo import RedisNodes
 from kortyx_langgraph import create_in_memory_framework_adapter, create_redis_framework_adapter
+from kortyx_langgraph.redis import RedisFrameworkAdapter
 
 REPO = Path(__file__).resolve().parents[1]
 STACK_URL_VARIABLE = "KORTYX_BENCH_REDIS_STACK_URL"
@@ -269,26 +270,36 @@ class Environment:
 
     def floor_savers(self) -> list[Backend]:
         """Per kortyx Redis saver, its in-invoke floor: ``InMemorySaver`` plus one bare
-        round trip per operation through that saver's client (:class:`RoundTripSaver`),
-        named ``"<saver>-floor"``."""
-        return [
-            Backend(
-                f"{name}-floor",
-                "InMemorySaver + 1 bare round trip per op, "
-                + ("Redis Cluster" if "cluster" in name else "standalone Redis"),
-                open=self._floor_opener(url),
-                shares=nodes,
-                reference=True,
-            )
-            for name, label, url, nodes in self._redis
-        ]
+        round trip per operation through that saver's client (:class:`RoundTripSaver`,
+        ``"<saver>-floor"``), and the saver with its scripts replaced by an empty one
+        (:func:`without_scripts`, ``"<saver>-no-scripts"``)."""
+        out = []
+        for name, _, url, nodes in self._redis:
+            where = "Redis Cluster" if "cluster" in name else "standalone Redis"
+            out += [
+                Backend(
+                    f"{name}-floor",
+                    f"InMemorySaver + 1 bare round trip per op, {where}",
+                    open=self._floor_opener(url, RoundTripSaver),
+                    shares=nodes,
+                    reference=True,
+                ),
+                Backend(
+                    f"{name}-no-scripts",
+                    f"kortyx Redis with empty scripts (same keys and arguments), {where}",
+                    open=self._floor_opener(url, without_scripts),
+                    shares=nodes,
+                    reference=True,
+                ),
+            ]
+        return out
 
-    def _floor_opener(self, url: str) -> Opener:
+    def _floor_opener(self, url: str, make: Callable[[RedisFrameworkAdapter], Saver]) -> Opener:
         @contextlib.contextmanager
         def open_() -> Iterator[Saver]:
             adapter = create_redis_framework_adapter(url=url, prefix=self.prefix())
             try:
-                yield RoundTripSaver(adapter)
+                yield make(adapter)
             finally:
                 adapter.close()
 

@@ -25,6 +25,10 @@ measures that floor where the saver runs: it is ``InMemorySaver`` plus one bare 
 saver operation, through a kortyx Redis saver's client and to its thread's node, so its
 excess over ``InMemorySaver`` is what the round trips alone cost a super-step (the
 *in-invoke floor*). No saver that makes one round trip per operation can do better.
+:func:`without_scripts` splits the rest: a kortyx Redis saver that does all its own work and
+sends the same keys and arguments, but to an empty script, so that what it costs beyond the
+floor is the client's side (serialization, planning, packing the arguments, sending them)
+and what the real saver costs beyond it is the scripts' work on the server.
 """
 
 from __future__ import annotations
@@ -144,6 +148,32 @@ def without(
                 if name in out:
                     out[name] -= calls
     return out
+
+
+def without_scripts(adapter: RedisFrameworkAdapter) -> RedisFrameworkAdapter:
+    """``adapter`` with every script call sent as an EVALSHA of ``return 1`` with the same
+    keys and arguments, and answered as if nothing were stored (``get_tuple`` finds no
+    checkpoint, every write answers 1). For new threads run by ``invoke`` it behaves as the
+    real saver does (LangGraph reads a thread back only when it starts), so it measures the
+    adapter's client side under the same conditions. Sync calls only."""
+    connection: Any = adapter.connection
+    client: Any = connection.sync_client()
+    sha = client.script_load(SCRIPT)
+
+    def send(_client: Any, step: Any) -> Any:
+        client.execute_command("EVALSHA", sha, len(step.keys), *step.keys, *step.args)
+        return None if not step.script.writes else 1
+
+    def send_pipeline(_client: Any, steps: Any) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        for step in steps:
+            pipe.evalsha(sha, len(step.keys), *step.keys, *step.args)
+        pipe.execute()
+        return [None if not step.script.writes else 1 for step in steps]
+
+    connection._send = send
+    connection._send_pipeline = send_pipeline  # put_writes that overlap (group commit)
+    return adapter
 
 
 class RoundTripSaver(InMemorySaver):

@@ -200,6 +200,9 @@ def _floor_tables(section: dict[str, Any]) -> str:
             )
         if body:
             out.append(f"**Round-trip floor, durability={durability}**\n\n" + table(headers, body))
+    split = _split_table(section)
+    if split:
+        out.append(split)
     if not out:
         return ""
     intro = (
@@ -217,6 +220,42 @@ def _floor_tables(section: dict[str, Any]) -> str:
         "Its commands are left out of the saver's counts too."
     )
     return "\n\n".join([intro, *out])
+
+
+def _split_table(section: dict[str, Any]) -> str:
+    """Where each Redis saver's excess per step goes, per durability mode."""
+    headers = [
+        "saver",
+        "durability",
+        "excess ms/step",
+        "round trips alone",
+        "client side",
+        "scripts on the server",
+    ]
+    body = []
+    for durability, rows in section["durability"].items():
+        for row in rows.values():
+            split = (row.get("floor") or {}).get("split")
+            if split:
+                body.append(
+                    [
+                        _label(row),
+                        durability,
+                        ms(split["excess_ms_per_step"]),
+                        ms(split["round_trips_ms_per_step"]),
+                        ms(split["client_side_ms_per_step"]),
+                        ms(split["scripts_ms_per_step"]),
+                    ]
+                )
+    if not body:
+        return ""
+    return (
+        "**Where the excess goes** (ms per step, medians over all threads): round trips "
+        'alone = "InMemorySaver + 1 bare round trip per op" minus InMemorySaver; client side = '
+        '"kortyx Redis with empty scripts" (its own serialization, planning and arguments, '
+        "sent to a script that does nothing) minus that floor; scripts on the server = the saver "
+        "minus the saver with empty scripts.\n\n" + table(headers, body)
+    )
 
 
 def hitl(section: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ import redis
 from langgraph.checkpoint.memory import InMemorySaver
 
 from benchmarks import report
-from benchmarks.floor import CommandTally, RoundTripSaver, without
+from benchmarks.floor import CommandTally, RoundTripSaver, without, without_scripts
 from benchmarks.graphs import agent_input, agent_loop_graph, thread_config
 from benchmarks.meter import OpMeter, attach
 from benchmarks.targets import evaluate
@@ -19,8 +19,11 @@ from kortyx_langgraph import create_redis_framework_adapter
 
 
 def _evalsha_calls(client: Any) -> int:
+    """Scripts the server ran (a script's first call on a client is an EVAL)."""
     stats: dict[str, Any] = client.info("commandstats")
-    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+    return sum(
+        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval")
+    )
 
 
 @pytest.mark.redis
@@ -128,3 +131,48 @@ def test_the_floor_table_shows_the_in_invoke_floor() -> None:
     text = report.agent_loop(_agent_results(_in_invoke(2.0))["agent_loop"])
     assert "excess ÷ in-invoke floor (rounds)" in text
     assert "| 0.400 | 2.00x (1.90-2.20) |" in text
+
+
+@pytest.mark.redis
+def test_without_scripts_sends_the_saver_s_own_calls_to_an_empty_script(
+    redis_standalone: Any,
+) -> None:
+    real = create_redis_framework_adapter(
+        url=redis_standalone.url, prefix=f"real-{uuid.uuid4().hex[:8]}:"
+    )
+    hollow = without_scripts(
+        create_redis_framework_adapter(
+            url=redis_standalone.url, prefix=f"hollow-{uuid.uuid4().hex[:8]}:"
+        )
+    )
+    client = redis.Redis.from_url(redis_standalone.url)
+    try:
+        results, calls = [], []
+        for adapter in (real, hollow):
+            meter = OpMeter()
+            attach(adapter, meter)
+            before = _evalsha_calls(client)
+            graph = agent_loop_graph(adapter, 5)
+            results.append(graph.invoke(agent_input(), thread_config("h-1", 5)))
+            calls.append((_evalsha_calls(client) - before, sum(meter.counts.values())))
+        assert results[0] == results[1]
+        assert calls[0] == calls[1]  # the same calls, one script each
+        assert client.keys(f"{real.prefix}*")
+        assert not client.keys(f"{hollow.prefix}*"), "an empty script stores nothing"
+    finally:
+        client.close()
+        real.close()
+        hollow.close()
+
+
+def test_the_split_of_the_excess_is_shown() -> None:
+    results = _agent_results(_in_invoke(2.0))
+    row = results["agent_loop"]["durability"]["async"]["kortyx-redis"]
+    row["floor"]["split"] = {
+        "round_trips_ms_per_step": 0.4,
+        "client_side_ms_per_step": 0.3,
+        "scripts_ms_per_step": 0.1,
+        "excess_ms_per_step": 0.8,
+    }
+    text = report.agent_loop(results["agent_loop"])
+    assert "| kortyx Redis | async | 0.800 | 0.400 | 0.300 | 0.100 |" in text

@@ -18,13 +18,17 @@ bare round trip times the saver's round trips per super-step; the saver's excess
 per step minus ``InMemorySaver``'s, and ``excess ÷ floor`` (median of the per-round values,
 with their range) says how much a Redis saver costs beyond the round trips it cannot avoid.
 
-Each Redis saver also gets its *in-invoke floor* as a saver of its own, in the same rounds:
+Each Redis saver also gets two reference savers of its own, in the same rounds. Its *in-invoke
+floor*:
 ``InMemorySaver`` plus one bare EVALSHA per operation through that saver's client
 (:class:`~benchmarks.floor.RoundTripSaver`, backend ``"<saver>-floor"``). Its excess over
 ``InMemorySaver`` is what the round trips cost where a saver's calls really run (on
 LangGraph's background thread, next to its work and the server, on the same cores), and
-``excess ÷ in-invoke floor`` compares the saver with it round by round. Its commands are
-counted apart and taken off the saver's figures.
+``excess ÷ in-invoke floor`` compares the saver with it round by round. And the saver with
+empty scripts (:func:`~benchmarks.floor.without_scripts`, ``"<saver>-no-scripts"``): all of
+its own work and the same keys and arguments sent, to a script that does nothing; the
+difference to the floor is the client's side, the difference to the real saver the scripts'
+work on the server. Their commands are counted apart and taken off the saver's figures.
 """
 
 from __future__ import annotations
@@ -263,6 +267,16 @@ def _collect(entries: list[_Saver], sizes: Sizes) -> dict[str, Any]:
                 )
                 if floor_saver is not None:
                     row["floor"]["in_invoke"] = _in_invoke_floor(entry, floor_saver, baseline)
+                    scriptless = next(
+                        (
+                            e
+                            for e in entries
+                            if e.backend.name == f"{entry.backend.name}-no-scripts" and not e.error
+                        ),
+                        None,
+                    )
+                    if scriptless is not None:
+                        row["floor"]["split"] = _split(entry, floor_saver, scriptless, baseline)
             prefix = getattr(entry.saver, "prefix", None)
             if prefix is not None:
                 row["memory"] = _memory(entry, prefix, sizes)
@@ -324,6 +338,23 @@ def _in_invoke_floor(entry: _Saver, floor: _Saver, baseline: _Saver) -> dict[str
         "floor_excess_rounds": [sig(f) for f in floors],
         "excess_rounds": [sig(m) for m in mine],
         "excess_to_floor": spread.to_json() if spread else None,
+    }
+
+
+def _split(entry: _Saver, floor: _Saver, scriptless: _Saver, baseline: _Saver) -> dict[str, Any]:
+    """Where the saver's excess per step goes (medians over all threads): the round trips
+    alone (floor minus InMemorySaver), the client's side (the saver with empty scripts minus floor),
+    the scripts' work on the server (the saver minus the saver with empty scripts)."""
+
+    def median(of: _Saver) -> float:
+        return statistics.median(x for r in of.rounds for x in r)
+
+    base, bare, client, mine = median(baseline), median(floor), median(scriptless), median(entry)
+    return {
+        "round_trips_ms_per_step": sig(bare - base),
+        "client_side_ms_per_step": sig(client - bare),
+        "scripts_ms_per_step": sig(mine - client),
+        "excess_ms_per_step": sig(mine - base),
     }
 
 
