@@ -277,3 +277,42 @@ def test_a_fan_out_is_stored_as_in_memory_saver_stores_it_in_fewer_round_trips(
         assert len(sizes) < sum(sizes)
     finally:
         adapter.close()
+
+
+@pytest.mark.redis
+def test_calls_of_a_pipeline_that_meets_an_emptied_script_cache_go_again_alone(
+    redis_standalone: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_standalone.url)
+    flushed: list[int] = []
+    original = connection_module.RedisConnection._send_pipeline
+
+    def flush_first(self: Any, sync_client: Any, steps: Any) -> Any:
+        if not flushed:  # as after a restart or a failover: every EVALSHA is NOSCRIPT
+            client.script_flush()
+            flushed.append(len(steps))
+        return original(self, sync_client, steps)
+
+    monkeypatch.setattr(connection_module.RedisConnection, "_send_pipeline", flush_first)
+    adapter = create_redis_framework_adapter(
+        url=redis_standalone.url, prefix=f"group-{uuid.uuid4().hex[:8]}:"
+    )
+    baseline = InMemorySaver()
+    try:
+        assert fanout_graph(adapter).invoke({"tasks": 10}, thread_config("warm"))["joined"] == 10
+        flushed.clear()
+        stats: dict[str, Any] = client.info("commandstats")
+        before = int(stats.get("cmdstat_eval", {}).get("calls", 0))
+        for saver in (adapter, baseline):
+            result = fanout_graph(saver).invoke({"tasks": 200}, thread_config("fan"))
+            assert result["joined"] == 200
+        assert _stored(adapter, "fan") == _stored(baseline, "fan")
+        assert flushed, "some writes should have shared a pipeline"
+        stats = client.info("commandstats")
+        # every call of the first pipeline went again alone, as EVAL (which reloads)
+        assert int(stats.get("cmdstat_eval", {}).get("calls", 0)) - before >= flushed[0]
+    finally:
+        client.close()
+        adapter.close()
