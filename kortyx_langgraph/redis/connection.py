@@ -87,6 +87,15 @@ def _route(client: SyncClient | AsyncClient, keys: Sequence[str]) -> dict[str, A
 _FAILURES = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
 """What a send can raise besides our own errors (redis-py's Cluster errors are not all
 ``RedisError``s)."""
+
+
+def _lost_node(client: SyncClient | AsyncClient, exc: BaseException) -> bool:
+    """Whether ``exc`` says a Cluster client could not reach the node it sent to."""
+    cluster = (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster)
+    lost = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+    return isinstance(client, cluster) and isinstance(exc, lost)
+
+
 _REDIRECTS = 5
 """Sends of one acknowledged write while its slot keeps moving (a failover under way)."""
 _SEND_AGAIN = object()
@@ -496,6 +505,24 @@ class RedisConnection:
         assert error is not None  # only redis-py errors and OSError reach here
         return error
 
+    # After a connection failure the next attempt must not go to the same dead node: the
+    # clients the adapter creates are told the node (_route), and redis-py 8.2 refreshes
+    # its slot map at most once a second, longer than the policy's first backoffs. So a
+    # Cluster client's map is read again before the next attempt (a failover moved the
+    # slot to a promoted replica); a refresh that fails leaves the old map.
+
+    def _refresh_slots(self, client: SyncClient, exc: BaseException) -> None:
+        if self.owns_clients and _lost_node(client, exc):
+            cluster: Any = client
+            with contextlib.suppress(*_FAILURES):
+                cluster.nodes_manager.initialize()
+
+    async def _arefresh_slots(self, client: AsyncClient, exc: BaseException) -> None:
+        if self.owns_clients and _lost_node(client, exc):
+            cluster: Any = client
+            with contextlib.suppress(*_FAILURES):
+                await cluster.nodes_manager.initialize()
+
     def _send_retrying(self, client: SyncClient, step: Call | Scan) -> Any:
         attempts = None  # made on the first failure only: this is every operation's path
         while True:
@@ -506,7 +533,9 @@ class RedisConnection:
                 delay = attempts.after(exc)
                 if delay is None:
                     raise self._give_up(exc, step, attempts) from None
+                failure = exc
             time.sleep(delay)
+            self._refresh_slots(client, failure)
 
     async def _asend_retrying(self, client: AsyncClient, step: Call | Scan) -> Any:
         attempts = None  # made on the first failure only: this is every operation's path
@@ -518,7 +547,9 @@ class RedisConnection:
                 delay = attempts.after(exc)
                 if delay is None:
                     raise self._give_up(exc, step, attempts) from None
+                failure = exc
             await asyncio.sleep(delay)
+            await self._arefresh_slots(client, failure)
 
     # Concurrent put_writes of one thread share a pipeline (redis/batching.py): a fan-out
     # of n Send tasks costs far fewer than n round trips. Not with replica_acks, whose
