@@ -8,13 +8,15 @@ microsecond, and every saver in a comparison gets the same wrappers.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import redis.asyncio.connection
 import redis.connection
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
@@ -56,14 +58,23 @@ class OpMeter:
             return sum(self.counts.values()), self.seconds
 
 
+_INSIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("_INSIDE", default=False)
+"""Set while a timed operation runs: a saver whose async method calls its sync twin
+(``InMemorySaver.aput`` calls ``put``) counts one operation, not two."""
+
+
 def _timed(meter: OpMeter, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _INSIDE.get():
+            return method(*args, **kwargs)
+        token = _INSIDE.set(True)
         start = time.perf_counter()
         try:
             return method(*args, **kwargs)
         finally:
             meter.record(name, time.perf_counter() - start)
+            _INSIDE.reset(token)
 
     return wrapper
 
@@ -71,11 +82,15 @@ def _timed(meter: OpMeter, name: str, method: Callable[..., Any]) -> Callable[..
 def _atimed(meter: OpMeter, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _INSIDE.get():
+            return await method(*args, **kwargs)
+        token = _INSIDE.set(True)
         start = time.perf_counter()
         try:
             return await method(*args, **kwargs)
         finally:
             meter.record(name, time.perf_counter() - start)
+            _INSIDE.reset(token)
 
     return wrapper
 
@@ -113,25 +128,36 @@ def attach(saver: BaseCheckpointSaver[Any], meter: OpMeter) -> None:
 
 class SendCounter:
     """Counts the requests redis-py writes to a socket (a pipeline is one write, one round
-    trip), by patching its connection class for the duration of a ``with`` block."""
+    trip), sync and asyncio, by patching its connection classes for a ``with`` block."""
 
     def __init__(self) -> None:
         self.calls = 0
         self._lock = threading.Lock()
 
+    def _count(self) -> None:
+        with self._lock:
+            self.calls += 1
+
     @contextlib.contextmanager
     def counting(self) -> Iterator[None]:
         """Count the writes made inside the block."""
-        connection_class = redis.connection.AbstractConnection
-        original: Callable[..., None] = connection_class.send_packed_command
+        sync_class = redis.connection.AbstractConnection
+        async_class = redis.asyncio.connection.AbstractConnection
+        original: Callable[..., None] = sync_class.send_packed_command
+        aoriginal: Callable[..., Awaitable[None]] = async_class.send_packed_command
 
         def send_packed_command(conn: Any, command: Any, check_health: bool = True) -> None:
-            with self._lock:
-                self.calls += 1
+            self._count()
             original(conn, command, check_health)
 
-        connection_class.send_packed_command = send_packed_command  # type: ignore[method-assign]
+        async def asend_packed_command(conn: Any, command: Any, check_health: bool = True) -> None:
+            self._count()
+            await aoriginal(conn, command, check_health)
+
+        sync_class.send_packed_command = send_packed_command  # type: ignore[method-assign]
+        async_class.send_packed_command = asend_packed_command  # type: ignore[method-assign, assignment]
         try:
             yield
         finally:
-            connection_class.send_packed_command = original  # type: ignore[method-assign]
+            sync_class.send_packed_command = original  # type: ignore[method-assign]
+            async_class.send_packed_command = aoriginal  # type: ignore[method-assign, assignment]

@@ -63,7 +63,10 @@ def summary(results: dict[str, Any]) -> str:
     largest = max((int(n) for n in dig(results, "fanout", "params", "tasks") or []), default=0)
     rows = []
     for name in names:
-        fanout_ratio = dig(results, "fanout", "backends", name, "by_tasks", str(largest), "ratio")
+        fanout_ratios = [
+            dig(results, "fanout", *path, name, "by_tasks", str(largest), "ratio")
+            for path in (("backends",), ("async", "backends"))
+        ]
         cells = [
             dig(results, "agent_loop", "durability", "async", name, "ratio"),
             dig(results, "agent_loop", "durability", "sync", name, "ratio"),
@@ -71,9 +74,7 @@ def summary(results: dict[str, Any]) -> str:
             dig(results, "hitl", "backends", name, "resume_ratio"),
             dig(results, "concurrency", "modes", "asyncio", name, "ratio"),
             dig(results, "concurrency", "modes", "threads", name, "ratio"),
-            {"value": fanout_ratio, "low": fanout_ratio, "high": fanout_ratio}
-            if fanout_ratio
-            else None,
+            *({"value": r, "low": r, "high": r} if r else None for r in fanout_ratios),
             dig(results, "long_thread", "backends", name, "ratio"),
         ]
         label = (
@@ -94,6 +95,7 @@ def summary(results: dict[str, Any]) -> str:
             "64 threads, asyncio",
             "64 threads, pool",
             f"fan-out, {largest:,} tasks" if largest else "fan-out",
+            f"fan-out, {largest:,} tasks, ainvoke" if largest else "fan-out, ainvoke",
             "long thread",
         ],
         rows,
@@ -451,12 +453,20 @@ def memory(results: dict[str, Any]) -> str:
 
 
 def fanout(section: dict[str, Any]) -> str:
-    """Workload 6 tables: one invoke per saver and size, then the growth exponents."""
+    """Workload 6 tables: per path, one invoke per saver and size, then the growth
+    exponents."""
     tasks = [str(n) for n in section["params"]["tasks"]]
+    parts = [_fanout_path(section["backends"], tasks, "invoke")]
+    if section.get("async"):
+        parts += ["With `ainvoke`:", _fanout_path(section["async"]["backends"], tasks, "ainvoke")]
+    return "\n\n".join(parts)
+
+
+def _fanout_path(backends: dict[str, Any], tasks: list[str], path: str) -> str:
     headers = [
         "saver",
         "tasks",
-        "invoke s",
+        f"{path} s",
         "x InMemorySaver",
         "ms/task",
         "server s in scripts",
@@ -467,7 +477,7 @@ def fanout(section: dict[str, Any]) -> str:
     ]
     body = []
     growth_rows = []
-    for row in section["backends"].values():
+    for row in backends.values():
         if "error" in row:
             body.append(_error_row(row, len(headers)))
             continue
@@ -501,10 +511,10 @@ def fanout(section: dict[str, Any]) -> str:
             ]
         )
     intro = (
-        "The median of 3 `invoke`s per saver and size (1 with `--quick`), savers in rotating "
+        f"The median of 3 `{path}`s per saver and size (1 with `--quick`), savers in rotating "
         "order: `fan` sends n `worker` tasks (`Send`), each appends "
         "one item to an `operator.add` list, `join` checks the list holds n items. Server s = "
-        "`usec` of EVALSHA and EVAL from `INFO commandstats` around the invoke; scripts/op "
+        "`usec` of EVALSHA and EVAL from `INFO commandstats` around each run; scripts/op "
         "= top-level commands the server ran ÷ saver operations, one-time ones (connection "
         "set-up, NOSCRIPT) left out; round trips/op = requests redis-py wrote to a socket ÷ "
         "saver operations (a pipeline is one request: concurrent `put_writes` of one thread "

@@ -84,6 +84,9 @@ def _round_trips(results: dict[str, Any]) -> Target:
     for name in REDIS:
         for tasks, row in (dig(results, "fanout", "backends", name, "by_tasks") or {}).items():
             rows.append((f"fan-out {int(tasks):,} {name}", row.get("redis")))
+        fanout_async = dig(results, "fanout", "async", "backends", name, "by_tasks") or {}
+        for tasks, row in fanout_async.items():
+            rows.append((f"fan-out {int(tasks):,} {name} (ainvoke)", row.get("redis")))
     for name in REDIS:
         rows.append((f"long thread {name}", dig(results, "long_thread", "backends", name, "redis")))
     for label, row in rows:
@@ -114,7 +117,8 @@ def _round_trips(results: dict[str, Any]) -> Target:
 
 def _history(results: dict[str, Any]) -> Target:
     sizes = dig(results, "history", "params", "sizes") or []
-    parts, verdicts = [], []
+    parts: list[str] = []
+    verdicts: list[bool] = []
     for name in OURS:
         reads = dig(results, "history", "backends", name, "reads")
         if not reads:
@@ -208,12 +212,18 @@ def _in_invoke_floor(results: dict[str, Any]) -> Iterator[Target]:
 
 
 def _fanout(results: dict[str, Any]) -> Iterator[Target]:
-    backends = dig(results, "fanout", "backends") or {}
+    yield from _fanout_path(dig(results, "fanout", "backends") or {}, "", "")
+    yield from _fanout_path(
+        dig(results, "fanout", "async", "backends") or {}, "-ainvoke", " (ainvoke)"
+    )
+
+
+def _fanout_path(backends: dict[str, Any], suffix: str, path: str) -> Iterator[Target]:
     for name in OURS:
         row = backends.get(name)
         key, goal = (
-            f"fanout-ratio-{name}",
-            f"{name}: fan-out of {FANOUT_TASKS:,} tasks ≤ {FANOUT_RATIO:.0f}x InMemorySaver",
+            f"fanout-ratio-{name}{suffix}",
+            f"{name}: fan-out of {FANOUT_TASKS:,} tasks ≤ {FANOUT_RATIO:.0f}x InMemorySaver{path}",
         )
         by_tasks = (row or {}).get("by_tasks") or {}
         if not by_tasks:
@@ -229,10 +239,10 @@ def _fanout(results: dict[str, Any]) -> Iterator[Target]:
         yield Target(key, goal, text, ratio <= FANOUT_RATIO if judged and ratio else None)
     for name in REDIS:
         row = backends.get(name)
-        key = f"fanout-server-growth-{name}"
+        key = f"fanout-server-growth-{name}{suffix}"
         goal = (
             f"{name}: fan-out server time linear in tasks (growth exponent ≤ "
-            f"{FANOUT_LINEAR_EXPONENT}, 500→{FANOUT_TASKS:,} tasks)"
+            f"{FANOUT_LINEAR_EXPONENT}, 500→{FANOUT_TASKS:,} tasks){path}"
         )
         growth = (row or {}).get("growth") or {}
         exponent = growth.get("server")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from typing import Any
 
@@ -10,6 +11,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from benchmarks import report
 from benchmarks.graphs import MESSAGE_BYTES, message_text, thread_config
+from benchmarks.meter import OpMeter, attach
 from benchmarks.run import _parse
 from benchmarks.targets import evaluate
 from benchmarks.workloads.fanout import fanout_graph, growth
@@ -20,6 +22,24 @@ def test_fanout_graph_joins_every_task() -> None:
     result = graph.invoke({"tasks": 25, "items": []}, thread_config("fan"))
     assert result["joined"] == 25
     assert sorted(result["items"]) == list(range(25))
+
+
+def test_a_saver_is_metered_alike_through_invoke_and_ainvoke() -> None:
+    # InMemorySaver's async methods call its sync ones: one operation each, not two
+    counts = []
+    for path in ("invoke", "ainvoke"):
+        saver = InMemorySaver()
+        meter = OpMeter()
+        attach(saver, meter)
+        graph = fanout_graph(saver)
+        given, config = {"tasks": 5, "items": []}, thread_config(path)
+        if path == "invoke":
+            graph.invoke(given, config)
+        else:
+            asyncio.run(graph.ainvoke(given, config))
+        counts.append(dict(meter.counts))
+    assert counts[0] == counts[1]
+    assert counts[0]["put_writes"] >= 5
 
 
 def test_growth_exponent_is_one_for_linear_and_two_for_quadratic() -> None:
@@ -64,6 +84,10 @@ def _results(largest: int) -> dict[str, Any]:
     redis = _fanout_row({n: (n / 1000) ** 2 for n in sizes}, {n: (n / 1100) ** 2 for n in sizes})
     for size, row in redis["by_tasks"].items():
         row["ratio"] = row["seconds"] / base["by_tasks"][size]["seconds"]
+    # with ainvoke the same saver is linear and within 2x
+    aredis = _fanout_row({n: n / 1300 for n in sizes}, {n: n / 5000 for n in sizes})
+    for size, row in aredis["by_tasks"].items():
+        row["ratio"] = row["seconds"] / base["by_tasks"][size]["seconds"]
     floor = {
         "rtt_us": {"n": 100, "median": 80.0, "p95": 120.0},
         "server_us_per_call": 2.0,
@@ -78,6 +102,7 @@ def _results(largest: int) -> dict[str, Any]:
         "fanout": {
             "params": {"tasks": list(sizes)},
             "backends": {"kortyx-redis": redis, "InMemorySaver": base},
+            "async": {"backends": {"kortyx-redis": aredis, "InMemorySaver": base}},
         },
     }
 
@@ -89,6 +114,9 @@ def test_goals_are_judged_only_at_the_full_sizes() -> None:
     assert full["fanout-ratio-kortyx-redis"].met is False
     assert full["fanout-server-growth-kortyx-redis"].met is False
     assert "2.00" in full["fanout-server-growth-kortyx-redis"].measured
+    assert full["fanout-ratio-kortyx-redis-ainvoke"].met is True
+    assert "1.54x at 4,000 tasks" in full["fanout-ratio-kortyx-redis-ainvoke"].measured
+    assert full["fanout-server-growth-kortyx-redis-ainvoke"].met is True
     quick = {t.key: t for t in evaluate(_results(1000))}
     assert quick["fanout-ratio-kortyx-redis"].met is None
     assert quick["fanout-server-growth-kortyx-redis"].met is None
@@ -98,6 +126,8 @@ def test_fanout_and_long_thread_sections_render() -> None:
     results = _results(4000)
     text = report.fanout(results["fanout"])
     assert "| x | 4,000 |" in text
+    ainvoke = text.split("With `ainvoke`:")[1]
+    assert "ainvoke s" in ainvoke and "| 1.54x |" in ainvoke
     assert "500→4,000" in text
     long_section = {
         "params": {"threads": 2, "steps_per_thread": 1000},

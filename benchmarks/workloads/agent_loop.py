@@ -229,7 +229,8 @@ def _guarded(entry: _Saver, action: Callable[..., float], *args: Any) -> float |
 
 
 def _collect(entries: list[_Saver], sizes: Sizes) -> dict[str, Any]:
-    baseline = next((e for e in entries if e.backend.name == BASELINE and not e.error), None)
+    working = {e.backend.name: e for e in entries if not e.error}
+    baseline = working.get(BASELINE)
     results: dict[str, Any] = {}
     for entry in entries:
         if entry.error:
@@ -257,24 +258,10 @@ def _collect(entries: list[_Saver], sizes: Sizes) -> dict[str, Any]:
             row["redis"] = redis_accounting(delta, operations=operations, units=steps_total)
             if entry.probe is not None and baseline is not None:
                 row["floor"] = _floor(entry, baseline, delta.steady_round_trips / steps_total)
-                floor_saver = next(
-                    (
-                        e
-                        for e in entries
-                        if e.backend.name == f"{entry.backend.name}-floor" and not e.error
-                    ),
-                    None,
-                )
+                floor_saver = working.get(f"{entry.backend.name}-floor")
+                scriptless = working.get(f"{entry.backend.name}-no-scripts")
                 if floor_saver is not None:
                     row["floor"]["in_invoke"] = _in_invoke_floor(entry, floor_saver, baseline)
-                    scriptless = next(
-                        (
-                            e
-                            for e in entries
-                            if e.backend.name == f"{entry.backend.name}-no-scripts" and not e.error
-                        ),
-                        None,
-                    )
                     if scriptless is not None:
                         row["floor"]["split"] = _split(entry, floor_saver, scriptless, baseline)
             prefix = getattr(entry.saver, "prefix", None)

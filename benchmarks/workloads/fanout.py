@@ -7,18 +7,20 @@ super-step each hand the saver one ``put_writes``, so what a saver does per pend
 and how that grows with the writes already stored for the same checkpoint, shows up here
 and nowhere else in the harness.
 
-Each saver runs ``fanout_repeats`` invokes per size (3 in the full run, 1 in ``--quick``),
-the savers in an order that rotates with every run, sizes from the smallest up; the run of
-median wall time is reported. For the Redis savers the server's ``INFO commandstats`` is
-read before and after every ``invoke``: the ``usec`` of EVALSHA and EVAL is the time Redis
-spent running the scripts, and the top-level commands give the round trips per saver
-operation. The
-growth exponent between the smallest and the largest size is
+Every size runs twice: with ``invoke`` (the savers' sync methods) and with ``ainvoke``
+(their async methods, on one event loop per saver; ``AsyncSqliteSaver`` for
+``SqliteSaver``). Each saver runs ``fanout_repeats`` invokes per size and path (3 in the
+full run, 1 in ``--quick``), the savers in an order that rotates with every run, sizes from
+the smallest up; the run of median wall time is reported. For the Redis savers the server's
+``INFO commandstats`` is read before and after every invoke: the ``usec`` of EVALSHA and
+EVAL is the time Redis spent running the scripts, and the top-level commands give the round
+trips per saver operation. The growth exponent between the smallest and the largest size is
 ``log(t(largest) / t(smallest)) / log(largest / smallest)``: 1 is linear, 2 quadratic.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import math
@@ -76,26 +78,41 @@ def fanout_graph(checkpointer: Any) -> Graph:
     return builder.compile(checkpointer=checkpointer)
 
 
+COLOURS = ("invoke", "ainvoke")
+"""The sync path, then the asyncio one (the savers' async methods, ``AsyncSqliteSaver`` for
+``SqliteSaver``); each is compared with ``InMemorySaver`` on the same path."""
+
+
 def run(env: Environment, sizes: Sizes, log: Log) -> dict[str, Any]:
-    """One ``invoke`` per saver and size; savers take turns at each size."""
-    backends = list(env.backends)
-    out: dict[str, Any] = {
-        "params": {"tasks": list(sizes.fanout_tasks)},
-        "backends": {},
-    }
+    """``invoke`` (in ``backends``) and ``ainvoke`` (in ``async.backends``) per saver and
+    size; savers take turns at each size."""
+    out: dict[str, Any] = {"params": {"tasks": list(sizes.fanout_tasks)}}
+    for colour in COLOURS:
+        backends = [b for b in env.backends if colour == "invoke" or b.aopen is not None]
+        measured = _run_colour(env, sizes, log, backends, colour)
+        if colour == "invoke":
+            out["backends"] = measured
+        else:
+            out["async"] = {"backends": measured}
+    return out
+
+
+def _run_colour(
+    env: Environment, sizes: Sizes, log: Log, backends: list[Backend], colour: str
+) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {b.name: {} for b in backends}
     errors: dict[str, str] = {}
     savers: dict[str, _Runner] = {}
     for backend in backends:
         try:
-            savers[backend.name] = _Runner(env, backend)
+            savers[backend.name] = _Runner(env, backend, colour)
         except Exception as exc:
             errors[backend.name] = describe_error(exc)
     try:
         for position, tasks in enumerate(sizes.fanout_tasks):
             runs: dict[str, list[dict[str, Any]]] = {b.name: [] for b in backends}
             for repeat in range(sizes.fanout_repeats):
-                log(f"fan-out: {tasks:,} tasks, run {repeat + 1}/{sizes.fanout_repeats}")
+                log(f"fan-out, {colour}: {tasks:,} tasks, run {repeat + 1}/{sizes.fanout_repeats}")
                 for backend in rotated(backends, position + repeat):
                     if backend.name in errors:
                         continue
@@ -112,41 +129,67 @@ def run(env: Environment, sizes: Sizes, log: Log) -> dict[str, Any]:
         for runner in savers.values():
             runner.close()
     base = rows.get(BASELINE, {})
+    out: dict[str, Any] = {}
     for backend in backends:
+        label = backend.label if colour == "invoke" else backend.async_label or backend.label
         if backend.name in errors:
-            out["backends"][backend.name] = {"label": backend.label, "error": errors[backend.name]}
+            out[backend.name] = {"label": label, "error": errors[backend.name]}
             continue
-        out["backends"][backend.name] = _collect(backend, rows[backend.name], base, sizes)
+        out[backend.name] = _collect(label, backend, rows[backend.name], base, sizes)
     return out
 
 
 class _Runner:
-    """One open saver instance with its graph and operation meter."""
+    """One open saver instance with its graph and operation meter; ``ainvoke`` runs on an
+    event loop of its own that lives as long as the saver."""
 
-    def __init__(self, env: Environment, backend: Backend) -> None:
+    def __init__(self, env: Environment, backend: Backend, colour: str = "invoke") -> None:
         self.env = env
         self.backend = backend
-        self._context = backend.open()
-        saver = self._context.__enter__()
+        self.invokes = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._acontext: Any = None
+        self._context: Any = None
         try:
+            if colour == "invoke":
+                self._context = backend.open()
+                saver = self._context.__enter__()
+            else:
+                assert backend.aopen is not None
+                self._loop = asyncio.new_event_loop()
+                self._acontext = backend.aopen()
+                saver = self._loop.run_until_complete(self._acontext.__aenter__())
             self.meter = OpMeter()
             attach(saver, meter=self.meter)
             self.graph = fanout_graph(saver)
-            self.invokes = 0
             self._invoke(WARMUP_TASKS)
         except BaseException:
             self.close()
             raise
 
     def close(self) -> None:
-        """Close the saver."""
-        self._context.__exit__(None, None, None)
+        """Close the saver (and its event loop)."""
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+            self._context = None
+        if self._loop is not None:
+            try:
+                if self._acontext is not None:
+                    self._loop.run_until_complete(self._acontext.__aexit__(None, None, None))
+            finally:
+                self._loop.close()
+                self._loop = None
 
     def _invoke(self, tasks: int) -> float:
         self.invokes += 1
         thread_id = self.env.thread_id(f"fanout-{self.backend.name}", self.invokes)
+        given = {"tasks": tasks, "items": []}
+        config = thread_config(thread_id)
         start = time.perf_counter()
-        result = self.graph.invoke({"tasks": tasks, "items": []}, thread_config(thread_id))
+        if self._loop is None:
+            result = self.graph.invoke(given, config)
+        else:
+            result = self._loop.run_until_complete(self.graph.ainvoke(given, config))
         seconds = time.perf_counter() - start
         if result.get("joined") != tasks or len(result["items"]) != tasks:
             raise RuntimeError(
@@ -200,6 +243,7 @@ def growth(rows: dict[str, dict[str, Any]], key: str) -> float | None:
 
 
 def _collect(
+    label: str,
     backend: Backend,
     rows: dict[str, dict[str, Any]],
     base: dict[str, dict[str, Any]],
@@ -211,7 +255,7 @@ def _collect(
             row["ratio"] = sig(row["seconds"] / baseline["seconds"], 3)
         row["ms_per_task"] = sig(row["seconds"] * 1000 / int(size), 3)
     out: dict[str, Any] = {
-        "label": backend.label,
+        "label": label,
         "by_tasks": rows,
         "growth": {
             "from_tasks": min(sizes.fanout_tasks),
