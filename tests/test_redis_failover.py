@@ -175,3 +175,39 @@ async def test_replica_acks_on_a_cluster_wait_for_the_replica_of_the_thread_slot
     assert result["log"] == ["asked", "done:ok"]
     await adapter.aclose()
     adapter.close()
+
+
+@pytest.mark.parametrize("colour", ["sync", "async"])
+async def test_a_retry_after_a_lost_node_reads_the_slot_map_again(
+    replicated: RedisCluster, colour: str
+) -> None:
+    # redis-py refreshes its slot map after a connection error at most once per
+    # topology_refresh_min_interval (1 s), longer than the policy's first backoffs; the
+    # adapter names the node of each call from that map, so it must read the map itself
+    adapter = create_redis_framework_adapter(
+        url=replicated.url,
+        prefix=f"kortyx-map-{uuid.uuid4().hex[:6]}:",
+        retry=RetryPolicy(attempts=4, backoff_base_ms=20, backoff_cap_ms=100),
+    )
+    graph = approval_graph(adapter)
+    thread = f"map-{uuid.uuid4().hex[:6]}"
+    graph.invoke({"request": "x", "log": []}, config_of(thread))
+    await adapter.pending.alist(thread)  # the asyncio client reads its map now, too
+    victim = _holder(replicated, adapter, thread)
+    replica = replicated.replica_of(victim)
+    replicated.wait_replicated()
+    replicated.manual_failover(replica)
+    replicated.kill(victim)  # the adapter's map still names it for the thread's slot
+    # redis-py's own refresh: not within this test
+    for client in (adapter.connection.sync_client(), await adapter.connection.async_client()):
+        client.nodes_manager._topology_refresh_min_interval = 3600.0
+        client.nodes_manager._refresh_due_at = None
+    if colour == "sync":
+        [pending] = adapter.pending.list(thread)
+        claimed = adapter.pending.claim(pending.token)
+    else:
+        [pending] = await adapter.pending.alist(thread)
+        claimed = await adapter.pending.aclaim(pending.token)
+    result: Any = graph.invoke(Command(resume=claimed.resume_map("ok")), claimed.config)
+    assert result["log"] == ["asked", "done:ok"]
+    await adapter.aclose()
