@@ -11,6 +11,7 @@ process (Linux parent-death signal) and is stopped at interpreter exit.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import signal
@@ -62,9 +63,19 @@ class LangGraphServerError(RuntimeError):
     """The server did not start, or stopped on its own."""
 
 
+EXTRA_GRAPHS = {"fanout": "./fanout.py:graph"}
+"""Graphs the tests serve beyond the documented ``langgraph.json`` (which names only the
+expense graph, as ``docs/langgraph-server.md`` shows it)."""
+
+
 def make_app_dir(target: Path) -> Path:
-    """Copy the test app (graph and ``langgraph.json``) to ``target``; returns it."""
+    """Copy the test app (graphs and ``langgraph.json``, with :data:`EXTRA_GRAPHS` added)
+    to ``target``; returns it."""
     shutil.copytree(APP_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
+    config_path = target / "langgraph.json"
+    config = json.loads(config_path.read_text())
+    config["graphs"].update(EXTRA_GRAPHS)
+    config_path.write_text(json.dumps(config, indent=2))
     return target
 
 

@@ -14,7 +14,7 @@ from benchmarks.graphs import MESSAGE_BYTES, message_text, thread_config
 from benchmarks.meter import OpMeter, attach
 from benchmarks.run import _parse
 from benchmarks.targets import evaluate
-from benchmarks.workloads.fanout import fanout_graph, growth
+from benchmarks.workloads.fanout import _median_run, fanout_graph, growth
 
 
 def test_fanout_graph_joins_every_task() -> None:
@@ -48,6 +48,20 @@ def test_growth_exponent_is_one_for_linear_and_two_for_quadratic() -> None:
     assert growth(linear, "seconds") == pytest.approx(1.0)
     assert growth(quadratic, "seconds") == pytest.approx(2.0)
     assert growth({"500": {"seconds": 1.0}}, "seconds") is None
+
+
+def test_a_fanout_size_reports_the_median_run_and_the_median_server_time() -> None:
+    def run(seconds: float, server: float) -> dict[str, Any]:
+        redis = {"server_us_per_operation": server * 1e6 / 100}
+        return {"seconds": seconds, "server_s": server, "operations": 100, "redis": redis}
+
+    row = _median_run([run(3.0, 0.010), run(1.0, 0.050), run(2.0, 0.030)])
+    assert row["seconds"] == 2.0 and row["runs_s"] == [3.0, 1.0, 2.0]
+    assert row["server_s"] == 0.030
+    assert row["redis"]["server_us_per_operation"] == 300
+    row = _median_run([run(1.0, 0.020), run(2.0, 0.010), run(3.0, 0.030)])
+    assert row["seconds"] == 2.0 and row["server_s"] == 0.020  # not the 0.010 of that run
+    assert row["redis"]["server_us_per_operation"] == 200
 
 
 def test_new_workloads_can_be_selected() -> None:

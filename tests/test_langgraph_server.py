@@ -157,10 +157,34 @@ def test_the_documented_langgraph_json_is_the_one_the_tests_serve() -> None:
     page = (root / "docs" / "langgraph-server.md").read_text()
     documented = json.loads(re.findall(r"```json\n(.*?)```", page, re.S)[0])
     served = json.loads((root / "tests" / "langgraph_app" / "langgraph.json").read_text())
-    assert documented == served
+    assert documented == served  # the tests add EXTRA_GRAPHS to their copy only
     assert served["checkpointer"] == {"path": DOCUMENTED_PATH}
     line = f'"checkpointer": {{"path": "{DOCUMENTED_PATH}"}}'
     assert line in (root / "README.md").read_text()
+
+
+# -- a fan-out through the server ------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", REDIS_BACKENDS)
+async def test_a_fan_out_through_the_server_keeps_every_tasks_write(
+    dev_server: tuple[LangGraphDevServer, str | None],
+    redis_adapter: RedisFrameworkAdapter,
+) -> None:
+    # 300 tasks of one super-step: their put_writes overlap, so many share a pipeline
+    server, _ = dev_server
+    client = get_client(url=server.url)
+    thread = await client.threads.create()
+    thread_id = thread["thread_id"]
+    result = await client.runs.wait(thread_id, "fanout", input={"tasks": 300})
+    assert isinstance(result, dict)
+    assert result["joined"] == 300
+    assert sorted(result["items"]) == list(range(300))
+    # this process reads the same history from Redis: the worker step's checkpoint holds
+    # one write per task, as the server's own state history reports them
+    history = [c async for c in redis_adapter.alist({"configurable": {"thread_id": thread_id}})]
+    worker_writes = [w for c in history for w in (c.pending_writes or []) if w[1] == "items"]
+    assert sorted(item for _, _, value in worker_writes for item in value) == list(range(300))
 
 
 # -- pause, read, claim, resume -------------------------------------------------------
