@@ -273,25 +273,27 @@ class Environment:
         round trip per operation through that saver's client (:class:`RoundTripSaver`,
         ``"<saver>-floor"``), and the saver with its scripts replaced by an empty one
         (:func:`without_scripts`, ``"<saver>-no-scripts"``)."""
+        kinds: tuple[tuple[str, str, Callable[[RedisFrameworkAdapter], Saver]], ...] = (
+            ("floor", "InMemorySaver + 1 bare round trip per op", RoundTripSaver),
+            (
+                "no-scripts",
+                "kortyx Redis with empty scripts (same keys and arguments)",
+                without_scripts,
+            ),
+        )
         out = []
         for name, _, url, nodes in self._redis:
             where = "Redis Cluster" if "cluster" in name else "standalone Redis"
-            out += [
-                Backend(
-                    f"{name}-floor",
-                    f"InMemorySaver + 1 bare round trip per op, {where}",
-                    open=self._floor_opener(url, RoundTripSaver),
-                    shares=nodes,
-                    reference=True,
-                ),
-                Backend(
-                    f"{name}-no-scripts",
-                    f"kortyx Redis with empty scripts (same keys and arguments), {where}",
-                    open=self._floor_opener(url, without_scripts),
-                    shares=nodes,
-                    reference=True,
-                ),
-            ]
+            for suffix, label, make in kinds:
+                out.append(
+                    Backend(
+                        f"{name}-{suffix}",
+                        f"{label}, {where}",
+                        open=self._floor_opener(url, make),
+                        shares=nodes,
+                        reference=True,
+                    )
+                )
         return out
 
     def _floor_opener(self, url: str, make: Callable[[RedisFrameworkAdapter], Saver]) -> Opener:

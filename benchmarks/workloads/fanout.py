@@ -183,7 +183,8 @@ class _Runner:
 
     def _invoke(self, tasks: int) -> float:
         self.invokes += 1
-        thread_id = self.env.thread_id(f"fanout-{self.backend.name}", self.invokes)
+        path = "invoke" if self._loop is None else "ainvoke"
+        thread_id = self.env.thread_id(f"fanout-{path}-{self.backend.name}", self.invokes)
         given = {"tasks": tasks, "items": []}
         config = thread_config(thread_id)
         start = time.perf_counter()
