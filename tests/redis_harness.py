@@ -630,19 +630,40 @@ class RedisCluster:
             time.sleep(0.05)
         raise RedisHarnessError(f"replicas {behind} still behind after {timeout:.0f}s")
 
+    def _text(self, node: RedisServer, *args: str) -> str:
+        reply = node.command(*args)
+        return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+    def names_primary(self, node: RedisServer, primary_id: str) -> bool:
+        """Whether ``node``'s own view (``CLUSTER NODES``) has ``primary_id`` as a primary."""
+        for line in self._text(node, "CLUSTER", "NODES").splitlines():
+            fields = line.split()
+            if len(fields) > 2 and fields[0] == primary_id:
+                return "master" in fields[2].split(",")
+        return False
+
     def wait_promoted(self, replica: RedisServer, timeout: float = 60.0) -> None:
-        """Wait until ``replica`` is a primary and every running node sees the cluster ok."""
+        """Wait until ``replica`` is a primary and every running node both sees the cluster
+        ok and names ``replica`` as a primary in its own view.
+
+        The last condition is what a client's slot map is read from: right after a
+        failover, a node that has not heard of it yet still hands out the old primary.
+        """
         deadline = time.monotonic() + timeout
         state: dict[int, str] = {}
         while time.monotonic() < deadline:
+            promoted = self.role(replica) == "master"
+            replica_id = self._text(replica, "CLUSTER", "MYID")
             state = {}
             for node in self.nodes:
                 if node.is_running:
                     try:
                         state[node.port] = self.cluster_info(node.port).get("cluster_state", "?")
+                        if promoted and not self.names_primary(node, replica_id):
+                            state[node.port] = "not told of the failover yet"
                     except (OSError, ConnectionError, _RespError) as exc:
                         state[node.port] = repr(exc)
-            if self.role(replica) == "master" and set(state.values()) == {"ok"}:
+            if promoted and set(state.values()) == {"ok"}:
                 return
             time.sleep(0.05)
         raise RedisHarnessError(
