@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, interrupt
+from langgraph.types import Command, Send, interrupt
 
 
 class ApprovalState(TypedDict, total=False):
@@ -113,6 +114,34 @@ def counter_graph(checkpointer: Any) -> Any:
     builder.add_node("step", step)
     builder.add_edge(START, "step")
     builder.add_edge("step", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+class FanState(TypedDict, total=False):
+    """How many ``Send`` tasks to start, and the list they all append to."""
+
+    tasks: int
+    items: Annotated[list[int], operator.add]
+
+
+def fanout_graph(checkpointer: Any, on_item: Callable[[int], None] | None = None) -> Any:
+    """One ``worker`` task per item, all writing to the same checkpoint at once; each calls
+    ``on_item`` with its item first, if given."""
+
+    def spread(state: FanState) -> list[Send]:
+        return [Send("worker", n) for n in range(state["tasks"])]
+
+    def worker(item: int) -> FanState:
+        if on_item is not None:
+            on_item(item)
+        return {"items": [item]}
+
+    builder = StateGraph(FanState)
+    builder.add_node("fan", lambda state: {})
+    builder.add_node("worker", worker)  # type: ignore[call-overload]
+    builder.add_edge(START, "fan")
+    builder.add_conditional_edges("fan", spread, ["worker"])
+    builder.add_edge("worker", END)
     return builder.compile(checkpointer=checkpointer)
 
 

@@ -18,6 +18,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from benchmarks.graphs import thread_config
 from benchmarks.workloads.fanout import fanout_graph
 from kortyx_langgraph import create_redis_framework_adapter
+from kortyx_langgraph.errors import StorageError
 from kortyx_langgraph.redis import connection as connection_module
 from kortyx_langgraph.redis.batching import AsyncGroupCommit, GroupCommit
 
@@ -78,13 +79,15 @@ def test_a_lone_call_is_sent_on_its_own() -> None:
     assert group._queues == {}
 
 
-def _overlapping(server: FakeServer, group: GroupCommit, calls: list[tuple[str, str]]) -> list[Any]:
+def _overlapping(
+    server: FakeServer, group: GroupCommit, calls: list[tuple[str, str]], carry: bool = False
+) -> list[Any]:
     """The first call holds the line while the others queue behind it; every outcome."""
     server.hold.clear()
 
     def send(key_call: tuple[str, str]) -> Any:
         try:
-            return group.send(*key_call, server.send_one, server.send_many)
+            return group.send(*key_call, server.send_one, server.send_many, carry=carry)
         except Exception as exc:
             return exc
 
@@ -101,19 +104,24 @@ def _overlapping(server: FakeServer, group: GroupCommit, calls: list[tuple[str, 
         return [first.result(5), *(f.result(5) for f in rest)]
 
 
-def test_calls_arriving_while_one_is_in_flight_go_out_together() -> None:
+@pytest.mark.parametrize("carry", [False, True])
+def test_calls_arriving_while_one_is_in_flight_go_out_together(carry: bool) -> None:
     server = FakeServer()
     group = GroupCommit(_resolve, _abandoned)
-    outcomes = _overlapping(server, group, [("t", "a"), ("t", "b"), ("t", "c"), ("u", "x")])
-    assert outcomes == ["ok a", "ok b", "ok c", "ok x"]
+    calls = [("t", "a"), ("t", "b"), ("t", "c"), ("u", "x")]
+    outcomes = _overlapping(server, group, calls, carry)
+    # carried, b and c return at once; a returns once they are sent
+    assert outcomes == ["ok a", None, None, "ok x"] if carry else ["ok a", "ok b", "ok c", "ok x"]
     assert ("one", ["a"]) in server.sent
     assert ("one", ["x"]) in server.sent  # another key is never held up by this one
     assert ("many", ["b", "c"]) in server.sent
+    assert server.sent.index(("one", ["a"])) < server.sent.index(("many", ["b", "c"]))
     assert len(server.sent) == 3
     assert group._queues == {}
+    assert group._owed == {}
 
 
-def test_each_call_gets_its_own_error_and_some_go_again_alone() -> None:
+def test_each_waiting_call_gets_its_own_error_and_some_go_again_alone() -> None:
     server = FakeServer({"b": Exception("CORRUPT b"), "c": Exception("send again")})
     group = GroupCommit(_resolve, _abandoned)
     outcomes = _overlapping(server, group, [("t", "a"), ("t", "b"), ("t", "c"), ("t", "d")])
@@ -124,16 +132,152 @@ def test_each_call_gets_its_own_error_and_some_go_again_alone() -> None:
     assert server.sent[-2:] == [("many", ["b", "c", "d"]), ("one", ["c"])]
 
 
-def test_a_pipeline_that_fails_as_a_whole_is_sent_again_call_by_call() -> None:
+def test_the_call_in_flight_raises_the_first_error_of_the_calls_it_carried() -> None:
+    server = FakeServer({"b": Exception("CORRUPT b"), "c": Exception("send again")})
+    group = GroupCommit(_resolve, _abandoned)
+    calls = [("t", "a"), ("t", "b"), ("t", "c"), ("t", "d")]
+    outcomes = _overlapping(server, group, calls, carry=True)
+    assert isinstance(outcomes[0], Refused)
+    assert "CORRUPT b" in str(outcomes[0])
+    assert outcomes[1:] == [None, None, None]
+    assert server.sent[-2:] == [("many", ["b", "c", "d"]), ("one", ["c"])]
+    assert group._owed == {}
+
+
+@pytest.mark.parametrize("carry", [False, True])
+def test_a_pipeline_that_fails_as_a_whole_is_sent_again_call_by_call(carry: bool) -> None:
     server = FakeServer()
     server.pipeline_fails = ConnectionError("reset")
     group = GroupCommit(_resolve, _abandoned)
-    outcomes = _overlapping(server, group, [("t", "a"), ("t", "b"), ("t", "c")])
-    assert outcomes == ["ok a", "ok b", "ok c"]
+    outcomes = _overlapping(server, group, [("t", "a"), ("t", "b"), ("t", "c")], carry)
+    assert outcomes == ["ok a", None, None] if carry else ["ok a", "ok b", "ok c"]
     assert server.sent[1:] == [("many", ["b", "c"]), ("one", ["b"]), ("one", ["c"])]
 
 
-def test_a_batch_cut_short_answers_every_queued_call_and_frees_the_key() -> None:
+def test_other_operations_on_the_keys_of_a_carried_call_wait_until_it_is_sent() -> None:
+    server = FakeServer()
+    group = GroupCommit(_resolve, _abandoned)
+    server.hold.clear()
+    with ThreadPoolExecutor(2) as pool:
+        leader = pool.submit(group.send, "t", "a", server.send_one, server.send_many, ["p"])
+        assert server.entered.wait(5)
+        assert group.send("t", "b", server.send_one, server.send_many, ["p"], carry=True) is None
+        assert group.owes(["p"]) and group.owes(["t"]) and not group.owes(["u"])
+        group.wait_settled(["u"])  # other keys do not wait
+        reader = pool.submit(group.wait_settled, ["x", "p"])
+        time.sleep(0.05)
+        assert not reader.done()  # b is not sent yet
+        server.hold.set()
+        reader.result(5)
+        assert ("one", ["b"]) in server.sent
+        assert leader.result(5) == "ok a"
+    assert group._owed == {}
+
+
+def test_the_call_in_flight_sends_what_queues_while_it_sends_the_last_batch() -> None:
+    server = FakeServer()
+    group = GroupCommit(_resolve, _abandoned)
+    later: list[Any] = []
+
+    def send_one(call: Any) -> Any:
+        if call == "b":  # c arrives while the batch of b is on the wire
+            later.append(group.send("t", "c", send_one, server.send_many, carry=True))
+        return server.send_one(call)
+
+    server.hold.clear()
+    with ThreadPoolExecutor(1) as pool:
+        leader = pool.submit(group.send, "t", "a", send_one, server.send_many)
+        assert server.entered.wait(5)
+        assert group.send("t", "b", send_one, server.send_many, carry=True) is None
+        server.hold.set()
+        assert leader.result(5) == "ok a"
+    assert later == [None]
+    assert server.sent == [("one", ["a"]), ("one", ["b"]), ("one", ["c"])]
+    assert group._queues == {} and group._owed == {}
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_save_goes_after_the_calls_carried_before_it_and_not_past_a_failed_one(
+    fails: bool,
+) -> None:
+    server = FakeServer({"c": Exception("CORRUPT c")} if fails else {})
+    group = GroupCommit(_resolve, _abandoned)
+    server.hold.clear()
+    with ThreadPoolExecutor(2) as pool:
+        leader = pool.submit(group.send, "t", "a", server.send_one, server.send_many)
+        assert server.entered.wait(5)
+        for call in "bc":
+            assert group.send("t", call, server.send_one, server.send_many, carry=True) is None
+        saved = pool.submit(group.save, "t", "S", server.send_one)
+        _queued(group, "t", 3)
+        assert group.send("t", "d", server.send_one, server.send_many, carry=True) is None
+        server.hold.set()
+        if fails:
+            with pytest.raises(Refused, match="CORRUPT c"):
+                saved.result(5)
+            with pytest.raises(Refused, match="CORRUPT c"):
+                leader.result(5)
+        else:
+            assert saved.result(5) == "ok S"
+            assert leader.result(5) == "ok a"
+    sends = list(server.sent)
+    assert sends[:2] == [("one", ["a"]), ("many", ["b", "c"])]
+    assert ("one", ["S"]) in sends if not fails else ("one", ["S"]) not in sends
+    assert sends[-1] == ("one", ["d"])  # calls after the save go after it
+    assert group._queues == {} and group._owed == {}
+    # the failure was told to the save; a later save of the key goes out
+    assert group.save("t", "T", server.send_one) == "ok T"
+
+
+def _carried_behind(server: FakeServer, group: GroupCommit, slots: dict[str, str]) -> Any:
+    """``a`` holds the line while ``slots``' calls are carried behind it; a's outcome."""
+    server.entered.clear()
+    server.hold.clear()
+    with ThreadPoolExecutor(1) as pool:
+        leader = pool.submit(group.send, "t", "a", server.send_one, server.send_many)
+        assert server.entered.wait(5)
+        for call, slot in slots.items():
+            sent = group.send("t", call, server.send_one, server.send_many, carry=True, slot=slot)
+            assert sent is None
+        server.hold.set()
+        try:
+            return leader.result(5)
+        except Refused as exc:
+            return exc
+
+
+@pytest.mark.parametrize("written_again", [False, True])
+def test_a_failure_no_save_met_is_told_to_the_next_save_unless_its_slot_was_written_again(
+    written_again: bool,
+) -> None:
+    server = FakeServer({"b": Exception("CORRUPT b")})
+    group = GroupCommit(_resolve, _abandoned)
+    assert isinstance(_carried_behind(server, group, {"b": "slot 1", "c": "slot 2"}), Refused)
+    if written_again:  # the task whose write was lost ran again, and wrote it
+        assert group.send("t", "b2", server.send_one, server.send_many, slot="slot 1") == "ok b2"
+        assert group.save("t", "S", server.send_one) == "ok S"
+    else:
+        with pytest.raises(Refused, match="CORRUPT b"):
+            group.save("t", "S", server.send_one)
+        assert group.save("t", "S", server.send_one) == "ok S"  # told once
+    assert group.save("u", "U", server.send_one) == "ok U"  # other keys: never
+    assert group._failed == {} and group._failures == 0
+
+
+def test_at_most_so_many_failures_are_kept() -> None:
+    server = FakeServer({f"b{n}": Exception("CORRUPT") for n in range(6)})
+    group = GroupCommit(_resolve, _abandoned)
+    group.FAILURES_KEPT = 3
+    slots = {f"b{n}": f"slot {n}" for n in range(6)}
+    assert isinstance(_carried_behind(server, group, slots), Refused)
+    assert group._failures == 3 and len(group._failed["t"]) == 3
+    with pytest.raises(Refused):
+        group.save("t", "S", server.send_one)
+    assert group._failures == 0
+
+
+@pytest.mark.parametrize("carry", [False, True])
+def test_a_batch_cut_short_answers_or_frees_every_queued_call(carry: bool) -> None:
     server = FakeServer()
     server.pipeline_fails = KeyboardInterrupt()
     group = GroupCommit(_resolve, _abandoned)
@@ -141,8 +285,8 @@ def test_a_batch_cut_short_answers_every_queued_call_and_frees_the_key() -> None
 
     def send(call: str) -> None:
         try:
-            outcomes.append(group.send("t", call, server.send_one, server.send_many))
-        except BaseException as exc:  # the leader sees the interrupt itself
+            outcomes.append(group.send("t", call, server.send_one, server.send_many, carry=carry))
+        except BaseException as exc:  # the call in flight sees the interrupt itself
             outcomes.append(exc)
 
     server.hold.clear()
@@ -155,10 +299,15 @@ def test_a_batch_cut_short_answers_every_queued_call_and_frees_the_key() -> None
     server.hold.set()
     for thread in threads:
         thread.join(5)
+    group.wait_settled(["t"])  # returns: nothing is owed for calls no one will send
     kinds = sorted(type(o).__name__ for o in outcomes)
-    assert kinds == ["Abandoned", "KeyboardInterrupt", "str"]
-    assert group._queues == {}
+    queued = ["NoneType", "NoneType"] if carry else ["Abandoned", "Abandoned"]
+    assert kinds == sorted(["KeyboardInterrupt", *queued])
+    assert group._queues == {} and group._owed == {}
     server.pipeline_fails = None
+    if carry:  # the carried calls were lost: the next save says so
+        with pytest.raises(Abandoned):
+            group.save("t", "S", server.send_one)
     assert group.send("t", "d", server.send_one, server.send_many) == "ok d"
 
 
@@ -320,4 +469,85 @@ def test_calls_of_a_pipeline_that_meets_an_emptied_script_cache_go_again_alone(
         assert all(id(step) in sent_alone for step in flushed)
     finally:
         client.close()
+        adapter.close()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("backend", ["redis", "redis-cluster"])
+def test_a_writer_whose_call_was_carried_reads_its_own_write(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    # Threads write to one checkpoint at once; most calls are carried and return before
+    # they are sent (each pipeline is slowed down here). Each thread then reads the
+    # checkpoint and must find its own write there.
+    from tests.conftest import redis_url_for
+
+    send_pipeline = connection_module.RedisConnection._send_pipeline
+
+    def slow(self: Any, sync_client: Any, steps: Any) -> Any:
+        time.sleep(0.05)
+        return send_pipeline(self, sync_client, steps)
+
+    monkeypatch.setattr(connection_module.RedisConnection, "_send_pipeline", slow)
+    adapter = create_redis_framework_adapter(
+        url=redis_url_for(request, backend), prefix=f"group-{uuid.uuid4().hex[:8]}:"
+    )
+    try:
+        graph = fanout_graph(adapter)
+        config: Any = graph.invoke({"tasks": 1}, thread_config("own"))
+        target = adapter.get_tuple(thread_config("own"))
+        assert target is not None
+        start = threading.Barrier(16)
+
+        def write_then_read(n: int) -> bool:
+            start.wait(5)
+            adapter.put_writes(target.config, [("items", [n])], f"task-{n}")
+            seen = adapter.get_tuple(target.config)
+            assert seen is not None
+            return (f"task-{n}", "items", [n]) in seen.pending_writes
+
+        with ThreadPoolExecutor(16) as pool:
+            found = list(pool.map(write_then_read, range(16)))
+        assert config["joined"] == 1
+        assert found == [True] * 16
+        assert adapter.connection._group._owed == {}
+    finally:
+        adapter.close()
+
+
+@pytest.mark.redis
+def test_a_fan_out_whose_carried_write_failed_saves_nothing_past_it_and_runs_again(
+    redis_standalone: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    refused: list[Any] = []  # the call answered with an error instead of being sent
+    send_pipeline = connection_module.RedisConnection._send_pipeline
+
+    def refuse_first(self: Any, sync_client: Any, steps: Any) -> Any:
+        if refused or not steps[0].carry:
+            return send_pipeline(self, sync_client, steps)
+        refused.append(steps[0])  # a Send task's write: carried
+        error = redis.exceptions.ResponseError("refused here")
+        return [error, *send_pipeline(self, sync_client, steps[1:])]
+
+    monkeypatch.setattr(connection_module.RedisConnection, "_send_pipeline", refuse_first)
+    adapter = create_redis_framework_adapter(
+        url=redis_standalone.url, prefix=f"group-{uuid.uuid4().hex[:8]}:"
+    )
+    try:
+        graph = fanout_graph(adapter)
+        config = thread_config("gap")
+        with pytest.raises(StorageError, match="refused here"):
+            graph.invoke({"tasks": 200}, config)
+        assert refused
+        latest = adapter.get_tuple(config)
+        assert latest is not None
+        # the checkpoint the refused write belonged to is still the latest: the save after
+        # the fan-out did not go past the missing write
+        assert latest.config["configurable"]["checkpoint_id"] in refused[0].args[1]
+        assert len({task for task, _, _ in latest.pending_writes}) == 199
+        # running again runs the one task whose write is missing, and finishes
+        assert graph.invoke(None, config)["joined"] == 200
+    finally:
         adapter.close()

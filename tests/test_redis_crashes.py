@@ -12,8 +12,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,6 +73,84 @@ def test_runs_paused_by_a_process_killed_with_sigkill_resume_in_another(
     )
     assert answer_all(adapter, tokens) == RUNS
     adapter.close()
+
+
+FANNER = """
+    import sys, time
+    from kortyx_langgraph import create_redis_framework_adapter
+    from tests.graphs import fanout_graph
+    url, prefix, tasks = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    adapter = create_redis_framework_adapter(url=url, prefix=prefix, ttl_ms=600_000)
+
+    def on_item(item):
+        print(item, flush=True)
+        time.sleep(0.002)
+
+    fanout_graph(adapter, on_item).invoke({"tasks": tasks}, {"configurable": {"thread_id": "fan"}})
+    print("finished", flush=True)
+"""
+
+
+def _stored_items(adapter: Any, config: Any) -> set[int] | None:
+    stored = adapter.get_tuple(config)
+    if stored is None:
+        return None
+    return {value[0] for _, channel, value in stored.pending_writes if channel == "items"}
+
+
+@pytest.mark.parametrize("kill", ["midway through the tasks", "once their writes land"])
+def test_a_fan_out_killed_with_sigkill_finishes_in_another_process_with_each_task_once(
+    redis_standalone: RedisServer, kill: str
+) -> None:
+    # The workers' writes are carried (redis/batching.py): acknowledged to LangGraph while
+    # one call sends them in batches. A kill while they are queued loses some; the run did
+    # not return, and running it again runs exactly the tasks whose write is not stored.
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from tests.graphs import fanout_graph
+
+    tasks = 600
+    prefix = f"kortyx-fan-{uuid.uuid4().hex[:6]}:"
+    adapter = create_redis_framework_adapter(
+        url=redis_standalone.url, prefix=prefix, ttl_ms=600_000
+    )
+    config: Any = {"configurable": {"thread_id": "fan"}}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(FANNER), redis_standalone.url, prefix, str(tasks)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    started = 0
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            assert line.strip() != "finished", "the run finished before it was killed"
+            started += 1
+            if started == tasks // 2 and kill == "midway through the tasks":
+                break
+            if started == tasks:  # LangGraph sends the writes once the tasks have run
+                deadline = time.monotonic() + 60
+                while not _stored_items(adapter, config):
+                    assert time.monotonic() < deadline, "no write was stored"
+                break
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+    stored = adapter.get_tuple(config)
+    before = _stored_items(adapter, config) or set()
+    rerun: list[int] = []
+    result = fanout_graph(adapter, rerun.append).invoke(
+        None if stored else {"tasks": tasks}, config
+    )
+    adapter.close()
+    assert sorted(result["items"]) == list(range(tasks))  # every task's item, once
+    assert sorted(rerun) == sorted(set(range(tasks)) - before)  # only the missing ones ran
+    # and it is what InMemorySaver keeps for the same run
+    baseline = fanout_graph(InMemorySaver()).invoke({"tasks": tasks}, config)
+    assert sorted(baseline["items"]) == sorted(result["items"])
 
 
 def test_runs_paused_before_a_redis_restart_resume_after_it(redis_aof: RedisServer) -> None:

@@ -5,23 +5,30 @@ LangGraph's worker threads (or its asyncio tasks). Sent one by one, each call wa
 round trip of its own, and on a busy machine the round trips, not Redis, are the cost.
 
 Here the first call of a thread is sent at once, exactly as a lone call always was. Calls
-of the same thread that arrive while it is in flight queue up; when it returns, the first
-of them sends everything queued as one pipeline and hands on in turn. Every call is still
-its own script call, atomic on its own, with its own reply or error; nothing waits for a
-timer, and a thread whose calls never overlap (an agent loop) never waits for another.
-A pipeline that fails as a whole is sent again call by call, through the adapter's retry
-policy (every write script is safe to repeat); a call the pipeline could not run where it
-was sent (the script is not cached there, the slot moved) goes again on its own.
+of the same thread that arrive while it is in flight queue up and go out together, as one
+pipeline, when it returns. Every call is still its own script call, atomic on its own,
+with its own reply or error; nothing waits for a timer, and a thread whose calls never
+overlap (an agent loop) never waits for another. A pipeline that fails as a whole is sent
+again call by call, through the adapter's retry policy (every write script is safe to
+repeat); a call the pipeline could not run where it was sent (the script is not cached
+there, the slot moved) goes again on its own.
 
-:class:`GroupCommit` is the sync colour (threads and an event each), :class:`AsyncGroupCommit`
-the asyncio one (one per event loop); both keep one queue per thread key.
+:class:`AsyncGroupCommit` (one per event loop) hands the line from batch to batch: each
+queued task awaits its own outcome, which costs it nothing but a place in the loop.
+
+:class:`GroupCommit`, for threads, does not make a queued caller wait when the call says it
+need not (``carry``: a task's plain writes, which LangGraph does not wait on to order its
+own steps). Under ``invoke`` those callers are the few threads of LangGraph's pool that
+also run the tasks, so a thread held for a round trip is a task not run. The call in flight
+sends for them, and a checkpoint save or any other operation on the thread goes after them
+(see :class:`GroupCommit`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
 SendOne = Callable[[Any], Any]
@@ -40,7 +47,7 @@ the sending thread interrupted): it may or may not have run."""
 class _Waiter:
     """One queued call and, once sent, its outcome."""
 
-    __slots__ = ("call", "done", "error", "leads", "reply", "settled")
+    __slots__ = ("call", "covers", "done", "error", "leads", "reply", "saves", "settled", "slot")
 
     def __init__(self, call: Any) -> None:
         self.call = call
@@ -50,6 +57,12 @@ class _Waiter:
         self.leads = False
         """Set when this call sends the next batch of its thread."""
         self.done: Any = None
+        self.covers: tuple[str, ...] = ()
+        """For a carried call not sent yet: the keys whose operations wait for it."""
+        self.saves = False
+        """Set for a checkpoint save queued behind carried calls."""
+        self.slot: Hashable = None
+        """What the call writes, if a later call can make up for its failure."""
 
     def answer(self, reply: Any = None, error: BaseException | None = None) -> None:
         self.reply, self.error, self.settled = reply, error, True
@@ -82,6 +95,14 @@ def _cut_short(batch: Sequence[_Waiter], abandoned: Abandoned) -> None:
             waiter.answer(error=abandoned(waiter.call))
 
 
+def _next_batch(queue: list[_Waiter]) -> tuple[list[_Waiter], list[_Waiter]]:
+    """``(next batch, what stays queued)``: a save goes alone, the calls before it together."""
+    if queue[0].saves:
+        return queue[:1], queue[1:]
+    cut = next((i for i, waiter in enumerate(queue) if waiter.saves), len(queue))
+    return queue[:cut], queue[cut:]
+
+
 def _hand_on(queues: dict[str, list[_Waiter]], key: str) -> _Waiter | None:
     """The turn of ``key`` passes to its first queued call (returned, to be woken), or,
     with none queued, ``key`` has nothing in flight any more."""
@@ -95,67 +116,197 @@ def _hand_on(queues: dict[str, list[_Waiter]], key: str) -> _Waiter | None:
 
 
 class GroupCommit:
-    """Sync group commit: threads of one process sending calls for the same key."""
+    """Sync group commit: threads of one process sending calls for the same key.
+
+    The first call of a key is sent at once and keeps the line: it sends whatever queued
+    behind it, batch after batch, and returns only when its key's queue is empty, with its
+    own outcome, or, if that succeeded, the first error of a call it carried.
+
+    A call that arrives while its key has one in flight queues behind it and either
+    - waits for its batch and returns its own outcome, or
+    - with ``carry``, is *carried*: its caller returns ``None`` at once and holds no thread
+      while it waits. Whoever waits for every caller (LangGraph waits for all of a run's
+      ``put_writes`` before the run returns) still finds every write stored or an error
+      raised.
+
+    Since a carried caller was told nothing of its outcome, two things stand in for it:
+    - :meth:`wait_settled` holds this process's other operations on the same keys until the
+      calls carried for them are sent, so the process reads its own writes;
+    - a checkpoint save (:meth:`save`) goes after the carried calls of its key, and while one
+      of them failed and its ``slot`` was not written again since, the save is not sent: it
+      raises that call's error instead, once, as LangGraph's save does when a write it
+      waited for failed. So no checkpoint is stored past a missing write, and a run that
+      writes the slot again (the task runs again) saves as usual. At most
+      :attr:`FAILURES_KEPT` failures are kept.
+    """
+
+    FAILURES_KEPT = 1024
+    """How many failed carried calls are kept for the next save of their key, at most."""
 
     def __init__(self, resolve: Resolve, abandoned: Abandoned) -> None:
         self._resolve = resolve
         self._abandoned = abandoned
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
         self._queues: dict[str, list[_Waiter]] = {}
+        self._owed: dict[str, int] = {}
+        """Per key covered by a carried call: how many are not sent yet."""
+        self._failed: dict[str, dict[Hashable, BaseException]] = {}
+        """Per key, per slot: the carried calls that failed, for the key's next save."""
+        self._failures = 0
 
-    def send(self, key: str, call: Any, send_one: SendOne, send_many: SendMany) -> Any:
-        """Send ``call`` for ``key``, in a batch with others queued for ``key``."""
+    def send(
+        self,
+        key: str,
+        call: Any,
+        send_one: SendOne,
+        send_many: SendMany,
+        covers: Sequence[str] = (),
+        *,
+        carry: bool = False,
+        slot: Hashable = None,
+    ) -> Any:
+        """Send ``call`` for ``key``, in a batch with others queued for ``key``; with
+        ``carry``, a call queued behind another returns ``None`` at once. ``covers``: the
+        keys whose other operations wait until a carried call is sent (``key`` always is);
+        ``slot``: what the call writes, so that a later call writing it again makes up for
+        a failed one (without one, nothing does)."""
         me = _Waiter(call)
+        me.slot = object() if slot is None else slot
         with self._lock:
             queue = self._queues.get(key)
             if queue is None:
                 self._queues[key] = []
-                me.leads = True
+            else:
+                queue.append(me)
+                if carry:
+                    me.covers = (key, *covers)
+                    for covered in me.covers:
+                        self._owed[covered] = self._owed.get(covered, 0) + 1
+                    return None
+                me.done = threading.Event()
+        if me.done is not None:
+            me.done.wait()
+            return me.outcome()
+        return self._lead(key, me, send_one, send_many)
+
+    def save(self, key: str, call: Any, send_one: SendOne) -> Any:
+        """Send the checkpoint save ``call`` of ``key`` after every call carried for
+        ``key``; raise instead the error of one that failed."""
+        me = _Waiter(call)
+        me.saves = True
+        failed = None
+        with self._lock:
+            queue = self._queues.get(key)
+            if queue is None:
+                failed = self._first_failure(key)
             else:
                 me.done = threading.Event()
                 queue.append(me)
-        if not me.leads:
-            try:
-                me.done.wait()
-            except BaseException:
-                self._resign(key, me)
-                raise
-            if not me.leads:
-                return me.outcome()
-        batch = self._take(key, me)
-        try:
-            self._send(batch, send_one, send_many)
-        finally:
-            _cut_short(batch, self._abandoned)
-            self._hand_on(key, batch)
+        if me.done is None:
+            if failed is not None:
+                raise failed
+            return send_one(call)
+        me.done.wait()
         return me.outcome()
 
-    def _resign(self, key: str, me: _Waiter) -> None:
-        """A queued call whose thread was interrupted while it waited: out of the queue,
-        or, if it was to send the next batch, that turn handed on."""
-        with self._lock:
-            queue = self._queues.get(key, [])
-            if not me.leads:
-                if me in queue:
-                    queue.remove(me)
-                return  # otherwise it is in a batch under way, which settles it
-            following = _hand_on(self._queues, key)
-        if following is not None:
-            following.done.set()
+    def _lead(self, key: str, me: _Waiter, send_one: SendOne, send_many: SendMany) -> Any:
+        batch = [me]
+        carried_error: BaseException | None = None
+        try:
+            while True:
+                if batch[0].saves:
+                    self._save(key, batch[0], send_one)
+                else:
+                    self._send(batch, send_one, send_many)
+                with self._lock:
+                    for waiter in batch:
+                        if waiter.covers and waiter.error is not None:
+                            carried_error = carried_error or waiter.error
+                        self._account(key, waiter)
+                    self._release(batch)
+                    queue = self._queues[key]
+                    if not queue:
+                        del self._queues[key]
+                        break
+                    batch, self._queues[key] = _next_batch(queue)
+        except BaseException:
+            with self._lock:  # cut short: nothing more is sent
+                batch = [*batch, *self._queues.pop(key, [])]
+                for waiter in batch:
+                    if waiter is not me and not waiter.settled:
+                        waiter.answer(error=self._abandoned(waiter.call))
+                    self._account(key, waiter)
+                self._release(batch)
+            raise
+        if me.error is None and carried_error is not None:
+            raise carried_error
+        return me.outcome()
 
-    def _take(self, key: str, me: _Waiter) -> list[_Waiter]:
+    def _save(self, key: str, save: _Waiter, send_one: SendOne) -> None:
+        """A save queued behind carried calls: sent alone, unless one of them failed."""
         with self._lock:
-            queued = self._queues[key]
-            self._queues[key] = []
-        return [me, *queued]
+            failed = self._first_failure(key)
+        if failed is not None:
+            save.answer(error=failed)
+            return
+        try:
+            save.answer(send_one(save.call))
+        except Exception as exc:
+            save.answer(error=exc)
 
-    def _hand_on(self, key: str, batch: list[_Waiter]) -> None:
-        with self._lock:
-            following = _hand_on(self._queues, key)
-        for waiter in batch[1:]:
-            waiter.done.set()
-        if following is not None:
-            following.done.set()
+    def _account(self, key: str, waiter: _Waiter) -> None:
+        """Keep a carried call's failure for the next save of ``key``; a call that wrote
+        the same slot since makes up for it (lock held)."""
+        failed = self._failed.get(key)
+        if waiter.error is None:
+            if failed is not None and failed.pop(waiter.slot, None) is not None:
+                self._failures -= 1
+                if not failed:
+                    del self._failed[key]
+        elif waiter.covers and self._failures < self.FAILURES_KEPT:
+            if failed is None:
+                failed = self._failed[key] = {}
+            if waiter.slot not in failed:
+                failed[waiter.slot] = waiter.error
+                self._failures += 1
+
+    def _first_failure(self, key: str) -> BaseException | None:
+        """The first kept failure of ``key``, all of which are told now (lock held)."""
+        failed = self._failed.pop(key, None)
+        if not failed:
+            return None
+        self._failures -= len(failed)
+        return next(iter(failed.values()))
+
+    def _release(self, waiters: Sequence[_Waiter]) -> None:
+        """The waiting calls among ``waiters`` are answered, and the carried ones no longer
+        owed (lock held)."""
+        released = False
+        for waiter in waiters:
+            if waiter.done is not None:
+                waiter.done.set()
+            for covered in waiter.covers:
+                left = self._owed[covered] - 1
+                if left:
+                    self._owed[covered] = left
+                else:
+                    del self._owed[covered]
+            released = released or bool(waiter.covers)
+            waiter.covers = ()
+        if released:
+            self._settled.notify_all()
+
+    def owes(self, keys: Sequence[str]) -> bool:
+        """Whether a carried call covering one of ``keys`` is not sent yet."""
+        owed = self._owed
+        return bool(owed) and any(k in owed for k in keys)
+
+    def wait_settled(self, keys: Sequence[str]) -> None:
+        """Return once no carried call covering one of ``keys`` is left to send."""
+        if self._owed:
+            with self._settled:
+                self._settled.wait_for(lambda: not any(k in self._owed for k in keys))
 
     def _send(self, batch: list[_Waiter], send_one: SendOne, send_many: SendMany) -> None:
         alone = batch

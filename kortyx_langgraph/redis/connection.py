@@ -559,17 +559,28 @@ class RedisConnection:
         return isinstance(step, Call) and step.script.grouped and self.replica_acks is None
 
     def _send_step(self, client: SyncClient, step: Call | Scan) -> Any:
-        if not self._grouped(step):
+        if isinstance(step, Scan):
             return self._send_retrying(client, step)
-        assert isinstance(step, Call)
+        if not self._grouped(step):
+            if step.script.saves and self._group.owes(step.keys):
+                return self._group.save(
+                    step.keys[0], step, functools.partial(self._send_retrying, client)
+                )
+            self._group.wait_settled(step.keys)  # the writes carried for its thread first
+            return self._send_retrying(client, step)
         return self._group.send(
             step.keys[0],
             step,
             functools.partial(self._send_retrying, client),
             functools.partial(self._send_pipeline, client),
+            step.keys,
+            carry=step.carry,
+            slot=step.slot,
         )
 
     async def _asend_step(self, client: AsyncClient, step: Call | Scan) -> Any:
+        if isinstance(step, Call) and self._group.owes(step.keys):
+            await asyncio.to_thread(self._group.wait_settled, step.keys)
         if not self._grouped(step):
             return await self._asend_retrying(client, step)
         assert isinstance(step, Call)

@@ -115,6 +115,13 @@ class Call(NamedTuple):
     script: scripts.Script
     keys: Sequence[str]
     args: Sequence[Any]
+    carry: bool = False
+    """Whether the caller may go on before it is sent, when a call of its thread is in flight
+    (a grouped write that no one waits on to order LangGraph's own steps;
+    ``redis/batching.py``)."""
+    slot: tuple[str, str] | None = None
+    """What a grouped write writes (checkpoint member, task id): a later call writing it
+    again makes up for a failed one."""
 
 
 class Scan(NamedTuple):
@@ -384,7 +391,11 @@ class RedisOperations:
         args += [keys.base, checkpoint_id, 0 if update is None else 1]
         if update is not None:
             args += self._update_args(thread_id, update)
-        yield Call(scripts.PUT_WRITES, keys, args)
+        # Writes to LangGraph's own channels (interrupts, errors, resumes, tasks) are
+        # waited for: LangGraph orders what comes next after them.
+        carry = not any(channel.startswith("__") for channel, _ in writes)
+        slot = (args[1], task_id)
+        yield Call(scripts.PUT_WRITES, keys, args, carry, slot)
 
     def _update_args(self, thread_id: str, update: InterruptUpdate) -> list[Any]:
         """One update as the scripts' ``read_update`` takes it, with a fresh token for each

@@ -676,19 +676,24 @@ class Script:
     """Whether it changes what is stored (a lost reply then leaves its outcome unknown)."""
     grouped: bool = False
     """Whether concurrent calls of one thread may share a pipeline (``redis/batching.py``)."""
+    saves: bool = False
+    """Whether it stores a checkpoint: sent after the writes carried for its thread, and
+    not at all if one of them failed (``redis/batching.py``)."""
     sha: str = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
 
-def _thread_script(name: str, body: str, *, writes: bool = False, grouped: bool = False) -> Script:
-    return Script(name, _PRELUDE + body, writes, grouped)
+def _thread_script(
+    name: str, body: str, *, writes: bool = False, grouped: bool = False, saves: bool = False
+) -> Script:
+    return Script(name, _PRELUDE + body, writes, grouped, saves)
 
 
 GET_TUPLE = _thread_script("get_tuple", _GET_TUPLE)
 LIST = _thread_script("list", _LIST)
-PUT = _thread_script("put", _PUT, writes=True)
+PUT = _thread_script("put", _PUT, writes=True, saves=True)
 PUT_WRITES = _thread_script("put_writes", _PUT_WRITES, writes=True, grouped=True)
 DELETE_THREAD = _thread_script("delete_thread", _DELETE_THREAD, writes=True)
 READ_THREAD = _thread_script("read_thread", _READ_THREAD)
