@@ -264,6 +264,20 @@ def test_a_failure_no_save_met_is_told_to_the_next_save_unless_its_slot_was_writ
     assert group._failed == {} and group._failures == 0
 
 
+def test_a_call_in_flight_cut_short_does_not_make_up_for_a_failure_of_its_slot() -> None:
+    server = FakeServer({"b": Exception("CORRUPT b")})
+    group = GroupCommit(_resolve, _abandoned)
+    assert isinstance(_carried_behind(server, group, {"b": "slot 1", "c": "slot 2"}), Refused)
+
+    def interrupted(call: Any) -> Any:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # slot 1 again, but it never got an outcome
+        group.send("t", "b2", interrupted, server.send_many, slot="slot 1")
+    with pytest.raises(Refused, match="CORRUPT b"):
+        group.save("t", "S", server.send_one)
+
+
 def test_at_most_so_many_failures_are_kept() -> None:
     server = FakeServer({f"b{n}": Exception("CORRUPT") for n in range(6)})
     group = GroupCommit(_resolve, _abandoned)

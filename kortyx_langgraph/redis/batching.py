@@ -236,7 +236,8 @@ class GroupCommit:
                 for waiter in batch:
                     if waiter is not me and not waiter.settled:
                         waiter.answer(error=self._abandoned(waiter.call))
-                    self._account(key, waiter)
+                    if waiter.settled:  # not the call in flight, which has no outcome
+                        self._account(key, waiter)
                 self._release(batch)
             raise
         if me.error is None and carried_error is not None:
