@@ -229,7 +229,9 @@ def test_a_save_goes_after_the_calls_carried_before_it_and_not_past_a_failed_one
     assert group.save("t", "T", server.send_one) == "ok T"
 
 
-def _carried_behind(server: FakeServer, group: GroupCommit, slots: dict[str, str]) -> Any:
+def _carried_behind(
+    server: FakeServer, group: GroupCommit, slots: dict[str, tuple[str, str]]
+) -> Any:
     """``a`` holds the line while ``slots``' calls are carried behind it; a's outcome."""
     server.entered.clear()
     server.hold.clear()
@@ -246,47 +248,51 @@ def _carried_behind(server: FakeServer, group: GroupCommit, slots: dict[str, str
             return exc
 
 
-@pytest.mark.parametrize("written_again", [False, True])
-def test_a_failure_no_save_met_is_told_to_the_next_save_unless_its_slot_was_written_again(
-    written_again: bool,
-) -> None:
+@pytest.mark.parametrize("then", ["nothing", "written again", "a save on another checkpoint"])
+def test_a_failure_no_save_met_is_told_to_the_next_save_past_its_checkpoint(then: str) -> None:
     server = FakeServer({"b": Exception("CORRUPT b")})
     group = GroupCommit(_resolve, _abandoned)
-    assert isinstance(_carried_behind(server, group, {"b": "slot 1", "c": "slot 2"}), Refused)
-    if written_again:  # the task whose write was lost ran again, and wrote it
-        assert group.send("t", "b2", server.send_one, server.send_many, slot="slot 1") == "ok b2"
-        assert group.save("t", "S", server.send_one) == "ok S"
+    slots = {"b": ("cp 1", "task b"), "c": ("cp 1", "task c")}
+    assert isinstance(_carried_behind(server, group, slots), Refused)
+    assert group.save("u", "U", server.send_one, "cp 1") == "ok U"  # other keys: never
+    if then == "written again":  # the task whose write was lost ran again, and wrote it
+        sent = group.send("t", "b2", server.send_one, server.send_many, slot=("cp 1", "task b"))
+        assert sent == "ok b2"
+    elif then == "a save on another checkpoint":  # new input, from the checkpoint before
+        assert group.save("t", "S0", server.send_one, "cp 0") == "ok S0"
+        with pytest.raises(Refused, match="CORRUPT b"):  # still kept for cp 1
+            group.save("t", "S", server.send_one, "cp 1")
     else:
         with pytest.raises(Refused, match="CORRUPT b"):
-            group.save("t", "S", server.send_one)
-        assert group.save("t", "S", server.send_one) == "ok S"  # told once
-    assert group.save("u", "U", server.send_one) == "ok U"  # other keys: never
+            group.save("t", "S", server.send_one, "cp 1")
+    assert group.save("t", "S", server.send_one, "cp 1") == "ok S"  # told once at most
     assert group._failed == {} and group._failures == 0
 
 
 def test_a_call_in_flight_cut_short_does_not_make_up_for_a_failure_of_its_slot() -> None:
     server = FakeServer({"b": Exception("CORRUPT b")})
     group = GroupCommit(_resolve, _abandoned)
-    assert isinstance(_carried_behind(server, group, {"b": "slot 1", "c": "slot 2"}), Refused)
+    slots = {"b": ("cp 1", "task b"), "c": ("cp 1", "task c")}
+    assert isinstance(_carried_behind(server, group, slots), Refused)
 
     def interrupted(call: Any) -> Any:
         raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):  # slot 1 again, but it never got an outcome
-        group.send("t", "b2", interrupted, server.send_many, slot="slot 1")
+    with pytest.raises(KeyboardInterrupt):  # task b again, but it never got an outcome
+        group.send("t", "b2", interrupted, server.send_many, slot=("cp 1", "task b"))
     with pytest.raises(Refused, match="CORRUPT b"):
-        group.save("t", "S", server.send_one)
+        group.save("t", "S", server.send_one, "cp 1")
 
 
-def test_at_most_so_many_failures_are_kept() -> None:
-    server = FakeServer({f"b{n}": Exception("CORRUPT") for n in range(6)})
+def test_at_most_so_many_failures_are_kept_the_oldest_dropped() -> None:
+    server = FakeServer({f"b{n}": Exception(f"CORRUPT b{n}") for n in range(6)})
     group = GroupCommit(_resolve, _abandoned)
     group.FAILURES_KEPT = 3
-    slots = {f"b{n}": f"slot {n}" for n in range(6)}
+    slots = {f"b{n}": ("cp 1", f"task {n}") for n in range(6)}
     assert isinstance(_carried_behind(server, group, slots), Refused)
     assert group._failures == 3 and len(group._failed["t"]) == 3
-    with pytest.raises(Refused):
-        group.save("t", "S", server.send_one)
+    with pytest.raises(Refused, match="CORRUPT b3"):  # b0..b2 were dropped
+        group.save("t", "S", server.send_one, "cp 1")
     assert group._failures == 0
 
 

@@ -61,8 +61,9 @@ class _Waiter:
         """For a carried call not sent yet: the keys whose operations wait for it."""
         self.saves = False
         """Set for a checkpoint save queued behind carried calls."""
-        self.slot: Hashable = None
-        """What the call writes, if a later call can make up for its failure."""
+        self.slot: tuple[Hashable, Hashable] = (None, None)
+        """What the call writes, ``(checkpoint, writer)``; for a save, ``(the checkpoint it
+        builds on, None)``."""
 
     def answer(self, reply: Any = None, error: BaseException | None = None) -> None:
         self.reply, self.error, self.settled = reply, error, True
@@ -132,16 +133,18 @@ class GroupCommit:
     Since a carried caller was told nothing of its outcome, two things stand in for it:
     - :meth:`wait_settled` holds this process's other operations on the same keys until the
       calls carried for them are sent, so the process reads its own writes;
-    - a checkpoint save (:meth:`save`) goes after the carried calls of its key, and while one
-      of them failed and its ``slot`` was not written again since, the save is not sent: it
-      raises that call's error instead, once, as LangGraph's save does when a write it
-      waited for failed. So no checkpoint is stored past a missing write, and a run that
-      writes the slot again (the task runs again) saves as usual. At most
-      :attr:`FAILURES_KEPT` failures are kept.
+    - a checkpoint save (:meth:`save`) goes after the carried calls of its key. While one of
+      them failed, its ``slot`` ``(checkpoint, writer)`` was not written again since, and
+      the save builds on that checkpoint, the save is not sent: it raises that call's error
+      instead, once, as LangGraph's save does when a write it waited for failed. So no
+      checkpoint is stored past a missing write; a run that writes the slot again (the task
+      runs again) saves as usual, and so does one that builds on another checkpoint (new
+      input after a failed run). At most :attr:`FAILURES_KEPT` failures are kept, the
+      oldest dropped first.
     """
 
     FAILURES_KEPT = 1024
-    """How many failed carried calls are kept for the next save of their key, at most."""
+    """How many failed carried calls are kept for the saves after them, at most."""
 
     def __init__(self, resolve: Resolve, abandoned: Abandoned) -> None:
         self._resolve = resolve
@@ -151,7 +154,7 @@ class GroupCommit:
         self._queues: dict[str, list[_Waiter]] = {}
         self._owed: dict[str, int] = {}
         """Per key covered by a carried call: how many are not sent yet."""
-        self._failed: dict[str, dict[Hashable, BaseException]] = {}
+        self._failed: dict[str, dict[tuple[Hashable, Hashable], BaseException]] = {}
         """Per key, per slot: the carried calls that failed, for the key's next save."""
         self._failures = 0
 
@@ -164,15 +167,15 @@ class GroupCommit:
         covers: Sequence[str] = (),
         *,
         carry: bool = False,
-        slot: Hashable = None,
+        slot: tuple[Hashable, Hashable] | None = None,
     ) -> Any:
         """Send ``call`` for ``key``, in a batch with others queued for ``key``; with
         ``carry``, a call queued behind another returns ``None`` at once. ``covers``: the
         keys whose other operations wait until a carried call is sent (``key`` always is);
-        ``slot``: what the call writes, so that a later call writing it again makes up for
-        a failed one (without one, nothing does)."""
+        ``slot``: what the call writes, ``(checkpoint, writer)``, so that a later call
+        writing it again makes up for a failed one (without one, nothing does)."""
         me = _Waiter(call)
-        me.slot = object() if slot is None else slot
+        me.slot = (None, object()) if slot is None else slot
         with self._lock:
             queue = self._queues.get(key)
             if queue is None:
@@ -190,16 +193,18 @@ class GroupCommit:
             return me.outcome()
         return self._lead(key, me, send_one, send_many)
 
-    def save(self, key: str, call: Any, send_one: SendOne) -> Any:
-        """Send the checkpoint save ``call`` of ``key`` after every call carried for
-        ``key``; raise instead the error of one that failed."""
+    def save(self, key: str, call: Any, send_one: SendOne, after: Hashable = None) -> Any:
+        """Send the checkpoint save ``call`` of ``key``, which builds on checkpoint
+        ``after``, after every call carried for ``key``; raise instead the error of one
+        that failed writing to ``after``."""
         me = _Waiter(call)
         me.saves = True
+        me.slot = (after, None)
         failed = None
         with self._lock:
             queue = self._queues.get(key)
             if queue is None:
-                failed = self._first_failure(key)
+                failed = self._first_failure(key, after)
             else:
                 me.done = threading.Event()
                 queue.append(me)
@@ -247,7 +252,7 @@ class GroupCommit:
     def _save(self, key: str, save: _Waiter, send_one: SendOne) -> None:
         """A save queued behind carried calls: sent alone, unless one of them failed."""
         with self._lock:
-            failed = self._first_failure(key)
+            failed = self._first_failure(key, save.slot[0])
         if failed is not None:
             save.answer(error=failed)
             return
@@ -257,28 +262,43 @@ class GroupCommit:
             save.answer(error=exc)
 
     def _account(self, key: str, waiter: _Waiter) -> None:
-        """Keep a carried call's failure for the next save of ``key``; a call that wrote
-        the same slot since makes up for it (lock held)."""
+        """Keep a carried call's failure for the saves after it; a call that wrote the same
+        slot since makes up for it (lock held)."""
+        if waiter.saves:
+            return
         failed = self._failed.get(key)
         if waiter.error is None:
             if failed is not None and failed.pop(waiter.slot, None) is not None:
                 self._failures -= 1
                 if not failed:
                     del self._failed[key]
-        elif waiter.covers and self._failures < self.FAILURES_KEPT:
-            if failed is None:
-                failed = self._failed[key] = {}
-            if waiter.slot not in failed:
-                failed[waiter.slot] = waiter.error
-                self._failures += 1
+        elif waiter.covers and (failed is None or waiter.slot not in failed):
+            if self._failures >= self.FAILURES_KEPT:  # the oldest goes
+                oldest_key = next(iter(self._failed))
+                oldest = self._failed[oldest_key]
+                del oldest[next(iter(oldest))]
+                self._failures -= 1
+                if not oldest:
+                    del self._failed[oldest_key]
+            self._failed.setdefault(key, {})[waiter.slot] = waiter.error
+            self._failures += 1
 
-    def _first_failure(self, key: str) -> BaseException | None:
-        """The first kept failure of ``key``, all of which are told now (lock held)."""
-        failed = self._failed.pop(key, None)
+    def _first_failure(self, key: str, after: Hashable) -> BaseException | None:
+        """The first kept failure of ``key`` writing to checkpoint ``after``; every such
+        failure is told now (lock held)."""
+        failed = self._failed.get(key)
         if not failed:
             return None
-        self._failures -= len(failed)
-        return next(iter(failed.values()))
+        told = [slot for slot in failed if slot[0] == after]
+        if not told:
+            return None
+        first = failed[told[0]]
+        for slot in told:
+            del failed[slot]
+        self._failures -= len(told)
+        if not failed:
+            del self._failed[key]
+        return first
 
     def _release(self, waiters: Sequence[_Waiter]) -> None:
         """The waiting calls among ``waiters`` are answered, and the carried ones no longer

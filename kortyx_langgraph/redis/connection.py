@@ -564,7 +564,7 @@ class RedisConnection:
         if not self._grouped(step):
             if step.script.saves and self._group.owes(step.keys):
                 return self._group.save(
-                    step.keys[0], step, functools.partial(self._send_retrying, client)
+                    step.keys[0], step, functools.partial(self._send_retrying, client), step.after
                 )
             self._group.wait_settled(step.keys)  # the writes carried for its thread first
             return self._send_retrying(client, step)

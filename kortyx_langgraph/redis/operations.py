@@ -122,6 +122,9 @@ class Call(NamedTuple):
     slot: tuple[str, str] | None = None
     """What a grouped write writes (checkpoint member, task id): a later call writing it
     again makes up for a failed one."""
+    after: str | None = None
+    """For a checkpoint save: the member of the checkpoint it builds on (its parent), which
+    a failed carried write to it keeps the save from going past."""
 
 
 class Scan(NamedTuple):
@@ -330,7 +333,7 @@ class RedisOperations:
         writes nothing and a second call sends every value in full: the only case where
         ``put`` takes two round trips.
         """
-        thread_id, checkpoint_ns, _ = read_address(config, "put")
+        thread_id, checkpoint_ns, parent_id = read_address(config, "put")
         encoded = encode_put(self.serde, config, checkpoint, metadata, new_versions)
         ns = encode(checkpoint_ns)
         squeeze = self._squeeze
@@ -351,9 +354,12 @@ class RedisOperations:
             for name in (f"{ns}:{blob_suffix(channel, version)}",)
         ]
         keys = self._keys(thread_id)
-        reply = yield Call(scripts.PUT, keys, head + _blob_args(planned, squeeze, deltas=True))
+        after = checkpoint_member(checkpoint_ns, parent_id) if parent_id else None
+        args = head + _blob_args(planned, squeeze, deltas=True)
+        reply = yield Call(scripts.PUT, keys, args, after=after)
         if isinstance(reply, list):  # a delta's base is gone: send every value in full
-            yield Call(scripts.PUT, keys, head + _blob_args(planned, squeeze, deltas=False))
+            args = head + _blob_args(planned, squeeze, deltas=False)
+            yield Call(scripts.PUT, keys, args, after=after)
         return checkpoint_config(thread_id, checkpoint_ns, encoded.checkpoint_id)
 
     def put_writes(
