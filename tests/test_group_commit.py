@@ -208,7 +208,7 @@ def test_a_save_goes_after_the_calls_carried_before_it_and_not_past_a_failed_one
         assert server.entered.wait(5)
         for call in "bc":
             assert group.send("t", call, server.send_one, server.send_many, carry=True) is None
-        saved = pool.submit(group.save, "t", "S", server.send_one)
+        saved = pool.submit(group.save, ["t"], "S", server.send_one)
         _queued(group, "t", 3)
         assert group.send("t", "d", server.send_one, server.send_many, carry=True) is None
         server.hold.set()
@@ -226,7 +226,7 @@ def test_a_save_goes_after_the_calls_carried_before_it_and_not_past_a_failed_one
     assert sends[-1] == ("one", ["d"])  # calls after the save go after it
     assert group._queues == {} and group._owed == {}
     # the failure was told to the save; a later save of the key goes out
-    assert group.save("t", "T", server.send_one) == "ok T"
+    assert group.save(["t"], "T", server.send_one) == "ok T"
 
 
 def _carried_behind(
@@ -254,18 +254,18 @@ def test_a_failure_no_save_met_is_told_to_the_next_save_past_its_checkpoint(then
     group = GroupCommit(_resolve, _abandoned)
     slots = {"b": ("cp 1", "task b"), "c": ("cp 1", "task c")}
     assert isinstance(_carried_behind(server, group, slots), Refused)
-    assert group.save("u", "U", server.send_one, "cp 1") == "ok U"  # other keys: never
+    assert group.save(["u"], "U", server.send_one, "cp 1") == "ok U"  # other keys: never
     if then == "written again":  # the task whose write was lost ran again, and wrote it
         sent = group.send("t", "b2", server.send_one, server.send_many, slot=("cp 1", "task b"))
         assert sent == "ok b2"
     elif then == "a save on another checkpoint":  # new input, from the checkpoint before
-        assert group.save("t", "S0", server.send_one, "cp 0") == "ok S0"
+        assert group.save(["t"], "S0", server.send_one, "cp 0") == "ok S0"
         with pytest.raises(Refused, match="CORRUPT b"):  # still kept for cp 1
-            group.save("t", "S", server.send_one, "cp 1")
+            group.save(["t"], "S", server.send_one, "cp 1")
     else:
         with pytest.raises(Refused, match="CORRUPT b"):
-            group.save("t", "S", server.send_one, "cp 1")
-    assert group.save("t", "S", server.send_one, "cp 1") == "ok S"  # told once at most
+            group.save(["t"], "S", server.send_one, "cp 1")
+    assert group.save(["t"], "S", server.send_one, "cp 1") == "ok S"  # told once at most
     assert group._failed == {} and group._failures == 0
 
 
@@ -281,7 +281,7 @@ def test_a_call_in_flight_cut_short_does_not_make_up_for_a_failure_of_its_slot()
     with pytest.raises(KeyboardInterrupt):  # task b again, but it never got an outcome
         group.send("t", "b2", interrupted, server.send_many, slot=("cp 1", "task b"))
     with pytest.raises(Refused, match="CORRUPT b"):
-        group.save("t", "S", server.send_one, "cp 1")
+        group.save(["t"], "S", server.send_one, "cp 1")
 
 
 def test_at_most_so_many_failures_are_kept_the_oldest_dropped() -> None:
@@ -292,7 +292,7 @@ def test_at_most_so_many_failures_are_kept_the_oldest_dropped() -> None:
     assert isinstance(_carried_behind(server, group, slots), Refused)
     assert group._failures == 3 and len(group._failed["t"]) == 3
     with pytest.raises(Refused, match="CORRUPT b3"):  # b0..b2 were dropped
-        group.save("t", "S", server.send_one, "cp 1")
+        group.save(["t"], "S", server.send_one, "cp 1")
     assert group._failures == 0
 
 
@@ -327,7 +327,7 @@ def test_a_batch_cut_short_answers_or_frees_every_queued_call(carry: bool) -> No
     server.pipeline_fails = None
     if carry:  # the carried calls were lost: the next save says so
         with pytest.raises(Abandoned):
-            group.save("t", "S", server.send_one)
+            group.save(["t"], "S", server.send_one)
     assert group.send("t", "d", server.send_one, server.send_many) == "ok d"
 
 

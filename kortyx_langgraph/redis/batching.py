@@ -193,17 +193,22 @@ class GroupCommit:
             return me.outcome()
         return self._lead(key, me, send_one, send_many)
 
-    def save(self, key: str, call: Any, send_one: SendOne, after: Hashable = None) -> Any:
-        """Send the checkpoint save ``call`` of ``key``, which builds on checkpoint
-        ``after``, after every call carried for ``key``; raise instead the error of one
-        that failed writing to ``after``."""
+    def save(
+        self, keys: Sequence[str], call: Any, send_one: SendOne, after: Hashable = None
+    ) -> Any:
+        """Send the checkpoint save ``call`` of ``keys[0]``, which builds on checkpoint
+        ``after``, after every call carried for ``keys``; raise instead the error of one
+        that failed writing to ``after``, whether it is still queued or was sent before."""
+        if not self._owed and not self._failed:
+            return send_one(call)  # nothing carried, nothing failed: every agent-loop save
+        key = keys[0]
         me = _Waiter(call)
         me.saves = True
         me.slot = (after, None)
         failed = None
         with self._lock:
             queue = self._queues.get(key)
-            if queue is None:
+            if queue is None or not any(k in self._owed for k in keys):
                 failed = self._first_failure(key, after)
             else:
                 me.done = threading.Event()

@@ -562,10 +562,9 @@ class RedisConnection:
         if isinstance(step, Scan):
             return self._send_retrying(client, step)
         if not self._grouped(step):
-            if step.script.saves and self._group.owes(step.keys):
-                return self._group.save(
-                    step.keys[0], step, functools.partial(self._send_retrying, client), step.after
-                )
+            if step.script.saves:  # after the writes carried for its thread, not past a lost one
+                send_one = functools.partial(self._send_retrying, client)
+                return self._group.save(step.keys, step, send_one, step.after)
             self._group.wait_settled(step.keys)  # the writes carried for its thread first
             return self._send_retrying(client, step)
         return self._group.send(
