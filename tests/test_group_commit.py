@@ -545,11 +545,15 @@ def test_a_fan_out_whose_carried_write_failed_saves_nothing_past_it_and_runs_aga
     send_pipeline = connection_module.RedisConnection._send_pipeline
 
     def refuse_first(self: Any, sync_client: Any, steps: Any) -> Any:
-        if refused or not steps[0].carry:
+        # every call in a pipeline was queued, so one that may be carried was: a Send
+        # task's write (the first in the pipeline may be another kind of write)
+        at = next((i for i, step in enumerate(steps) if step.carry), None)
+        if refused or at is None:
             return send_pipeline(self, sync_client, steps)
-        refused.append(steps[0])  # a Send task's write: carried
+        refused.append(steps[at])
         error = redis.exceptions.ResponseError("refused here")
-        return [error, *send_pipeline(self, sync_client, steps[1:])]
+        replies = send_pipeline(self, sync_client, [*steps[:at], *steps[at + 1 :]])
+        return [*replies[:at], error, *replies[at:]]
 
     monkeypatch.setattr(connection_module.RedisConnection, "_send_pipeline", refuse_first)
     adapter = create_redis_framework_adapter(
@@ -569,5 +573,61 @@ def test_a_fan_out_whose_carried_write_failed_saves_nothing_past_it_and_runs_aga
         assert len({task for task, _, _ in latest.pending_writes}) == 199
         # running again runs the one task whose write is missing, and finishes
         assert graph.invoke(None, config)["joined"] == 200
+    finally:
+        adapter.close()
+
+
+@pytest.mark.redis
+def test_a_save_after_the_carried_writes_were_sent_still_stops_at_a_failed_one(
+    redis_standalone: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Task b's write is carried behind task a's and refused; task a's call reports it. A
+    # save that comes only after that call returned (nothing is queued or owed any more)
+    # must still not go past the missing write.
+    import redis
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    entered, hold = threading.Event(), threading.Event()
+    send = connection_module.RedisConnection._send
+
+    def held_or_refused(self: Any, client: Any, step: Any) -> Any:
+        writer = getattr(step, "slot", None) and step.slot[1]
+        if writer == "task-a":
+            entered.set()
+            assert hold.wait(5)
+        if writer == "task-b":
+            raise redis.exceptions.ResponseError("refused here")
+        return send(self, client, step)
+
+    adapter = create_redis_framework_adapter(
+        url=redis_standalone.url, prefix=f"group-{uuid.uuid4().hex[:8]}:"
+    )
+    try:
+        graph = fanout_graph(adapter)
+        graph.invoke({"tasks": 1}, thread_config("late"))
+        target = adapter.get_tuple(thread_config("late"))
+        assert target is not None
+        monkeypatch.setattr(connection_module.RedisConnection, "_send", held_or_refused)
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(adapter.put_writes, target.config, [("items", [1])], "task-a")
+            assert entered.wait(5)
+            assert adapter.put_writes(target.config, [("items", [2])], "task-b") is None
+            hold.set()
+            with pytest.raises(StorageError, match="refused here"):
+                first.result(5)  # the call that carried task b's write says it failed
+        assert adapter.connection._group._owed == {}
+
+        def save() -> Any:
+            checkpoint = empty_checkpoint()
+            return adapter.put(target.config, checkpoint, {"step": 9}, {})
+
+        with pytest.raises(StorageError, match="refused here"):
+            save()  # builds on the checkpoint task b's write is missing from
+        latest = adapter.get_tuple(thread_config("late"))
+        assert latest is not None
+        assert latest.checkpoint["id"] == target.checkpoint["id"]
+        assert ("task-a", "items", [1]) in latest.pending_writes
+        assert not [w for w in latest.pending_writes if w[0] == "task-b"]
+        assert save()["configurable"]["checkpoint_id"]  # told once: the next save goes out
     finally:
         adapter.close()
