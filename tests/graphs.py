@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, Send, interrupt
+from langgraph.types import Command, interrupt
+
+from tests.langgraph_app.fanout import build as build_fanout
 
 
 class ApprovalState(TypedDict, total=False):
@@ -117,32 +119,11 @@ def counter_graph(checkpointer: Any) -> Any:
     return builder.compile(checkpointer=checkpointer)
 
 
-class FanState(TypedDict, total=False):
-    """How many ``Send`` tasks to start, and the list they all append to."""
-
-    tasks: int
-    items: Annotated[list[int], operator.add]
-
-
 def fanout_graph(checkpointer: Any, on_item: Callable[[int], None] | None = None) -> Any:
-    """One ``worker`` task per item, all writing to the same checkpoint at once; each calls
-    ``on_item`` with its item first, if given."""
-
-    def spread(state: FanState) -> list[Send]:
-        return [Send("worker", n) for n in range(state["tasks"])]
-
-    def worker(item: int) -> FanState:
-        if on_item is not None:
-            on_item(item)
-        return {"items": [item]}
-
-    builder = StateGraph(FanState)
-    builder.add_node("fan", lambda state: {})
-    builder.add_node("worker", worker)  # type: ignore[call-overload]
-    builder.add_edge(START, "fan")
-    builder.add_conditional_edges("fan", spread, ["worker"])
-    builder.add_edge("worker", END)
-    return builder.compile(checkpointer=checkpointer)
+    """The served app's fan-out (``tests/langgraph_app/fanout.py``): one ``worker`` task per
+    item, all writing to the same checkpoint at once; each calls ``on_item`` with its item
+    first, if given."""
+    return build_fanout(on_item).compile(checkpointer=checkpointer)
 
 
 def answer_all(adapter: Any, tokens: list[str], answer: str = "ok") -> int:

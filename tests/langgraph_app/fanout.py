@@ -5,6 +5,7 @@ checkpoint, at the same time)."""
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -24,22 +25,29 @@ def spread(state: Fan) -> list[Send]:
     return [Send("worker", n) for n in range(state["tasks"])]
 
 
-def worker(item: int) -> dict[str, Any]:
-    """Append this task's item."""
-    return {"items": [item]}
-
-
 def join(state: Fan) -> dict[str, Any]:
     """How many items the tasks wrote."""
     return {"joined": len(state["items"])}
 
 
-builder = StateGraph(Fan)
-builder.add_node("fan", lambda state: {})
-builder.add_node("worker", worker)  # type: ignore[call-overload]
-builder.add_node("join", join)
-builder.add_edge(START, "fan")
-builder.add_conditional_edges("fan", spread, ["worker"])
-builder.add_edge("worker", "join")
-builder.add_edge("join", END)
-graph = builder.compile()
+def build(on_item: Callable[[int], None] | None = None) -> StateGraph[Fan]:
+    """The fan-out, not compiled; each ``worker`` task calls ``on_item`` with its item
+    first, if given."""
+
+    def worker(item: int) -> dict[str, Any]:
+        if on_item is not None:
+            on_item(item)
+        return {"items": [item]}
+
+    builder = StateGraph(Fan)
+    builder.add_node("fan", lambda state: {})
+    builder.add_node("worker", worker)  # type: ignore[call-overload]
+    builder.add_node("join", join)
+    builder.add_edge(START, "fan")
+    builder.add_conditional_edges("fan", spread, ["worker"])
+    builder.add_edge("worker", "join")
+    builder.add_edge("join", END)
+    return builder
+
+
+graph = build().compile()
