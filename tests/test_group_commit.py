@@ -1,4 +1,4 @@
-"""Group commit of concurrent ``put_writes`` (``redis/batching.py``): who sends what, each
+"""Group commit of concurrent ``put_writes`` (``redis/batching/``): who sends what, each
 caller's own outcome, no caller left waiting, and fan-outs stored exactly as
 ``InMemorySaver`` stores them, on real Redis servers."""
 

@@ -102,7 +102,7 @@ def _stored_items(adapter: Any, config: Any) -> set[int] | None:
 def test_a_fan_out_killed_with_sigkill_finishes_in_another_process_with_each_task_once(
     redis_standalone: RedisServer, kill: str
 ) -> None:
-    # The workers' writes are carried (redis/batching.py): acknowledged to LangGraph while
+    # The workers' writes are carried (redis/batching/): acknowledged to LangGraph while
     # one call sends them in batches. A kill while they are queued loses some; the run did
     # not return, and running it again runs exactly the tasks whose write is not stored.
     from langgraph.checkpoint.memory import InMemorySaver

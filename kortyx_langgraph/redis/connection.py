@@ -551,7 +551,7 @@ class RedisConnection:
             await asyncio.sleep(delay)
             await self._arefresh_slots(client, failure)
 
-    # Concurrent put_writes of one thread share a pipeline (redis/batching.py): a fan-out
+    # Concurrent put_writes of one thread share a pipeline (redis/batching/): a fan-out
     # of n Send tasks costs far fewer than n round trips. Not with replica_acks, whose
     # writes each wait for their own WAIT.
 

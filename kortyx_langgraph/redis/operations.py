@@ -118,7 +118,7 @@ class Call(NamedTuple):
     carry: bool = False
     """Whether the caller may go on before it is sent, when a call of its thread is in flight
     (a grouped write that no one waits on to order LangGraph's own steps;
-    ``redis/batching.py``)."""
+    ``redis/batching/``)."""
     slot: tuple[str, str] | None = None
     """What a grouped write writes (checkpoint member, task id): a later call writing it
     again makes up for a failed one."""

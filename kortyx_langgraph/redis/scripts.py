@@ -675,10 +675,10 @@ class Script:
     writes: bool = False
     """Whether it changes what is stored (a lost reply then leaves its outcome unknown)."""
     grouped: bool = False
-    """Whether concurrent calls of one thread may share a pipeline (``redis/batching.py``)."""
+    """Whether concurrent calls of one thread may share a pipeline (``redis/batching/``)."""
     saves: bool = False
     """Whether it stores a checkpoint: sent after the writes carried for its thread, and
-    not at all if one of them failed (``redis/batching.py``)."""
+    not at all if one of them failed (``redis/batching/``)."""
     sha: str = field(init=False)
 
     def __post_init__(self) -> None:

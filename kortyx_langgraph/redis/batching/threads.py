@@ -1,62 +1,29 @@
-"""Group commit: concurrent ``put_writes`` calls of one thread share one round trip.
-
-A fan-out of n ``Send`` tasks hands the saver n ``put_writes`` calls at once, from
-LangGraph's worker threads (or its asyncio tasks). Sent one by one, each call waits for a
-round trip of its own, and on a busy machine the round trips, not Redis, are the cost.
-
-Here the first call of a thread is sent at once, exactly as a lone call always was. Calls
-of the same thread that arrive while it is in flight queue up and go out together, as one
-pipeline, when it returns. Every call is still its own script call, atomic on its own,
-with its own reply or error; nothing waits for a timer, and a thread whose calls never
-overlap (an agent loop) never waits for another. A pipeline that fails as a whole is sent
-again call by call, through the adapter's retry policy (every write script is safe to
-repeat); a call the pipeline could not run where it was sent (the script is not cached
-there, the slot moved) goes again on its own.
-
-:class:`AsyncGroupCommit` (one per event loop) hands the line from batch to batch: each
-queued task awaits its own outcome, which costs it nothing but a place in the loop.
-
-:class:`GroupCommit`, for threads, does not make a queued caller wait when the call says it
-need not (``carry``: a task's plain writes, which LangGraph does not wait on to order its
-own steps). Under ``invoke`` those callers are the few threads of LangGraph's pool that
-also run the tasks, so a thread held for a round trip is a task not run. The call in flight
-sends for them, and a checkpoint save or any other operation on the thread goes after them
-(see :class:`GroupCommit`).
-"""
+"""Group commit for threads (``invoke``): a queued call whose caller need not wait is
+carried, and what stands in for its answer."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
-SendOne = Callable[[Any], Any]
-"""Sends one call through the retry policy; returns its reply or raises its typed error."""
-SendMany = Callable[[Sequence[Any]], list[Any]]
-"""Sends calls as one pipeline; returns a reply or an exception per call, in order, and
-raises only when the pipeline failed as a whole."""
-Resolve = Callable[[Any, BaseException], BaseException | None]
-"""For a call's error reply in a pipeline: the error to raise for it, or ``None`` when the
-call must be sent again on its own."""
-Abandoned = Callable[[Any], BaseException]
-"""The error of a queued call whose batch was cut short (the sending task was cancelled,
-the sending thread interrupted): it may or may not have run."""
+from kortyx_langgraph.redis.batching.waiters import (
+    Abandoned,
+    Resolve,
+    SendMany,
+    SendOne,
+    Waiter,
+    settle,
+)
 
 
-class _Waiter:
-    """One queued call and, once sent, its outcome."""
+class _Queued(Waiter):
+    """A queued call of a thread, with what carrying it needs."""
 
-    __slots__ = ("call", "covers", "done", "error", "leads", "reply", "saves", "settled", "slot")
+    __slots__ = ("covers", "saves", "slot")
 
     def __init__(self, call: Any) -> None:
-        self.call = call
-        self.reply: Any = None
-        self.error: BaseException | None = None
-        self.settled = False
-        self.leads = False
-        """Set when this call sends the next batch of its thread."""
-        self.done: Any = None
+        super().__init__(call)
         self.covers: tuple[str, ...] = ()
         """For a carried call not sent yet: the keys whose operations wait for it."""
         self.saves = False
@@ -65,55 +32,13 @@ class _Waiter:
         """What the call writes, ``(checkpoint, writer)``; for a save, ``(the checkpoint it
         builds on, None)``."""
 
-    def answer(self, reply: Any = None, error: BaseException | None = None) -> None:
-        self.reply, self.error, self.settled = reply, error, True
 
-    def outcome(self) -> Any:
-        if self.error is not None:
-            raise self.error
-        return self.reply
-
-
-def _settle(batch: Sequence[_Waiter], replies: Sequence[Any], resolve: Resolve) -> list[_Waiter]:
-    """Give each waiter its pipeline reply; returns those that must go again alone."""
-    again = []
-    for waiter, reply in zip(batch, replies, strict=True):
-        if isinstance(reply, BaseException):
-            error = resolve(waiter.call, reply)
-            if error is None:
-                again.append(waiter)
-            else:
-                waiter.answer(error=error)
-        else:
-            waiter.answer(reply)
-    return again
-
-
-def _cut_short(batch: Sequence[_Waiter], abandoned: Abandoned) -> None:
-    """Every queued call of ``batch`` that got no outcome gets ``abandoned``'s error."""
-    for waiter in batch[1:]:
-        if not waiter.settled:
-            waiter.answer(error=abandoned(waiter.call))
-
-
-def _next_batch(queue: list[_Waiter]) -> tuple[list[_Waiter], list[_Waiter]]:
+def _next_batch(queue: list[_Queued]) -> tuple[list[_Queued], list[_Queued]]:
     """``(next batch, what stays queued)``: a save goes alone, the calls before it together."""
     if queue[0].saves:
         return queue[:1], queue[1:]
     cut = next((i for i, waiter in enumerate(queue) if waiter.saves), len(queue))
     return queue[:cut], queue[cut:]
-
-
-def _hand_on(queues: dict[str, list[_Waiter]], key: str) -> _Waiter | None:
-    """The turn of ``key`` passes to its first queued call (returned, to be woken), or,
-    with none queued, ``key`` has nothing in flight any more."""
-    queue = queues[key]
-    if not queue:
-        del queues[key]
-        return None
-    following = queue.pop(0)
-    following.leads = True
-    return following
 
 
 class GroupCommit:
@@ -151,7 +76,7 @@ class GroupCommit:
         self._abandoned = abandoned
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)
-        self._queues: dict[str, list[_Waiter]] = {}
+        self._queues: dict[str, list[_Queued]] = {}
         self._owed: dict[str, int] = {}
         """Per key covered by a carried call: how many are not sent yet."""
         self._failed: dict[str, dict[tuple[Hashable, Hashable], BaseException]] = {}
@@ -174,7 +99,7 @@ class GroupCommit:
         keys whose other operations wait until a carried call is sent (``key`` always is);
         ``slot``: what the call writes, ``(checkpoint, writer)``, so that a later call
         writing it again makes up for a failed one (without one, nothing does)."""
-        me = _Waiter(call)
+        me = _Queued(call)
         me.slot = (None, object()) if slot is None else slot
         with self._lock:
             queue = self._queues.get(key)
@@ -202,7 +127,7 @@ class GroupCommit:
         if not self._owed and not self._failed:
             return send_one(call)  # nothing carried, nothing failed: every agent-loop save
         key = keys[0]
-        me = _Waiter(call)
+        me = _Queued(call)
         me.saves = True
         me.slot = (after, None)
         failed = None
@@ -220,7 +145,7 @@ class GroupCommit:
         me.done.wait()
         return me.outcome()
 
-    def _lead(self, key: str, me: _Waiter, send_one: SendOne, send_many: SendMany) -> Any:
+    def _lead(self, key: str, me: _Queued, send_one: SendOne, send_many: SendMany) -> Any:
         batch = [me]
         carried_error: BaseException | None = None
         try:
@@ -254,7 +179,7 @@ class GroupCommit:
             raise carried_error
         return me.outcome()
 
-    def _save(self, key: str, save: _Waiter, send_one: SendOne) -> None:
+    def _save(self, key: str, save: _Queued, send_one: SendOne) -> None:
         """A save queued behind carried calls: sent alone, unless one of them failed."""
         with self._lock:
             failed = self._first_failure(key, save.slot[0])
@@ -266,7 +191,7 @@ class GroupCommit:
         except Exception as exc:
             save.answer(error=exc)
 
-    def _account(self, key: str, waiter: _Waiter) -> None:
+    def _account(self, key: str, waiter: _Queued) -> None:
         """Keep a carried call's failure for the saves after it; a call that wrote the same
         slot since makes up for it (lock held)."""
         if waiter.saves:
@@ -305,7 +230,7 @@ class GroupCommit:
             del self._failed[key]
         return first
 
-    def _release(self, waiters: Sequence[_Waiter]) -> None:
+    def _release(self, waiters: Sequence[_Queued]) -> None:
         """The waiting calls among ``waiters`` are answered, and the carried ones no longer
         owed (lock held)."""
         released = False
@@ -334,11 +259,11 @@ class GroupCommit:
             with self._settled:
                 self._settled.wait_for(lambda: not any(k in self._owed for k in keys))
 
-    def _send(self, batch: list[_Waiter], send_one: SendOne, send_many: SendMany) -> None:
+    def _send(self, batch: list[_Queued], send_one: SendOne, send_many: SendMany) -> None:
         alone = batch
         if len(batch) > 1:
             try:
-                alone = _settle(batch, send_many([w.call for w in batch]), self._resolve)
+                alone = settle(batch, send_many([w.call for w in batch]), self._resolve)
             except Exception:
                 alone = batch  # the pipeline failed as a whole: each call on its own
         for waiter in alone:
@@ -346,71 +271,3 @@ class GroupCommit:
                 waiter.answer(send_one(waiter.call))
             except Exception as exc:
                 waiter.answer(error=exc)
-
-
-class AsyncGroupCommit:
-    """Asyncio group commit: tasks of one event loop sending calls for the same key."""
-
-    def __init__(self, resolve: Resolve, abandoned: Abandoned) -> None:
-        self._resolve = resolve
-        self._abandoned = abandoned
-        self._queues: dict[str, list[_Waiter]] = {}
-
-    async def send(
-        self,
-        key: str,
-        call: Any,
-        send_one: Callable[[Any], Awaitable[Any]],
-        send_many: Callable[[Sequence[Any]], Awaitable[list[Any]]],
-    ) -> Any:
-        """Send ``call`` for ``key``, in a batch with others queued for ``key``."""
-        me = _Waiter(call)
-        queue = self._queues.get(key)
-        if queue is None:
-            self._queues[key] = []
-            me.leads = True
-        else:
-            me.done = asyncio.Event()
-            queue.append(me)
-            try:
-                await me.done.wait()
-            except BaseException:
-                self._resign(key, me)
-                raise
-            if not me.leads:
-                return me.outcome()
-        batch = [me, *self._queues[key]]
-        self._queues[key] = []
-        try:
-            alone = batch
-            if len(batch) > 1:
-                try:
-                    replies = await send_many([w.call for w in batch])
-                    alone = _settle(batch, replies, self._resolve)
-                except Exception:
-                    alone = batch
-            for waiter in alone:
-                try:
-                    waiter.answer(await send_one(waiter.call))
-                except Exception as exc:
-                    waiter.answer(error=exc)
-        finally:
-            _cut_short(batch, self._abandoned)
-            following = _hand_on(self._queues, key)
-            if following is not None:
-                following.done.set()
-            for waiter in batch[1:]:
-                waiter.done.set()
-        return me.outcome()
-
-    def _resign(self, key: str, me: _Waiter) -> None:
-        """A queued call whose task was cancelled while it waited: out of the queue, or,
-        if it was to send the next batch, that turn handed on."""
-        queue = self._queues.get(key, [])
-        if not me.leads:
-            if me in queue:
-                queue.remove(me)
-            return  # otherwise it is in a batch under way, which settles it
-        following = _hand_on(self._queues, key)
-        if following is not None:
-            following.done.set()
