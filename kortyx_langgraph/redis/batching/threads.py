@@ -81,7 +81,11 @@ class GroupCommit:
         """Per key covered by a carried call: how many are not sent yet."""
         self._failed: dict[str, dict[tuple[Hashable, Hashable], BaseException]] = {}
         """Per key, per slot: the carried calls that failed, for the key's next save."""
-        self._failures = 0
+
+    @property
+    def _failures(self) -> int:
+        """How many failures are kept, over every key (only counted when one is added)."""
+        return sum(map(len, self._failed.values()))
 
     def send(
         self,
@@ -198,8 +202,8 @@ class GroupCommit:
             return
         failed = self._failed.get(key)
         if waiter.error is None:
-            if failed is not None and failed.pop(waiter.slot, None) is not None:
-                self._failures -= 1
+            if failed is not None:
+                failed.pop(waiter.slot, None)
                 if not failed:
                     del self._failed[key]
         elif waiter.covers and (failed is None or waiter.slot not in failed):
@@ -207,11 +211,9 @@ class GroupCommit:
                 oldest_key = next(iter(self._failed))
                 oldest = self._failed[oldest_key]
                 del oldest[next(iter(oldest))]
-                self._failures -= 1
                 if not oldest:
                     del self._failed[oldest_key]
             self._failed.setdefault(key, {})[waiter.slot] = waiter.error
-            self._failures += 1
 
     def _first_failure(self, key: str, after: Hashable) -> BaseException | None:
         """The first kept failure of ``key`` writing to checkpoint ``after``; every such
@@ -225,7 +227,6 @@ class GroupCommit:
         first = failed[told[0]]
         for slot in told:
             del failed[slot]
-        self._failures -= len(told)
         if not failed:
             del self._failed[key]
         return first
