@@ -18,6 +18,7 @@ from kortyx_langgraph import (
     RedisFrameworkAdapter,
     create_redis_framework_adapter,
 )
+from kortyx_langgraph.redis import scripts
 from tests.graphs import approval_graph, counter_graph
 from tests.redis_clock import expiry_ms, server_ms
 from tests.redis_harness import RedisCluster, RedisServer
@@ -138,6 +139,31 @@ def test_expires_at_is_the_servers_expiry_time_of_the_thread(
     assert abs(expires_ms - expiry_ms(standalone, wr_key)) <= 1
     if int(standalone.info("server")["redis_version"].split(".")[0]) >= 7:
         assert expires_ms == expiry_ms(standalone, wr_key)
+
+
+def test_the_expiry_time_scripts_report_does_not_move_between_reads(
+    standalone: redis.Redis,
+) -> None:
+    # Redis 6.2 has no PEXPIRETIME: a TIME and a PTTL that fell either side of a millisecond
+    # once made a pending interrupt's expires_at differ by 1 ms between two reads
+    key = f"kortyx-test-{uuid.uuid4().hex[:12]}"
+    standalone.set(key, b"x", px=600_000)
+    distinct = (
+        scripts._HEAD
+        + """
+local seen, n = {}, 0
+for _ = 1, tonumber(ARGV[1]) do
+  local at = deadline(KEYS[1])
+  if not seen[at] then seen[at] = true; n = n + 1 end
+end
+return {n, deadline(KEYS[1])}
+"""
+    )
+    # 20,000 reads in one script span many milliseconds, so many chances to straddle one
+    count, at = standalone.eval(distinct, 1, key, 20_000)
+    assert count == 1
+    assert abs(at - expiry_ms(standalone, key)) <= 1
+    standalone.delete(key)
 
 
 # -- Cluster mode chosen by hand --------------------------------------------------------------

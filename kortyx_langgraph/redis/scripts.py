@@ -27,13 +27,28 @@ local function head(raw)
   return value
 end
 
+-- the server's clock, in ms since the epoch
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- When ``key`` expires, in the server's ms since the epoch (-1: never, -2: no such key).
+-- Redis 6.2 has no PEXPIRETIME: PTTL is read between two TIMEs, and only a reading whose
+-- TIMEs fall in the same millisecond is used, so the deadline does not move between reads.
 local function deadline(key)
   local ok, at = pcall(redis.call, 'PEXPIRETIME', key)
   if ok then return at end
-  local pttl = redis.call('PTTL', key)
-  if pttl < 0 then return pttl end
-  local now = redis.call('TIME')
-  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + pttl
+  local after
+  for _ = 1, 8 do
+    local before = now_ms()
+    local pttl = redis.call('PTTL', key)
+    if pttl < 0 then return pttl end
+    after = now_ms()
+    if after == before then return before + pttl end
+    after = after + pttl
+  end
+  return after
 end
 """
 
@@ -85,11 +100,6 @@ end
 
 local function drop_pending(f)
   redis.call('HDEL', KEYS[5], f, f .. ':c')
-end
-
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
 -- the thread's pending hash exists while the thread lives: a vanished token of a live
@@ -625,8 +635,7 @@ if expires == -2 then
   redis.call('HDEL', KEYS[1], token, token .. ':c')
   return {false, 0}
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local claim = redis.call('HGET', KEYS[1], token .. ':c')
 local held = claim and cmsgpack.unpack(claim)
 local other = held and now < held[3] and held[1] ~= ARGV[2]
