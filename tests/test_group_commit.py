@@ -578,12 +578,14 @@ def test_a_fan_out_whose_carried_write_failed_saves_nothing_past_it_and_runs_aga
 
 
 @pytest.mark.redis
+@pytest.mark.parametrize("saved_by", ["put", "aput"])
 def test_a_save_after_the_carried_writes_were_sent_still_stops_at_a_failed_one(
-    redis_standalone: Any, monkeypatch: pytest.MonkeyPatch
+    redis_standalone: Any, monkeypatch: pytest.MonkeyPatch, saved_by: str
 ) -> None:
     # Task b's write is carried behind task a's and refused; task a's call reports it. A
     # save that comes only after that call returned (nothing is queued or owed any more)
-    # must still not go past the missing write.
+    # must still not go past the missing write, whether it is saved from a thread or from
+    # asyncio (one process running the thread with invoke and then ainvoke).
     import redis
     from langgraph.checkpoint.base import empty_checkpoint
 
@@ -619,6 +621,8 @@ def test_a_save_after_the_carried_writes_were_sent_still_stops_at_a_failed_one(
 
         def save() -> Any:
             checkpoint = empty_checkpoint()
+            if saved_by == "aput":
+                return asyncio.run(adapter.aput(target.config, checkpoint, {"step": 9}, {}))
             return adapter.put(target.config, checkpoint, {"step": 9}, {})
 
         with pytest.raises(StorageError, match="refused here"):

@@ -578,8 +578,11 @@ class RedisConnection:
         )
 
     async def _asend_step(self, client: AsyncClient, step: Call | Scan) -> Any:
-        if isinstance(step, Call) and self._group.owes(step.keys):
-            await asyncio.to_thread(self._group.wait_settled, step.keys)
+        if isinstance(step, Call):  # writes carried for its thread under invoke go first
+            if self._group.owes(step.keys):
+                await asyncio.to_thread(self._group.wait_settled, step.keys)
+            if step.script.saves:  # and a save does not go past one that failed
+                self._group.check_save(step.keys[0], step.after)
         if not self._grouped(step):
             return await self._asend_retrying(client, step)
         assert isinstance(step, Call)

@@ -149,6 +149,17 @@ class GroupCommit:
         me.done.wait()
         return me.outcome()
 
+    def check_save(self, key: str, after: Hashable) -> None:
+        """For a save of ``key`` sent by other means (asyncio) once its carried calls are
+        sent: raise the error of one that failed writing to checkpoint ``after`` (each such
+        failure is told once, as :meth:`save` tells it)."""
+        if not self._failed:
+            return
+        with self._lock:
+            failed = self._first_failure(key, after)
+        if failed is not None:
+            raise failed
+
     def _lead(self, key: str, me: _Queued, send_one: SendOne, send_many: SendMany) -> Any:
         batch = [me]
         carried_error: BaseException | None = None
