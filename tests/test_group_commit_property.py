@@ -117,9 +117,9 @@ def _queued(group: GroupCommit, count: int) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(ops)
+@given(ops, st.sampled_from(["save", "check_save"]))
 def test_a_save_is_stored_only_if_no_carried_write_it_builds_on_is_missing(
-    sequence: list[Write | Save],
+    sequence: list[Write | Save], late_by: str
 ) -> None:
     names = [f"w{n}" if isinstance(op, Write) else f"s{n}" for n, op in enumerate(sequence)]
     refused = {name for name, op in zip(names, sequence, strict=True) if getattr(op, "refused", 0)}
@@ -162,12 +162,22 @@ def test_a_save_is_stored_only_if_no_carried_write_it_builds_on_is_missing(
     first = next((name for name in names if name in refused), None)
     assert led == ("ok held" if first is None else first)
     assert group._queues == {} and group._owed == {}
-    # a failure no save met is told to the next save on its checkpoint, once
+    # a failure no save met is told to the next save on its checkpoint, once, whether the
+    # save is a thread's or asyncio's (which waits for carried writes, checks, then sends)
     for checkpoint in CHECKPOINTS:
         mine = [w for w in left if getattr(sequence[int(w[1:])], "checkpoint", "") == checkpoint]
         for late in (mine[0] if mine else "ok late", "ok late"):
-            assert _outcome_of(group.save, ["t"], "late", server.send_one, checkpoint) == late
+            assert _outcome_of(_late_save, group, server, checkpoint, late_by) == late
     assert group._failed == {} and group._failures == 0
+
+
+def _late_save(group: GroupCommit, server: Server, checkpoint: str, by: str) -> Any:
+    """A save on ``checkpoint`` once nothing is queued: by :meth:`GroupCommit.save`, or as
+    the asyncio path makes it, :meth:`GroupCommit.check_save` and then a send of its own."""
+    if by == "save":
+        return group.save(["t"], "late", server.send_one, checkpoint)
+    group.check_save("t", checkpoint)
+    return server.send_one("late")
 
 
 def _outcome(future: Future[Any]) -> Any:
