@@ -35,6 +35,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from benchmarks.cores import CoreSplit, pin_server
 from benchmarks.floor import RoundTripSaver, without_scripts
 from benchmarks.redisinfo import RedisNodes
 from kortyx_langgraph import create_in_memory_framework_adapter, create_redis_framework_adapter
@@ -142,9 +143,12 @@ def _harness() -> ModuleType:
 class Environment:
     """Redis servers, a temp directory, and the :class:`Backend` list built on them."""
 
-    def __init__(self, *, cluster: bool = True) -> None:
+    def __init__(self, *, cluster: bool = True, cores: CoreSplit | None = None) -> None:
         self.run_id = uuid.uuid4().hex[:8]
         self.want_cluster = cluster
+        self.cores = cores
+        """With ``--pin-cores``: the core every server it starts runs on (and the cores
+        of the benchmark process, which pins itself)."""
         self.backends: list[Backend] = []
         self.skipped: dict[str, str] = {}
         self.redis_server_bin: str | None = None
@@ -188,6 +192,11 @@ class Environment:
         for backend in self.backends:
             if backend.ours and backend.nodes is not None:
                 backend.nodes.flush()
+
+    def pin_server(self, pid: int | None) -> None:
+        """Put the server process ``pid`` on the servers' core, with ``--pin-cores``."""
+        if self.cores is not None and pid is not None:
+            pin_server(pid, self.cores)
 
     def get(self, name: str) -> Backend | None:
         """The backend called ``name``, if it runs."""
@@ -236,11 +245,14 @@ class Environment:
                 self.skipped[name] = f"redis-server not found: {exc}"
             return
         server = self._stack.enter_context(harness.RedisServer())
+        self.pin_server(server.pid)
         deployments = [
             ("kortyx-redis", "kortyx Redis (standalone, TTL 15 min)", server.url, [server.url])
         ]
         if self.want_cluster:
             cluster = self._stack.enter_context(harness.RedisCluster())
+            for node in cluster.nodes:
+                self.pin_server(node.pid)
             urls = [node.url for node in cluster.nodes]
             deployments.append(
                 (

@@ -104,4 +104,5 @@ def one_line(machine: dict[str, Any]) -> str:
         f"{machine['cores']} cores ({machine['cpu']}), {machine['memory_gib']} GiB RAM, "
         f"Python {machine['python']}, redis-server {machine['redis_server']}, "
         f"redis-py parser {machine.get('redis_parser', 'unknown')}, {machine['os']}"
+        + (f"; {machine['pinned']}" if machine.get("pinned") else "")
     )

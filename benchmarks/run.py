@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report
+from benchmarks import cores, report
 from benchmarks.backends import REPO, Environment
 from benchmarks.config import FULL, QUICK, Sizes
 from benchmarks.machine import describe
@@ -76,6 +76,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--strict", action="store_true", help="exit with status 1 when a saver failed"
     )
     parser.add_argument(
+        "--pin-cores",
+        action="store_true",
+        help=(
+            "run every Redis server on the last core and the benchmark on the others "
+            "(Linux, two cores or more; by default they share every core)"
+        ),
+    )
+    parser.add_argument(
         "--message-bytes",
         type=int,
         default=None,
@@ -85,6 +93,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.message_bytes is not None and args.message_bytes < 1:
         parser.error("--message-bytes must be at least 1")
+    args.cores = None
+    if args.pin_cores:
+        try:
+            args.cores = cores.split()
+        except cores.PinningUnavailable as exc:
+            parser.error(str(exc))
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in args.only if name not in WORKLOADS]
     if unknown:
@@ -118,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         command += f" --only {','.join(args.only)}"
     if args.message_bytes is not None:
         command += f" --message-bytes {args.message_bytes}"
+    if args.pin_cores:
+        command += " --pin-cores"
     results: dict[str, Any] = {
         "meta": {
             "schema": 1,
@@ -128,11 +144,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
         }
     }
-    with Environment(cluster=not args.no_cluster) as env:
+    with Environment(cluster=not args.no_cluster, cores=args.cores) as env:
         log("savers: " + ", ".join(b.name for b in env.backends))
         for name, reason in env.skipped.items():
             log(f"skipped {name}: {reason}")
         results["machine"] = describe(REPO, env.redis_server_bin)
+        if env.cores is not None:  # after describe(), which counts the cores we may use
+            cores.pin_self(env.cores)
+            results["machine"]["pinned"] = env.cores.describe()
+            log(f"pinned: {env.cores.describe()}")
         results["savers"] = {b.name: b.label for b in env.backends}
         results["skipped"] = dict(env.skipped)
         for name in args.only:

@@ -237,8 +237,11 @@ def prepare(log: Log) -> StackFiles:
 
 
 @contextlib.contextmanager
-def running(log: Log) -> Iterator[tuple[str, StackFiles]]:
+def running(
+    log: Log, pin: Callable[[int | None], None] | None = None
+) -> Iterator[tuple[str, StackFiles]]:
     """Start Redis Stack on a free loopback port; yields ``(url, files)``, stops it on exit.
+    ``pin`` is called with the server's pid once it started (``--pin-cores``).
 
     Raises :class:`StackUnavailable` when it cannot be prepared or started, or when it runs
     without the JSON and search modules.
@@ -259,6 +262,8 @@ def running(log: Log) -> Iterator[tuple[str, StackFiles]]:
             f"Redis Stack did not start: {_tail(str(exc), 4)} (its prepared files are in "
             f"{files.server.parent.parent}; delete that directory to prepare them again)"
         ) from exc
+    if pin is not None:
+        pin(server.pid)
     try:
         reply = server.command("MODULE", "LIST")
         text = repr(reply).lower()

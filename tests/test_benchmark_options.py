@@ -1,12 +1,19 @@
-"""The benchmark harness's --message-bytes option, and the hiredis comparison's table."""
+"""The benchmark harness's --message-bytes and --pin-cores options, and the hiredis
+comparison's table."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
+from benchmarks import cores
+from benchmarks.backends import REPO
 from benchmarks.config import FULL
 from benchmarks.graphs import MESSAGE_BYTES, agent_input, agent_loop_graph, thread_config
 from benchmarks.parser_compare import summarize
@@ -27,6 +34,44 @@ def test_message_bytes_option_is_parsed_and_checked() -> None:
     assert FULL.message_bytes == MESSAGE_BYTES
     with pytest.raises(SystemExit):
         _parse(["--message-bytes", "0"])
+
+
+_TWO_THREADS = (
+    "import threading, time; threading.Thread(target=time.sleep, args=(60,)).start(); "
+    "time.sleep(60)"
+)
+
+
+def test_pin_cores_puts_every_thread_of_a_server_on_a_core_of_its_own() -> None:
+    try:
+        split = cores.split()
+    except cores.PinningUnavailable:  # one core: the option is refused, with the reason
+        with pytest.raises(SystemExit):
+            _parse(["--pin-cores"])
+        return
+    assert _parse(["--pin-cores"]).cores == split
+    assert split.client and split.server not in split.client
+    server = subprocess.Popen([sys.executable, "-c", _TWO_THREADS])
+    try:
+        threads = f"/proc/{server.pid}/task"
+        deadline = time.monotonic() + 10
+        while len(os.listdir(threads)) < 2:
+            assert time.monotonic() < deadline, "the stand-in server did not start its thread"
+            time.sleep(0.01)
+        cores.pin_server(server.pid, split)
+        assert {tid: os.sched_getaffinity(int(tid)) for tid in os.listdir(threads)} == {
+            tid: {split.server} for tid in os.listdir(threads)
+        }
+    finally:
+        server.kill()
+        server.wait()
+    # the benchmark process keeps the other cores, for the threads it has and will start
+    pinned = subprocess.run(
+        [sys.executable, "-c", "import os; from benchmarks import cores; "
+         "cores.pin_self(cores.split()); print(sorted(os.sched_getaffinity(0)))"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert pinned.stdout.strip() == str(sorted(split.client))
 
 
 def _run(redis_ratio: float, saver_ms: float) -> dict[str, Any]:

@@ -52,7 +52,7 @@ def run(env: Environment, sizes: Sizes, log: Log) -> dict[str, Any]:
     if importlib.util.find_spec("langgraph.checkpoint.redis") is None:
         return _not_measured(out, f"langgraph-checkpoint-redis is not installed ({INSTALL})", log)
     try:
-        with stack.running(log) as (url, files):
+        with stack.running(log, pin=env.pin_server) as (url, files):
             out["server"] = {
                 "redis_version": files.version,
                 "modules": [path.name for path in files.modules],
