@@ -24,13 +24,9 @@ import asyncio
 import contextlib
 import gc
 import math
-import operator
 import statistics
 import time
-from typing import Annotated, Any, TypedDict
-
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Send
+from typing import Any
 
 from benchmarks.backends import BASELINE, Backend, Environment
 from benchmarks.config import Sizes
@@ -40,43 +36,16 @@ from benchmarks.redisinfo import command_delta
 from benchmarks.stats import sig
 from benchmarks.workloads import Log, describe_error, rotated
 from benchmarks.workloads.agent_loop import redis_accounting
+from tests.langgraph_app.fanout import build as build_fanout
 
 WARMUP_TASKS = 10
 """Tasks of the untimed ``invoke`` each saver runs first (scripts cached, connections open)."""
 
 
-class FanoutState(TypedDict, total=False):
-    """How many tasks to start, and the list they all append to."""
-
-    tasks: int
-    items: Annotated[list[int], operator.add]
-    joined: int
-
-
 def fanout_graph(checkpointer: Any) -> Graph:
-    """``fan`` sends one ``worker`` task per item; ``join`` counts what they wrote."""
-
-    def fan(values: FanoutState) -> dict[str, Any]:
-        return {}
-
-    def spread(values: FanoutState) -> list[Send]:
-        return [Send("worker", i) for i in range(values["tasks"])]
-
-    def worker(item: int) -> dict[str, Any]:
-        return {"items": [item]}
-
-    def join(values: FanoutState) -> dict[str, Any]:
-        return {"joined": len(values["items"])}
-
-    builder = StateGraph(FanoutState)
-    builder.add_node("fan", fan)  # type: ignore[call-overload]
-    builder.add_node("worker", worker)  # type: ignore[call-overload]
-    builder.add_node("join", join)  # type: ignore[call-overload]
-    builder.add_edge(START, "fan")
-    builder.add_conditional_edges("fan", spread, ["worker"])
-    builder.add_edge("worker", "join")
-    builder.add_edge("join", END)
-    return builder.compile(checkpointer=checkpointer)
+    """``fan`` sends one ``worker`` task per item; ``join`` counts what they wrote (the
+    fan-out the LangGraph server tests serve, ``tests/langgraph_app/fanout.py``)."""
+    return build_fanout().compile(checkpointer=checkpointer)
 
 
 COLOURS = ("invoke", "ainvoke")
