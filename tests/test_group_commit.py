@@ -266,7 +266,7 @@ def test_a_failure_no_save_met_is_told_to_the_next_save_past_its_checkpoint(then
         with pytest.raises(Refused, match="CORRUPT b"):
             group.save(["t"], "S", server.send_one, "cp 1")
     assert group.save(["t"], "S", server.send_one, "cp 1") == "ok S"  # told once at most
-    assert group._failed == {} and group._failures == 0
+    assert group._failed == {}
 
 
 def test_a_call_in_flight_cut_short_does_not_make_up_for_a_failure_of_its_slot() -> None:
@@ -290,10 +290,77 @@ def test_at_most_so_many_failures_are_kept_the_oldest_dropped() -> None:
     group.FAILURES_KEPT = 3
     slots = {f"b{n}": ("cp 1", f"task {n}") for n in range(6)}
     assert isinstance(_carried_behind(server, group, slots), Refused)
-    assert group._failures == 3 and len(group._failed["t"]) == 3
+    assert len(group._failed) == 3
     with pytest.raises(Refused, match="CORRUPT b3"):  # b0..b2 were dropped
         group.save(["t"], "S", server.send_one, "cp 1")
-    assert group._failures == 0
+    assert group._failed == {}
+
+
+def _refusing(call: Any) -> Any:
+    if str(call).startswith("bad"):
+        raise Refused(call)
+    return f"ok {call}"
+
+
+def test_a_write_sent_at_once_reports_its_own_failure_and_is_not_kept() -> None:
+    # Nothing in flight to carry it: its caller gets the error, as from any saver, and
+    # LangGraph's wait for it decides what comes next (for DeltaChannel writes, no save).
+    group = GroupCommit(_resolve, _abandoned)
+    with pytest.raises(Refused):
+        group.send("t", "bad b", _refusing, _refusing, carry=True, slot=("cp 1", "task b"))
+    assert group._failed == {}
+    assert group.save(["t"], "S", _refusing, "cp 1") == "ok S"
+
+
+@pytest.mark.parametrize("again", ["by a thread", "by asyncio"])
+def test_writing_the_slot_again_makes_up_for_a_carried_failure(again: str) -> None:
+    server = FakeServer({"b": Exception("CORRUPT b")})
+    group = GroupCommit(_resolve, _abandoned)
+    slots = {"b": ("cp 1", "task b"), "c": ("cp 1", "task c")}  # two: one pipeline
+    assert isinstance(_carried_behind(server, group, slots), Refused)
+    group.written("t", ("cp 1", "task d"))  # nothing kept there: nothing happens
+    assert list(group._failed) == [("t", ("cp 1", "task b"))]
+    if again == "by a thread":
+        assert group.send("t", "b2", _refusing, _refusing, slot=("cp 1", "task b")) == "ok b2"
+    else:  # sent by the asyncio group commit, which tells this one what it wrote
+        group.written("t", ("cp 1", "task b"))
+    assert group._failed == {}
+    assert group.save(["t"], "S", _refusing, "cp 1") == "ok S"
+
+
+def test_the_failure_dropped_when_too_many_are_kept_is_the_oldest_of_any_thread() -> None:
+    server = FakeServer({"a": Exception("CORRUPT a"), "b": Exception("CORRUPT b")})
+    group = GroupCommit(_resolve, _abandoned)
+    group.FAILURES_KEPT = 3
+
+    def fail(key: str, writer: str) -> None:
+        server.entered.clear()
+        server.hold.clear()
+        with ThreadPoolExecutor(1) as pool:
+            leader = pool.submit(group.send, key, "lead", server.send_one, server.send_many)
+            assert server.entered.wait(5)
+            for call in (writer, "pad"):  # two, to share a pipeline
+                slot = ("cp 1", f"{key} {call}")
+                sent = group.send(
+                    key, call, server.send_one, server.send_many, (), carry=True, slot=slot
+                )
+                assert sent is None
+            server.hold.set()
+            with pytest.raises(Refused):
+                leader.result(5)
+
+    for key, writer in [("t", "a"), ("u", "a"), ("t", "b"), ("u", "b"), ("t", "a")]:
+        fail(key, writer)  # the fourth drops t's first, the fifth u's first (not t's b)
+    assert list(group._failed) == [
+        ("t", ("cp 1", "t b")),
+        ("u", ("cp 1", "u b")),
+        ("t", ("cp 1", "t a")),
+    ]
+    with pytest.raises(Refused, match="CORRUPT b"):
+        group.save(["t"], "S", _refusing, "cp 1")
+    with pytest.raises(Refused, match="CORRUPT b"):
+        group.save(["u"], "S", _refusing, "cp 1")
+    assert group._failed == {}
 
 
 @pytest.mark.parametrize("carry", [False, True])
@@ -577,61 +644,95 @@ def test_a_fan_out_whose_carried_write_failed_saves_nothing_past_it_and_runs_aga
         adapter.close()
 
 
-@pytest.mark.redis
-@pytest.mark.parametrize("saved_by", ["put", "aput"])
-def test_a_save_after_the_carried_writes_were_sent_still_stops_at_a_failed_one(
-    redis_standalone: Any, monkeypatch: pytest.MonkeyPatch, saved_by: str
-) -> None:
-    # Task b's write is carried behind task a's and refused; task a's call reports it. A
-    # save that comes only after that call returned (nothing is queued or owed any more)
-    # must still not go past the missing write, whether it is saved from a thread or from
-    # asyncio (one process running the thread with invoke and then ainvoke).
+def _refuse_a_carried_write(adapter: Any, monkeypatch: pytest.MonkeyPatch, thread: str) -> Any:
+    """Task b's write to ``thread``'s latest checkpoint is carried behind task a's and
+    refused, and task a's call reports it; that checkpoint's tuple."""
     import redis
-    from langgraph.checkpoint.base import empty_checkpoint
 
     entered, hold = threading.Event(), threading.Event()
     send = connection_module.RedisConnection._send
+    refused: list[Any] = []
 
     def held_or_refused(self: Any, client: Any, step: Any) -> Any:
         writer = getattr(step, "slot", None) and step.slot[1]
         if writer == "task-a":
             entered.set()
             assert hold.wait(5)
-        if writer == "task-b":
+        if writer == "task-b" and not refused:
+            refused.append(step)
             raise redis.exceptions.ResponseError("refused here")
         return send(self, client, step)
 
+    fanout_graph(adapter).invoke({"tasks": 1}, thread_config(thread))
+    target = adapter.get_tuple(thread_config(thread))
+    assert target is not None
+    monkeypatch.setattr(connection_module.RedisConnection, "_send", held_or_refused)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(adapter.put_writes, target.config, [("items", [1])], "task-a")
+        assert entered.wait(5)
+        assert adapter.put_writes(target.config, [("items", [2])], "task-b") is None
+        hold.set()
+        with pytest.raises(StorageError, match="refused here"):
+            first.result(5)  # the call that carried task b's write says it failed
+    assert refused and adapter.connection._group._owed == {}
+    return target
+
+
+def _save_on(adapter: Any, target: Any, by: str) -> Any:
+    """A checkpoint save building on ``target``, from a thread or from asyncio."""
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    checkpoint = empty_checkpoint()
+    if by == "aput":
+        return asyncio.run(adapter.aput(target.config, checkpoint, {"step": 9}, {}))
+    return adapter.put(target.config, checkpoint, {"step": 9}, {})
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("saved_by", ["put", "aput"])
+def test_a_save_after_the_carried_writes_were_sent_still_stops_at_a_failed_one(
+    redis_standalone: Any, monkeypatch: pytest.MonkeyPatch, saved_by: str
+) -> None:
+    # A save that comes only after the call that carried task b's refused write returned
+    # (nothing is queued or owed any more) must still not go past the missing write,
+    # whether it is saved from a thread or from asyncio (one process running the thread
+    # with invoke and then ainvoke).
     adapter = create_redis_framework_adapter(
         url=redis_standalone.url, prefix=f"group-{uuid.uuid4().hex[:8]}:"
     )
     try:
-        graph = fanout_graph(adapter)
-        graph.invoke({"tasks": 1}, thread_config("late"))
-        target = adapter.get_tuple(thread_config("late"))
-        assert target is not None
-        monkeypatch.setattr(connection_module.RedisConnection, "_send", held_or_refused)
-        with ThreadPoolExecutor(1) as pool:
-            first = pool.submit(adapter.put_writes, target.config, [("items", [1])], "task-a")
-            assert entered.wait(5)
-            assert adapter.put_writes(target.config, [("items", [2])], "task-b") is None
-            hold.set()
-            with pytest.raises(StorageError, match="refused here"):
-                first.result(5)  # the call that carried task b's write says it failed
-        assert adapter.connection._group._owed == {}
-
-        def save() -> Any:
-            checkpoint = empty_checkpoint()
-            if saved_by == "aput":
-                return asyncio.run(adapter.aput(target.config, checkpoint, {"step": 9}, {}))
-            return adapter.put(target.config, checkpoint, {"step": 9}, {})
-
+        target = _refuse_a_carried_write(adapter, monkeypatch, "late")
         with pytest.raises(StorageError, match="refused here"):
-            save()  # builds on the checkpoint task b's write is missing from
+            _save_on(adapter, target, saved_by)  # builds on the checkpoint missing b's write
         latest = adapter.get_tuple(thread_config("late"))
         assert latest is not None
         assert latest.checkpoint["id"] == target.checkpoint["id"]
         assert ("task-a", "items", [1]) in latest.pending_writes
         assert not [w for w in latest.pending_writes if w[0] == "task-b"]
-        assert save()["configurable"]["checkpoint_id"]  # told once: the next save goes out
+        assert _save_on(adapter, target, saved_by)["configurable"]["checkpoint_id"]  # once
+    finally:
+        adapter.close()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("written_by", ["put_writes", "aput_writes"])
+def test_a_task_that_writes_its_refused_write_again_makes_up_for_it(
+    redis_standalone: Any, monkeypatch: pytest.MonkeyPatch, written_by: str
+) -> None:
+    # Task b runs again and writes its slot, from a thread or from asyncio (a resume with
+    # ainvoke); the save after it goes out at its first try.
+    adapter = create_redis_framework_adapter(
+        url=redis_standalone.url, prefix=f"group-{uuid.uuid4().hex[:8]}:"
+    )
+    try:
+        target = _refuse_a_carried_write(adapter, monkeypatch, "again")
+        writes = (target.config, [("items", [2])], "task-b")
+        if written_by == "aput_writes":
+            asyncio.run(adapter.aput_writes(*writes))
+        else:
+            adapter.put_writes(*writes)
+        saved = _save_on(adapter, target, "aput" if written_by == "aput_writes" else "put")
+        latest = adapter.get_tuple(thread_config("again"))
+        assert latest is not None and latest.config == saved
     finally:
         adapter.close()

@@ -2,8 +2,10 @@
 and checkpoint saves queues behind a call in flight, a save is stored only if no carried
 write to the checkpoint it builds on is missing, and every failure is told exactly once.
 
-A held call keeps the line while a generated sequence queues behind it; a plain model of
-the promise says, for each save, whether it goes out or which failure it raises instead.
+A held call keeps the line while a generated sequence queues behind it; then a second
+generated sequence goes one call at a time, from threads or as the asyncio path sends. A
+plain model of the promise says, for each save, whether it goes out or which failure it
+raises instead.
 """
 
 from __future__ import annotations
@@ -89,9 +91,12 @@ def _abandoned(call: Any) -> BaseException:
     raise AssertionError(f"{call} was abandoned, though nothing was cut short")
 
 
-def model(sequence: Sequence[Write | Save]) -> tuple[dict[int, str | None], list[str]]:
+def model(
+    sequence: Sequence[Write | Save], carried: int | None = None
+) -> tuple[dict[int, str | None], list[str]]:
     """Per save (by position): the refused write it raises, or ``None`` when it is stored;
-    and the failures left for later saves, oldest first."""
+    and the failures left for later saves, oldest first. Only the first ``carried`` writes
+    (all by default) were carried; a write sent at once reports its own failure."""
     failed: dict[tuple[str, str], str] = {}  # slot -> the first write refused there
     told: dict[int, str | None] = {}
     for n, op in enumerate(sequence):
@@ -99,7 +104,7 @@ def model(sequence: Sequence[Write | Save]) -> tuple[dict[int, str | None], list
             slot = (op.checkpoint, op.task)
             if not op.refused:
                 failed.pop(slot, None)  # written again: made up for
-            elif slot not in failed:
+            elif slot not in failed and (carried is None or n < carried):
                 failed[slot] = f"w{n}"
         else:
             mine = [slot for slot in failed if slot[0] == op.parent]
@@ -117,9 +122,9 @@ def _queued(group: GroupCommit, count: int) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(ops, st.sampled_from(["save", "check_save"]))
+@given(ops, ops, st.sampled_from(["a thread", "asyncio"]))
 def test_a_save_is_stored_only_if_no_carried_write_it_builds_on_is_missing(
-    sequence: list[Write | Save], late_by: str
+    sequence: list[Write | Save], later: list[Write | Save], late_by: str
 ) -> None:
     names = [f"w{n}" if isinstance(op, Write) else f"s{n}" for n, op in enumerate(sequence)]
     refused = {name for name, op in zip(names, sequence, strict=True) if getattr(op, "refused", 0)}
@@ -162,22 +167,48 @@ def test_a_save_is_stored_only_if_no_carried_write_it_builds_on_is_missing(
     first = next((name for name in names if name in refused), None)
     assert led == ("ok held" if first is None else first)
     assert group._queues == {} and group._owed == {}
-    # a failure no save met is told to the next save on its checkpoint, once, whether the
-    # save is a thread's or asyncio's (which waits for carried writes, checks, then sends)
+    # then, with nothing queued, writes and saves one at a time, from threads or from
+    # asyncio (which waits for carried writes, checks, sends, and tells what it wrote): a
+    # failure no save met is told to the next save on its checkpoint, once, unless its
+    # task wrote there again; a write sent at once that fails is its own caller's to know
+    everything = [*sequence, *later]
+    told, left = model(everything, carried=len(sequence))
+    server.refuses |= {
+        f"w{n}" for n, op in enumerate(later, start=len(sequence)) if getattr(op, "refused", 0)
+    }
+    for n, op in enumerate(later, start=len(sequence)):
+        name = f"w{n}" if isinstance(op, Write) else f"s{n}"
+        if isinstance(op, Write):
+            expected = name if op.refused else f"ok {name}"
+            assert _outcome_of(_late_write, group, server, op, name, late_by) == expected
+        else:
+            expected = told[n] or f"ok {name}"
+            assert _outcome_of(_late_save, group, server, op.parent, name, late_by) == expected
     for checkpoint in CHECKPOINTS:
-        mine = [w for w in left if getattr(sequence[int(w[1:])], "checkpoint", "") == checkpoint]
+        mine = [w for w in left if getattr(everything[int(w[1:])], "checkpoint", "") == checkpoint]
         for late in (mine[0] if mine else "ok late", "ok late"):
-            assert _outcome_of(_late_save, group, server, checkpoint, late_by) == late
-    assert group._failed == {} and group._failures == 0
+            assert _outcome_of(_late_save, group, server, checkpoint, "late", late_by) == late
+    assert group._failed == {}
 
 
-def _late_save(group: GroupCommit, server: Server, checkpoint: str, by: str) -> Any:
+def _late_write(group: GroupCommit, server: Server, op: Write, name: str, by: str) -> Any:
+    """A task's write once nothing is queued: by :meth:`GroupCommit.send`, or as the asyncio
+    path makes it, a send of its own and then :meth:`GroupCommit.written`."""
+    slot = (op.checkpoint, op.task)
+    if by == "a thread":
+        return group.send("t", name, server.send_one, server.send_many, carry=True, slot=slot)
+    reply = server.send_one(name)
+    group.written("t", slot)
+    return reply
+
+
+def _late_save(group: GroupCommit, server: Server, checkpoint: str, name: str, by: str) -> Any:
     """A save on ``checkpoint`` once nothing is queued: by :meth:`GroupCommit.save`, or as
     the asyncio path makes it, :meth:`GroupCommit.check_save` and then a send of its own."""
-    if by == "save":
-        return group.save(["t"], "late", server.send_one, checkpoint)
+    if by == "a thread":
+        return group.save(["t"], name, server.send_one, checkpoint)
     group.check_save("t", checkpoint)
-    return server.send_one("late")
+    return server.send_one(name)
 
 
 def _outcome(future: Future[Any]) -> Any:

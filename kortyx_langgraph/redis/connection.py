@@ -590,12 +590,15 @@ class RedisConnection:
         group = self._agroups.get(loop)
         if group is None:
             group = self._agroups[loop] = AsyncGroupCommit(self._resolve, self._abandoned)
-        return await group.send(
+        reply = await group.send(
             step.keys[0],
             step,
             functools.partial(self._asend_retrying, client),
             functools.partial(self._asend_pipeline, client),
         )
+        if step.slot is not None:  # makes up for a write of that slot carried under invoke
+            self._group.written(step.keys[0], step.slot)
+        return reply
 
     def _send_pipeline(self, client: SyncClient, steps: Sequence[Call]) -> list[Any]:
         """The scripts in one pipeline on one connection of the thread's node (all of

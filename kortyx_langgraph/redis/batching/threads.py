@@ -62,10 +62,14 @@ class GroupCommit:
       them failed, its ``slot`` ``(checkpoint, writer)`` was not written again since, and
       the save builds on that checkpoint, the save is not sent: it raises that call's error
       instead, once, as LangGraph's save does when a write it waited for failed. So no
-      checkpoint is stored past a missing write; a run that writes the slot again (the task
-      runs again) saves as usual, and so does one that builds on another checkpoint (new
-      input after a failed run). At most :attr:`FAILURES_KEPT` failures are kept, the
-      oldest dropped first.
+      checkpoint is stored past a missing carried write; a run that writes the slot again
+      (the task runs again, here or through :meth:`written`) saves as usual, and so does
+      one that builds on another checkpoint (new input after a failed run). At most
+      :attr:`FAILURES_KEPT` failures are kept, the oldest of any key dropped first.
+
+    A call sent at once, carried or not, is not kept when it fails: its caller gets the
+    error, as from any saver, and LangGraph's own wait for it decides (a save after a
+    failed ``DeltaChannel`` write fails in LangGraph itself).
     """
 
     FAILURES_KEPT = 1024
@@ -79,13 +83,9 @@ class GroupCommit:
         self._queues: dict[str, list[_Queued]] = {}
         self._owed: dict[str, int] = {}
         """Per key covered by a carried call: how many are not sent yet."""
-        self._failed: dict[str, dict[tuple[Hashable, Hashable], BaseException]] = {}
-        """Per key, per slot: the carried calls that failed, for the key's next save."""
-
-    @property
-    def _failures(self) -> int:
-        """How many failures are kept, over every key (only counted when one is added)."""
-        return sum(map(len, self._failed.values()))
+        self._failed: dict[tuple[str, tuple[Hashable, Hashable]], BaseException] = {}
+        """Per ``(key, slot)``, oldest first: the carried calls that failed, for the key's
+        next save."""
 
     def send(
         self,
@@ -160,6 +160,14 @@ class GroupCommit:
         if failed is not None:
             raise failed
 
+    def written(self, key: str, slot: tuple[Hashable, Hashable]) -> None:
+        """For a write of ``key`` sent by other means (asyncio) that succeeded: it wrote
+        ``slot`` again, which makes up for a kept failure of that slot."""
+        if not self._failed:
+            return
+        with self._lock:
+            self._failed.pop((key, slot), None)
+
     def _lead(self, key: str, me: _Queued, send_one: SendOne, send_many: SendMany) -> Any:
         batch = [me]
         carried_error: BaseException | None = None
@@ -211,35 +219,26 @@ class GroupCommit:
         slot since makes up for it (lock held)."""
         if waiter.saves:
             return
-        failed = self._failed.get(key)
+        failed = self._failed
         if waiter.error is None:
-            if failed is not None:
-                failed.pop(waiter.slot, None)
-                if not failed:
-                    del self._failed[key]
-        elif waiter.covers and (failed is None or waiter.slot not in failed):
-            if self._failures >= self.FAILURES_KEPT:  # the oldest goes
-                oldest_key = next(iter(self._failed))
-                oldest = self._failed[oldest_key]
-                del oldest[next(iter(oldest))]
-                if not oldest:
-                    del self._failed[oldest_key]
-            self._failed.setdefault(key, {})[waiter.slot] = waiter.error
+            if failed:
+                failed.pop((key, waiter.slot), None)
+        elif waiter.covers and (key, waiter.slot) not in failed:
+            if len(failed) >= self.FAILURES_KEPT:  # the oldest goes
+                del failed[next(iter(failed))]
+            failed[key, waiter.slot] = waiter.error
 
     def _first_failure(self, key: str, after: Hashable) -> BaseException | None:
         """The first kept failure of ``key`` writing to checkpoint ``after``; every such
         failure is told now (lock held)."""
-        failed = self._failed.get(key)
-        if not failed:
+        if not self._failed:
             return None
-        told = [slot for slot in failed if slot[0] == after]
+        told = [mine for mine in self._failed if mine[0] == key and mine[1][0] == after]
         if not told:
             return None
-        first = failed[told[0]]
-        for slot in told:
-            del failed[slot]
-        if not failed:
-            del self._failed[key]
+        first = self._failed[told[0]]
+        for mine in told:
+            del self._failed[mine]
         return first
 
     def _release(self, waiters: Sequence[_Queued]) -> None:
