@@ -689,50 +689,41 @@ def _save_on(adapter: Any, target: Any, by: str) -> Any:
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("saved_by", ["put", "aput"])
+@pytest.mark.parametrize(
+    ("written_again_by", "saved_by"),
+    [(None, "put"), (None, "aput"), ("put_writes", "put"), ("aput_writes", "aput")],
+)
 def test_a_save_after_the_carried_writes_were_sent_still_stops_at_a_failed_one(
-    redis_standalone: Any, monkeypatch: pytest.MonkeyPatch, saved_by: str
+    redis_standalone: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    written_again_by: str | None,
+    saved_by: str,
 ) -> None:
     # A save that comes only after the call that carried task b's refused write returned
     # (nothing is queued or owed any more) must still not go past the missing write,
     # whether it is saved from a thread or from asyncio (one process running the thread
-    # with invoke and then ainvoke).
+    # with invoke and then ainvoke), unless task b ran again and wrote its slot, from a
+    # thread or from asyncio: then the save goes out at its first try.
     adapter = create_redis_framework_adapter(
         url=redis_standalone.url, prefix=f"group-{uuid.uuid4().hex[:8]}:"
     )
     try:
         target = _refuse_a_carried_write(adapter, monkeypatch, "late")
-        with pytest.raises(StorageError, match="refused here"):
-            _save_on(adapter, target, saved_by)  # builds on the checkpoint missing b's write
-        latest = adapter.get_tuple(thread_config("late"))
-        assert latest is not None
-        assert latest.checkpoint["id"] == target.checkpoint["id"]
-        assert ("task-a", "items", [1]) in latest.pending_writes
-        assert not [w for w in latest.pending_writes if w[0] == "task-b"]
-        assert _save_on(adapter, target, saved_by)["configurable"]["checkpoint_id"]  # once
-    finally:
-        adapter.close()
-
-
-@pytest.mark.redis
-@pytest.mark.parametrize("written_by", ["put_writes", "aput_writes"])
-def test_a_task_that_writes_its_refused_write_again_makes_up_for_it(
-    redis_standalone: Any, monkeypatch: pytest.MonkeyPatch, written_by: str
-) -> None:
-    # Task b runs again and writes its slot, from a thread or from asyncio (a resume with
-    # ainvoke); the save after it goes out at its first try.
-    adapter = create_redis_framework_adapter(
-        url=redis_standalone.url, prefix=f"group-{uuid.uuid4().hex[:8]}:"
-    )
-    try:
-        target = _refuse_a_carried_write(adapter, monkeypatch, "again")
         writes = (target.config, [("items", [2])], "task-b")
-        if written_by == "aput_writes":
+        if written_again_by == "aput_writes":
             asyncio.run(adapter.aput_writes(*writes))
-        else:
+        elif written_again_by == "put_writes":
             adapter.put_writes(*writes)
-        saved = _save_on(adapter, target, "aput" if written_by == "aput_writes" else "put")
-        latest = adapter.get_tuple(thread_config("again"))
+        else:
+            with pytest.raises(StorageError, match="refused here"):
+                _save_on(adapter, target, saved_by)  # builds on the one missing b's write
+            latest = adapter.get_tuple(thread_config("late"))
+            assert latest is not None
+            assert latest.checkpoint["id"] == target.checkpoint["id"]
+            assert ("task-a", "items", [1]) in latest.pending_writes
+            assert not [w for w in latest.pending_writes if w[0] == "task-b"]
+        saved = _save_on(adapter, target, saved_by)  # told once at most
+        latest = adapter.get_tuple(thread_config("late"))
         assert latest is not None and latest.config == saved
     finally:
         adapter.close()
