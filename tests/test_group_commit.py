@@ -603,9 +603,8 @@ def test_a_writer_whose_call_was_carried_reads_its_own_write(
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("again", ["invoke", "ainvoke"])
 def test_a_fan_out_whose_carried_write_failed_saves_nothing_past_it_and_runs_again(
-    redis_standalone: Any, monkeypatch: pytest.MonkeyPatch, again: str
+    redis_standalone: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import redis
 
@@ -639,12 +638,8 @@ def test_a_fan_out_whose_carried_write_failed_saves_nothing_past_it_and_runs_aga
         # the fan-out did not go past the missing write
         assert latest.config["configurable"]["checkpoint_id"] in refused[0].args[1]
         assert len({task for task, _, _ in latest.pending_writes}) == 199
-        # running again runs the one task whose write is missing, and finishes, also when
-        # the same process goes on with asyncio
-        if again == "ainvoke":
-            assert asyncio.run(graph.ainvoke(None, config))["joined"] == 200
-        else:
-            assert graph.invoke(None, config)["joined"] == 200
+        # running again runs the one task whose write is missing, and finishes
+        assert graph.invoke(None, config)["joined"] == 200
     finally:
         adapter.close()
 
