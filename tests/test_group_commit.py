@@ -691,7 +691,13 @@ def _save_on(adapter: Any, target: Any, by: str) -> Any:
 @pytest.mark.redis
 @pytest.mark.parametrize(
     ("written_again_by", "saved_by"),
-    [(None, "put"), (None, "aput"), ("put_writes", "put"), ("aput_writes", "aput")],
+    [
+        (None, "put"),
+        (None, "aput"),
+        ("put_writes", "put"),
+        ("aput_writes", "aput"),
+        ("aput_writes, refused too", "aput"),
+    ],
 )
 def test_a_save_after_the_carried_writes_were_sent_still_stops_at_a_failed_one(
     redis_standalone: Any,
@@ -704,6 +710,8 @@ def test_a_save_after_the_carried_writes_were_sent_still_stops_at_a_failed_one(
     # whether it is saved from a thread or from asyncio (one process running the thread
     # with invoke and then ainvoke), unless task b ran again and wrote its slot, from a
     # thread or from asyncio: then the save goes out at its first try.
+    import redis
+
     adapter = create_redis_framework_adapter(
         url=redis_standalone.url, prefix=f"group-{uuid.uuid4().hex[:8]}:"
     )
@@ -715,6 +723,17 @@ def test_a_save_after_the_carried_writes_were_sent_still_stops_at_a_failed_one(
         elif written_again_by == "put_writes":
             adapter.put_writes(*writes)
         else:
+            if written_again_by is not None:  # the write again fails too: no make-up
+                asend = connection_module.RedisConnection._asend
+
+                async def refused(self: Any, client: Any, step: Any) -> Any:
+                    if getattr(step, "slot", None) and step.slot[1] == "task-b":
+                        raise redis.exceptions.ResponseError("refused again")
+                    return await asend(self, client, step)
+
+                monkeypatch.setattr(connection_module.RedisConnection, "_asend", refused)
+                with pytest.raises(StorageError, match="refused again"):
+                    asyncio.run(adapter.aput_writes(*writes))
             with pytest.raises(StorageError, match="refused here"):
                 _save_on(adapter, target, saved_by)  # builds on the one missing b's write
             latest = adapter.get_tuple(thread_config("late"))
