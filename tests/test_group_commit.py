@@ -230,16 +230,16 @@ def test_a_save_goes_after_the_calls_carried_before_it_and_not_past_a_failed_one
 
 
 def _carried_behind(
-    server: FakeServer, group: GroupCommit, slots: dict[str, tuple[str, str]]
+    server: FakeServer, group: GroupCommit, slots: dict[str, tuple[str, str]], key: str = "t"
 ) -> Any:
-    """``a`` holds the line while ``slots``' calls are carried behind it; a's outcome."""
+    """``a`` holds ``key``'s line while ``slots``' calls are carried behind it; a's outcome."""
     server.entered.clear()
     server.hold.clear()
     with ThreadPoolExecutor(1) as pool:
-        leader = pool.submit(group.send, "t", "a", server.send_one, server.send_many)
+        leader = pool.submit(group.send, key, "a", server.send_one, server.send_many)
         assert server.entered.wait(5)
         for call, slot in slots.items():
-            sent = group.send("t", call, server.send_one, server.send_many, carry=True, slot=slot)
+            sent = group.send(key, call, server.send_one, server.send_many, carry=True, slot=slot)
             assert sent is None
         server.hold.set()
         try:
@@ -334,20 +334,8 @@ def test_the_failure_dropped_when_too_many_are_kept_is_the_oldest_of_any_thread(
     group.FAILURES_KEPT = 3
 
     def fail(key: str, writer: str) -> None:
-        server.entered.clear()
-        server.hold.clear()
-        with ThreadPoolExecutor(1) as pool:
-            leader = pool.submit(group.send, key, "lead", server.send_one, server.send_many)
-            assert server.entered.wait(5)
-            for call in (writer, "pad"):  # two, to share a pipeline
-                slot = ("cp 1", f"{key} {call}")
-                sent = group.send(
-                    key, call, server.send_one, server.send_many, (), carry=True, slot=slot
-                )
-                assert sent is None
-            server.hold.set()
-            with pytest.raises(Refused):
-                leader.result(5)
+        slots = {call: ("cp 1", f"{key} {call}") for call in (writer, "pad")}  # one pipeline
+        assert isinstance(_carried_behind(server, group, slots, key), Refused)
 
     for key, writer in [("t", "a"), ("u", "a"), ("t", "b"), ("u", "b"), ("t", "a")]:
         fail(key, writer)  # the fourth drops t's first, the fifth u's first (not t's b)
