@@ -445,6 +445,46 @@ def test_asyncio_calls_of_one_thread_share_a_pipeline_and_a_cancelled_one_frees_
     asyncio.run(scenario())
 
 
+def test_every_asyncio_call_that_succeeded_is_told_even_if_its_task_was_cancelled() -> None:
+    async def scenario() -> list[Any]:
+        server = FakeServer({"c": Exception("CORRUPT c")})
+        landed: list[Any] = []
+        group = AsyncGroupCommit(_resolve, _abandoned, landed.append)
+        release, pipeline_entered, pipeline_release = asyncio.Event(), asyncio.Event(), None
+
+        async def send_many(calls: Sequence[Any]) -> list[Any]:
+            pipeline_entered.set()
+            assert pipeline_release is not None
+            await pipeline_release.wait()
+            return server.send_many(calls)
+
+        def send(call: str) -> asyncio.Task[Any]:
+            return asyncio.create_task(
+                group.send("t", call, lambda c: _async_send_one(server, release, c), send_many)
+            )
+
+        pipeline_release = asyncio.Event()
+        first = send("a")
+        await asyncio.sleep(0)
+        batch = [send(c) for c in "bcd"]  # b sends b, c and d as one pipeline
+        await asyncio.sleep(0)
+        release.set()
+        assert await first == "ok a"
+        await asyncio.wait_for(pipeline_entered.wait(), 5)
+        batch[2].cancel()  # d gives up while its pipeline is under way; d is stored all the same
+        await asyncio.sleep(0)
+        pipeline_release.set()
+        assert await batch[0] == "ok b"
+        with pytest.raises(Refused, match="CORRUPT c"):
+            await batch[1]
+        with pytest.raises(asyncio.CancelledError):
+            await batch[2]
+        assert server.sent == [("one", ["a"]), ("many", ["b", "c", "d"])]
+        return landed
+
+    assert asyncio.run(scenario()) == ["a", "b", "d"]
+
+
 # -- on real servers ----------------------------------------------------------------------
 
 

@@ -92,11 +92,12 @@ def _abandoned(call: Any) -> BaseException:
 
 
 def model(
-    sequence: Sequence[Write | Save], carried: int | None = None
+    sequence: Sequence[Write | Save], carried: int | None = None, kept: int = 1024
 ) -> tuple[dict[int, str | None], list[str]]:
     """Per save (by position): the refused write it raises, or ``None`` when it is stored;
     and the failures left for later saves, oldest first. Only the first ``carried`` writes
-    (all by default) were carried; a write sent at once reports its own failure."""
+    (all by default) were carried; a write sent at once reports its own failure. At most
+    ``kept`` failures are kept, the oldest dropped first."""
     failed: dict[tuple[str, str], str] = {}  # slot -> the first write refused there
     told: dict[int, str | None] = {}
     for n, op in enumerate(sequence):
@@ -105,6 +106,8 @@ def model(
             if not op.refused:
                 failed.pop(slot, None)  # written again: made up for
             elif slot not in failed and (carried is None or n < carried):
+                if len(failed) >= kept:
+                    del failed[next(iter(failed))]
                 failed[slot] = f"w{n}"
         else:
             mine = [slot for slot in failed if slot[0] == op.parent]
@@ -122,14 +125,15 @@ def _queued(group: GroupCommit, count: int) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(ops, ops, st.sampled_from(["a thread", "asyncio"]))
+@given(ops, ops, st.sampled_from(["a thread", "asyncio"]), st.sampled_from([1024, 1, 2]))
 def test_a_save_is_stored_only_if_no_carried_write_it_builds_on_is_missing(
-    sequence: list[Write | Save], later: list[Write | Save], late_by: str
+    sequence: list[Write | Save], later: list[Write | Save], late_by: str, kept: int
 ) -> None:
     names = [f"w{n}" if isinstance(op, Write) else f"s{n}" for n, op in enumerate(sequence)]
     refused = {name for name, op in zip(names, sequence, strict=True) if getattr(op, "refused", 0)}
     server = Server(refused)
     group = GroupCommit(_resolve, _abandoned)
+    group.FAILURES_KEPT = kept
     saves: dict[int, Future[Any]] = {}
     with ThreadPoolExecutor(1 + len(sequence)) as pool:
         leader = pool.submit(group.send, "t", "held", server.send_one, server.send_many)
@@ -152,7 +156,7 @@ def test_a_save_is_stored_only_if_no_carried_write_it_builds_on_is_missing(
         server.hold.set()
         outcomes = {n: _outcome(future) for n, future in saves.items()}
         led = _outcome(leader)
-    told, left = model(sequence)
+    told, left = model(sequence, kept=kept)
     assert outcomes == {n: f"ok s{n}" if w is None else w for n, w in told.items()}
     # everything else was stored, in the order it queued
     first_write = next((n for n, op in enumerate(sequence) if isinstance(op, Write)), None)
@@ -172,7 +176,7 @@ def test_a_save_is_stored_only_if_no_carried_write_it_builds_on_is_missing(
     # failure no save met is told to the next save on its checkpoint, once, unless its
     # task wrote there again; a write sent at once that fails is its own caller's to know
     everything = [*sequence, *later]
-    told, left = model(everything, carried=len(sequence))
+    told, left = model(everything, carried=len(sequence), kept=kept)
     server.refuses |= {
         f"w{n}" for n, op in enumerate(later, start=len(sequence)) if getattr(op, "refused", 0)
     }
@@ -188,7 +192,7 @@ def test_a_save_is_stored_only_if_no_carried_write_it_builds_on_is_missing(
         mine = [w for w in left if getattr(everything[int(w[1:])], "checkpoint", "") == checkpoint]
         for late in (mine[0] if mine else "ok late", "ok late"):
             assert _outcome_of(_late_save, group, server, checkpoint, "late", late_by) == late
-    assert group._failed == {}
+    assert group._failed == {} and group._failed_at == {}
 
 
 def _late_write(group: GroupCommit, server: Server, op: Write, name: str, by: str) -> Any:

@@ -589,16 +589,20 @@ class RedisConnection:
         loop = asyncio.get_running_loop()
         group = self._agroups.get(loop)
         if group is None:
-            group = self._agroups[loop] = AsyncGroupCommit(self._resolve, self._abandoned)
-        reply = await group.send(
+            group = AsyncGroupCommit(self._resolve, self._abandoned, self._written)
+            self._agroups[loop] = group
+        return await group.send(
             step.keys[0],
             step,
             functools.partial(self._asend_retrying, client),
             functools.partial(self._asend_pipeline, client),
         )
-        if step.slot is not None:  # makes up for a write of that slot carried under invoke
+
+    def _written(self, step: Call) -> None:
+        """A grouped asyncio write that succeeded makes up for a failed write of its slot
+        carried under ``invoke``."""
+        if step.slot is not None:
             self._group.written(step.keys[0], step.slot)
-        return reply
 
     def _send_pipeline(self, client: SyncClient, steps: Sequence[Call]) -> list[Any]:
         """The scripts in one pipeline on one connection of the thread's node (all of

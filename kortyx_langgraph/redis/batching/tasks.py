@@ -21,6 +21,10 @@ class _Queued(Waiter):
         """Set when this call sends the next batch of its thread."""
 
 
+def _nothing(call: Any) -> None:
+    """The default ``landed``: nothing to tell."""
+
+
 def _cut_short(batch: Sequence[_Queued], abandoned: Abandoned) -> None:
     """Every queued call of ``batch`` that got no outcome gets ``abandoned``'s error."""
     for waiter in batch[1:]:
@@ -41,11 +45,18 @@ def _hand_on(queues: dict[str, list[_Queued]], key: str) -> _Queued | None:
 
 
 class AsyncGroupCommit:
-    """Asyncio group commit: tasks of one event loop sending calls for the same key."""
+    """Asyncio group commit: tasks of one event loop sending calls for the same key.
 
-    def __init__(self, resolve: Resolve, abandoned: Abandoned) -> None:
+    ``landed`` is told of every call that succeeded, by whichever task sent it, so also of
+    one whose own task was cancelled while its batch was under way.
+    """
+
+    def __init__(
+        self, resolve: Resolve, abandoned: Abandoned, landed: Callable[[Any], None] = _nothing
+    ) -> None:
         self._resolve = resolve
         self._abandoned = abandoned
+        self._landed = landed
         self._queues: dict[str, list[_Queued]] = {}
 
     async def send(
@@ -88,6 +99,9 @@ class AsyncGroupCommit:
                     waiter.answer(error=exc)
         finally:
             _cut_short(batch, self._abandoned)
+            for waiter in batch:
+                if waiter.settled and waiter.error is None:
+                    self._landed(waiter.call)
             following = _hand_on(self._queues, key)
             if following is not None:
                 following.done.set()

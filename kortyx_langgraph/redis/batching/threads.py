@@ -16,6 +16,9 @@ from kortyx_langgraph.redis.batching.waiters import (
     settle,
 )
 
+_Mine = tuple[str, tuple[Hashable, Hashable]]
+"""A kept failure's ``(key, slot)``; the slot is ``(checkpoint, writer)``."""
+
 
 class _Queued(Waiter):
     """A queued call of a thread, with what carrying it needs."""
@@ -83,9 +86,12 @@ class GroupCommit:
         self._queues: dict[str, list[_Queued]] = {}
         self._owed: dict[str, int] = {}
         """Per key covered by a carried call: how many are not sent yet."""
-        self._failed: dict[tuple[str, tuple[Hashable, Hashable]], BaseException] = {}
+        self._failed: dict[_Mine, BaseException] = {}
         """Per ``(key, slot)``, oldest first: the carried calls that failed, for the key's
         next save."""
+        self._failed_at: dict[tuple[str, Hashable], dict[_Mine, None]] = {}
+        """The same ``(key, slot)`` pairs per ``(key, checkpoint)``, oldest first: what a
+        save of ``key`` building on ``checkpoint`` looks up, whatever else is kept."""
 
     def send(
         self,
@@ -166,7 +172,7 @@ class GroupCommit:
         if not self._failed:
             return
         with self._lock:
-            self._failed.pop((key, slot), None)
+            self._forget((key, slot))
 
     def _lead(self, key: str, me: _Queued, send_one: SendOne, send_many: SendMany) -> Any:
         batch = [me]
@@ -219,27 +225,41 @@ class GroupCommit:
         slot since makes up for it (lock held)."""
         if waiter.saves:
             return
-        failed = self._failed
+        mine = (key, waiter.slot)
         if waiter.error is None:
-            if failed:
-                failed.pop((key, waiter.slot), None)
-        elif waiter.covers and (key, waiter.slot) not in failed:
-            if len(failed) >= self.FAILURES_KEPT:  # the oldest goes
-                del failed[next(iter(failed))]
-            failed[key, waiter.slot] = waiter.error
+            if self._failed:
+                self._forget(mine)
+        elif waiter.covers and mine not in self._failed:
+            self._keep(mine, waiter.error)
+
+    def _keep(self, mine: _Mine, error: BaseException) -> None:
+        """Keep a failure of ``mine``; past :attr:`FAILURES_KEPT`, the oldest goes (lock
+        held)."""
+        if len(self._failed) >= self.FAILURES_KEPT:
+            self._forget(next(iter(self._failed)))
+        self._failed[mine] = error
+        self._failed_at.setdefault((mine[0], mine[1][0]), {})[mine] = None
+
+    def _forget(self, mine: _Mine) -> None:
+        """Drop the kept failure of ``mine``, if any (lock held)."""
+        if self._failed.pop(mine, None) is None:
+            return
+        at = (mine[0], mine[1][0])
+        slots = self._failed_at[at]
+        del slots[mine]
+        if not slots:
+            del self._failed_at[at]
 
     def _first_failure(self, key: str, after: Hashable) -> BaseException | None:
         """The first kept failure of ``key`` writing to checkpoint ``after``; every such
         failure is told now (lock held)."""
         if not self._failed:
             return None
-        told = [mine for mine in self._failed if mine[0] == key and mine[1][0] == after]
-        if not told:
+        told = self._failed_at.pop((key, after), None)
+        if told is None:
             return None
-        first = self._failed[told[0]]
-        for mine in told:
-            del self._failed[mine]
-        return first
+        errors = [self._failed.pop(mine) for mine in told]
+        return errors[0]
 
     def _release(self, waiters: Sequence[_Queued]) -> None:
         """The waiting calls among ``waiters`` are answered, and the carried ones no longer
