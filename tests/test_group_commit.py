@@ -5,9 +5,12 @@ caller's own outcome, no caller left waiting, and fan-outs stored exactly as
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
+import traceback
 import uuid
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -326,6 +329,38 @@ def test_writing_the_slot_again_makes_up_for_a_carried_failure(again: str) -> No
         group.written("t", ("cp 1", "task b"))
     assert group._failed == {}
     assert group.save(["t"], "S", _refusing, "cp 1") == "ok S"
+
+
+class _Payload:
+    """A carried call's arguments, which nothing should keep alive once it failed."""
+
+
+def test_a_kept_failure_does_not_keep_the_arguments_of_the_call_that_failed() -> None:
+    hold, entered = threading.Event(), threading.Event()
+
+    def send_one(call: Any) -> Any:
+        if call == "a":
+            entered.set()
+            hold.wait(5)
+            return "ok a"
+        raise Refused("CORRUPT b")  # this frame holds the call while the error is raised
+
+    group = GroupCommit(_resolve, _abandoned)
+    payload = _Payload()
+    alive = weakref.ref(payload)
+    with ThreadPoolExecutor(1) as pool:
+        leader = pool.submit(group.send, "t", "a", send_one, send_one)
+        assert entered.wait(5)
+        group.send("t", payload, send_one, send_one, carry=True, slot=("cp 1", "task b"))
+        del payload
+        hold.set()
+        with pytest.raises(Refused, match="CORRUPT b"):
+            leader.result(5)
+    gc.collect()
+    assert alive() is None
+    with pytest.raises(Refused, match="CORRUPT b") as told:  # the failure is still told
+        group.save(["t"], "S", _refusing, "cp 1")
+    assert "send_one" in "".join(traceback.format_tb(told.value.__traceback__))
 
 
 def test_the_failure_dropped_when_too_many_are_kept_is_the_oldest_of_any_thread() -> None:

@@ -4,6 +4,7 @@ carried, and what stands in for its answer."""
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -18,6 +19,20 @@ from kortyx_langgraph.redis.batching.waiters import (
 
 _Mine = tuple[str, tuple[Hashable, Hashable]]
 """A kept failure's ``(key, slot)``; the slot is ``(checkpoint, writer)``."""
+
+
+def _free_frames(error: BaseException) -> None:
+    """Let go of what the finished frames in ``error``'s tracebacks (its causes' too) held,
+    such as the arguments of the batch that failed; the tracebacks still print."""
+    seen: set[int] = set()
+    chain: list[BaseException | None] = [error]
+    while chain:
+        one = chain.pop()
+        if one is None or id(one) in seen:
+            continue
+        seen.add(id(one))
+        traceback.clear_frames(one.__traceback__)
+        chain += [one.__cause__, one.__context__]
 
 
 class _Queued(Waiter):
@@ -205,6 +220,7 @@ class GroupCommit:
                 self._release(batch)
             raise
         if me.error is None and carried_error is not None:
+            del batch, waiter  # the error is kept, and its traceback keeps this frame
             raise carried_error
         return me.outcome()
 
@@ -237,6 +253,7 @@ class GroupCommit:
         held)."""
         if len(self._failed) >= self.FAILURES_KEPT:
             self._forget(next(iter(self._failed)))
+        _free_frames(error)
         self._failed[mine] = error
         self._failed_at.setdefault((mine[0], mine[1][0]), {})[mine] = None
 
