@@ -8,9 +8,10 @@ nothing falls back to a default silently.
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from kortyx_langgraph.errors import ConfigurationError
 
@@ -61,7 +62,12 @@ def parse_ttl_ms(value: object, *, variable: str = "ttl_ms") -> int:
         )
     if number <= 0:
         raise ConfigurationError(
-            f"{variable} must be positive, got {number}; pass ttl_ms=None for no expiry",
+            f"{variable} must be positive, got {number}; "
+            + (
+                "pass ttl_ms=None for no expiry"
+                if variable == "ttl_ms"
+                else "an environment variable cannot turn expiry off (ttl_ms=None in code does)"
+            ),
             variable=variable,
         )
     if number > MAX_TTL_MS:
@@ -105,7 +111,44 @@ def check_redis_url(url: object, *, variable: str = "url") -> str:
         raise ConfigurationError(f"{variable} names no socket path ({shown})", variable=variable)
     if parts.scheme != "unix" and not parts.hostname:
         raise ConfigurationError(f"{variable} names no host ({shown})", variable=variable)
+    if parts.scheme != "unix" and not _DB_PATH.fullmatch(unquote(parts.path)):
+        raise ConfigurationError(
+            f"{variable} names no valid database ({shown}): after the host comes nothing, "
+            "or / and a database number",
+            variable=variable,
+        )
+    _check_options(url, variable, shown)
     return url
+
+
+_DB_PATH = re.compile(r"(/[0-9]*)?")
+
+
+def _check_options(url: str, variable: str, shown: str) -> None:
+    """The URL's query options, checked as redis-py reads them: each a known connection
+    option, with a value of its type (redis-py itself would say so only at the first call)."""
+    import redis.connection
+
+    scheme, _, rest = url.partition("://")
+    scheme = scheme.lower()
+    plain = {"valkey": "redis", "valkeys": "rediss"}.get(scheme, scheme)
+    try:
+        options = redis.connection.parse_url(f"{plain}://{rest}")  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{variable} has an option redis-py cannot read ({shown}): {exc}", variable=variable
+        ) from None
+    connection_class = options.pop("connection_class", redis.connection.Connection)
+    known = {"connection_class"}
+    for cls in (*connection_class.__mro__, redis.connection.ConnectionPool):
+        if "__init__" in vars(cls):
+            known.update(inspect.signature(cls.__init__).parameters)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"{variable} ({shown}) has options redis-py does not know: {', '.join(unknown)}",
+            variable=variable,
+        )
 
 
 def redact_url(url: str) -> str:

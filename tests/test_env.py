@@ -13,6 +13,7 @@ from kortyx_langgraph import (
     InMemoryFrameworkAdapter,
     RedisFrameworkAdapter,
     create_framework_adapter_from_env,
+    create_in_memory_framework_adapter,
     redact_url,
     resolve_framework_settings,
 )
@@ -105,6 +106,15 @@ def test_bad_ttl_names_the_variable_and_the_value(variable: str, bad: str) -> No
         assert bad.strip() in message
 
 
+def test_a_zero_ttl_says_how_to_turn_expiry_off_where_it_was_given() -> None:
+    with pytest.raises(ConfigurationError) as from_env:
+        resolve_framework_settings({"KORTYX_TTL_MS": "0"})
+    assert "ttl_ms=None" in str(from_env.value)
+    assert "environment variable cannot" in str(from_env.value)
+    with pytest.raises(ConfigurationError, match="pass ttl_ms=None for no expiry"):
+        create_in_memory_framework_adapter(ttl_ms=0)
+
+
 def test_a_bad_first_ttl_variable_is_not_skipped_for_the_second() -> None:
     with pytest.raises(ConfigurationError, match="KORTYX_FRAMEWORK_TTL_MS"):
         resolve_framework_settings({"KORTYX_FRAMEWORK_TTL_MS": "soon", "KORTYX_TTL_MS": "5000"})
@@ -145,7 +155,20 @@ def test_from_env_selects_redis_without_connecting_and_hides_the_password() -> N
 
 @pytest.mark.parametrize(
     "url",
-    ["http://host:6379", "redis://", "redis://:pw@host:99999999", "unix://", "not a url"],
+    [
+        "http://host:6379",
+        "redis://",
+        "redis://:pw@host:99999999",
+        "unix://",
+        "not a url",
+        # redis-py would read each of these as database 0, 12 or 0, or fail at first use
+        "redis://:pw@host:6379/abc",
+        "redis://:pw@host:6379/1/2",
+        "redis://:pw@host:6379/0 extra",
+        "redis://:pw@host:6379/0?socket_timeout=abc",
+        "redis://:pw@host:6379/0?sockettimeout=5",
+        "unix:///run/redis.sock?password=pw&db=first",
+    ],
 )
 def test_a_bad_redis_url_from_env_names_the_variable(url: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
@@ -153,6 +176,22 @@ def test_a_bad_redis_url_from_env_names_the_variable(url: str) -> None:
     assert "KORTYX_REDIS_URL" in str(caught.value)
     assert caught.value.variable == "KORTYX_REDIS_URL"
     assert "pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://host",
+        "redis://host/",
+        "redis://host:6379/15",
+        "valkeys://app:pw@host/1?ssl_cert_reqs=none",
+        "unix:///run/redis.sock?db=2",
+        "redis://host/0?socket_timeout=1.5&max_connections=4&health_check_interval=10",
+    ],
+)
+def test_a_redis_url_redis_py_reads_is_accepted_as_it_is(url: str) -> None:
+    adapter = create_framework_adapter_from_env({"KORTYX_REDIS_URL": url})
+    assert isinstance(adapter, RedisFrameworkAdapter)
 
 
 @pytest.mark.parametrize(
