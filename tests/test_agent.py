@@ -14,6 +14,7 @@ from kortyx_langgraph import (
     ResumeFailedError,
     RunResult,
     UnknownTokenError,
+    UnknownWorkflowError,
     create_agent,
 )
 from tests.agent_workflows import note_builder, trip_builder
@@ -164,6 +165,20 @@ def test_resume_finds_the_workflow_a_thread_runs(adapter: FrameworkAdapter) -> N
     assert fresh.resume(trip.interrupts[0].token, "plane").workflow_id == "trip"
 
 
+def test_a_thread_no_agent_ran_is_never_resumed_with_the_default_workflow(
+    adapter: FrameworkAdapter,
+) -> None:
+    agent = _agent(adapter)  # its default workflow, "trip", is not what made the thread
+    config: Any = {"configurable": {"thread_id": "plain-1"}}
+    note_builder([0], [0]).compile(checkpointer=adapter).invoke({}, config)
+    [pending] = adapter.pending.list("plain-1")
+    with pytest.raises(UnknownWorkflowError, match="records no workflow"):
+        agent.resume(pending.token, "aisle")
+    assert not adapter.pending.get(pending.token).claimed  # still pending, not claimed
+    with pytest.raises(UnknownWorkflowError):
+        agent.workflow_of("never-ran")
+
+
 def test_stream_passes_modes_through_and_ends_with_the_result(adapter: FrameworkAdapter) -> None:
     agent = _agent(adapter)
     *chunks, result = agent.stream({"city": "Kyiv"}, stream_mode="values")
@@ -184,6 +199,8 @@ async def test_async_twins(adapter: FrameworkAdapter) -> None:
     items = [item async for item in agent.astream({"city": "Pärnu"}, stream_mode="updates")]
     assert isinstance(items[-1], RunResult)
     assert await agent.aworkflow_of(items[-1].thread_id) == "trip"
+    with pytest.raises(UnknownWorkflowError):
+        await agent.aworkflow_of("never-ran")
 
 
 def test_without_an_adapter_the_environment_decides(monkeypatch: pytest.MonkeyPatch) -> None:

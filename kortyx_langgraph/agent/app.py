@@ -188,11 +188,12 @@ class Agent(Closing):
         yield self._finish(workflow_id, graph, run_config)
 
     def workflow_of(self, thread_id: str) -> str:
-        """The id of the workflow ``thread_id`` runs, as recorded with the thread."""
+        """The id of the workflow ``thread_id`` runs, as recorded with the thread;
+        ``UnknownWorkflowError`` if it records none (no agent ran it, or it expired)."""
         for saved in self._adapter.list(self._thread_config(thread_id)):
             if recorded := self._recorded_workflow(saved.metadata):
                 return recorded
-        return self.default_workflow_id
+        raise _no_workflow(thread_id)
 
     def resume(self, token: str, value: Any, *, lease_ms: int | None = None) -> RunResult:
         """Answer the pending interrupt of ``token`` with ``value`` and run on.
@@ -266,7 +267,7 @@ class Agent(Closing):
         async for saved in self._adapter.alist(self._thread_config(thread_id)):
             if recorded := self._recorded_workflow(saved.metadata):
                 return recorded
-        return self.default_workflow_id
+        raise _no_workflow(thread_id)
 
     async def aresume(self, token: str, value: Any, *, lease_ms: int | None = None) -> RunResult:
         """Async :meth:`resume`."""
@@ -296,6 +297,15 @@ class Agent(Closing):
         """Async :meth:`close`."""
         if self._owns_adapter:
             await self._adapter.aclose()
+
+
+def _no_workflow(thread_id: str) -> UnknownWorkflowError:
+    """A thread that records no workflow: run by a graph of its own, not by an agent, or
+    its checkpoints expired."""
+    return UnknownWorkflowError(
+        f"thread {thread_id!r} records no workflow: no agent ran it (or its checkpoints "
+        "expired); resume its interrupts with the graph that ran it"
+    )
 
 
 def _raise_resume_error(exc: BaseException, token: str, still_pending: bool) -> NoReturn:
