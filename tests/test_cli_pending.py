@@ -161,7 +161,7 @@ def test_all_threads_and_the_limit(setup: tuple[FrameworkAdapter, Pending]) -> N
 
     text = pending("--all")
     assert text.status == 0
-    assert "3 pending interrupts on 2 of 3 threads read" in text.out
+    assert "3 threads read, 2 with pending interrupts: 3 pending interrupts" in text.out
     assert f"thread '{one}': 1 pending interrupt\n" in text.out
 
 

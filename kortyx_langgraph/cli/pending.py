@@ -164,7 +164,11 @@ def show_pending(
         for p in interrupts:
             for line in pending_lines(p, now):
                 print(f"  {line}", file=out)
-    print(f"{_count(len(found))} on {len(by_thread)} of {len(threads)} threads read", file=out)
+    print(
+        f"{len(threads)} threads read, {len(by_thread)} with pending interrupts: "
+        f"{_count(len(found))}",
+        file=out,
+    )
     return EXIT_OK
 
 
