@@ -129,26 +129,38 @@ def _check_options(url: str, variable: str, shown: str) -> None:
     option, with a value of its type (redis-py itself would say so only at the first call)."""
     import redis.connection
 
-    scheme, _, rest = url.partition("://")
-    scheme = scheme.lower()
-    plain = {"valkey": "redis", "valkeys": "rediss"}.get(scheme, scheme)
     try:
-        options = redis.connection.parse_url(f"{plain}://{rest}")  # type: ignore[no-untyped-call]
+        options = redis.connection.parse_url(redis_py_url(url))  # type: ignore[no-untyped-call]
     except ValueError as exc:
         raise ConfigurationError(
             f"{variable} has an option redis-py cannot read ({shown}): {exc}", variable=variable
         ) from None
     connection_class = options.pop("connection_class", redis.connection.Connection)
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     known = {"connection_class"}
     for cls in (*connection_class.__mro__, redis.connection.ConnectionPool):
         if "__init__" in vars(cls):
-            known.update(inspect.signature(cls.__init__).parameters)
+            parameters = inspect.signature(cls.__init__).parameters.values()
+            known.update(p.name for p in parameters if p.kind in named and p.name != "self")
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigurationError(
             f"{variable} ({shown}) has options redis-py does not know: {', '.join(unknown)}",
             variable=variable,
         )
+
+
+def redis_py_url(url: str) -> str:
+    """``url`` as redis-py reads it: it knows ``redis``/``rediss``/``unix``, and Valkey's
+    schemes (in any case, as URL schemes are) mean the same."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    scheme = scheme.lower()
+    return f"{_VALKEY_SCHEMES.get(scheme, scheme)}://{rest}"
+
+
+_VALKEY_SCHEMES = {"valkey": "redis", "valkeys": "rediss"}
 
 
 def redact_url(url: str) -> str:
@@ -185,5 +197,6 @@ __all__ = [
     "check_redis_url",
     "parse_ttl_ms",
     "redact_url",
+    "redis_py_url",
     "resolve_ttl_ms",
 ]

@@ -485,11 +485,10 @@ def test_every_asyncio_call_that_succeeded_is_told_even_if_its_task_was_cancelle
         server = FakeServer({"c": Exception("CORRUPT c")})
         landed: list[Any] = []
         group = AsyncGroupCommit(_resolve, _abandoned, landed.append)
-        release, pipeline_entered, pipeline_release = asyncio.Event(), asyncio.Event(), None
+        release, pipeline_entered, pipeline_release = (asyncio.Event() for _ in range(3))
 
         async def send_many(calls: Sequence[Any]) -> list[Any]:
             pipeline_entered.set()
-            assert pipeline_release is not None
             await pipeline_release.wait()
             return server.send_many(calls)
 
@@ -498,7 +497,6 @@ def test_every_asyncio_call_that_succeeded_is_told_even_if_its_task_was_cancelle
                 group.send("t", call, lambda c: _async_send_one(server, release, c), send_many)
             )
 
-        pipeline_release = asyncio.Event()
         first = send("a")
         await asyncio.sleep(0)
         batch = [send(c) for c in "bcd"]  # b sends b, c and d as one pipeline

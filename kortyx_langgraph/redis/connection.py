@@ -52,7 +52,7 @@ from kortyx_langgraph.redis.replication import (
     script_and_wait,
 )
 from kortyx_langgraph.redis.retry import Attempts, RetryPolicy
-from kortyx_langgraph.settings import check_redis_url, redact_url
+from kortyx_langgraph.settings import check_redis_url, redact_url, redis_py_url
 
 T = TypeVar("T")
 
@@ -102,15 +102,6 @@ _SEND_AGAIN = object()
 """An acknowledged write that must be sent again (``NOSCRIPT``, or ``MOVED``/``ASK``)."""
 _CORRUPT = "CORRUPT "
 """How a script's error reply says a stored record could not be read."""
-
-
-def redis_py_url(url: str) -> str:
-    """redis-py knows ``redis``/``rediss``/``unix``; Valkey's schemes mean the same."""
-    if url.startswith("valkeys://"):
-        return "rediss://" + url[len("valkeys://") :]
-    if url.startswith("valkey://"):
-        return "redis://" + url[len("valkey://") :]
-    return url
 
 
 def translate(exc: BaseException, where: str) -> KortyxError | None:

@@ -14,8 +14,8 @@ from typing import Literal
 import redis
 
 from kortyx_langgraph.errors import KortyxError
-from kortyx_langgraph.redis.connection import redis_py_url, translated_errors
-from kortyx_langgraph.settings import check_redis_url, redact_url
+from kortyx_langgraph.redis.connection import translated_errors
+from kortyx_langgraph.settings import check_redis_url, redact_url, redis_py_url
 
 Level = Literal["ok", "warning", "error"]
 
