@@ -3,31 +3,31 @@
 ``python -m benchmarks.layout_study [--steps 500] [--threads 4] [--quick]`` writes threads
 of the memory workload (one ~500-byte message per super-step, the transcript a
 ``DeltaChannel`` with snapshots off) through the Redis adapter, with and without
-``compression="zlib"``, on a ``redis-server`` of its own. Then, for every thread, it writes
-copies of the thread's stored hashes under other keys, rearranged as each candidate layout
-would store them, and compares the exact ``MEMORY USAGE`` (``SAMPLES 0``) of the copies with
-that of the thread as the adapter stores it, in the same run:
+``compression="zlib"``, on a ``redis-server`` of its own: once as the adapter stores them,
+and once with small channel values in blob fields of their own, as it stored them before
+records kept them (``inline_bytes=0``). Then, for every thread as stored, it writes copies
+of the thread's hashes under other keys, rearranged as each candidate layout would store
+them, and compares the exact ``MEMORY USAGE`` (``SAMPLES 0``) of the copies with that of
+the thread as the adapter stores it, in the same run:
 
-* **A, small values in the record**: every channel value of at most :data:`SMALL` bytes that
-  a checkpoint references moves out of the ``blob`` hash into that checkpoint's record (one
-  copy per record that references it: a length byte, the value, a separator byte);
 * **B, the index as a list**: the ``idx`` sorted set becomes a list of the same members;
 * **C, the record and the first writes in one field**: each checkpoint's first writes
   (``wr`` field ``<ns>:<id>``) are appended to its record (behind a 4-byte length), and the
   ``wr`` hash keeps only the fields of later tasks;
 
-and every combination. No code reads these layouts: the figures bound what each change of
-the stored form could save, before its cost in code is paid (each needs the scripts to read
-it, and a way to read the layout paused threads were stored in). Each TTL is set as the
-adapter sets it.
+and both. No code reads these layouts: the figures bound what each change of the stored
+form could save, before its cost in code is paid (each needs the scripts to read it, and a
+way to read the layout paused threads were stored in). Each TTL is set as the adapter sets
+it. (Option A of the first study, small values in the record, is now the stored layout.)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,14 +42,11 @@ from benchmarks.graphs import (
     thread_config,
 )
 from kortyx_langgraph import create_redis_framework_adapter
-from kortyx_langgraph.redis.codec import unpack_checkpoint
-from kortyx_langgraph.redis.layout import blob_suffix, checkpoint_member
 
-SMALL = 32
-"""The largest stored channel value (bytes) that layout A keeps in the record."""
 TTL_MS = 15 * 60 * 1000
+BEFORE = "values in blob fields"
+"""The row of the threads stored as before records kept small values."""
 OPTIONS = {
-    "A": "small values in the record",
     "B": "the index as a list",
     "C": "the record and the first writes in one field",
 }
@@ -74,25 +71,10 @@ def _read(client: redis.Redis, base: bytes) -> Stored:
     )
 
 
-def _small_fields(record: bytes, blob: dict[bytes, bytes]) -> Iterator[bytes]:
-    """The ``blob`` fields of the small values ``record`` references (namespace ``""``)."""
-    for channel, version in unpack_checkpoint(record).channel_versions.items():
-        field = f"{checkpoint_member('', '')}{blob_suffix(channel, version)}".encode()
-        if len(blob.get(field, b"x" * (SMALL + 1))) <= SMALL:
-            yield field
-
-
 def rearranged(stored: Stored, options: Iterable[str]) -> tuple[Stored, bool]:
     """``stored`` as layouts ``options`` would hold it; and whether the index is a list."""
     cp, blob, wr = dict(stored.cp), dict(stored.blob), dict(stored.wr)
     chosen = set(options)
-    if "A" in chosen:
-        moved: set[bytes] = set()
-        for field, record in stored.cp.items():
-            small = list(_small_fields(record, stored.blob))
-            moved.update(small)
-            cp[field] = record + b"".join(bytes([len(blob[f])]) + blob[f] + b"\0" for f in small)
-        blob = {f: v for f, v in blob.items() if f not in moved}
     if "C" in chosen:
         for field in list(cp):
             if field in wr:
@@ -130,25 +112,32 @@ def measure(
     client: redis.Redis, url: str, *, steps: int, threads: int, zlib: bool
 ) -> dict[str, int]:
     """Bytes per thread of every combination of the options (``""``: as stored)."""
-    adapter = create_redis_framework_adapter(
-        url=url, compression="zlib" if zlib else None, prefix=f"study-{int(zlib)}:"
-    )
-    graph = agent_loop_graph(adapter, steps, delta_state(1_000_000))
     totals: dict[str, int] = {}
-    for n in range(threads):
-        config = thread_config(f"study-{n}", steps)
-        graph.invoke(agent_input(), config)
-        (cp_key,) = client.keys(f"study-{int(zlib)}:*:study-{n}:cp")
-        base = cp_key[: -len(b":cp")]
-        stored = _read(client, base)
-        own = sum(_usage(client, base + s) for s in (b":cp", b":blob", b":wr", b":idx"))
-        totals[""] = totals.get("", 0) + own
-        for size in range(1, len(OPTIONS) + 1):
-            for combo in itertools.combinations(OPTIONS, size):
-                tag = "".join(combo)
-                copy, as_list = rearranged(stored, combo)
-                totals[tag] = totals.get(tag, 0) + _write_copy(client, base, tag, copy, as_list)
-    adapter.close()
+    for kept in (0, None):  # 0: records keep no values (as before); None: as the adapter does
+        adapter = create_redis_framework_adapter(
+            url=url, compression="zlib" if zlib else None, prefix=f"study-{int(zlib)}-{kept}:"
+        )
+        if kept is not None:  # as stored before: no values in records
+            adapter._ops = dataclasses.replace(adapter._ops, inline_bytes=kept)
+        graph = agent_loop_graph(adapter, steps, delta_state(1_000_000))
+        for n in range(threads):
+            config = thread_config(f"study-{n}", steps)
+            graph.invoke(agent_input(), config)
+            (cp_key,) = client.keys(f"study-{int(zlib)}-{kept}:*:study-{n}:cp")
+            base = cp_key[: -len(b":cp")]
+            own = sum(_usage(client, base + s) for s in (b":cp", b":blob", b":wr", b":idx"))
+            if kept is not None:
+                totals[BEFORE] = totals.get(BEFORE, 0) + own
+                continue
+            totals[""] = totals.get("", 0) + own
+            stored = _read(client, base)
+            for size in range(1, len(OPTIONS) + 1):
+                for combo in itertools.combinations(OPTIONS, size):
+                    tag = "".join(combo)
+                    copy, as_list = rearranged(stored, combo)
+                    usage = _write_copy(client, base, tag, copy, as_list)
+                    totals[tag] = totals.get(tag, 0) + usage
+        adapter.close()
     return {tag: total // threads for tag, total in totals.items()}
 
 
@@ -165,7 +154,7 @@ def report(results: dict[bool, dict[str, int]], steps: int, threads: int) -> str
         "|---|---|---|---|---|",
     ]
     for tag in results[False]:
-        name = " + ".join(tag) or "as stored"
+        name = tag if tag == BEFORE else " + ".join(["as stored", *tag])
         cells = []
         for zlib in (False, True):
             per_step = results[zlib][tag] / steps

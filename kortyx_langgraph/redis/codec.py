@@ -10,8 +10,11 @@ Formats (all readable by the Lua scripts, which only ever *read* the MessagePack
   version can be read back from it, or just ``<channel>`` for the same version as the suffix
   before it; ``compact`` is ``1`` when the body leaves its id and channel versions to the
   record around it, and absent in records written before it existed), body ``[type, bytes,
-  metadata type, metadata bytes]``.
-* blob: ``""`` for LangGraph's "empty" marker, else MessagePack ``[type, bytes]``.
+  metadata type, metadata bytes]``. A suffix followed by ``=<value>`` holds the channel's
+  value itself (its stored blob form in unpadded URL-safe base64: a string, as the header
+  must be), instead of naming a blob field; records written before this form have none.
+* blob: ``""`` for LangGraph's "empty" marker, else MessagePack ``[type, bytes]``, or
+  ``=<value>`` for a value a put script copied there from a record (see ``scripts.py``).
 * writes of one task at one checkpoint: frames ``<u32 key length><key><u32 entry
   length><entry>``, key ``"<task id>\\0<idx>"`` for the first frame and ``"<idx>"`` (the same
   task) for the rest, entry MessagePack ``[channel, type, bytes, task_path]``. Frames let
@@ -27,8 +30,10 @@ string, so a type such as ``msgpack+aes`` round-trips. Nothing is ever unpickled
 
 from __future__ import annotations
 
+import base64
+import binascii
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import ormsgpack
@@ -72,9 +77,19 @@ def _split_header(data: bytes, what: str) -> tuple[Any, Any]:
     return _unpack(data[4 : 4 + length], what), _unpack(data[4 + length :], what)
 
 
-def pack_checkpoint(record: StoredCheckpoint, squeeze: Squeeze = same) -> bytes:
-    """The stored form of a checkpoint record (blob suffixes included for the scripts)."""
-    header: list[Any] = [record.parent_id or "", record.run_id or "", _refs(record)]
+INLINE = "="
+"""Separates a blob suffix in a record header from the value kept beside it."""
+
+
+def pack_checkpoint(
+    record: StoredCheckpoint, squeeze: Squeeze = same, inline: Mapping[str, bytes] | None = None
+) -> bytes:
+    """The stored form of a checkpoint record (blob suffixes included for the scripts).
+
+    ``inline`` maps channels to stored blob values (:func:`pack_blob`) kept in the record
+    itself rather than in blob fields of their own.
+    """
+    header: list[Any] = [record.parent_id or "", record.run_id or "", _refs(record, inline or {})]
     if record.compact:
         header.append(1)
     return _with_header(
@@ -84,16 +99,30 @@ def pack_checkpoint(record: StoredCheckpoint, squeeze: Squeeze = same) -> bytes:
     )
 
 
-def _refs(record: StoredCheckpoint) -> list[str]:
-    """The blob suffixes of a record, a version written once for a run of channels at it."""
+def _refs(record: StoredCheckpoint, inline: Mapping[str, bytes]) -> list[str]:
+    """The blob suffixes of a record, a version written once for a run of channels at it,
+    each followed by its value when the record keeps it."""
     refs: list[str] = []
     last: str | None = None
     for channel, version in record.channel_versions.items():
         suffix = blob_suffix(channel, version)
         name, _, at = suffix.partition(":")
-        refs.append(name if at == last else suffix)
+        ref = name if at == last else suffix
+        value = inline.get(channel)
+        refs.append(ref if value is None else ref + INLINE + _to_text(value))
         last = at
     return refs
+
+
+def _to_text(value: bytes) -> str:
+    return base64.urlsafe_b64encode(value).rstrip(b"=").decode()
+
+
+def _from_text(text: bytes) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise DeserializationError("a channel value kept in a record is corrupted") from exc
 
 
 def unpack_checkpoint(data: bytes) -> StoredCheckpoint:
@@ -119,12 +148,26 @@ def _versions(refs: list[str]) -> dict[str, str]:
     """``channel -> version`` of a record's blob suffixes; versions come back as strings."""
     versions: dict[str, str] = {}
     last = ""
-    for suffix in refs:
-        channel, colon, version = suffix.partition(":")
+    for ref in refs:
+        channel, colon, version = ref.partition(INLINE)[0].partition(":")
         if colon:
             last = decode(version)
         versions[decode(channel)] = last
     return versions
+
+
+def unpack_inline(data: bytes) -> dict[str, bytes]:
+    """The stored blob values a checkpoint record keeps itself, by channel."""
+    header, _ = _split_header(data, "checkpoint")
+    try:
+        names = _versions(header[2])
+        return {
+            channel: _from_text(ref.partition(INLINE)[2].encode())
+            for channel, ref in zip(names, header[2], strict=True)
+            if INLINE in ref
+        }
+    except (TypeError, ValueError) as exc:
+        raise DeserializationError(f"the stored checkpoint has an unknown shape: {exc}") from exc
 
 
 def pack_blob(blob: TypedBytes, squeeze: Squeeze = same) -> bytes:
@@ -148,6 +191,8 @@ def unpack_blob(data: bytes | list[bytes | None] | None) -> TypedBytes | None:
         return None
     if isinstance(data, list):
         return join_chain(data, _unpack_full_blob)
+    if data[:1] == INLINE.encode():
+        data = _from_text(data[1:])
     if data == b"":
         return EMPTY_BLOB
     return _unpack_full_blob(data)

@@ -56,6 +56,12 @@ def array_header(payload: bytes | memoryview) -> tuple[int, int] | None:
     return None
 
 
+def may_grow(kind: str, payload: bytes) -> bool:
+    """Whether a value is a list the planner remembers and may store the next version of as
+    a delta (so the value itself must stay where a delta can name it: a blob field)."""
+    return kind == "msgpack" and array_header(payload) is not None
+
+
 def make_array_header(count: int) -> bytes:
     """The MessagePack header of an array of ``count`` items."""
     if count < 16:

@@ -64,7 +64,7 @@ from kortyx_langgraph.errors import (
 from kortyx_langgraph.pending import PendingInterrupt
 from kortyx_langgraph.redis import codec, scripts
 from kortyx_langgraph.redis.compression import Compression
-from kortyx_langgraph.redis.deltas import BlobPlan, DeltaPlanner
+from kortyx_langgraph.redis.deltas import BlobPlan, DeltaPlanner, may_grow
 from kortyx_langgraph.redis.layout import (
     ThreadKeys,
     blob_suffix,
@@ -78,23 +78,41 @@ from kortyx_langgraph.redis.layout import (
     thread_keys,
 )
 
-PRESENT: TypedBytes = ("present", b"")
+INLINE_BYTES = 32
+"""The largest stored channel value (bytes) a checkpoint record keeps itself, rather than in
+a blob field of its own: a field costs Redis about 90 bytes beyond its value, and values
+this small (counters, flags, LangGraph's ``branch:to:<node>`` triggers) usually change at
+every step, so the record that introduced them is the only one that refers to them."""
+
+
+class PlannedBlob(NamedTuple):
+    """One new channel value a ``put`` stores in a blob field."""
+
+    field: str
+    blob: TypedBytes
+    plan: BlobPlan
+    packed: bytes | None
+    """Its full stored form, if already made (a delta's is made only if it must be sent)."""
 
 
 def _blob_args(
-    planned: Sequence[tuple[str, TypedBytes, BlobPlan]], squeeze: codec.Squeeze, *, deltas: bool
+    planned: Sequence[PlannedBlob], squeeze: codec.Squeeze, *, deltas: bool
 ) -> list[Any]:
     """The put script's per-blob arguments: field, base field, and the delta (when there is
     a base field) or the full value."""
     args: list[Any] = []
-    for blob_field, blob, plan in planned:
-        if deltas and plan.base_field:
-            args += [blob_field, plan.base_field, plan.delta]
+    for item in planned:
+        if deltas and item.plan.base_field:
+            args += [item.field, item.plan.base_field, item.plan.delta]
         else:
-            args += [blob_field, "", codec.pack_blob(blob, squeeze)]
+            packed = item.packed
+            if packed is None:
+                packed = codec.pack_blob(item.blob, squeeze)
+            args += [item.field, "", packed]
     return args
 
 
+PRESENT: TypedBytes = ("present", b"")
 """Stands for a stored value whose content ``prune`` does not need to decode."""
 
 _PENDING_SCRIPTS = {
@@ -152,6 +170,8 @@ class RedisOperations:
     clock: Any
     compression: Compression | None = None
     deltas: DeltaPlanner = field(default_factory=DeltaPlanner)
+    inline_bytes: int = INLINE_BYTES
+    """Channel values up to this size are kept in the checkpoint record (0: none are)."""
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -337,21 +357,34 @@ class RedisOperations:
         encoded = encode_put(self.serde, config, checkpoint, metadata, new_versions)
         ns = encode(checkpoint_ns)
         squeeze = self._squeeze
+        versions = encoded.record.channel_versions
+        inline: dict[str, bytes] = {}
+        planned: list[PlannedBlob] = []
+        for (channel, version), blob in encoded.blobs.items():
+            name = f"{ns}:{blob_suffix(channel, version)}"
+            plan = self.deltas.plan((thread_id, checkpoint_ns, channel), name, *blob, squeeze)
+            packed = None if plan.base_field else codec.pack_blob(blob, squeeze)
+            if (
+                packed is not None
+                and len(packed) <= self.inline_bytes
+                and not may_grow(*blob)
+                and versions.get(channel) == version
+            ):
+                inline[channel] = packed
+            else:
+                planned.append(PlannedBlob(name, blob, plan, packed))
+        # a new version without a value: kept as the empty value, so the script knows the
+        # channel changed (rather than looking for an unchanged value to refer to)
+        for channel, version in new_versions.items() if self.inline_bytes else ():
+            if versions.get(channel) == version and (channel, version) not in encoded.blobs:
+                inline[channel] = b""
+        record = codec.pack_checkpoint(encoded.record, squeeze, inline)
         head: list[Any] = [
             self._ttl,
             checkpoint_member(checkpoint_ns, encoded.checkpoint_id),
-            codec.pack_checkpoint(encoded.record, squeeze),
+            record,
             thread_id,
             encoded.checkpoint_id if checkpoint_ns == ROOT_NS else "",
-        ]
-        planned = [
-            (
-                name,
-                blob,
-                self.deltas.plan((thread_id, checkpoint_ns, channel), name, *blob, squeeze),
-            )
-            for (channel, version), blob in encoded.blobs.items()
-            for name in (f"{ns}:{blob_suffix(channel, version)}",)
         ]
         keys = self._keys(thread_id)
         after = checkpoint_member(checkpoint_ns, parent_id) if parent_id else None
@@ -515,10 +548,11 @@ class RedisOperations:
                 if raw is None:
                     return None
                 record = codec.unpack_checkpoint(raw)
+                kept = codec.unpack_inline(raw)
                 # only whether a value is there matters here, not the value
                 return record, {
                     channel: PRESENT
-                    if blob_values.get(f"{ns}:{blob_suffix(channel, version)}")
+                    if kept.get(channel, blob_values.get(f"{ns}:{blob_suffix(channel, version)}"))
                     else None
                     for channel, version in record.channel_versions.items()
                 }

@@ -199,25 +199,46 @@ local function resolved(value)
   return chain
 end
 
--- A record's blob suffixes '<channel>:<version>'; a bare '<channel>' is at the version of
--- the suffix before it.
-local function refs_of(rec)
-  local refs, version = head(rec)[3], ''
+-- A record's blob suffixes '<channel>:<version>' (a bare '<channel>' is at the version of
+-- the suffix before it), and the values the record keeps itself: a suffix followed by
+-- '=<value>' (base64) names no blob field. -> refs, {[i] = value} (values as stored)
+local function refs_of_head(h)
+  local refs, kept, version = h[3], {}, ''
   for i, ref in ipairs(refs) do
+    local eq = string.find(ref, '=', 1, true)
+    if eq then
+      kept[i] = string.sub(ref, eq + 1)
+      ref = string.sub(ref, 1, eq - 1)
+    end
     local at = string.find(ref, ':', 1, true)
-    if at then version = string.sub(ref, at) else refs[i] = ref .. version end
+    if at then version = string.sub(ref, at) else ref = ref .. version end
+    refs[i] = ref
   end
-  return refs
+  return refs, kept
 end
 
+local function refs_of(rec)
+  return refs_of_head(head(rec))
+end
+
+-- A record's channel values, in the order of its refs: a kept value as '=<value>' (the
+-- client decodes it), the others from the blob hash.
 local function blobs_of(member, rec)
   local ns = ns_of(member)
-  local refs = refs_of(rec)
-  if #refs == 0 then return {} end
-  local fields = {}
-  for i, ref in ipairs(refs) do fields[i] = ns .. ':' .. ref end
-  local values = hmget_all(KEYS[3], fields)
-  for k = 1, #values do values[k] = resolved(values[k]) end
+  local refs, kept = refs_of(rec)
+  local values, fields, at = {}, {}, {}
+  for i, ref in ipairs(refs) do
+    if kept[i] then
+      values[i] = '=' .. kept[i]
+    else
+      values[i] = false
+      fields[#fields + 1] = ns .. ':' .. ref
+      at[#fields] = i
+    end
+  end
+  if #fields == 0 then return values end
+  local found = hmget_all(KEYS[3], fields)
+  for k = 1, #fields do values[at[k]] = resolved(found[k]) end
   return values
 end
 
@@ -338,9 +359,15 @@ return {false, out}
 # A delta is stored only while its base is there (prune may have removed it). When a base
 # is missing nothing is written and the reply lists those fields, for the client to send
 # again with their full values: -> 1 | {field...}
+# The record keeps small values itself. A channel the step left unchanged refers to the
+# value its parent refers to; one that the parent kept is copied into the blob hash, where
+# a record that does not keep it finds it. A value found in neither the parent nor the blob
+# hash (a put whose parent is not where its versions come from) is looked for in every
+# record of the namespace.
 _PUT = r"""
-local missing, new = {}, {}
+local missing, new, sent = {}, {}, {}
 for i = 6, #ARGV, 3 do
+  sent[ARGV[i]] = true
   -- a (channel, version) field always holds the same value: the first write stands
   if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then
     if ARGV[i + 1] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[i + 1]) == 0 then
@@ -350,9 +377,49 @@ for i = 6, #ARGV, 3 do
   end
 end
 if #missing > 0 then return missing end
+local ns, h = ns_of(ARGV[2]), head(ARGV[3])
+local refs, kept = refs_of_head(h)
+local copies, lost, parent = {}, nil, nil
+for i, ref in ipairs(refs) do
+  local f = ns .. ':' .. ref
+  if not kept[i] and not sent[f] then
+    if not parent then
+      parent = {}
+      local raw = h[1] ~= '' and redis.call('HGET', KEYS[2], ns .. ':' .. enc(h[1]))
+      if raw then
+        local prefs, pkept = refs_of(raw)
+        for k, r in ipairs(prefs) do parent[r] = pkept[k] or true end
+      end
+    end
+    local there = parent[ref]
+    if there == nil then
+      if redis.call('HEXISTS', KEYS[3], f) == 0 then
+        lost = lost or {}
+        lost[ref] = f
+      end
+    elseif there ~= true and there ~= '' then
+      copies[#copies + 1] = {f, there}
+    end
+  end
+end
+if lost then
+  local all = redis.call('HGETALL', KEYS[2])
+  for j = 1, #all, 2 do
+    if ns_of(all[j]) == ns then
+      local orefs, okept = refs_of(all[j + 1])
+      for k, r in ipairs(orefs) do
+        if lost[r] and okept[k] and okept[k] ~= '' then
+          copies[#copies + 1] = {lost[r], okept[k]}
+          lost[r] = nil
+        end
+      end
+    end
+  end
+end
 redis.call('ZADD', KEYS[1], 0, ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 for _, i in ipairs(new) do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2]) end
+for _, c in ipairs(copies) do redis.call('HSETNX', KEYS[3], c[1], '=' .. c[2]) end
 if ARGV[5] ~= '' then
   for _, p in ipairs(thread_pending(ARGV[4])) do
     if p[2][3] < ARGV[5] then drop_pending(p[1]) end
@@ -555,12 +622,19 @@ while rec and left > 0 do
   if not rec then break end
   local link = {rec, writes_of(member)}
   local ended = {}
-  for _, ref in ipairs(refs_of(rec)) do
+  local refs, kept = refs_of(rec)
+  for i, ref in ipairs(refs) do
     local channel = dec(string.match(ref, '^([^:]*)'))
     if remaining[channel] then
-      local blob = redis.call('HGET', KEYS[3], ns .. ':' .. ref)
+      local blob, value = kept[i], nil
+      if blob then
+        value = '=' .. blob
+      else
+        blob = redis.call('HGET', KEYS[3], ns .. ':' .. ref)
+        value = resolved(blob)
+      end
       link[#link + 1] = channel
-      link[#link + 1] = resolved(blob)
+      link[#link + 1] = value
       if blob and #blob > 0 then ended[#ended + 1] = channel end
     end
   end

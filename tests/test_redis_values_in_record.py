@@ -1,0 +1,194 @@
+"""Small channel values kept in the checkpoint record: every checkpoint reads back what
+``InMemorySaver`` reads back, whatever parents and versions the puts name, whichever values
+they leave out, and across records stored before values were kept there."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any, TypedDict
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
+from langgraph.checkpoint.base.id import uuid6
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+
+from kortyx_langgraph import FrameworkAdapter, RedisFrameworkAdapter
+from kortyx_langgraph.redis import codec
+from kortyx_langgraph.redis.layout import thread_keys
+
+pytestmark = pytest.mark.redis
+
+CHANNELS = ["a", "b", "c"]
+NO_VALUE = object()
+"""A new version without a value (a cleared channel)."""
+
+values = st.one_of(
+    st.integers(0, 9),
+    st.text(max_size=4),
+    st.text(min_size=40, max_size=60),  # too big to keep in the record
+    st.lists(st.integers(0, 9), max_size=3),  # a list: may become a delta's base
+    st.just(NO_VALUE),
+)
+action = st.one_of(
+    st.tuples(st.just("new"), values),
+    # the version of the parent (None) or of any earlier checkpoint; its value sent or not
+    st.tuples(st.just("same"), st.one_of(st.none(), st.integers(0, 30)), st.booleans()),
+    st.tuples(st.just("drop")),
+)
+step = st.tuples(
+    st.one_of(st.none(), st.integers(0, 30)),  # parent: the latest one, or any earlier one
+    st.fixed_dictionaries(dict.fromkeys(CHANNELS, action)),
+    st.sampled_from([0, 32]),  # 0: stored as before values were kept in records
+)
+
+
+@dataclasses.dataclass
+class Model:
+    """What the puts so far named: each checkpoint's versions, each version's value."""
+
+    ids: list[str] = dataclasses.field(default_factory=list)
+    versions: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    value_at: dict[tuple[str, str], Any] = dataclasses.field(default_factory=dict)
+    counter: int = 0
+
+    def next_version(self) -> str:
+        self.counter += 1
+        return f"{self.counter:08d}.0"
+
+
+def _config(thread_id: str, checkpoint_id: str | None) -> dict[str, Any]:
+    configurable = {"thread_id": thread_id, "checkpoint_ns": ""}
+    if checkpoint_id is not None:
+        configurable["checkpoint_id"] = checkpoint_id
+    return {"configurable": configurable}
+
+
+def _one_put(model: Model, parent_pick: int | None, actions: dict[str, Any]) -> tuple[Any, ...]:
+    """The arguments of one put, the same for both savers; updates the model."""
+    parent = None
+    if model.ids:
+        parent = len(model.ids) - 1 if parent_pick is None else parent_pick % len(model.ids)
+    base = model.versions[parent] if parent is not None else {}
+    versions: dict[str, str] = {}
+    channel_values: dict[str, Any] = {}
+    new_versions: dict[str, str] = {}
+    for channel, (kind, *rest) in actions.items():
+        if kind == "new":
+            version = model.next_version()
+            model.value_at[(channel, version)] = rest[0]
+            new_versions[channel] = version
+            versions[channel] = version
+            if rest[0] is not NO_VALUE:
+                channel_values[channel] = rest[0]
+        elif kind == "same":
+            source, send = rest
+            donor = base
+            if source is not None and model.versions:
+                donor = model.versions[source % len(model.versions)]
+            if channel not in donor:
+                continue
+            versions[channel] = donor[channel]
+            value = model.value_at[(channel, donor[channel])]
+            if send and value is not NO_VALUE:
+                channel_values[channel] = value
+    checkpoint = empty_checkpoint()
+    checkpoint["id"] = str(uuid6(clock_seq=-1))
+    checkpoint["channel_versions"] = versions
+    checkpoint["channel_values"] = channel_values
+    model.ids.append(checkpoint["id"])
+    model.versions.append(versions)
+    parent_id = model.ids[parent] if parent is not None else None
+    return parent_id, checkpoint, new_versions
+
+
+def _state(saver: BaseCheckpointSaver[Any], thread_id: str, checkpoint_id: str) -> Any:
+    found = saver.get_tuple(_config(thread_id, checkpoint_id))
+    assert found is not None
+    return found.checkpoint["channel_versions"], found.checkpoint["channel_values"]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(step, min_size=1, max_size=10))
+def test_every_checkpoint_reads_back_what_in_memory_saver_reads_back(
+    redis_pair: tuple[FrameworkAdapter, Any], steps: list[Any]
+) -> None:
+    adapter, _ = redis_pair
+    assert isinstance(adapter, RedisFrameworkAdapter)
+    default_ops = adapter._ops
+    reference = InMemorySaver()
+    thread_id = f"t-{uuid.uuid4().hex}"
+    model = Model()
+    try:
+        for parent_pick, actions, inline_bytes in steps:
+            parent_id, checkpoint, new_versions = _one_put(model, parent_pick, actions)
+            metadata = {"source": "loop", "step": len(model.ids), "parents": {}}
+            adapter._ops = dataclasses.replace(default_ops, inline_bytes=inline_bytes)
+            for saver in (reference, adapter):
+                saver.put(_config(thread_id, parent_id), checkpoint, metadata, new_versions)
+    finally:
+        adapter._ops = default_ops
+    for checkpoint_id in model.ids:
+        assert _state(adapter, thread_id, checkpoint_id) == _state(
+            reference, thread_id, checkpoint_id
+        )
+    # a copy, and the listing, hold the same
+    copy_id = f"{thread_id}-copy"
+    adapter.copy_thread(thread_id, copy_id)
+    listed = {
+        t.config["configurable"]["checkpoint_id"]: t.checkpoint["channel_values"]
+        for t in adapter.list(_config(copy_id, None))
+    }
+    assert listed == {c: _state(reference, thread_id, c)[1] for c in model.ids}
+
+
+def test_values_that_change_every_step_live_in_the_records_alone(
+    redis_pair: tuple[FrameworkAdapter, Any],
+) -> None:
+    adapter, client = redis_pair
+    assert isinstance(adapter, RedisFrameworkAdapter)
+    thread_id = f"t-{uuid.uuid4().hex}"
+    config = {"configurable": {"thread_id": thread_id}}
+    graph = _loop_graph(adapter)
+    reference = _loop_graph(InMemorySaver())
+    for graph_ in (graph, reference):
+        assert graph_.invoke({"count": 0, "done": False}, config)["count"] == 6
+    keys = thread_keys(adapter.prefix, thread_id)
+    # the counter and LangGraph's triggers change at every step: no blob field holds them
+    assert client.hkeys(keys.blob) == []
+    # each record keeps every value it changed, a cleared one (the input) as the empty value
+    records = {codec.as_text(m): r for m, r in client.hgetall(keys.cp).items()}
+    cleared = 0
+    for record in records.values():
+        stored = codec.unpack_checkpoint(record)
+        parent = records.get(f":{stored.parent_id}")
+        before = codec.unpack_checkpoint(parent).channel_versions if parent else {}
+        changed = {c for c, v in stored.channel_versions.items() if before.get(c) != v}
+        kept = codec.unpack_inline(record)
+        assert changed <= kept.keys()
+        cleared += sum(1 for c in changed if kept[c] == b"")
+    assert len(records) == 8
+    assert cleared >= 1
+    history = [(s.values, s.next) for s in graph.get_state_history(config)]
+    assert history == [(s.values, s.next) for s in reference.get_state_history(config)]
+
+
+class Loop(TypedDict):
+    count: int
+    done: bool
+
+
+def _loop_graph(checkpointer: Any) -> Any:
+    def tick(state: Loop) -> Loop:
+        return {"count": state["count"] + 1, "done": state["count"] + 1 >= 6}
+
+    builder = StateGraph(Loop)
+    builder.add_node("tick", tick)
+    builder.add_edge(START, "tick")
+    builder.add_conditional_edges("tick", lambda state: END if state["done"] else "tick")
+    return builder.compile(checkpointer=checkpointer)
