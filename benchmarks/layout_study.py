@@ -4,21 +4,19 @@
 of the memory workload (one ~500-byte message per super-step, the transcript a
 ``DeltaChannel`` with snapshots off) through the Redis adapter, with and without
 ``compression="zlib"``, on a ``redis-server`` of its own: once as the adapter stores them,
-and once with small channel values in blob fields of their own, as it stored them before
-records kept them (``inline_bytes=0``). Then, for every thread as stored, it writes copies
-of the thread's hashes under other keys, rearranged as each candidate layout would store
-them, and compares the exact ``MEMORY USAGE`` (``SAMPLES 0``) of the copies with that of
-the thread as the adapter stores it, in the same run:
+and once as it stored them before records kept small channel values and the first task's
+writes (``inline_bytes=0``, ``writes_in_record=False``). Then, for every thread as stored,
+it writes copies of the thread's hashes under other keys, rearranged as a candidate layout
+would store them, and compares the exact ``MEMORY USAGE`` (``SAMPLES 0``) of the copies
+with that of the thread as the adapter stores it, in the same run:
 
-* **B, the index as a list**: the ``idx`` sorted set becomes a list of the same members;
-* **C, the record and the first writes in one field**: each checkpoint's first writes
-  (``wr`` field ``<ns>:<id>``) are appended to its record (behind a 4-byte length), and the
-  ``wr`` hash keeps only the fields of later tasks;
+* **B, the index as a list**: the ``idx`` sorted set becomes a list of the same members.
 
-and both. No code reads these layouts: the figures bound what each change of the stored
-form could save, before its cost in code is paid (each needs the scripts to read it, and a
-way to read the layout paused threads were stored in). Each TTL is set as the adapter sets
-it. (Option A of the first study, small values in the record, is now the stored layout.)
+No code reads that layout: the figures bound what the change would save before its cost in
+code is paid (the scripts would need to read it, and a way to read the layout paused
+threads were stored in). Each TTL is set as the adapter sets it. Options A (small values in
+the record) and C (the first task's writes in the record) of the first study are now how
+the adapter stores threads.
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -44,12 +41,9 @@ from benchmarks.graphs import (
 from kortyx_langgraph import create_redis_framework_adapter
 
 TTL_MS = 15 * 60 * 1000
-BEFORE = "values in blob fields"
+BEFORE = "before (values and writes in fields of their own)"
 """The row of the threads stored as before records kept small values."""
-OPTIONS = {
-    "B": "the index as a list",
-    "C": "the record and the first writes in one field",
-}
+OPTIONS = {"B": "the index as a list"}
 
 
 @dataclass
@@ -73,14 +67,7 @@ def _read(client: redis.Redis, base: bytes) -> Stored:
 
 def rearranged(stored: Stored, options: Iterable[str]) -> tuple[Stored, bool]:
     """``stored`` as layouts ``options`` would hold it; and whether the index is a list."""
-    cp, blob, wr = dict(stored.cp), dict(stored.blob), dict(stored.wr)
-    chosen = set(options)
-    if "C" in chosen:
-        for field in list(cp):
-            if field in wr:
-                writes = wr.pop(field)
-                cp[field] += struct.pack(">I", len(writes)) + writes
-    return Stored(cp, blob, wr, stored.members), "B" in chosen
+    return stored, "B" in set(options)
 
 
 def _usage(client: redis.Redis, key: bytes) -> int:
@@ -117,8 +104,10 @@ def measure(
         adapter = create_redis_framework_adapter(
             url=url, compression="zlib" if zlib else None, prefix=f"study-{int(zlib)}-{kept}:"
         )
-        if kept is not None:  # as stored before: no values in records
-            adapter._ops = dataclasses.replace(adapter._ops, inline_bytes=kept)
+        if kept is not None:  # as stored before: no values or writes in records
+            adapter._ops = dataclasses.replace(
+                adapter._ops, inline_bytes=kept, writes_in_record=False
+            )
         graph = agent_loop_graph(adapter, steps, delta_state(1_000_000))
         for n in range(threads):
             config = thread_config(f"study-{n}", steps)

@@ -1,6 +1,7 @@
 """Small channel values kept in the checkpoint record: every checkpoint reads back what
 ``InMemorySaver`` reads back, whatever parents and versions the puts name, whichever values
-they leave out, and across records stored before values were kept there."""
+they leave out, and across records stored before values were kept there. (The first task's
+writes kept in the record: ``test_writes_property.py``.)"""
 
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ def test_every_checkpoint_reads_back_what_in_memory_saver_reads_back(
     assert listed == {c: _state(reference, thread_id, c)[1] for c in model.ids}
 
 
-def test_values_that_change_every_step_live_in_the_records_alone(
+def test_a_loop_lives_in_its_records_alone(
     redis_pair: tuple[FrameworkAdapter, Any],
 ) -> None:
     adapter, client = redis_pair
@@ -159,8 +160,11 @@ def test_values_that_change_every_step_live_in_the_records_alone(
     for graph_ in (graph, reference):
         assert graph_.invoke({"count": 0, "done": False}, config)["count"] == 6
     keys = thread_keys(adapter.prefix, thread_id)
-    # the counter and LangGraph's triggers change at every step: no blob field holds them
+    # the counter and LangGraph's triggers change at every step: no blob field holds them;
+    # and each step's writes (one task) are kept by the record of their checkpoint, even
+    # those LangGraph wrote before the put of that checkpoint ran
     assert client.hkeys(keys.blob) == []
+    assert client.hkeys(keys.wr) == []
     # each record keeps every value it changed, a cleared one (the input) as the empty value
     records = {codec.as_text(m): r for m, r in client.hgetall(keys.cp).items()}
     cleared = 0

@@ -4,6 +4,7 @@ task's stored writes, so a fan-out of thousands of tasks costs each call the sam
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -180,3 +181,60 @@ def test_writes_stored_by_earlier_versions_merge_and_read_the_same(
             saver.put_writes(targets[target], writes, task, f"~path~{task}")
     for mine, expected in zip(ours, theirs, strict=True):
         assert _writes_of(adapter, mine) == _writes_of(reference, expected)
+
+
+@pytest.mark.redis
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    calls=st.lists(one_call, max_size=12),
+    early=st.integers(0, 12),
+    forms=st.lists(st.booleans(), min_size=3, max_size=3),
+)
+def test_writes_read_the_same_whichever_came_first_and_whatever_form_the_record_has(
+    redis_pair: tuple[FrameworkAdapter, Any], calls: list[Any], early: int, forms: list[bool]
+) -> None:
+    # the first `early` calls come before their checkpoints are stored (under async
+    # durability LangGraph's puts often run after the writes of their checkpoint); each put
+    # writes a record of the current form or of the form earlier versions wrote, and the
+    # latest checkpoint is stored a second time
+    adapter, _ = redis_pair
+    assert isinstance(adapter, RedisFrameworkAdapter)
+    default_ops = adapter._ops
+    reference = InMemorySaver()
+    thread_id = f"t-{uuid.uuid4().hex}"
+    ids = [str(uuid6(clock_seq=-1)) for _ in range(2)]
+    targets = [_config(thread_id, "", i) for i in ids]
+    checkpoints = []
+    for checkpoint_id in ids:
+        checkpoint = empty_checkpoint()
+        checkpoint["id"] = checkpoint_id
+        checkpoints.append(checkpoint)
+    parents = [None, ids[0], ids[0]]
+    metadata: Any = {"source": "loop", "step": 0, "run_id": "run-1"}
+
+    def put(n: int) -> None:
+        adapter._ops = dataclasses.replace(default_ops, writes_in_record=forms[n])
+        configurable = {"thread_id": thread_id, "checkpoint_ns": ""}
+        if parents[n] is not None:
+            configurable["checkpoint_id"] = parents[n]
+        for saver in (adapter, reference):
+            saver.put({"configurable": configurable}, checkpoints[min(n, 1)], metadata, {})
+
+    def write(target: int, task: str, writes: list[Any]) -> None:
+        for saver in (adapter, reference):
+            saver.put_writes(targets[target], writes, task, f"~path~{task}")
+
+    try:
+        for call in calls[:early]:
+            write(*call)
+        put(0)
+        put(1)
+        for call in calls[early:]:
+            write(*call)
+        put(2)
+    finally:
+        adapter._ops = default_ops
+    for target in targets:
+        assert _writes_of(adapter, target) == _writes_of(reference, target)

@@ -10,16 +10,21 @@ Formats (all readable by the Lua scripts, which only ever *read* the MessagePack
   version can be read back from it, or just ``<channel>`` for the same version as the suffix
   before it; ``compact`` is ``1`` when the body leaves its id and channel versions to the
   record around it, and absent in records written before it existed), body ``[type, bytes,
-  metadata type, metadata bytes]``. A suffix followed by ``=<value>`` holds the channel's
+  metadata type, metadata bytes]``. Records written since the first task's writes moved
+  into them also carry ``compact`` always (``0``/``1``) and, fifth, the body's length: the
+  writes of the first task that wrote at the checkpoint follow the body, as frames (below).
+  A suffix followed by ``=<value>`` holds the channel's
   value itself (its stored blob form in unpadded URL-safe base64: a string, as the header
   must be), instead of naming a blob field; records written before this form have none.
 * blob: ``""`` for LangGraph's "empty" marker, else MessagePack ``[type, bytes]``, or
   ``=<value>`` for a value a put script copied there from a record (see ``scripts.py``).
-* writes of one task at one checkpoint: frames ``<u32 key length><key><u32 entry
-  length><entry>``, key ``"<task id>\\0<idx>"`` for the first frame and ``"<idx>"`` (the same
-  task) for the rest, entry MessagePack ``[channel, type, bytes, task_path]``. Frames let
-  a script merge writes without re-encoding binary payloads; a checkpoint's writes are one
-  such value per task that wrote there.
+* writes of one task at one checkpoint (after its record's body for the first task that
+  wrote there, in a ``wr`` field for the others, and for the first one too when its writes
+  came before the record, or the record was written before this form): frames ``<u32 key
+  length><key><u32 entry length><entry>``, key ``"<task id>\\0<idx>"`` for the first frame
+  and ``"<idx>"`` (the same task) for the rest, entry MessagePack ``[channel, type, bytes,
+  task_path]``. Frames let a script merge writes without re-encoding binary payloads; a
+  checkpoint's writes are one such value per task that wrote there.
 * pending interrupt: header ``[interrupt_id, thread_id, checkpoint_id, [task id, ...], thread
   key base, created ms, seq]`` (written by the scripts), body ``[value type, value bytes,
   schema type, schema bytes]``; its claim beside it, ``[claim id, claimed ms, lease ms]``.
@@ -64,11 +69,6 @@ def _unpack(data: bytes, what: str) -> Any:
         raise DeserializationError(f"the stored {what} is corrupted: {exc}") from exc
 
 
-def _with_header(header: list[Any], body: list[Any], squeeze: Squeeze) -> bytes:
-    packed = ormsgpack.packb(header)
-    return _U32.pack(len(packed)) + packed + squeeze(ormsgpack.packb(body))
-
-
 def _split_header(data: bytes, what: str) -> tuple[Any, Any]:
     try:
         (length,) = _U32.unpack_from(data, 0)
@@ -82,21 +82,42 @@ INLINE = "="
 
 
 def pack_checkpoint(
-    record: StoredCheckpoint, squeeze: Squeeze = same, inline: Mapping[str, bytes] | None = None
+    record: StoredCheckpoint,
+    squeeze: Squeeze = same,
+    inline: Mapping[str, bytes] | None = None,
+    *,
+    with_writes: bool = True,
 ) -> bytes:
     """The stored form of a checkpoint record (blob suffixes included for the scripts).
 
     ``inline`` maps channels to stored blob values (:func:`pack_blob`) kept in the record
-    itself rather than in blob fields of their own.
+    itself rather than in blob fields of their own. With ``with_writes`` the header gives
+    the body's length, so the scripts may append the first task's writes to the record;
+    without, the record has the form of earlier versions.
     """
     header: list[Any] = [record.parent_id or "", record.run_id or "", _refs(record, inline or {})]
-    if record.compact:
-        header.append(1)
-    return _with_header(
-        header,
-        [record.checkpoint[0], record.checkpoint[1], record.metadata[0], record.metadata[1]],
-        squeeze,
+    body = squeeze(
+        ormsgpack.packb(
+            [record.checkpoint[0], record.checkpoint[1], record.metadata[0], record.metadata[1]]
+        )
     )
+    if with_writes:
+        header += [int(record.compact), len(body)]
+    elif record.compact:
+        header.append(1)
+    packed = ormsgpack.packb(header)
+    return _U32.pack(len(packed)) + packed + body
+
+
+def split_record(data: bytes) -> tuple[bytes, bytes]:
+    """A stored record as ``(record, writes of the first task kept after its body)``."""
+    try:
+        (length,) = _U32.unpack_from(data, 0)
+        header = _unpack(data[4 : 4 + length], "checkpoint")
+        end = 4 + length + header[4] if len(header) > 4 else len(data)
+    except (struct.error, TypeError, IndexError) as exc:
+        raise DeserializationError("the stored checkpoint is truncated") from exc
+    return data[:end], data[end:]
 
 
 def _refs(record: StoredCheckpoint, inline: Mapping[str, bytes]) -> list[str]:
@@ -128,10 +149,10 @@ def _from_text(text: bytes) -> bytes:
 def unpack_checkpoint(data: bytes) -> StoredCheckpoint:
     """Inverse of :func:`pack_checkpoint`."""
     try:
-        header, (ctype, cbytes, mtype, mbytes) = _split_header(data, "checkpoint")
+        header, (ctype, cbytes, mtype, mbytes) = _split_header(split_record(data)[0], "checkpoint")
         parent, run_id, refs = header[:3]
         versions = _versions(refs)
-        compact = header[3:] == [1]
+        compact = header[3:4] == [1]
     except (TypeError, ValueError) as exc:
         raise DeserializationError(f"the stored checkpoint has an unknown shape: {exc}") from exc
     return StoredCheckpoint(
@@ -158,7 +179,7 @@ def _versions(refs: list[str]) -> dict[str, str]:
 
 def unpack_inline(data: bytes) -> dict[str, bytes]:
     """The stored blob values a checkpoint record keeps itself, by channel."""
-    header, _ = _split_header(data, "checkpoint")
+    header, _ = _split_header(split_record(data)[0], "checkpoint")
     try:
         names = _versions(header[2])
         return {

@@ -5,11 +5,14 @@ them atomically on Redis Cluster too (one slot per thread)::
 
     {prefix}{<tag>}:<thread>:idx     ZSET   "<ns>:<checkpoint id>" members, score 0 (lex order)
     {prefix}{<tag>}:<thread>:cp      HASH   "<ns>:<checkpoint id>" -> checkpoint record
+                                            (small channel values included), then the
+                                            framed pending writes of the first task
+                                            that wrote there
     {prefix}{<tag>}:<thread>:blob    HASH   "<ns>:<channel>:<version>" -> channel value
-    {prefix}{<tag>}:<thread>:wr      HASH   "<ns>:<checkpoint id>" -> framed pending writes
-                                            of the first task that wrote there; each
-                                            later task's in "<ns>:<id>|<task>", listed
-                                            by "<ns>:<id>#" (count), "<ns>:<id>#<n>"
+    {prefix}{<tag>}:<thread>:wr      HASH   each later task's writes in "<ns>:<id>|<task>",
+                                            listed by "<ns>:<id>#" (count), "<ns>:<id>#<n>";
+                                            the first task's in "<ns>:<id>" while the
+                                            checkpoint has no record
 
 and the tag owns one more, where pending-interrupt tokens resolve in O(1)::
 

@@ -172,6 +172,9 @@ class RedisOperations:
     deltas: DeltaPlanner = field(default_factory=DeltaPlanner)
     inline_bytes: int = INLINE_BYTES
     """Channel values up to this size are kept in the checkpoint record (0: none are)."""
+    writes_in_record: bool = True
+    """Whether records let the scripts keep the first task's writes after their body
+    (``False``: records of the form earlier versions wrote)."""
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -378,7 +381,9 @@ class RedisOperations:
         for channel, version in new_versions.items() if self.inline_bytes else ():
             if versions.get(channel) == version and (channel, version) not in encoded.blobs:
                 inline[channel] = b""
-        record = codec.pack_checkpoint(encoded.record, squeeze, inline)
+        record = codec.pack_checkpoint(
+            encoded.record, squeeze, inline, with_writes=self.writes_in_record
+        )
         head: list[Any] = [
             self._ttl,
             checkpoint_member(checkpoint_ns, encoded.checkpoint_id),

@@ -50,6 +50,14 @@ local function deadline(key)
   end
   return after
 end
+
+-- When the thread whose keys start with ``base`` expires (all its keys expire together;
+-- a thread has a cp key once it has a checkpoint, and a wr key while it has only writes).
+local function thread_deadline(base)
+  local at = deadline(base .. ':cp')
+  if at == -2 then at = deadline(base .. ':wr') end
+  return at
+end
 """
 
 _PRELUDE = (
@@ -242,10 +250,19 @@ local function blobs_of(member, rec)
   return values
 end
 
--- A checkpoint's writes, in the wr hash: field '<m>' holds the frames of the first task
--- that wrote there; every later task has its own field '<m>|<task>' (task id encoded),
--- listed by '<m>#' (how many) and '<m>#1'.. (which). A put_writes then touches only the
--- fields of its own task, whatever the checkpoint already holds.
+-- Where the writes kept after a record's body start (header item 5 is the body's length),
+-- or nil for a record stored before records kept writes.
+local function writes_at(rec)
+  local h = head(rec)
+  if not h[5] then return nil end
+  return 5 + struct.unpack('>I4', rec, 1) + h[5]
+end
+
+-- A checkpoint's writes: the frames of the first task that wrote there follow its record's
+-- body (or, when they came before the record, or the record is of the earlier form, sit
+-- in the wr field '<m>'); every later task has its own field '<m>|<task>' (task id
+-- encoded), listed by '<m>#' (how many) and '<m>#1'.. (which). A put_writes then touches
+-- only the writes of its own task, whatever the checkpoint already holds.
 local function later_tasks(member)
   local n = tonumber(redis.call('HGET', KEYS[4], member .. '#') or '0')
   if n == 0 then return {} end
@@ -254,9 +271,15 @@ local function later_tasks(member)
   return hmget_all(KEYS[4], fields)
 end
 
--- -> {frames...} (false if the checkpoint has no writes)
-local function writes_of(member)
-  local first = redis.call('HGET', KEYS[4], member)
+-- -> {frames...} (false if the checkpoint has no writes); rec: the checkpoint's record
+local function writes_of(member, rec)
+  local at = rec and writes_at(rec)
+  local first
+  if at and at <= #rec then
+    first = string.sub(rec, at)
+  else
+    first = redis.call('HGET', KEYS[4], member)
+  end
   if not first then return false end
   local out = {first}
   local tasks = later_tasks(member)
@@ -283,7 +306,7 @@ end
 local function entry(member)
   local rec = redis.call('HGET', KEYS[2], member)
   if not rec then return false end
-  return {member, rec, blobs_of(member, rec), writes_of(member)}
+  return {member, rec, blobs_of(member, rec), writes_of(member, rec)}
 end
 
 local function hset_from_argv(key, first, pairs)
@@ -416,8 +439,21 @@ if lost then
     end
   end
 end
+-- The record keeps its first task's writes: those an earlier record of this checkpoint
+-- kept (it is stored again), or those that came before it (under async durability
+-- LangGraph often writes a step's writes before the put of their checkpoint has run).
+local earlier, writes = redis.call('HGET', KEYS[2], ARGV[2]), ''
+local at = earlier and writes_at(earlier)
+if at then writes = string.sub(earlier, at) end
+if not h[5] then  -- a record of the earlier form keeps none
+  if #writes > 0 then redis.call('HSETNX', KEYS[4], ARGV[2], writes) end
+  writes = ''
+elseif #writes == 0 then
+  writes = redis.call('HGET', KEYS[4], ARGV[2]) or ''
+  if #writes > 0 then redis.call('HDEL', KEYS[4], ARGV[2]) end
+end
 redis.call('ZADD', KEYS[1], 0, ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3] .. writes)
 for _, i in ipairs(new) do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2]) end
 for _, c in ipairs(copies) do redis.call('HSETNX', KEYS[3], c[1], '=' .. c[2]) end
 if ARGV[5] ~= '' then
@@ -436,8 +472,12 @@ return 1
 # with the writes other tasks stored for the checkpoint.
 _PUT_WRITES = r"""
 local member, task = ARGV[2], ARGV[4]
-local field, later = member, false
-local stored = redis.call('HGET', KEYS[4], member)
+local field, later, stored = member, false, nil
+-- the first task's writes go after the record's body (the put script moved any that came
+-- before the record into it), or into the field '<m>' while there is no such record
+local rec = redis.call('HGET', KEYS[2], member)
+local at = rec and writes_at(rec)
+if at then stored = string.sub(rec, at) else stored = redis.call('HGET', KEYS[4], member) end
 if stored and #stored > 0 then
   local klen = struct.unpack('>I4', stored, 1)
   local first = string.sub(stored, 5, 4 + klen)
@@ -445,6 +485,7 @@ if stored and #stored > 0 then
     field = member .. '|' .. ARGV[5]
     stored = redis.call('HGET', KEYS[4], field)
     later = not stored
+    at = nil
   end
 end
 local order, entries = {}, {}
@@ -487,7 +528,11 @@ if n > 0 then
     if j > 1 then key = string.sub(key, #task + 2) end
     parts[j] = struct.pack('>I4', #key) .. key .. struct.pack('>I4', #value) .. value
   end
-  redis.call('HSET', KEYS[4], field, table.concat(parts))
+  if at then
+    redis.call('HSET', KEYS[2], member, string.sub(rec, 1, at - 1) .. table.concat(parts))
+  else
+    redis.call('HSET', KEYS[4], field, table.concat(parts))
+  end
 end
 
 if ARGV[i + 2] == '1' then
@@ -620,7 +665,7 @@ while rec and left > 0 do
   member = ns .. ':' .. enc(parent)
   rec = redis.call('HGET', KEYS[2], member)
   if not rec then break end
-  local link = {rec, writes_of(member)}
+  local link = {rec, writes_of(member, rec)}
   local ended = {}
   local refs, kept = refs_of(rec)
   for i, ref in ipairs(refs) do
@@ -670,7 +715,7 @@ local out = {}
 for _, p in ipairs(thread_pending(ARGV[1])) do
   out[#out + 1] = {p[1], p[3], redis.call('HGET', KEYS[5], p[1] .. ':c')}
 end
-return {deadline(KEYS[4]), out, now_ms()}
+return {thread_deadline(string.sub(KEYS[2], 1, -4)), out, now_ms()}
 """
 
 # ARGV: thread id, claim id, lease ms -> false | {token, record, claim, expiry, now}
@@ -694,7 +739,7 @@ local since = now
 if own then since = own[2][2] end
 local claim = cmsgpack.pack({ARGV[2], since, now + tonumber(ARGV[3])})
 redis.call('HSET', KEYS[5], best[1][1] .. ':c', claim)
-return {best[1][1], best[1][3], claim, deadline(KEYS[4]), now}
+return {best[1][1], best[1][3], claim, thread_deadline(string.sub(KEYS[2], 1, -4)), now}
 """
 
 # The token's record and claim, or {false, whether the tag's hash (its thread) still lives}
@@ -704,7 +749,7 @@ _PENDING_PRELUDE = (
 local token = ARGV[1]
 local rec = redis.call('HGET', KEYS[1], token)
 if not rec then return {false, redis.call('EXISTS', KEYS[1])} end
-local expires = deadline(head(rec)[5] .. ':wr')
+local expires = thread_deadline(head(rec)[5])
 if expires == -2 then
   redis.call('HDEL', KEYS[1], token, token .. ':c')
   return {false, 0}
