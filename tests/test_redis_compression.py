@@ -26,6 +26,7 @@ from kortyx_langgraph import (
     RedisFrameworkAdapter,
     create_redis_framework_adapter,
 )
+from kortyx_langgraph.redis import codec
 from kortyx_langgraph.redis.compression import MARK, inflate
 from kortyx_langgraph.redis.zdict import ZDICT_V1
 from tests.redis_harness import RedisServer
@@ -132,9 +133,12 @@ def test_a_corrupted_compressed_value_is_a_typed_error(redis_standalone: RedisSe
     try:
         [cp_key] = client.keys(f"{prefix}*:cp")
         for field, value in client.hgetall(cp_key).items():
-            header = int.from_bytes(value[:4], "big")
-            assert value[4 + header : 5 + header] == b"\xc1", "the body is stored compressed"
-            client.hset(cp_key, field, value[: 4 + header] + b"\xc1not zlib")
+            header, body, writes = codec.split_record(value)
+            assert body[:1] == b"\xc1", "the body is stored compressed"
+            bad = b"\xc1not zlib"
+            client.hset(
+                cp_key, field, value[:4] + header + len(bad).to_bytes(4, "big") + bad + writes
+            )
         with pytest.raises(DeserializationError, match="corrupted"):
             adapter.get_tuple(config)
     finally:

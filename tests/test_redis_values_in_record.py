@@ -19,6 +19,7 @@ from langgraph.graph import END, START, StateGraph
 
 from kortyx_langgraph import FrameworkAdapter, RedisFrameworkAdapter
 from kortyx_langgraph.redis import codec
+from kortyx_langgraph.redis.kept import KeptValues
 from kortyx_langgraph.redis.layout import thread_keys
 
 pytestmark = pytest.mark.redis
@@ -44,6 +45,7 @@ step = st.tuples(
     st.one_of(st.none(), st.integers(0, 30)),  # parent: the latest one, or any earlier one
     st.fixed_dictionaries(dict.fromkeys(CHANNELS, action)),
     st.sampled_from([0, 32]),  # 0: stored as before values were kept in records
+    st.booleans(),  # put by another process, which did not write the parent
 )
 
 
@@ -126,10 +128,11 @@ def test_every_checkpoint_reads_back_what_in_memory_saver_reads_back(
     thread_id = f"t-{uuid.uuid4().hex}"
     model = Model()
     try:
-        for parent_pick, actions, inline_bytes in steps:
+        for parent_pick, actions, inline_bytes, elsewhere in steps:
             parent_id, checkpoint, new_versions = _one_put(model, parent_pick, actions)
             metadata = {"source": "loop", "step": len(model.ids), "parents": {}}
-            adapter._ops = dataclasses.replace(default_ops, inline_bytes=inline_bytes)
+            kept = KeptValues() if elsewhere else default_ops.kept
+            adapter._ops = dataclasses.replace(default_ops, inline_bytes=inline_bytes, kept=kept)
             for saver in (reference, adapter):
                 saver.put(_config(thread_id, parent_id), checkpoint, metadata, new_versions)
     finally:

@@ -10,12 +10,13 @@ Formats (all readable by the Lua scripts, which only ever *read* the MessagePack
   version can be read back from it, or just ``<channel>`` for the same version as the suffix
   before it; ``compact`` is ``1`` when the body leaves its id and channel versions to the
   record around it, and absent in records written before it existed), body ``[type, bytes,
-  metadata type, metadata bytes]``. Records written since the first task's writes moved
-  into them also carry ``compact`` always (``0``/``1``) and, fifth, the body's length: the
-  writes of the first task that wrote at the checkpoint follow the body, as frames (below).
-  A suffix followed by ``=<value>`` holds the channel's
-  value itself (its stored blob form in unpadded URL-safe base64: a string, as the header
-  must be), instead of naming a blob field; records written before this form have none.
+  metadata type, metadata bytes]``. In records written since the first task's writes moved
+  into them, the header length has its top bit set and a ``<u32 body length>`` follows the
+  header: the writes of the first task that wrote at the checkpoint follow the body, as
+  frames (below), and the scripts find them with ``struct`` alone. A suffix followed by
+  ``=<value>`` holds the channel's value itself (its stored blob form in unpadded URL-safe
+  base64: a string, as the header must be), instead of naming a blob field; records
+  written before this form have none.
 * blob: ``""`` for LangGraph's "empty" marker, else MessagePack ``[type, bytes]``, or
   ``=<value>`` for a value a put script copied there from a record (see ``scripts.py``).
 * writes of one task at one checkpoint (after its record's body for the first task that
@@ -96,28 +97,42 @@ def pack_checkpoint(
     without, the record has the form of earlier versions.
     """
     header: list[Any] = [record.parent_id or "", record.run_id or "", _refs(record, inline or {})]
+    if record.compact:
+        header.append(1)
     body = squeeze(
         ormsgpack.packb(
             [record.checkpoint[0], record.checkpoint[1], record.metadata[0], record.metadata[1]]
         )
     )
-    if with_writes:
-        header += [int(record.compact), len(body)]
-    elif record.compact:
-        header.append(1)
     packed = ormsgpack.packb(header)
-    return _U32.pack(len(packed)) + packed + body
+    if not with_writes:
+        return _U32.pack(len(packed)) + packed + body
+    return _U32.pack(len(packed) | WITH_WRITES) + packed + _U32.pack(len(body)) + body
 
 
-def split_record(data: bytes) -> tuple[bytes, bytes]:
-    """A stored record as ``(record, writes of the first task kept after its body)``."""
+WITH_WRITES = 0x8000_0000
+"""Set in a record's header length when the body's length follows the header."""
+
+
+def split_record(data: bytes) -> tuple[bytes, bytes, bytes]:
+    """A stored record as ``(header, body, writes of the first task kept after the body)``."""
     try:
         (length,) = _U32.unpack_from(data, 0)
-        header = _unpack(data[4 : 4 + length], "checkpoint")
-        end = 4 + length + header[4] if len(header) > 4 else len(data)
-    except (struct.error, TypeError, IndexError) as exc:
+        start = 4 + (length & ~WITH_WRITES)
+        if not length & WITH_WRITES:
+            return data[4:start], data[start:], b""
+        (body_length,) = _U32.unpack_from(data, start)
+    except struct.error as exc:
         raise DeserializationError("the stored checkpoint is truncated") from exc
-    return data[:end], data[end:]
+    end = start + 4 + body_length
+    if end > len(data):
+        raise DeserializationError("the stored checkpoint is truncated")
+    return data[4:start], data[start + 4 : end], data[end:]
+
+
+def _record_parts(data: bytes) -> tuple[Any, Any]:
+    header, body, _ = split_record(data)
+    return _unpack(header, "checkpoint"), _unpack(body, "checkpoint")
 
 
 def _refs(record: StoredCheckpoint, inline: Mapping[str, bytes]) -> list[str]:
@@ -149,10 +164,10 @@ def _from_text(text: bytes) -> bytes:
 def unpack_checkpoint(data: bytes) -> StoredCheckpoint:
     """Inverse of :func:`pack_checkpoint`."""
     try:
-        header, (ctype, cbytes, mtype, mbytes) = _split_header(split_record(data)[0], "checkpoint")
+        header, (ctype, cbytes, mtype, mbytes) = _record_parts(data)
         parent, run_id, refs = header[:3]
         versions = _versions(refs)
-        compact = header[3:4] == [1]
+        compact = header[3:] == [1]
     except (TypeError, ValueError) as exc:
         raise DeserializationError(f"the stored checkpoint has an unknown shape: {exc}") from exc
     return StoredCheckpoint(
@@ -179,7 +194,7 @@ def _versions(refs: list[str]) -> dict[str, str]:
 
 def unpack_inline(data: bytes) -> dict[str, bytes]:
     """The stored blob values a checkpoint record keeps itself, by channel."""
-    header, _ = _split_header(split_record(data)[0], "checkpoint")
+    header = _unpack(split_record(data)[0], "checkpoint")
     try:
         names = _versions(header[2])
         return {

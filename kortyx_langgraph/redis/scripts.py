@@ -16,9 +16,13 @@ import hashlib
 from dataclasses import dataclass, field
 
 _HEAD = r"""
+-- records whose header length has the top bit set carry their body's length after it
+local WITH_WRITES = 2147483648
+
 local function head(raw)
   local ok, value = pcall(function()
     local len = struct.unpack('>I4', raw, 1)
+    if len >= WITH_WRITES then len = len - WITH_WRITES end
     return cmsgpack.unpack(string.sub(raw, 5, 4 + len))
   end)
   if not ok or type(value) ~= 'table' then
@@ -250,12 +254,13 @@ local function blobs_of(member, rec)
   return values
 end
 
--- Where the writes kept after a record's body start (header item 5 is the body's length),
--- or nil for a record stored before records kept writes.
+-- Where the writes kept after a record's body start, or nil for a record stored before
+-- records kept writes: <u32 header length, top bit set><header><u32 body length><body>.
 local function writes_at(rec)
-  local h = head(rec)
-  if not h[5] then return nil end
-  return 5 + struct.unpack('>I4', rec, 1) + h[5]
+  local len = struct.unpack('>I4', rec, 1)
+  if len < WITH_WRITES then return nil end
+  len = len - WITH_WRITES
+  return 9 + len + struct.unpack('>I4', rec, 5 + len)
 end
 
 -- A checkpoint's writes: the frames of the first task that wrote there follow its record's
@@ -376,20 +381,22 @@ if more then return {upper, out} end
 return {false, out}
 """
 
-# ARGV: ttl, member, record, thread id, checkpoint id if root namespace else '',
-#       then per blob: field, base field ('' for none), value (the delta when there is a
-#       base field, else the full value)
+# ARGV: ttl, member, record, thread id, checkpoint id if root namespace else '', 'k' if the
+#       client found every unchanged channel's value itself ('' if not), then per blob:
+#       field, base field ('' for none), value (the delta when there is a base field, else
+#       the full value)
 # A delta is stored only while its base is there (prune may have removed it). When a base
 # is missing nothing is written and the reply lists those fields, for the client to send
 # again with their full values: -> 1 | {field...}
 # The record keeps small values itself. A channel the step left unchanged refers to the
 # value its parent refers to; one that the parent kept is copied into the blob hash, where
-# a record that does not keep it finds it. A value found in neither the parent nor the blob
-# hash (a put whose parent is not where its versions come from) is looked for in every
-# record of the namespace.
+# a record that does not keep it finds it (the client sends that copy itself when it wrote
+# the parent: 'k'). A value found in neither the parent nor the blob hash (a put whose
+# parent is not where its versions come from) is looked for in every record of the
+# namespace.
 _PUT = r"""
 local missing, new, sent = {}, {}, {}
-for i = 6, #ARGV, 3 do
+for i = 7, #ARGV, 3 do
   sent[ARGV[i]] = true
   -- a (channel, version) field always holds the same value: the first write stands
   if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then
@@ -400,8 +407,11 @@ for i = 6, #ARGV, 3 do
   end
 end
 if #missing > 0 then return missing end
-local ns, h = ns_of(ARGV[2]), head(ARGV[3])
-local refs, kept = refs_of_head(h)
+local ns, refs, kept, h = ns_of(ARGV[2]), {}, {}, nil
+if ARGV[6] ~= 'k' then
+  h = head(ARGV[3])
+  refs, kept = refs_of_head(h)
+end
 local copies, lost, parent = {}, nil, nil
 for i, ref in ipairs(refs) do
   local f = ns .. ':' .. ref
@@ -445,7 +455,7 @@ end
 local earlier, writes = redis.call('HGET', KEYS[2], ARGV[2]), ''
 local at = earlier and writes_at(earlier)
 if at then writes = string.sub(earlier, at) end
-if not h[5] then  -- a record of the earlier form keeps none
+if struct.unpack('>I4', ARGV[3], 1) < WITH_WRITES then  -- a record of the earlier form
   if #writes > 0 then redis.call('HSETNX', KEYS[4], ARGV[2], writes) end
   writes = ''
 elseif #writes == 0 then
