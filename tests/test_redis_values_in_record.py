@@ -21,6 +21,7 @@ from kortyx_langgraph import FrameworkAdapter, RedisFrameworkAdapter
 from kortyx_langgraph.redis import codec
 from kortyx_langgraph.redis.kept import KeptValues
 from kortyx_langgraph.redis.layout import thread_keys
+from tests.stored_forms import operations_of
 
 pytestmark = pytest.mark.redis
 
@@ -123,20 +124,17 @@ def test_every_checkpoint_reads_back_what_in_memory_saver_reads_back(
 ) -> None:
     adapter, _ = redis_pair
     assert isinstance(adapter, RedisFrameworkAdapter)
-    default_ops = adapter._ops
     reference = InMemorySaver()
     thread_id = f"t-{uuid.uuid4().hex}"
     model = Model()
-    try:
+    with operations_of(adapter) as use:
+        shared = KeptValues()
         for parent_pick, actions, inline_bytes, elsewhere in steps:
             parent_id, checkpoint, new_versions = _one_put(model, parent_pick, actions)
             metadata = {"source": "loop", "step": len(model.ids), "parents": {}}
-            kept = KeptValues() if elsewhere else default_ops.kept
-            adapter._ops = dataclasses.replace(default_ops, inline_bytes=inline_bytes, kept=kept)
+            use(inline_bytes=inline_bytes, kept=KeptValues() if elsewhere else shared)
             for saver in (reference, adapter):
                 saver.put(_config(thread_id, parent_id), checkpoint, metadata, new_versions)
-    finally:
-        adapter._ops = default_ops
     for checkpoint_id in model.ids:
         assert _state(adapter, thread_id, checkpoint_id) == _state(
             reference, thread_id, checkpoint_id

@@ -4,7 +4,6 @@ task's stored writes, so a fan-out of thousands of tasks costs each call the sam
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from typing import Any
 
@@ -21,6 +20,7 @@ from kortyx_langgraph import FrameworkAdapter, RedisFrameworkAdapter
 from kortyx_langgraph.redis import codec
 from kortyx_langgraph.redis.layout import checkpoint_member, thread_keys
 from tests.conftest import AdapterFactory
+from tests.stored_forms import operations_of
 
 TASKS = [f"task-{n}" for n in range(4)] + ["00000000-0000-0000-0000-000000000000"]
 CHANNELS = ["a", "b", ERROR, INTERRUPT, RESUME]
@@ -201,7 +201,6 @@ def test_writes_read_the_same_whichever_came_first_and_whatever_form_the_record_
     # latest checkpoint is stored a second time
     adapter, _ = redis_pair
     assert isinstance(adapter, RedisFrameworkAdapter)
-    default_ops = adapter._ops
     reference = InMemorySaver()
     thread_id = f"t-{uuid.uuid4().hex}"
     ids = [str(uuid6(clock_seq=-1)) for _ in range(2)]
@@ -214,8 +213,8 @@ def test_writes_read_the_same_whichever_came_first_and_whatever_form_the_record_
     parents = [None, ids[0], ids[0]]
     metadata: Any = {"source": "loop", "step": 0, "run_id": "run-1"}
 
-    def put(n: int) -> None:
-        adapter._ops = dataclasses.replace(default_ops, writes_in_record=forms[n])
+    def put(n: int, use: Any) -> None:
+        use(writes_in_record=forms[n])
         configurable = {"thread_id": thread_id, "checkpoint_ns": ""}
         if parents[n] is not None:
             configurable["checkpoint_id"] = parents[n]
@@ -226,15 +225,13 @@ def test_writes_read_the_same_whichever_came_first_and_whatever_form_the_record_
         for saver in (adapter, reference):
             saver.put_writes(targets[target], writes, task, f"~path~{task}")
 
-    try:
+    with operations_of(adapter) as use:
         for call in calls[:early]:
             write(*call)
-        put(0)
-        put(1)
+        put(0, use)
+        put(1, use)
         for call in calls[early:]:
             write(*call)
-        put(2)
-    finally:
-        adapter._ops = default_ops
+        put(2, use)
     for target in targets:
         assert _writes_of(adapter, target) == _writes_of(reference, target)
