@@ -17,7 +17,7 @@ from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 
-from kortyx_langgraph import FrameworkAdapter, RedisFrameworkAdapter
+from kortyx_langgraph import DeserializationError, FrameworkAdapter, RedisFrameworkAdapter
 from kortyx_langgraph.redis import codec
 from kortyx_langgraph.redis.kept import KeptValues
 from kortyx_langgraph.redis.layout import thread_keys
@@ -197,3 +197,71 @@ def _loop_graph(checkpointer: Any) -> Any:
     builder.add_edge(START, "tick")
     builder.add_conditional_edges("tick", lambda state: END if state["done"] else "tick")
     return builder.compile(checkpointer=checkpointer)
+
+
+def _put_one(
+    saver: Any, thread_id: str, parent: str | None, checkpoint_id: str, value: Any, *, new: bool
+) -> None:
+    checkpoint = empty_checkpoint()
+    checkpoint["id"] = checkpoint_id
+    checkpoint["channel_versions"] = {"c": "1"}
+    checkpoint["channel_values"] = {} if value is None else {"c": value}
+    metadata: Any = {"source": "loop", "step": 0, "parents": {}, "run_id": checkpoint_id}
+    saver.put(_config(thread_id, parent), checkpoint, metadata, {"c": "1"} if new else {})
+
+
+def _values(saver: Any, thread_id: str, checkpoint_id: str) -> Any:
+    return _state(saver, thread_id, checkpoint_id)[1]
+
+
+def test_a_value_kept_by_a_record_stored_after_a_record_that_needs_it_is_found(
+    redis_pair: tuple[FrameworkAdapter, Any],
+) -> None:
+    # the child is stored before its parent, which brings the value (LangGraph never does
+    # this; InMemorySaver accepts it): the child reads the value once the parent is there
+    adapter, _ = redis_pair
+    thread_id = f"t-{uuid.uuid4().hex}"
+    parent, child = (str(uuid6(clock_seq=-1)) for _ in range(2))
+    reference = InMemorySaver()
+    for saver in (adapter, reference):
+        _put_one(saver, thread_id, parent, child, None, new=False)
+        _put_one(saver, thread_id, None, parent, 5, new=True)
+    assert _values(adapter, thread_id, child) == _values(reference, thread_id, child) == {"c": 5}
+    # and a copy into a thread that already keeps the value reads it too
+    other = f"{thread_id}-other"
+    _put_one(adapter, other, None, parent, 7, new=True)
+    lone = f"{thread_id}-lone"
+    _put_one(adapter, lone, str(uuid6(clock_seq=-1)), child, None, new=False)
+    assert _values(adapter, lone, child) == {}
+    adapter.copy_thread(lone, other)
+    assert _values(adapter, other, child) == {"c": 7}
+
+
+def test_a_value_kept_by_a_deleted_parent_does_not_come_back(
+    redis_pair: tuple[FrameworkAdapter, Any],
+) -> None:
+    # this process stored the parent, so it would send the child the parent's values itself;
+    # once the parent is deleted, the child finds nothing, as with InMemorySaver
+    adapter, _ = redis_pair
+    thread_id = f"t-{uuid.uuid4().hex}"
+    parent, child = (str(uuid6(clock_seq=-1)) for _ in range(2))
+    _put_one(adapter, thread_id, None, parent, 5, new=True)
+    adapter.delete_for_runs([parent])
+    _put_one(adapter, thread_id, parent, child, None, new=False)
+    assert _values(adapter, thread_id, child) == {}
+
+
+def test_a_truncated_record_is_a_typed_error(redis_pair: tuple[FrameworkAdapter, Any]) -> None:
+    adapter, client = redis_pair
+    assert isinstance(adapter, RedisFrameworkAdapter)
+    thread_id = f"t-{uuid.uuid4().hex}"
+    checkpoint_id = str(uuid6(clock_seq=-1))
+    _put_one(adapter, thread_id, None, checkpoint_id, 5, new=True)
+    keys = thread_keys(adapter.prefix, thread_id)
+    [(member, record)] = client.hgetall(keys.cp).items()
+    header = int.from_bytes(record[:4], "big") & ~codec.WITH_WRITES
+    client.hset(keys.cp, member, record[: 4 + header + 2])  # cut inside the body's length
+    with pytest.raises(DeserializationError):
+        adapter.get_tuple(_config(thread_id, checkpoint_id))
+    with pytest.raises(DeserializationError):
+        adapter.put_writes(_config(thread_id, checkpoint_id), [("c", 1)], "task", "")

@@ -18,7 +18,8 @@ Formats (all readable by the Lua scripts, which only ever *read* the MessagePack
   base64: a string, as the header must be), instead of naming a blob field; records
   written before this form have none.
 * blob: ``""`` for LangGraph's "empty" marker, else MessagePack ``[type, bytes]``, or
-  ``=<value>`` for a value a put script copied there from a record (see ``scripts.py``).
+  ``=<value>`` for a value a put script copied there from a record, or ``?`` for a value
+  that a record refers to and no record kept when it was stored (see ``scripts.py``).
 * writes of one task at one checkpoint (after its record's body for the first task that
   wrote there, in a ``wr`` field for the others, and for the first one too when its writes
   came before the record, or the record was written before this form): frames ``<u32 key
@@ -77,6 +78,9 @@ def _split_header(data: bytes, what: str) -> tuple[Any, Any]:
         raise DeserializationError(f"the stored {what} is truncated") from exc
     return _unpack(data[4 : 4 + length], what), _unpack(data[4 + length :], what)
 
+
+WANTED = b"?"
+"""A blob field's value while no record that keeps it was found (see ``scripts.py``)."""
 
 INLINE = "="
 """Separates a blob suffix in a record header from the value kept beside it."""

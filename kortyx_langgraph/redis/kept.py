@@ -6,7 +6,9 @@ records that do not keep it find it. The put script can find those values by rea
 parent's record; but the process that wrote the parent knows them already, so it sends the
 copies itself and tells the script it need not look (the common case: one process runs a
 thread's steps). A process that did not write the parent (a resume elsewhere, a restart, a
-fork from an older checkpoint) remembers nothing for it, and the script looks.
+fork from an older checkpoint) remembers nothing for it, and the script looks; so does the
+script when the parent stored is not the one remembered (deleted, or stored again in
+another form): the client sends the header it stored, and the script compares.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from typing import NamedTuple
 
 REMEMBERED = 10_000
 """(thread, namespace) entries kept, least recently written first out."""
@@ -22,26 +25,35 @@ Refs = Mapping[str, tuple[str, bytes | None]]
 """Channel -> (blob suffix, stored value if the record keeps it, else ``None``)."""
 
 
+class Remembered(NamedTuple):
+    """The last record this process stored for one (thread, namespace)."""
+
+    checkpoint_id: str
+    refs: Refs
+    header: bytes
+    """Its header as stored (the scripts compare it with the record they find)."""
+
+
 class KeptValues:
-    """The refs of the last record this process stored per (thread, namespace); thread-safe."""
+    """The last record this process stored per (thread, namespace); thread-safe."""
 
     def __init__(self, capacity: int = REMEMBERED) -> None:
         self._capacity = capacity
         self._lock = threading.Lock()
-        self._last: OrderedDict[tuple[str, str], tuple[str, Refs]] = OrderedDict()
+        self._last: OrderedDict[tuple[str, str], Remembered] = OrderedDict()
 
-    def recall(self, key: tuple[str, str], checkpoint_id: str) -> Refs | None:
-        """The refs of ``checkpoint_id`` if it is the last record stored for ``key``."""
+    def recall(self, key: tuple[str, str], checkpoint_id: str) -> Remembered | None:
+        """The record ``checkpoint_id`` if it is the last one stored for ``key``."""
         with self._lock:
             last = self._last.get(key)
-        if last is None or last[0] != checkpoint_id:
+        if last is None or last.checkpoint_id != checkpoint_id:
             return None
-        return last[1]
+        return last
 
-    def remember(self, key: tuple[str, str], checkpoint_id: str, refs: Refs) -> None:
+    def remember(self, key: tuple[str, str], last: Remembered) -> None:
         """Note the record just stored for ``key``."""
         with self._lock:
-            self._last[key] = (checkpoint_id, refs)
+            self._last[key] = last
             self._last.move_to_end(key)
             while len(self._last) > self._capacity:
                 self._last.popitem(last=False)

@@ -48,7 +48,6 @@ from kortyx_langgraph.core.interrupts import (
     updates_from_writes,
 )
 from kortyx_langgraph.core.records import (
-    EMPTY_BLOB,
     StoredCheckpoint,
     TypedBytes,
     build_tuple,
@@ -65,8 +64,8 @@ from kortyx_langgraph.errors import (
 from kortyx_langgraph.pending import PendingInterrupt
 from kortyx_langgraph.redis import codec, scripts
 from kortyx_langgraph.redis.compression import Compression
-from kortyx_langgraph.redis.deltas import NO_DELTA, BlobPlan, DeltaPlanner, may_grow
-from kortyx_langgraph.redis.kept import KeptValues
+from kortyx_langgraph.redis.deltas import BlobPlan, DeltaPlanner, may_grow
+from kortyx_langgraph.redis.kept import KeptValues, Remembered
 from kortyx_langgraph.redis.layout import (
     ThreadKeys,
     blob_suffix,
@@ -112,6 +111,32 @@ def _blob_args(
                 packed = codec.pack_blob(item.blob, squeeze)
             args += [item.field, "", packed]
     return args
+
+
+def _copies_of_kept(
+    parent: Remembered | None,
+    ns: str,
+    *,
+    versions: Mapping[str, Any],
+    inline: Mapping[str, bytes],
+    sent: Mapping[tuple[str, Any], TypedBytes],
+) -> list[tuple[str, bytes]] | None:
+    """If this process stored the parent's record (``parent``), it knows where every
+    unchanged channel's value is: the (field, value) pairs the parent kept that must now go
+    to the blob hash (``kept.py``); ``None`` when it does not know, and the script looks."""
+    if parent is None:
+        return None
+    copies = []
+    for channel, version in versions.items():
+        if channel in inline or (channel, version) in sent:
+            continue
+        suffix = blob_suffix(channel, version)
+        there = parent.refs.get(channel)
+        if there is None or there[0] != suffix:
+            return None  # not the parent's version: the script looks for it
+        if there[1]:
+            copies.append((f"{ns}:{suffix}", there[1]))
+    return copies
 
 
 PRESENT: TypedBytes = ("present", b"")
@@ -384,15 +409,10 @@ class RedisOperations:
         for channel, version in new_versions.items() if self.inline_bytes else ():
             if versions.get(channel) == version and (channel, version) not in encoded.blobs:
                 inline[channel] = b""
+        after = checkpoint_member(checkpoint_ns, parent_id) if parent_id else None
         kept_key = (thread_id, checkpoint_ns)
-        resolved = self._copies_of_kept(
-            kept_key,
-            parent_id,
-            versions=versions,
-            inline=inline,
-            sent=encoded.blobs,
-            planned=planned,
-        )
+        parent = self.kept.recall(kept_key, parent_id) if parent_id else None
+        copies = _copies_of_kept(parent, ns, versions=versions, inline=inline, sent=encoded.blobs)
         record = codec.pack_checkpoint(
             encoded.record, squeeze, inline, with_writes=self.writes_in_record
         )
@@ -402,48 +422,21 @@ class RedisOperations:
             record,
             thread_id,
             encoded.checkpoint_id if checkpoint_ns == ROOT_NS else "",
-            "k" if resolved else "",
+            after if parent and copies is not None else "",
+            parent.header if parent and copies is not None else b"",
+            len(copies or ()),
+            *(item for pair in (copies or ()) for item in pair),
         ]
         keys = self._keys(thread_id)
-        after = checkpoint_member(checkpoint_ns, parent_id) if parent_id else None
         args = head + _blob_args(planned, squeeze, deltas=True)
         reply = yield Call(scripts.PUT, keys, args, after=after)
         if isinstance(reply, list):  # a delta's base is gone: send every value in full
             args = head + _blob_args(planned, squeeze, deltas=False)
             yield Call(scripts.PUT, keys, args, after=after)
         refs = {c: (blob_suffix(c, v), inline.get(c)) for c, v in versions.items()}
-        self.kept.remember(kept_key, encoded.checkpoint_id, refs)
+        header = codec.split_record(record)[0]
+        self.kept.remember(kept_key, Remembered(encoded.checkpoint_id, refs, header))
         return checkpoint_config(thread_id, checkpoint_ns, encoded.checkpoint_id)
-
-    def _copies_of_kept(
-        self,
-        key: tuple[str, str],
-        parent_id: str | None,
-        *,
-        versions: Mapping[str, Any],
-        inline: Mapping[str, bytes],
-        sent: Mapping[tuple[str, Any], TypedBytes],
-        planned: list[PlannedBlob],
-    ) -> bool:
-        """Whether this process wrote the parent's record and so knows where every unchanged
-        channel's value is; if so, adds to ``planned`` the values the parent kept that must
-        now go to the blob hash (``kept.py``)."""
-        parent = self.kept.recall(key, parent_id) if parent_id else None
-        if parent is None:
-            return False
-        copies = []
-        for channel, version in versions.items():
-            if channel in inline or (channel, version) in sent:
-                continue
-            suffix = blob_suffix(channel, version)
-            there = parent.get(channel)
-            if there is None or there[0] != suffix:
-                return False  # not the parent's version: the script looks for it
-            if there[1]:
-                field_name = f"{encode(key[1])}:{suffix}"
-                copies.append(PlannedBlob(field_name, EMPTY_BLOB, NO_DELTA, there[1]))
-        planned += copies
-        return True
 
     def put_writes(
         self,
@@ -603,6 +596,7 @@ class RedisOperations:
                 return record, {
                     channel: PRESENT
                     if kept.get(channel, blob_values.get(f"{ns}:{blob_suffix(channel, version)}"))
+                    not in (None, b"", codec.WANTED)
                     else None
                     for channel, version in record.channel_versions.items()
                 }

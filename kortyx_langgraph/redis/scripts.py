@@ -233,6 +233,35 @@ local function refs_of(rec)
   return refs_of_head(head(rec))
 end
 
+-- A value a put could not find anywhere (the record that keeps it was stored after it, or
+-- came with a copy of another thread) is '?' in the blob hash: its readers look for a
+-- record of the namespace that keeps it. -> '=<value>' or false
+local WANTED = '?'
+
+local function kept_anywhere(ns, ref)
+  local all = redis.call('HGETALL', KEYS[2])
+  for j = 1, #all, 2 do
+    if ns_of(all[j]) == ns then
+      local refs, kept = refs_of(all[j + 1])
+      for k, r in ipairs(refs) do
+        if r == ref and kept[k] and kept[k] ~= '' then return '=' .. kept[k] end
+      end
+    end
+  end
+  return false
+end
+
+-- whether a blob field holds no value (missing, or only wanted)
+local function no_value(f)
+  if redis.call('HEXISTS', KEYS[3], f) == 0 then return true end
+  return redis.call('HSTRLEN', KEYS[3], f) == 1 and redis.call('HGET', KEYS[3], f) == WANTED
+end
+
+-- stores a copied value unless the field holds one
+local function fill(f, value)
+  if no_value(f) then redis.call('HSET', KEYS[3], f, value) end
+end
+
 -- A record's channel values, in the order of its refs: a kept value as '=<value>' (the
 -- client decodes it), the others from the blob hash.
 local function blobs_of(member, rec)
@@ -250,17 +279,27 @@ local function blobs_of(member, rec)
   end
   if #fields == 0 then return values end
   local found = hmget_all(KEYS[3], fields)
-  for k = 1, #fields do values[at[k]] = resolved(found[k]) end
+  for k = 1, #fields do
+    local v = found[k]
+    if v == WANTED then v = kept_anywhere(ns, refs[at[k]]) end
+    values[at[k]] = resolved(v)
+  end
   return values
 end
 
 -- Where the writes kept after a record's body start, or nil for a record stored before
 -- records kept writes: <u32 header length, top bit set><header><u32 body length><body>.
 local function writes_at(rec)
-  local len = struct.unpack('>I4', rec, 1)
-  if len < WITH_WRITES then return nil end
-  len = len - WITH_WRITES
-  return 9 + len + struct.unpack('>I4', rec, 5 + len)
+  local ok, at = pcall(function()
+    local len = struct.unpack('>I4', rec, 1)
+    if len < WITH_WRITES then return nil end
+    len = len - WITH_WRITES
+    local start = 9 + len + struct.unpack('>I4', rec, 5 + len)
+    if start > #rec + 1 then error('short') end
+    return start
+  end)
+  if not ok then error('CORRUPT a stored record could not be decoded', 0) end
+  return at
 end
 
 -- A checkpoint's writes: the frames of the first task that wrote there follow its record's
@@ -381,8 +420,9 @@ if more then return {upper, out} end
 return {false, out}
 """
 
-# ARGV: ttl, member, record, thread id, checkpoint id if root namespace else '', 'k' if the
-#       client found every unchanged channel's value itself ('' if not), then per blob:
+# ARGV: ttl, member, record, thread id, checkpoint id if root namespace else '', the parent's
+#       member and header as the client stored them itself (else '', ''), m, m x (field,
+#       value) the values the parent kept that unchanged channels need, then per blob:
 #       field, base field ('' for none), value (the delta when there is a base field, else
 #       the full value)
 # A delta is stored only while its base is there (prune may have removed it). When a base
@@ -390,16 +430,19 @@ return {false, out}
 # again with their full values: -> 1 | {field...}
 # The record keeps small values itself. A channel the step left unchanged refers to the
 # value its parent refers to; one that the parent kept is copied into the blob hash, where
-# a record that does not keep it finds it (the client sends that copy itself when it wrote
-# the parent: 'k'). A value found in neither the parent nor the blob hash (a put whose
-# parent is not where its versions come from) is looked for in every record of the
-# namespace.
+# a record that does not keep it finds it: the client sends the copies when it stored the
+# parent (used only while the parent stored has the header the client stored), else the
+# script decodes the parent's header. A value
+# found in neither the parent nor the blob hash (a put whose parent is not where its
+# versions come from) is looked for in every record of the namespace, and if none keeps
+# it yet, marked wanted for its readers (see kept_anywhere).
 _PUT = r"""
 local missing, new, sent = {}, {}, {}
-for i = 7, #ARGV, 3 do
+local blobs_from = 9 + 2 * tonumber(ARGV[8])
+for i = blobs_from, #ARGV, 3 do
   sent[ARGV[i]] = true
   -- a (channel, version) field always holds the same value: the first write stands
-  if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then
+  if no_value(ARGV[i]) then
     if ARGV[i + 1] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[i + 1]) == 0 then
       missing[#missing + 1] = ARGV[i]
     end
@@ -408,11 +451,19 @@ for i = 7, #ARGV, 3 do
 end
 if #missing > 0 then return missing end
 local ns, refs, kept, h = ns_of(ARGV[2]), {}, {}, nil
-if ARGV[6] ~= 'k' then
+local copies, lost, parent = {}, nil, nil
+local known = ARGV[6] ~= '' and redis.call('HGET', KEYS[2], ARGV[6])
+if known then
+  local len = struct.unpack('>I4', known, 1)
+  if len >= WITH_WRITES then len = len - WITH_WRITES end
+  known = string.sub(known, 5, 4 + len) == ARGV[7]
+end
+if known then
+  for j = 9, blobs_from - 1, 2 do copies[#copies + 1] = {ARGV[j], ARGV[j + 1]} end
+else
   h = head(ARGV[3])
   refs, kept = refs_of_head(h)
 end
-local copies, lost, parent = {}, nil, nil
 for i, ref in ipairs(refs) do
   local f = ns .. ':' .. ref
   if not kept[i] and not sent[f] then
@@ -426,12 +477,12 @@ for i, ref in ipairs(refs) do
     end
     local there = parent[ref]
     if there == nil then
-      if redis.call('HEXISTS', KEYS[3], f) == 0 then
+      if no_value(f) then
         lost = lost or {}
         lost[ref] = f
       end
     elseif there ~= true and there ~= '' then
-      copies[#copies + 1] = {f, there}
+      copies[#copies + 1] = {f, '=' .. there}
     end
   end
 end
@@ -442,12 +493,13 @@ if lost then
       local orefs, okept = refs_of(all[j + 1])
       for k, r in ipairs(orefs) do
         if lost[r] and okept[k] and okept[k] ~= '' then
-          copies[#copies + 1] = {lost[r], okept[k]}
+          copies[#copies + 1] = {lost[r], '=' .. okept[k]}
           lost[r] = nil
         end
       end
     end
   end
+  for _, f in pairs(lost) do redis.call('HSETNX', KEYS[3], f, WANTED) end
 end
 -- The record keeps its first task's writes: those an earlier record of this checkpoint
 -- kept (it is stored again), or those that came before it (under async durability
@@ -465,7 +517,7 @@ end
 redis.call('ZADD', KEYS[1], 0, ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3] .. writes)
 for _, i in ipairs(new) do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2]) end
-for _, c in ipairs(copies) do redis.call('HSETNX', KEYS[3], c[1], '=' .. c[2]) end
+for _, c in ipairs(copies) do fill(c[1], c[2]) end
 if ARGV[5] ~= '' then
   for _, p in ipairs(thread_pending(ARGV[4])) do
     if p[2][3] < ARGV[5] then drop_pending(p[1]) end
@@ -686,6 +738,7 @@ while rec and left > 0 do
         value = '=' .. blob
       else
         blob = redis.call('HGET', KEYS[3], ns .. ':' .. ref)
+        if blob == WANTED then blob = kept_anywhere(ns, ref) end
         value = resolved(blob)
       end
       link[#link + 1] = channel
