@@ -147,7 +147,9 @@ def test_a_fan_out_killed_with_sigkill_finishes_in_another_process_with_each_tas
     )
     adapter.close()
     assert sorted(result["items"]) == list(range(tasks))  # every task's item, once
-    assert sorted(rerun) == sorted(set(range(tasks)) - before)  # only the missing ones ran
+    # only the missing ones ran; none if the run got past the workers before the kill
+    past = stored is not None and len(stored.checkpoint["channel_values"].get("items", [])) == tasks
+    assert sorted(rerun) == ([] if past else sorted(set(range(tasks)) - before))
     # and it is what InMemorySaver keeps for the same run
     baseline = fanout_graph(InMemorySaver()).invoke({"tasks": tasks}, config)
     assert sorted(baseline["items"]) == sorted(result["items"])
