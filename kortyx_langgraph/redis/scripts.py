@@ -19,10 +19,16 @@ _HEAD = r"""
 -- records whose header length has the top bit set carry their body's length after it
 local WITH_WRITES = 2147483648
 
+-- -> the header's length, and whether the body's length follows the header
+local function header_length(raw)
+  local len = struct.unpack('>I4', raw, 1)
+  if len >= WITH_WRITES then return len - WITH_WRITES, true end
+  return len, false
+end
+
 local function head(raw)
   local ok, value = pcall(function()
-    local len = struct.unpack('>I4', raw, 1)
-    if len >= WITH_WRITES then len = len - WITH_WRITES end
+    local len = header_length(raw)
     return cmsgpack.unpack(string.sub(raw, 5, 4 + len))
   end)
   if not ok or type(value) ~= 'table' then
@@ -238,17 +244,23 @@ end
 -- record of the namespace that keeps it. -> '=<value>' or false
 local WANTED = '?'
 
-local function kept_anywhere(ns, ref)
+-- wanted: {ref = true}; -> {ref = '=<value>'} for those a record of the namespace keeps
+local function kept_in_records(ns, wanted)
+  local found = {}
   local all = redis.call('HGETALL', KEYS[2])
   for j = 1, #all, 2 do
     if ns_of(all[j]) == ns then
       local refs, kept = refs_of(all[j + 1])
       for k, r in ipairs(refs) do
-        if r == ref and kept[k] and kept[k] ~= '' then return '=' .. kept[k] end
+        if wanted[r] and kept[k] and kept[k] ~= '' then found[r] = '=' .. kept[k] end
       end
     end
   end
-  return false
+  return found
+end
+
+local function kept_anywhere(ns, ref)
+  return kept_in_records(ns, {[ref] = true})[ref] or false
 end
 
 -- whether a blob field holds no value (missing, or only wanted)
@@ -291,9 +303,8 @@ end
 -- records kept writes: <u32 header length, top bit set><header><u32 body length><body>.
 local function writes_at(rec)
   local ok, at = pcall(function()
-    local len = struct.unpack('>I4', rec, 1)
-    if len < WITH_WRITES then return nil end
-    len = len - WITH_WRITES
+    local len, with_writes = header_length(rec)
+    if not with_writes then return nil end
     local start = 9 + len + struct.unpack('>I4', rec, 5 + len)
     if start > #rec + 1 then error('short') end
     return start
@@ -453,11 +464,7 @@ if #missing > 0 then return missing end
 local ns, refs, kept, h = ns_of(ARGV[2]), {}, {}, nil
 local copies, lost, parent = {}, nil, nil
 local known = ARGV[6] ~= '' and redis.call('HGET', KEYS[2], ARGV[6])
-if known then
-  local len = struct.unpack('>I4', known, 1)
-  if len >= WITH_WRITES then len = len - WITH_WRITES end
-  known = string.sub(known, 5, 4 + len) == ARGV[7]
-end
+if known then known = string.sub(known, 5, 4 + header_length(known)) == ARGV[7] end
 if known then
   for j = 9, blobs_from - 1, 2 do copies[#copies + 1] = {ARGV[j], ARGV[j + 1]} end
 else
@@ -487,19 +494,14 @@ for i, ref in ipairs(refs) do
   end
 end
 if lost then
-  local all = redis.call('HGETALL', KEYS[2])
-  for j = 1, #all, 2 do
-    if ns_of(all[j]) == ns then
-      local orefs, okept = refs_of(all[j + 1])
-      for k, r in ipairs(orefs) do
-        if lost[r] and okept[k] and okept[k] ~= '' then
-          copies[#copies + 1] = {lost[r], '=' .. okept[k]}
-          lost[r] = nil
-        end
-      end
+  local found = kept_in_records(ns, lost)
+  for r, f in pairs(lost) do
+    if found[r] then
+      copies[#copies + 1] = {f, found[r]}
+    else
+      redis.call('HSETNX', KEYS[3], f, WANTED)
     end
   end
-  for _, f in pairs(lost) do redis.call('HSETNX', KEYS[3], f, WANTED) end
 end
 -- The record keeps its first task's writes: those an earlier record of this checkpoint
 -- kept (it is stored again), or those that came before it (under async durability
@@ -507,7 +509,7 @@ end
 local earlier, writes = redis.call('HGET', KEYS[2], ARGV[2]), ''
 local at = earlier and writes_at(earlier)
 if at then writes = string.sub(earlier, at) end
-if struct.unpack('>I4', ARGV[3], 1) < WITH_WRITES then  -- a record of the earlier form
+if not select(2, header_length(ARGV[3])) then  -- a record of the earlier form
   if #writes > 0 then redis.call('HSETNX', KEYS[4], ARGV[2], writes) end
   writes = ''
 elseif #writes == 0 then
