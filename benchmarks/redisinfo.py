@@ -117,6 +117,17 @@ class RedisNodes:
                 total[f"{name}:failed"] = total.get(f"{name}:failed", 0) + failed
         return total
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds the server processes used so far (``used_cpu_user`` plus
+        ``used_cpu_sys`` of ``INFO cpu``), summed over the nodes. Unlike the ``usec`` of
+        ``INFO commandstats``, which is wall time, it does not grow while a server waits for a
+        core the client holds."""
+        total = 0.0
+        for client in self._clients:
+            cpu = client.info("cpu")
+            total += float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+        return total
+
     def used_memory(self) -> int:
         """``used_memory`` of ``INFO memory``, summed over the nodes."""
         return sum(int(client.info("memory")["used_memory"]) for client in self._clients)

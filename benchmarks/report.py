@@ -459,7 +459,40 @@ def fanout(section: dict[str, Any]) -> str:
     parts = [_fanout_path(section["backends"], tasks, "invoke")]
     if section.get("async"):
         parts += ["With `ainvoke`:", _fanout_path(section["async"]["backends"], tasks, "ainvoke")]
+    if section.get("write_depth", {}).get("backends"):
+        parts.append(_write_depth(section["write_depth"]))
     return "\n\n".join(parts)
+
+
+def _write_depth(section: dict[str, Any]) -> str:
+    params = section["params"]
+    starts: list[int] = []
+    for row in section["backends"].values():
+        starts = starts or [b["from"] for b in row.get("blocks", ())]
+    headers = [
+        "saver",
+        *(f"{s:,}-{s + params['block'] - 1:,}" for s in starts),
+        "last quarter ÷ first",
+    ]
+    body = []
+    for row in section["backends"].values():
+        if "error" in row:
+            body.append(_error_row(row, len(headers)))
+            continue
+        body.append(
+            [
+                _label(row),
+                *(num(b["server_us_per_call"], 1) for b in row["blocks"]),
+                num(row["server_late_to_early"]),
+            ]
+        )
+    intro = (
+        f"`put_writes` by depth: one checkpoint, then {params['depth']:,} tasks each write "
+        "one item to it, one call at a time. Server µs per call (`usec` of EVALSHA from "
+        f"`INFO commandstats`) in blocks of {params['block']:,} calls, by the writes already "
+        "stored; the last column compares the last quarter of the blocks with the first."
+    )
+    return "\n\n".join([intro, table(headers, body)])
 
 
 def _fanout_path(backends: dict[str, Any], tasks: list[str], path: str) -> str:
@@ -470,6 +503,7 @@ def _fanout_path(backends: dict[str, Any], tasks: list[str], path: str) -> str:
         "x InMemorySaver",
         "ms/task",
         "server s in scripts",
+        "server CPU s",
         "server µs/op",
         "saver ops",
         "scripts/op",
@@ -495,6 +529,7 @@ def _fanout_path(backends: dict[str, Any], tasks: list[str], path: str) -> str:
                     "-" if ratio is None else f"{ratio:.2f}x",
                     ms(cell["ms_per_task"]),
                     ms(cell.get("server_s")),
+                    ms(cell.get("server_cpu_s")),
                     num(redis.get("server_us_per_operation"), 0),
                     f"{cell['operations']:,}",
                     num(redis.get("steady_round_trips_per_operation"), 3),
@@ -508,6 +543,7 @@ def _fanout_path(backends: dict[str, Any], tasks: list[str], path: str) -> str:
                 f"{growth['from_tasks']:,}→{growth['to_tasks']:,}",
                 num(growth.get("wall")),
                 num(growth.get("server")),
+                num(growth.get("server_cpu")),
             ]
         )
     intro = (
@@ -515,7 +551,10 @@ def _fanout_path(backends: dict[str, Any], tasks: list[str], path: str) -> str:
         "order: `fan` sends n `worker` tasks (`Send`), each appends "
         "one item to an `operator.add` list, `join` checks the list holds n items. Server s = "
         "`usec` of EVALSHA and EVAL from `INFO commandstats` around each run, the median over "
-        "the runs; scripts/op "
+        "the runs; server CPU s = `used_cpu_user` + `used_cpu_sys` from `INFO cpu` around each "
+        "run, the median over the runs (all the server's work, reading and answering requests too; "
+        "unlike the scripts' `usec`, which is wall time, it does not count time the server "
+        "waited for a core); scripts/op "
         "= top-level commands the server ran ÷ saver operations, one-time ones (connection "
         "set-up, NOSCRIPT) left out; round trips/op = requests redis-py wrote to a socket ÷ "
         "saver operations (a pipeline is one request: concurrent `put_writes` of one thread "
@@ -531,7 +570,16 @@ def _fanout_path(backends: dict[str, Any], tasks: list[str], path: str) -> str:
             intro,
             table(headers, body),
             growth_intro,
-            table(["saver", "tasks", "wall-time exponent", "server-time exponent"], growth_rows),
+            table(
+                [
+                    "saver",
+                    "tasks",
+                    "wall-time exponent",
+                    "server-time exponent",
+                    "server CPU exponent",
+                ],
+                growth_rows,
+            ),
         ]
     )
 

@@ -32,6 +32,11 @@ gives about 1.14 over that range, which is still what a per-write layout costs; 
 that rereads or rewrites what the earlier writes stored gives about 2. The margin over 1.1
 (the memory goal's threshold) also absorbs one-sample noise: each size is one ``invoke``."""
 
+FANOUT_DEPTH_LIMIT = 1.15
+"""``put_writes`` by depth: the server time per call of the last quarter of the calls, at
+most this many times that of the first quarter (1.0: the cost does not depend on the writes
+already stored; a layout that rereads them gives about 7 at 4,000 writes)."""
+
 
 @dataclass(frozen=True)
 class Target:
@@ -216,6 +221,30 @@ def _fanout(results: dict[str, Any]) -> Iterator[Target]:
     yield from _fanout_path(
         dig(results, "fanout", "async", "backends") or {}, "-ainvoke", " (ainvoke)"
     )
+    yield from _write_depth(dig(results, "fanout", "write_depth") or {})
+
+
+def _write_depth(section: dict[str, Any]) -> Iterator[Target]:
+    depth = dig(section, "params", "depth") or 0
+    for name in REDIS:
+        row = dig(section, "backends", name) or {}
+        key = f"fanout-write-depth-{name}"
+        goal = (
+            f"{name}: a put_writes costs the server the same whatever writes are stored "
+            f"(last quarter of {FANOUT_TASKS:,} calls ≤ {FANOUT_DEPTH_LIMIT}x the first)"
+        )
+        ratio = row.get("server_late_to_early")
+        if ratio is None:
+            yield Target(key, goal, "not measured", None)
+            continue
+        blocks = row["blocks"]
+        text = (
+            f"{ratio:.2f}x ({blocks[0]['server_us_per_call']:.1f} µs per call at first, "
+            f"{blocks[-1]['server_us_per_call']:.1f} µs with {blocks[-1]['from']:,} stored)"
+        )
+        yield Target(
+            key, goal, text, ratio <= FANOUT_DEPTH_LIMIT if depth >= FANOUT_TASKS else None
+        )
 
 
 def _fanout_path(backends: dict[str, Any], suffix: str, path: str) -> Iterator[Target]:

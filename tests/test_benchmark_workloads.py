@@ -117,8 +117,25 @@ def _results(largest: int) -> dict[str, Any]:
             "params": {"tasks": list(sizes)},
             "backends": {"kortyx-redis": redis, "InMemorySaver": base},
             "async": {"backends": {"kortyx-redis": aredis, "InMemorySaver": base}},
+            "write_depth": _write_depth(
+                largest, {"kortyx-redis": 1.0, "kortyx-redis-cluster": 4.0}
+            ),
         },
     }
+
+
+def _write_depth(depth: int, growth_by_backend: dict[str, float]) -> dict[str, Any]:
+    """A write-depth section whose server time per call grows by ``growth`` from the first
+    block to the last."""
+    block = depth // 4
+    backends = {}
+    for name, grows in growth_by_backend.items():
+        blocks = [
+            {"from": start, "server_us_per_call": 20.0 * (1 + (grows - 1) * i / 3)}
+            for i, start in enumerate(range(0, depth, block))
+        ]
+        backends[name] = {"label": name, "blocks": blocks, "server_late_to_early": grows}
+    return {"params": {"depth": depth, "block": block}, "backends": backends}
 
 
 def test_goals_are_judged_only_at_the_full_sizes() -> None:
@@ -131,9 +148,13 @@ def test_goals_are_judged_only_at_the_full_sizes() -> None:
     assert full["fanout-ratio-kortyx-redis-ainvoke"].met is True
     assert "1.54x at 4,000 tasks" in full["fanout-ratio-kortyx-redis-ainvoke"].measured
     assert full["fanout-server-growth-kortyx-redis-ainvoke"].met is True
+    assert full["fanout-write-depth-kortyx-redis"].met is True
+    assert full["fanout-write-depth-kortyx-redis-cluster"].met is False
+    assert "80.0 µs with 3,000 stored" in full["fanout-write-depth-kortyx-redis-cluster"].measured
     quick = {t.key: t for t in evaluate(_results(1000))}
     assert quick["fanout-ratio-kortyx-redis"].met is None
     assert quick["fanout-server-growth-kortyx-redis"].met is None
+    assert quick["fanout-write-depth-kortyx-redis"].met is None
 
 
 def test_fanout_and_long_thread_sections_render() -> None:
@@ -143,6 +164,9 @@ def test_fanout_and_long_thread_sections_render() -> None:
     ainvoke = text.split("With `ainvoke`:")[1]
     assert "ainvoke s" in ainvoke and "| 1.54x |" in ainvoke
     assert "500→4,000" in text
+    depth = text.split("`put_writes` by depth")[1]
+    assert "| 3,000-3,999 | last quarter ÷ first |" in depth
+    assert "| kortyx-redis-cluster | 20.0 | 40.0 | 60.0 | 80.0 | 4.00 |" in depth
     long_section = {
         "params": {"threads": 2, "steps_per_thread": 1000},
         "backends": {

@@ -34,7 +34,7 @@ from benchmarks.graphs import Graph, thread_config
 from benchmarks.meter import OpMeter, SendCounter, attach
 from benchmarks.redisinfo import command_delta
 from benchmarks.stats import sig
-from benchmarks.workloads import Log, describe_error, rotated
+from benchmarks.workloads import Log, describe_error, rotated, write_depth
 from benchmarks.workloads.agent_loop import redis_accounting
 from tests.langgraph_app.fanout import build as build_fanout
 
@@ -64,6 +64,7 @@ def run(env: Environment, sizes: Sizes, log: Log) -> dict[str, Any]:
             out["backends"] = measured
         else:
             out["async"] = {"backends": measured}
+    out["write_depth"] = write_depth.run(env, sizes, log)
     return out
 
 
@@ -174,6 +175,7 @@ class _Runner:
         """Seconds of one ``invoke`` of ``tasks`` tasks, and what Redis did for it."""
         nodes = self.backend.nodes
         before = nodes.command_calls() if nodes is not None else None
+        cpu_before = nodes.cpu_seconds() if nodes is not None else 0.0
         self.meter.reset()
         sends = SendCounter()
         with sends.counting() if nodes is not None else contextlib.nullcontext():
@@ -187,6 +189,7 @@ class _Runner:
         if nodes is not None and before is not None:
             delta = command_delta(before, nodes.command_calls())
             row["server_s"] = sig(delta.script_usec / 1e6)
+            row["server_cpu_s"] = sig(nodes.cpu_seconds() - cpu_before)
             row["redis"] = redis_accounting(delta, operations=operations, units=tasks)
             # a pipeline of scripts is one request: concurrent put_writes share them
             row["redis"]["client_round_trips_per_operation"] = (
@@ -206,6 +209,8 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if server:
         row["server_s"] = sig(statistics.median(server))
         row["server_runs_s"] = server
+        cpu = [r["server_cpu_s"] for r in runs if r.get("server_cpu_s") is not None]
+        row["server_cpu_s"] = sig(statistics.median(cpu)) if cpu else None
         row["redis"] = dict(row["redis"])
         row["redis"]["server_us_per_operation"] = sig(row["server_s"] * 1e6 / row["operations"])
     return row
@@ -244,6 +249,7 @@ def _collect(
     }
     if backend.nodes is not None:
         out["growth"]["server"] = growth(rows, "server_s")
+        out["growth"]["server_cpu"] = growth(rows, "server_cpu_s")
         steady = [
             row["redis"]["steady_round_trips_per_operation"]
             for row in rows.values()
