@@ -13,6 +13,7 @@ when the server answers ``NOSCRIPT``, after a restart, a failover or a reshardin
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 _HEAD = r"""
@@ -878,10 +879,53 @@ class Script:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
 
+_COMMENT = re.compile(r"--[^\n]*")
+_DEFINITION = re.compile(r"^local (?:function )?([A-Za-z_]\w*)", re.MULTILINE)
+
+
+def _helpers(prelude: str) -> list[tuple[str, str]]:
+    """The prelude's top-level definitions in order, ``(name, source)``; each one's source
+    runs from the comment lines above it to the next definition's comments."""
+    starts = [m.start() for m in _DEFINITION.finditer(prelude)]
+    blocks = []
+    cut = 0
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(prelude)
+        # the comment lines right above the next definition belong to it
+        tail = prelude[start:end]
+        lines = tail.splitlines(keepends=True)
+        while i + 1 < len(starts) and lines and lines[-1].startswith("--"):
+            lines.pop()
+        block_end = start + sum(len(line) for line in lines)
+        match = _DEFINITION.match(prelude, start)
+        assert match is not None
+        blocks.append((match.group(1), prelude[cut:block_end]))
+        cut = block_end
+    return blocks
+
+
+def _with_helpers(prelude: str, body: str) -> str:
+    """``body`` after only the prelude definitions it uses, directly or through another.
+
+    Redis runs a script's whole text on every call, so each definition costs its closure on
+    every call (the full prelude about 2 µs, against 1.6 µs for a script that only returns).
+    """
+    blocks = _helpers(prelude)
+    needed: set[str] = set()
+    pending = [body]
+    while pending:
+        text = _COMMENT.sub("", pending.pop())
+        for name, source in blocks:
+            if name not in needed and re.search(rf"\b{name}\b", text):
+                needed.add(name)
+                pending.append(source)
+    return "".join(source for name, source in blocks if name in needed) + body
+
+
 def _thread_script(
     name: str, body: str, *, writes: bool = False, grouped: bool = False, saves: bool = False
 ) -> Script:
-    return Script(name, _PRELUDE + body, writes, grouped, saves)
+    return Script(name, _with_helpers(_PRELUDE, body), writes, grouped, saves)
 
 
 GET_TUPLE = _thread_script("get_tuple", _GET_TUPLE)
