@@ -911,14 +911,14 @@ def _with_helpers(prelude: str, body: str) -> str:
     every call (the full prelude about 2 µs, against 1.6 µs for a script that only returns).
     """
     blocks = _helpers(prelude)
+    sources = dict(blocks)
+    named = re.compile(r"\b(" + "|".join(sources) + r")\b")
     needed: set[str] = set()
     pending = [body]
     while pending:
-        text = _COMMENT.sub("", pending.pop())
-        for name, source in blocks:
-            if name not in needed and re.search(rf"\b{name}\b", text):
-                needed.add(name)
-                pending.append(source)
+        for name in set(named.findall(_COMMENT.sub("", pending.pop()))) - needed:
+            needed.add(name)
+            pending.append(sources[name])
     return "".join(source for name, source in blocks if name in needed) + body
 
 
