@@ -16,7 +16,11 @@ from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.types import ERROR, INTERRUPT, RESUME
 
-from kortyx_langgraph import FrameworkAdapter, RedisFrameworkAdapter
+from kortyx_langgraph import (
+    FrameworkAdapter,
+    RedisFrameworkAdapter,
+    create_in_memory_framework_adapter,
+)
 from kortyx_langgraph.redis import codec
 from kortyx_langgraph.redis.layout import checkpoint_member, thread_keys
 from tests.conftest import AdapterFactory
@@ -235,3 +239,55 @@ def test_writes_read_the_same_whichever_came_first_and_whatever_form_the_record_
         put(2, use)
     for target in targets:
         assert _writes_of(adapter, target) == _writes_of(reference, target)
+
+
+# a put_writes on the source (True) or the target (False) after the first copy, at one of
+# the two checkpoints both then hold
+copy_call = st.tuples(st.booleans(), one_call)
+
+
+@pytest.mark.redis
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    before=st.lists(one_call, max_size=8),
+    after=st.lists(copy_call, max_size=10),
+    old_form=st.booleans(),
+    ns=st.sampled_from(["", "child:1"]),
+)
+def test_a_copy_onto_a_thread_holding_the_same_checkpoints_merges_their_writes(
+    redis_pair: tuple[FrameworkAdapter, Any],
+    before: list[Any],
+    after: list[Any],
+    old_form: bool,
+    ns: str,
+) -> None:
+    # copy a thread, let both threads write more at the checkpoints they share, copy again:
+    # the target keeps what only it wrote and takes what the source wrote, per (task,
+    # index), as the in-memory adapter does (records of either form on Redis)
+    adapter, _ = redis_pair
+    assert isinstance(adapter, RedisFrameworkAdapter)
+    reference = create_in_memory_framework_adapter()
+    source, target = f"s-{uuid.uuid4().hex}", f"t-{uuid.uuid4().hex}"
+    with operations_of(adapter) as use:
+        if old_form:
+            use(writes_in_record=False, inline_bytes=0)
+        ours = _replay(adapter, source, ns, before)
+    theirs = _replay(reference, source, ns, before)
+    results = []
+    for saver, configs in ((adapter, ours), (reference, theirs)):
+        saver.copy_thread(source, target)
+        for on_source, (at, task, writes) in after:
+            thread_id = source if on_source else target
+            checkpoint_id = configs[at]["configurable"]["checkpoint_id"]
+            saver.put_writes(_config(thread_id, ns, checkpoint_id), writes, task, f"~{task}")
+        saver.copy_thread(source, target)
+        results.append(
+            [
+                _writes_of(saver, _config(thread_id, ns, c["configurable"]["checkpoint_id"]))
+                for thread_id in (source, target)
+                for c in configs
+            ]
+        )
+    assert results[0] == results[1]

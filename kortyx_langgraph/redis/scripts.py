@@ -348,6 +348,36 @@ local function writes_of(member, rec)
   return out
 end
 
+-- One task's stored writes: frames of (key, entry), the first key '<task>\0<idx>', the
+-- others '<idx>' alone. -> task, {'<task>\0<idx>'...} in stored order, {key = entry}
+local function read_frames(stored)
+  local task, order, entries, pos = nil, {}, {}, 1
+  while pos <= #stored do
+    local klen, elen
+    klen, pos = struct.unpack('>I4', stored, pos)
+    local key = string.sub(stored, pos, pos + klen - 1)
+    pos = pos + klen
+    elen, pos = struct.unpack('>I4', stored, pos)
+    local cut = string.find(key, '\0', 1, true)
+    if cut then task = string.sub(key, 1, cut - 1) else key = task .. '\0' .. key end
+    order[#order + 1] = key
+    entries[key] = string.sub(stored, pos, pos + elen - 1)
+    pos = pos + elen
+  end
+  return task, order, entries
+end
+
+-- inverse of read_frames
+local function pack_frames(task, order, entries)
+  local parts = {}
+  for j, key in ipairs(order) do
+    local value = entries[key]
+    if j > 1 then key = string.sub(key, #task + 2) end
+    parts[j] = struct.pack('>I4', #key) .. key .. struct.pack('>I4', #value) .. value
+  end
+  return table.concat(parts)
+end
+
 local function drop_writes(member)
   local doomed = {member, member .. '#'}
   for i, t in ipairs(later_tasks(member)) do
@@ -554,21 +584,7 @@ if stored and #stored > 0 then
   end
 end
 local order, entries = {}, {}
-if stored then
-  local pos = 1
-  while pos <= #stored do
-    local klen, elen
-    klen, pos = struct.unpack('>I4', stored, pos)
-    local key = string.sub(stored, pos, pos + klen - 1)
-    pos = pos + klen
-    elen, pos = struct.unpack('>I4', stored, pos)
-    -- frames after the first name only '<idx>': the task is the field's
-    if not string.find(key, '\0', 1, true) then key = task .. '\0' .. key end
-    order[#order + 1] = key
-    entries[key] = string.sub(stored, pos, pos + elen - 1)
-    pos = pos + elen
-  end
-end
+if stored and #stored > 0 then order, entries = select(2, read_frames(stored)) end
 local n = tonumber(ARGV[6])
 local i = 7
 for _ = 1, n do
@@ -587,16 +603,11 @@ if n > 0 then
     local count = redis.call('HINCRBY', KEYS[4], member .. '#', 1)
     redis.call('HSET', KEYS[4], member .. '#' .. count, ARGV[5])
   end
-  local parts = {}
-  for j, key in ipairs(order) do
-    local value = entries[key]
-    if j > 1 then key = string.sub(key, #task + 2) end
-    parts[j] = struct.pack('>I4', #key) .. key .. struct.pack('>I4', #value) .. value
-  end
+  local packed = pack_frames(task, order, entries)
   if at then
-    redis.call('HSET', KEYS[2], member, string.sub(rec, 1, at - 1) .. table.concat(parts))
+    redis.call('HSET', KEYS[2], member, string.sub(rec, 1, at - 1) .. packed)
   else
-    redis.call('HSET', KEYS[4], field, table.concat(parts))
+    redis.call('HSET', KEYS[4], field, packed)
   end
 end
 
@@ -636,17 +647,89 @@ return {
 }
 """
 
-# ARGV: ttl, members n, cp pairs n, blob pairs n, wr pairs n, then the items
+# ARGV: ttl, members n, cp pairs n, blob pairs n, wr pairs n, then the items (a thread's
+# whole content, as read_thread returns it). A checkpoint the target already holds is
+# replaced, and its writes are merged with the target's, per (task, index), the copied
+# ones winning: as for blobs, what the target alone held stays. Writes are stored again in
+# the current places (the first task's after the record, or in '<m>' without a record or
+# with a record of the earlier form; every other task in '<m>|<task>', listed by '<m>#').
 _WRITE_THREAD = r"""
 local counts = {tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])}
 local i = 6
 for j = i, i + counts[1] - 1 do redis.call('ZADD', KEYS[1], 0, ARGV[j]) end
 i = i + counts[1]
-hset_from_argv(KEYS[2], i, counts[2])
+local records, copied, members = {}, {}, {}
+local function copied_writes(member, value)
+  if not copied[member] then
+    copied[member] = {}
+    members[#members + 1] = member
+  end
+  local list = copied[member]
+  list[#list + 1] = value
+end
+for j = i, i + 2 * counts[2] - 1, 2 do
+  local member, rec = ARGV[j], ARGV[j + 1]
+  local at = writes_at(rec)
+  if at then
+    if at <= #rec then copied_writes(member, string.sub(rec, at)) end
+    rec = string.sub(rec, 1, at - 1)
+  end
+  records[member] = rec
+  if not copied[member] then copied[member] = {}; members[#members + 1] = member end
+end
 i = i + 2 * counts[2]
 hset_from_argv(KEYS[3], i, counts[3])
 i = i + 2 * counts[3]
-hset_from_argv(KEYS[4], i, counts[4])
+for j = i, i + 2 * counts[4] - 1, 2 do
+  -- '<m>' and '<m>|<task>' hold writes; '<m>#', '<m>#<n>' list them and are made again
+  local f = ARGV[j]
+  local member, sep = string.match(f, '^([^|#]*)([|#]?)')
+  if sep ~= '#' then copied_writes(member, ARGV[j + 1]) end
+end
+for _, member in ipairs(members) do
+  local held = redis.call('HGET', KEYS[2], member)
+  local tasks, by_task = {}, {}
+  local function merge(value)
+    local task, order, entries = read_frames(value)
+    if not task then return end
+    local mine = by_task[task]
+    if not mine then
+      mine = {order = {}, entries = {}}
+      by_task[task] = mine
+      tasks[#tasks + 1] = task
+    end
+    for _, key in ipairs(order) do
+      if mine.entries[key] == nil then mine.order[#mine.order + 1] = key end
+      mine.entries[key] = entries[key]
+    end
+  end
+  for _, value in ipairs(writes_of(member, held) or {}) do merge(value) end
+  for _, value in ipairs(copied[member]) do merge(value) end
+  drop_writes(member)
+  local rec = records[member]
+  if not rec and held then
+    local at = writes_at(held)
+    rec = at and string.sub(held, 1, at - 1) or held
+  end
+  local first = ''
+  if #tasks > 0 then
+    local task = by_task[tasks[1]]
+    first = pack_frames(tasks[1], task.order, task.entries)
+  end
+  if rec and select(2, header_length(rec)) then
+    redis.call('HSET', KEYS[2], member, rec .. first)
+  else
+    if rec then redis.call('HSET', KEYS[2], member, rec) end
+    if #first > 0 then redis.call('HSET', KEYS[4], member, first) end
+  end
+  for n = 2, #tasks do
+    local task = by_task[tasks[n]]
+    redis.call('HSET', KEYS[4], member .. '|' .. enc(tasks[n]),
+      pack_frames(tasks[n], task.order, task.entries))
+    redis.call('HSET', KEYS[4], member .. '#' .. (n - 1), enc(tasks[n]))
+  end
+  if #tasks > 1 then redis.call('HSET', KEYS[4], member .. '#', #tasks - 1) end
+end
 mark_alive()
 refresh(tonumber(ARGV[1]))
 return 1
