@@ -255,17 +255,21 @@ copy_call = st.tuples(st.booleans(), one_call)
     after=st.lists(copy_call, max_size=10),
     old_form=st.booleans(),
     ns=st.sampled_from(["", "child:1"]),
+    grow=st.booleans(),
 )
 def test_a_copy_onto_a_thread_holding_the_same_checkpoints_merges_their_writes(
     redis_pair: tuple[FrameworkAdapter, Any],
+    *,
     before: list[Any],
     after: list[Any],
     old_form: bool,
     ns: str,
+    grow: bool,
 ) -> None:
     # copy a thread, let both threads write more at the checkpoints they share, copy again:
     # the target keeps what only it wrote and takes what the source wrote, per (task,
-    # index), as the in-memory adapter does (records of either form on Redis)
+    # index), as the in-memory adapter does (records of either form on Redis); with `grow`
+    # each thread also stores a checkpoint of its own in between, with a write there
     adapter, _ = redis_pair
     assert isinstance(adapter, RedisFrameworkAdapter)
     reference = create_in_memory_framework_adapter()
@@ -282,12 +286,18 @@ def test_a_copy_onto_a_thread_holding_the_same_checkpoints_merges_their_writes(
             thread_id = source if on_source else target
             checkpoint_id = configs[at]["configurable"]["checkpoint_id"]
             saver.put_writes(_config(thread_id, ns, checkpoint_id), writes, task, f"~{task}")
+        ids = [c["configurable"]["checkpoint_id"] for c in configs]
+        if grow:
+            for thread_id in (source, target):
+                ids.append(_put(saver, thread_id, ns, ids[1]))
+                saver.put_writes(_config(thread_id, ns, ids[-1]), [("a", 1)], thread_id, "")
         saver.copy_thread(source, target)
         results.append(
             [
-                _writes_of(saver, _config(thread_id, ns, c["configurable"]["checkpoint_id"]))
+                _writes_of(saver, _config(thread_id, ns, checkpoint_id))
                 for thread_id in (source, target)
-                for c in configs
+                for checkpoint_id in ids
+                if saver.get_tuple(_config(thread_id, ns, checkpoint_id)) is not None
             ]
         )
     assert results[0] == results[1]

@@ -658,6 +658,17 @@ local counts = {tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumbe
 local i = 6
 for j = i, i + counts[1] - 1 do redis.call('ZADD', KEYS[1], 0, ARGV[j]) end
 i = i + counts[1]
+if redis.call('EXISTS', KEYS[2], KEYS[4]) == 0 then
+  -- a new thread (the usual copy): nothing to merge with, the items go in as they are
+  hset_from_argv(KEYS[2], i, counts[2])
+  i = i + 2 * counts[2]
+  hset_from_argv(KEYS[3], i, counts[3])
+  i = i + 2 * counts[3]
+  hset_from_argv(KEYS[4], i, counts[4])
+  mark_alive()
+  refresh(tonumber(ARGV[1]))
+  return 1
+end
 local records, copied, members = {}, {}, {}
 local function copied_writes(member, value)
   if not copied[member] then
