@@ -10,8 +10,11 @@ import pytest
 import redis
 from hypothesis import given
 from hypothesis import strategies as st
+from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
@@ -21,6 +24,7 @@ from kortyx_langgraph.redis.deltas import (
     DeltaPlanner,
     array_header,
     join_chain,
+    list_shape,
     make_array_header,
 )
 from tests.redis_harness import RedisServer
@@ -246,3 +250,77 @@ def test_a_step_of_a_long_list_sends_what_it_added(redis_standalone: RedisServer
     finally:
         probe.close()
         adapter.close()
+
+
+@given(st.lists(st.tuples(items, st.booleans()), min_size=1, max_size=6))
+def test_a_chain_of_delta_channel_snapshots_joins_back_exactly(
+    versions: list[tuple[list[Any], bool]],
+) -> None:
+    # a DeltaChannel stores its whole list as a snapshot (an extension around the array);
+    # each version, a snapshot or a plain list, is stored as a delta of the one before
+    # and joins back into exactly the bytes the serializer wrote
+    serde = JsonPlusSerializer()
+    planner = DeltaPlanner()
+    values: list[Any] = []
+    stored: dict[str, bytes] = {}
+    for n, (batch, snapshot) in enumerate(versions):
+        values = values + batch
+        kind, payload = serde.dumps_typed(_DeltaSnapshot(values) if snapshot else values)
+        assert list_shape(payload) is not None
+        field = f"v{n:03}"
+        plan = planner.plan(("t", "", "messages"), field, kind, payload)
+        stored[field] = (
+            plan.delta if plan.base_field in stored else ormsgpack.packb([kind, payload])
+        )
+        if n > 0:
+            assert plan.base_field == f"v{n - 1:03}"
+        chain: list[bytes | None] = [stored[field]]
+        while chain[-1] is not None and chain[-1].startswith(b"~"):
+            base = ormsgpack.unpackb(chain[-1][5 : 5 + int.from_bytes(chain[-1][1:5], "big")])[0]
+            chain.append(stored[base])
+        if len(chain) > 1:
+            joined = join_chain(chain, lambda raw: tuple(ormsgpack.unpackb(raw)))
+            assert joined == (kind, payload)
+            read = serde.loads_typed(joined)
+            assert (read.value if snapshot else read) == values
+
+
+def _extend(state: list[str], writes: Any) -> list[str]:
+    out = list(state)
+    for batch in writes:
+        out.extend(batch)
+    return out
+
+
+@pytest.mark.redis
+def test_delta_channel_snapshots_are_stored_as_deltas(redis_standalone: RedisServer) -> None:
+    class State(TypedDict, total=False):
+        messages: Annotated[list[str], DeltaChannel(_extend, snapshot_frequency=3)]
+
+    def reply(state: State) -> State:
+        return {"messages": [f"reply {len(state.get('messages', []))} " + "x" * 300]}
+
+    builder = StateGraph(State)
+    builder.add_node("reply", reply)
+    builder.add_edge(START, "reply")
+    builder.add_edge("reply", END)
+    prefix = f"kortyx-test-{uuid.uuid4().hex[:12]}:"
+    adapter = create_redis_framework_adapter(url=redis_standalone.url, prefix=prefix)
+    reference = InMemorySaver()
+    config = {"configurable": {"thread_id": "snapshots"}}
+    graphs = [builder.compile(checkpointer=saver) for saver in (adapter, reference)]
+    for turn in range(15):
+        for graph in graphs:
+            graph.invoke({"messages": [f"user {turn}"]}, config)
+    client = redis.Redis.from_url(redis_standalone.url)
+    [blob_key] = client.keys(f"{prefix}*:blob")
+    snapshots = {
+        field: value for field, value in client.hgetall(blob_key).items() if b":messages:" in field
+    }
+    client.close()
+    assert len(snapshots) >= 5
+    assert sum(value.startswith(b"~") for value in snapshots.values()) >= len(snapshots) - 2
+    ours = [s.values for s in graphs[0].get_state_history(config)]
+    theirs = [s.values for s in graphs[1].get_state_history(config)]
+    assert ours == theirs
+    assert len(ours[0]["messages"]) == 30

@@ -56,10 +56,62 @@ def array_header(payload: bytes | memoryview) -> tuple[int, int] | None:
     return None
 
 
+SNAPSHOT_EXT = 7
+"""The MessagePack extension type LangGraph's serializer gives a ``DeltaChannel`` snapshot
+(``EXT_DELTA_SNAPSHOT``): the channel's whole list, wrapped."""
+_FIXEXT = {0xD4: 1, 0xD5: 2, 0xD6: 4, 0xD7: 8, 0xD8: 16}
+_EXT = {0xC7: 1, 0xC8: 2, 0xC9: 4}
+
+
+@dataclass(frozen=True)
+class ListShape:
+    """Where a stored list's items are: ``count`` items from byte ``start`` to the end;
+    ``snapshot`` when the list is a ``DeltaChannel`` snapshot (the extension around it)."""
+
+    count: int
+    start: int
+    snapshot: bool
+
+
+def list_shape(payload: bytes | memoryview) -> ListShape | None:
+    """The :class:`ListShape` of a MessagePack array, or of a ``DeltaChannel`` snapshot of
+    one; ``None`` for other values."""
+    if not payload:
+        return None
+    first, offset = payload[0], 0
+    if first in _FIXEXT:
+        size, offset = _FIXEXT[first], 2
+    elif first in _EXT and len(payload) > 1 + _EXT[first]:
+        width = _EXT[first]
+        size, offset = int.from_bytes(payload[1 : 1 + width], "big"), 2 + width
+    if offset:
+        if payload[offset - 1] != SNAPSHOT_EXT or len(payload) != offset + size:
+            return None
+        found = array_header(payload[offset:])
+        return None if found is None else ListShape(found[0], offset + found[1], True)
+    found = array_header(payload)
+    return None if found is None else ListShape(found[0], found[1], False)
+
+
+def _snapshot_of(array: bytes) -> bytes:
+    """``array`` wrapped as a ``DeltaChannel`` snapshot, as the serializer writes one."""
+    size = len(array)
+    fixed = {1: 0xD4, 2: 0xD5, 4: 0xD6, 8: 0xD7, 16: 0xD8}.get(size)
+    if fixed is not None:
+        head = bytes([fixed])
+    elif size < 1 << 8:
+        head = b"\xc7" + size.to_bytes(1, "big")
+    elif size < 1 << 16:
+        head = b"\xc8" + size.to_bytes(2, "big")
+    else:
+        head = b"\xc9" + size.to_bytes(4, "big")
+    return head + bytes([SNAPSHOT_EXT]) + array
+
+
 def may_grow(kind: str, payload: bytes) -> bool:
     """Whether a value is a list the planner remembers and may store the next version of as
     a delta (so the value itself must stay where a delta can name it: a blob field)."""
-    return kind == "msgpack" and array_header(payload) is not None
+    return kind == "msgpack" and list_shape(payload) is not None
 
 
 def make_array_header(count: int) -> bytes:
@@ -76,25 +128,31 @@ def pack_delta(
     added: int,
     items: bytes | memoryview,
     squeeze: Callable[[bytes], bytes] | None = None,
+    *,
+    snapshot: bool = False,
 ) -> bytes:
     """The stored form of a delta (the scripts read the base field from its header). With
-    ``squeeze`` the items may be stored compressed; a third header item says so."""
+    ``squeeze`` the items may be stored compressed; a third header item says so. With
+    ``snapshot`` the joined list is a ``DeltaChannel`` snapshot; a fourth item says so."""
     body = bytes(items)
-    header = [base_field, added]
+    header: list[object] = [base_field, added]
     if squeeze is not None and (squeezed := squeeze(body)) is not body:
         header.append(1)
         body = squeezed
+    if snapshot:
+        header += [0] * (3 - len(header)) + [SNAPSHOT_EXT]
     packed = ormsgpack.packb(header)
     return DELTA_MARK + _U32.pack(len(packed)) + packed + body
 
 
-def _unpack_delta(data: bytes) -> tuple[int, bytes]:
+def _unpack_delta(data: bytes) -> tuple[int, bytes, bool]:
+    """``(items added, the items, whether the joined list is a snapshot)``."""
     (length,) = _U32.unpack_from(data, 1)
     header = ormsgpack.unpackb(data[5 : 5 + length])
     items = data[5 + length :]
     if len(header) > 2 and header[2]:
         items = inflate(items, "list delta")
-    return int(header[1]), items
+    return int(header[1]), items, len(header) > 3 and header[3] == SNAPSHOT_EXT
 
 
 def join_chain(chain: Sequence[bytes | None], unpack_full: object) -> tuple[str, bytes]:
@@ -106,18 +164,19 @@ def join_chain(chain: Sequence[bytes | None], unpack_full: object) -> tuple[str,
     if full is None or not callable(unpack_full):
         raise DeserializationError("a stored list delta has lost its base value")
     kind, payload = unpack_full(full)
-    found = array_header(payload)
-    if found is None:
+    shape = list_shape(payload)
+    if shape is None:
         raise DeserializationError("a stored list delta is based on a value that is no list")
-    count, header_length = found
-    pieces = [memoryview(payload)[header_length:]]
+    count, snapshot = shape.count, shape.snapshot
+    pieces = [memoryview(payload)[shape.start :]]
     for delta in reversed(chain[:-1]):
         if delta is None or not delta.startswith(DELTA_MARK):
             raise DeserializationError("a stored list delta chain is broken")
-        added, items = _unpack_delta(delta)
+        added, items, snapshot = _unpack_delta(delta)
         count += added
         pieces.append(memoryview(items))
-    return kind, make_array_header(count) + b"".join(pieces)
+    array = make_array_header(count) + b"".join(pieces)
+    return kind, _snapshot_of(array) if snapshot else array
 
 
 @dataclass(frozen=True)
@@ -160,11 +219,11 @@ class DeltaPlanner:
     ) -> BlobPlan:
         """Plan the blob ``field`` of ``key`` = (thread, namespace, channel); ``squeeze``
         may compress the delta's items."""
-        found = array_header(payload) if kind == "msgpack" else None
-        if found is None:
+        shape = list_shape(payload) if kind == "msgpack" else None
+        if shape is None:
             return NO_DELTA
-        count, header_length = found
-        items = memoryview(payload)[header_length:]
+        count = shape.count
+        items = memoryview(payload)[shape.start :]
         with self._lock:
             previous = self._last.get(key)
         digest = hashlib.blake2b(digest_size=16)
@@ -186,6 +245,7 @@ class DeltaPlanner:
                         count - previous.count,
                         items[previous.length :],
                         squeeze,
+                        snapshot=shape.snapshot,
                     ),
                 )
                 depth = previous.depth + 1
