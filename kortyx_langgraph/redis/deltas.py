@@ -6,7 +6,8 @@ at every step, and a thread's size grows with the square of its length. With it,
 version costs about the size of what it added. Pure code; no I/O.
 
 How it works, for values the serializer stored as a MessagePack array (LangGraph's default
-serializer does so for lists):
+serializer does so for lists), or as a ``DeltaChannel`` snapshot of one (the extension type
+:data:`SNAPSHOT_EXT` around the array; a read puts it back around the joined list):
 
 * :class:`DeltaPlanner` remembers, per (thread, namespace, channel), the last version this
   process wrote: its blob field, item count, byte length and a digest of its items. When the
