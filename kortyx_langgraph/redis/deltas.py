@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +32,7 @@ import ormsgpack
 
 from kortyx_langgraph.errors import DeserializationError
 from kortyx_langgraph.redis.compression import inflate
+from kortyx_langgraph.redis.recent import Recent
 
 MAX_CHAIN = 64
 """Deltas in a row before a full value is stored again."""
@@ -206,9 +205,7 @@ class DeltaPlanner:
     """Decides, per blob written, whether it can be stored as a delta; thread-safe."""
 
     def __init__(self, capacity: int = REMEMBERED) -> None:
-        self._capacity = capacity
-        self._lock = threading.Lock()
-        self._last: OrderedDict[tuple[str, str, str], Remembered] = OrderedDict()
+        self._last: Recent[tuple[str, str, str], Remembered] = Recent(capacity)
 
     def plan(
         self,
@@ -225,8 +222,7 @@ class DeltaPlanner:
             return NO_DELTA
         count = shape.count
         items = memoryview(payload)[shape.start :]
-        with self._lock:
-            previous = self._last.get(key)
+        previous = self._last.get(key)
         digest = hashlib.blake2b(digest_size=16)
         plan = NO_DELTA
         depth = 0
@@ -253,9 +249,5 @@ class DeltaPlanner:
             digest.update(items[previous.length :])
         else:
             digest.update(items)
-        with self._lock:
-            self._last[key] = Remembered(field, count, len(items), digest.digest(), depth)
-            self._last.move_to_end(key)
-            while len(self._last) > self._capacity:
-                self._last.popitem(last=False)
+        self._last.put(key, Remembered(field, count, len(items), digest.digest(), depth))
         return plan

@@ -13,10 +13,10 @@ another form): the client sends the header it stored, and the script compares.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import NamedTuple
+
+from kortyx_langgraph.redis.recent import Recent
 
 REMEMBERED = 10_000
 """(thread, namespace) entries kept, least recently written first out."""
@@ -38,22 +38,15 @@ class KeptValues:
     """The last record this process stored per (thread, namespace); thread-safe."""
 
     def __init__(self, capacity: int = REMEMBERED) -> None:
-        self._capacity = capacity
-        self._lock = threading.Lock()
-        self._last: OrderedDict[tuple[str, str], Remembered] = OrderedDict()
+        self._last: Recent[tuple[str, str], Remembered] = Recent(capacity)
 
     def recall(self, key: tuple[str, str], checkpoint_id: str) -> Remembered | None:
         """The record ``checkpoint_id`` if it is the last one stored for ``key``."""
-        with self._lock:
-            last = self._last.get(key)
+        last = self._last.get(key)
         if last is None or last.checkpoint_id != checkpoint_id:
             return None
         return last
 
     def remember(self, key: tuple[str, str], last: Remembered) -> None:
         """Note the record just stored for ``key``."""
-        with self._lock:
-            self._last[key] = last
-            self._last.move_to_end(key)
-            while len(self._last) > self._capacity:
-                self._last.popitem(last=False)
+        self._last.put(key, last)

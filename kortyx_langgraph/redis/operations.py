@@ -118,6 +118,7 @@ def _copies_of_kept(
     ns: str,
     *,
     versions: Mapping[str, Any],
+    suffixes: Mapping[str, str],
     inline: Mapping[str, bytes],
     sent: Mapping[tuple[str, Any], TypedBytes],
 ) -> list[tuple[str, bytes]] | None:
@@ -130,7 +131,7 @@ def _copies_of_kept(
     for channel, version in versions.items():
         if channel in inline or (channel, version) in sent:
             continue
-        suffix = blob_suffix(channel, version)
+        suffix = suffixes[channel]
         there = parent.refs.get(channel)
         if there is None or there[0] != suffix:
             return None  # not the parent's version: the script looks for it
@@ -412,7 +413,10 @@ class RedisOperations:
         after = checkpoint_member(checkpoint_ns, parent_id) if parent_id else None
         kept_key = (thread_id, checkpoint_ns)
         parent = self.kept.recall(kept_key, parent_id) if parent_id else None
-        copies = _copies_of_kept(parent, ns, versions=versions, inline=inline, sent=encoded.blobs)
+        suffixes = {c: blob_suffix(c, v) for c, v in versions.items()}
+        copies = _copies_of_kept(
+            parent, ns, versions=versions, suffixes=suffixes, inline=inline, sent=encoded.blobs
+        )
         record = codec.pack_checkpoint(
             encoded.record, squeeze, inline, with_writes=self.writes_in_record
         )
@@ -433,7 +437,7 @@ class RedisOperations:
         if isinstance(reply, list):  # a delta's base is gone: send every value in full
             args = head + _blob_args(planned, squeeze, deltas=False)
             yield Call(scripts.PUT, keys, args, after=after)
-        refs = {c: (blob_suffix(c, v), inline.get(c)) for c, v in versions.items()}
+        refs = {c: (suffix, inline.get(c)) for c, suffix in suffixes.items()}
         header = codec.split_record(record)[0]
         self.kept.remember(kept_key, Remembered(encoded.checkpoint_id, refs, header))
         return checkpoint_config(thread_id, checkpoint_ns, encoded.checkpoint_id)
