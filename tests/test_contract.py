@@ -446,8 +446,9 @@ def test_list_pages_agree_with_one_big_page(
     middle = everything[7].config
     one_page = [t.config for t in adapter.list(config, before=middle)]
     monkeypatch.setattr(redis_operations, "LIST_PAGE", 3)
-    monkeypatch.setattr(redis_operations, "LIST_SCAN_BUDGET", 2)
     assert [t.config for t in adapter.list(config)] == [t.config for t in everything]
+    # a limit keeps pages at 3, shorter than a namespace: pages stop inside namespaces
+    assert [t.config for t in adapter.list(config, limit=10)] == [t.config for t in everything[:10]]
     assert [t.config for t in adapter.list(config, before=middle)] == one_page
     assert len(one_page) == sum(
         1
@@ -537,3 +538,63 @@ def test_claim_next_on_real_threads_hands_out_each_interrupt_once(
     assert len(won) == 2
     assert len(set(won)) == 2
     assert len(empty) == 18
+
+
+def test_list_without_a_namespace_reads_them_in_the_order_in_memory_saver_does(
+    adapter: FrameworkAdapter,
+) -> None:
+    # a graph whose subgraph keeps checkpoints of its own, run three times: every namespace
+    # in the order InMemorySaver lists them (the root, then each child as it was first
+    # written), each newest first, and the same checkpoints at every limit
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import START, StateGraph
+    from typing_extensions import TypedDict
+
+    class State(TypedDict):
+        n: int
+
+    inner = StateGraph(State)
+    inner.add_node("bump", lambda state: {"n": state["n"] + 1})
+    inner.add_edge(START, "bump")
+    child = inner.compile(checkpointer=True)
+
+    def run(saver: BaseCheckpointSaver[Any]) -> None:
+        outer = StateGraph(State)
+        outer.add_node("first", child)
+        outer.add_node("second", child)
+        outer.add_edge(START, "first")
+        outer.add_edge("first", "second")
+        graph = outer.compile(checkpointer=saver)
+        for n in range(3):
+            graph.invoke({"n": n}, {"configurable": {"thread_id": thread_id}})
+
+    def shapes(saver: BaseCheckpointSaver[Any], **kwargs: Any) -> list[Any]:
+        return [
+            (t.config["configurable"]["checkpoint_ns"].split(":")[0], t.metadata["step"])
+            for t in saver.list({"configurable": {"thread_id": thread_id}}, **kwargs)
+        ]
+
+    thread_id = _thread()
+    reference = InMemorySaver()
+    run(reference)
+    run(adapter)
+    expected = shapes(reference)
+    assert [ns for ns, _ in expected[:2]] == ["", ""]
+    assert {ns for ns, _ in expected} == {"", "first", "second"}
+    assert shapes(adapter) == expected
+    for limit in (1, 5, 12):
+        assert shapes(adapter, limit=limit) == expected[:limit]
+
+
+def test_put_writes_with_a_value_the_serializer_refuses_stores_none_of_the_call(
+    adapter: FrameworkAdapter,
+) -> None:
+    # InMemorySaver keeps the writes before the refused value; a call here is stored whole
+    # or not at all, and what earlier calls stored stays
+    stored = _put(adapter, _thread())
+    adapter.put_writes(stored, [("kept", 0)], "task-0")
+    with pytest.raises(TypeError):
+        adapter.put_writes(stored, [("a", 1), ("b", 2**70)], "task-1")
+    found = adapter.get_tuple(stored)
+    assert found is not None
+    assert found.pending_writes == [("task-0", "kept", 0)]

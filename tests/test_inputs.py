@@ -155,3 +155,21 @@ async def test_a_lone_surrogate_in_a_thread_id_is_a_typed_error_async(
         await adapter.pending.alist(LONE_SURROGATE)
     with pytest.raises(InvalidConfigError, match="lone surrogate"):
         adapter.copy_thread("t", LONE_SURROGATE)
+
+
+@pytest.mark.parametrize("namespace", [0, 5, b"", b"x", False, 1.5])
+def test_a_namespace_that_is_not_text_is_a_typed_error_whatever_its_value(
+    adapter: FrameworkAdapter, namespace: Any
+) -> None:
+    # InMemorySaver keeps any of these as a namespace of its own; here every one is refused
+    # alike (0 and b"" were read as the root namespace, 5 refused), and nothing is stored
+    config: Any = {"configurable": {"thread_id": "t-ns", "checkpoint_ns": namespace}}
+    calls = {
+        "get_tuple": lambda: adapter.get_tuple(config),
+        "list": lambda: list(adapter.list(config)),
+        "put": lambda: adapter.put(config, empty_checkpoint(), {}, {}),
+    }
+    for call in calls.values():
+        with pytest.raises(InvalidConfigError, match="checkpoint_ns must be a string"):
+            call()
+    assert list(adapter.list({"configurable": {"thread_id": "t-ns"}})) == []

@@ -75,8 +75,10 @@ def read_address(config: RunnableConfig | None, operation: str) -> CheckpointAdd
             "config={'configurable': {'thread_id': '<your thread id>'}}"
         )
     thread_id = read_thread_id(configurable["thread_id"], operation)
-    namespace = configurable.get("checkpoint_ns") or ROOT_NS
-    if not isinstance(namespace, str):
+    namespace = configurable.get("checkpoint_ns")
+    if namespace is None:
+        namespace = ROOT_NS
+    elif not isinstance(namespace, str):  # 0 and b"" too: not the root namespace
         raise InvalidConfigError(f"{operation}: checkpoint_ns must be a string")
     checkpoint_id = configurable.get("checkpoint_id") or None
     if checkpoint_id is not None and not isinstance(checkpoint_id, str):

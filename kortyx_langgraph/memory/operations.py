@@ -161,7 +161,7 @@ class MemoryOperations:
             else:
                 threads = self.table.live()
             for thread_id, state in threads:
-                for ns_name, namespace in state.namespaces.items():
+                for ns_name, namespace in state.namespaces_in_order():
                     if only_ns is not None and ns_name != only_ns:
                         continue
                     for checkpoint_id in namespace.newest_first(before_id):

@@ -78,6 +78,14 @@ class ThreadState:
     pending: dict[str, StoredPending] = field(default_factory=dict)
     """``token -> pending interrupt`` of the top-level graph."""
 
+    def namespaces_in_order(self) -> list[tuple[str, Namespace]]:
+        """The root namespace first, then the others by their first checkpoint id: the
+        order ``list`` without a namespace reads them in, on either backend."""
+        return sorted(
+            self.namespaces.items(),
+            key=lambda item: (item[0] != "", item[1].ids[0] if item[1].ids else "", item[0]),
+        )
+
     def collect_unreferenced_blobs(self) -> None:
         """Drop blobs no remaining checkpoint points at (after deleting checkpoints)."""
         used = {

@@ -151,8 +151,11 @@ _PENDING_SCRIPTS = {
 
 LIST_PAGE = 100
 """Checkpoints fetched per round trip when ``list`` has no smaller limit (or filters)."""
-LIST_SCAN_BUDGET = 256
-"""Namespaces one ``list(before=...)`` call over all namespaces visits before handing back."""
+
+
+def _page(filter: dict[str, Any] | None, remaining: int | None) -> int:
+    """Checkpoints to ask for in one ``list`` round trip."""
+    return LIST_PAGE if filter or remaining is None else min(remaining, LIST_PAGE)
 
 
 class Call(NamedTuple):
@@ -311,28 +314,47 @@ class RedisOperations:
             if not reply and only_ns is None:
                 entries = yield from self._entries_with_id(keys, only_id)
             return (yield from self._emit(thread_id, entries, filter, limit))
-        if only_ns is not None:
-            upper, lower = namespace_range(only_ns, before_id)
-            before_filter = ""
-        else:
-            upper, lower = "+", "-"
-            before_filter = encode(before_id) if before_id is not None else ""
+        if only_ns is None:
+            return (yield from self._list_every_namespace(thread_id, filter, before_id, limit))
         remaining = limit
+        upper, lower = namespace_range(only_ns, before_id)
         cursor: str | None = upper
         while cursor is not None and remaining != 0:
-            page = LIST_PAGE if filter or remaining is None else min(remaining, LIST_PAGE)
             reply = yield Call(
-                scripts.LIST,
-                keys,
-                [self._read_ttl, cursor, lower, before_filter, page, LIST_SCAN_BUDGET],
+                scripts.LIST, keys, [self._read_ttl, cursor, lower, _page(filter, remaining)]
             )
             next_cursor, entries = reply
             cursor = codec.as_text(next_cursor) if next_cursor else None
             remaining = yield from self._emit(thread_id, entries, filter, remaining)
         return remaining
 
+    def _list_every_namespace(
+        self,
+        thread_id: str,
+        filter: dict[str, Any] | None,
+        before_id: str | None,
+        limit: int | None,
+    ) -> Flow[int | None]:
+        """``list`` without a namespace: each namespace in the order of its first
+        checkpoint, as ``InMemorySaver`` keeps them, each newest first."""
+        keys, remaining = self._keys(thread_id), limit
+        cursor: list[Any] = ["0", "", "", ""]
+        grow = "1" if filter or remaining is None else "0"
+        before = encode(before_id) if before_id is not None else ""
+        while remaining != 0:
+            page = _page(filter, remaining)
+            reply = yield Call(
+                scripts.LIST_ALL, keys, [self._read_ttl, *cursor, before, page, grow]
+            )
+            next_cursor, entries = reply
+            remaining = yield from self._emit(thread_id, entries, filter, remaining)
+            if not next_cursor:
+                break
+            cursor = ["1", *next_cursor]
+        return remaining
+
     def _entries_with_id(self, keys: ThreadKeys, checkpoint_id: str) -> Flow[list[Any]]:
-        reply = yield Call(scripts.LIST, keys, [self._read_ttl, "+", "-", "", 1_000_000, 1_000_000])
+        reply = yield Call(scripts.LIST, keys, [self._read_ttl, "+", "-", 1_000_000])
         return [e for e in reply[1] if split_member(codec.as_text(e[0]))[1] == checkpoint_id]
 
     def _emit(

@@ -420,46 +420,89 @@ if found then refresh(tonumber(ARGV[1])) end
 return found
 """
 
-# ARGV: refresh ttl, range max, range min, before id ('' none), limit, namespace budget
-# -> {next range max or false, {entry...}}: false once the range is exhausted
+# ARGV: refresh ttl, range max, range min, limit
+# -> {next range max or false, {entry...}}: one namespace's range, newest first; false once
+#    the range is exhausted
 _LIST = r"""
-local upper, lower = ARGV[2], ARGV[3]
-local before, limit, budget = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-local out, more = {}, true
-if before == '' then
-  -- one range, newest first
-  local members = redis.call('ZREVRANGEBYLEX', KEYS[1], upper, lower, 'LIMIT', 0, limit)
-  more = #members == limit
-  for _, m in ipairs(members) do
-    upper = '(' .. m
-    local found = entry(m)
-    if found then out[#out + 1] = found end
-  end
-else
-  -- every namespace, each below the before id: jump from one namespace's range to the next
-  while #out < limit and budget > 0 do
-    budget = budget - 1
-    local top = redis.call('ZREVRANGEBYLEX', KEYS[1], upper, lower, 'LIMIT', 0, 1)
-    if #top == 0 then
-      more = false
-      break
+local upper, limit, out = ARGV[2], tonumber(ARGV[4]), {}
+local members = redis.call('ZREVRANGEBYLEX', KEYS[1], upper, ARGV[3], 'LIMIT', 0, limit)
+for _, m in ipairs(members) do
+  upper = '(' .. m
+  local found = entry(m)
+  if found then out[#out + 1] = found end
+end
+if #out > 0 then refresh(tonumber(ARGV[1])) end
+if #members == limit then return {upper, out} end
+return {false, out}
+"""
+
+# ARGV: refresh ttl, '1' to go on after a cursor else '0', the cursor (its namespace's first
+#       checkpoint id, namespace, last member listed), before id ('' none), page, '1' if the
+#       page may grow to the number of namespaces
+# -> {cursor or false, {entry...}}: false once every namespace is listed
+# Every namespace of the thread, the root first, then the others in the order of their
+# first checkpoint (the order InMemorySaver keeps them in when LangGraph runs a graph: it
+# reads the root first, and writes each child namespace in turn), each newest first. The
+# root's range is read first; only a page it does not fill finds the others' order, one hop
+# per namespace, and such a page holds at least as many checkpoints as there are
+# namespaces when it may grow.
+_LIST_ALL = r"""
+local resume, before, page = ARGV[2] == '1', ARGV[6], tonumber(ARGV[7])
+local cursor, out = {ARGV[3], ARGV[4]}, {}
+local function comes_first(a, b)
+  if (a[2] == '') ~= (b[2] == '') then return a[2] == '' end
+  if a[1] ~= b[1] then return a[1] < b[1] end
+  return a[2] < b[2]
+end
+-- list one namespace from the cursor (or its newest) down; the cursor once the page is full
+local function walk(space)
+  local first, ns = space[1], space[2]
+  local upper = '(' .. ns .. ';'
+  if resume then
+    if first == cursor[1] and ns == cursor[2] then
+      upper = '(' .. ARGV[5]
+    elseif comes_first(space, cursor) then
+      return nil
     end
-    local ns = ns_of(top[1])
+  end
+  if before ~= '' then
     local bound = '(' .. ns .. ':' .. before
-    if upper ~= '+' and string.sub(upper, 2) < string.sub(bound, 2) then bound = upper end
-    local members = redis.call(
-      'ZREVRANGEBYLEX', KEYS[1], bound, '[' .. ns .. ':', 'LIMIT', 0, limit - #out)
+    if bound < upper then upper = bound end
+  end
+  while true do
+    local want = page - #out
+    local members = redis.call('ZREVRANGEBYLEX', KEYS[1], upper, '[' .. ns .. ':', 'LIMIT', 0, want)
     for _, m in ipairs(members) do
       upper = '(' .. m
       local found = entry(m)
       if found then out[#out + 1] = found end
     end
-    if #out < limit then upper = '(' .. ns .. ':' end
+    if #out >= page then return {first, ns, string.sub(upper, 2)} end
+    if #members < want then return nil end
   end
 end
-if #out > 0 then refresh(tonumber(ARGV[1])) end
-if more then return {upper, out} end
-return {false, out}
+local function done(next_cursor)
+  if #out > 0 then refresh(tonumber(ARGV[1])) end
+  return {next_cursor or false, out}
+end
+-- the root first (its first checkpoint id does not matter: it comes first whatever it is)
+local next_cursor = walk({'', ''})
+if next_cursor then return done(next_cursor) end
+local spaces, lower = {}, '-'
+while true do
+  local oldest = redis.call('ZRANGEBYLEX', KEYS[1], lower, '+', 'LIMIT', 0, 1)
+  if #oldest == 0 then break end
+  local ns = ns_of(oldest[1])
+  if ns ~= '' then spaces[#spaces + 1] = {string.sub(oldest[1], #ns + 2), ns} end
+  lower = '[' .. ns .. ';'
+end
+table.sort(spaces, comes_first)
+if ARGV[8] == '1' and #spaces > page then page = #spaces end
+for _, space in ipairs(spaces) do
+  next_cursor = walk(space)
+  if next_cursor then return done(next_cursor) end
+end
+return done(nil)
 """
 
 # ARGV: ttl, member, record, thread id, checkpoint id if root namespace else '', the parent's
@@ -1024,6 +1067,7 @@ def _thread_script(
 
 GET_TUPLE = _thread_script("get_tuple", _GET_TUPLE)
 LIST = _thread_script("list", _LIST)
+LIST_ALL = _thread_script("list_all", _LIST_ALL)
 PUT = _thread_script("put", _PUT, writes=True, saves=True)
 PUT_WRITES = _thread_script("put_writes", _PUT_WRITES, writes=True, grouped=True)
 DELETE_THREAD = _thread_script("delete_thread", _DELETE_THREAD, writes=True)
