@@ -158,8 +158,8 @@ class MemoryOperations:
                 thread_id, _, only_id = read_address(config, "list")
                 state = self.table.find(thread_id, touch=self.refresh_on_read)
                 threads = [] if state is None else [(thread_id, state)]
-            else:
-                threads = self.table.live()
+            else:  # by thread id, as the Redis backend lists them
+                threads = sorted(self.table.live(), key=lambda item: item[0])
             for thread_id, state in threads:
                 for ns_name, namespace in state.namespaces_in_order():
                     if only_ns is not None and ns_name != only_ns:
