@@ -439,16 +439,21 @@ def test_list_pages_agree_with_one_big_page(
 
     thread_id = _thread()
     for step in range(5):
-        for ns in ["", "a:1", "b:2", "c:3"]:
+        # four namespaces besides the root: more than a page of 3, so pages grow to 4
+        for ns in ["", "a:1", "b:2", "c:3", "d:4"]:
             _put(adapter, thread_id, ns=ns, metadata={"source": "loop", "step": step})
     config = {"configurable": {"thread_id": thread_id}}
     everything = list(adapter.list(config))
+    assert len(everything) == 25
     middle = everything[7].config
     one_page = [t.config for t in adapter.list(config, before=middle)]
     monkeypatch.setattr(redis_operations, "LIST_PAGE", 3)
     assert [t.config for t in adapter.list(config)] == [t.config for t in everything]
-    # a limit keeps pages at 3, shorter than a namespace: pages stop inside namespaces
-    assert [t.config for t in adapter.list(config, limit=10)] == [t.config for t in everything[:10]]
+    # with a limit too, pages stop inside namespaces
+    for limit in (2, 4, 10, 24):
+        assert [t.config for t in adapter.list(config, limit=limit)] == [
+            t.config for t in everything[:limit]
+        ]
     assert [t.config for t in adapter.list(config, before=middle)] == one_page
     assert len(one_page) == sum(
         1

@@ -161,9 +161,13 @@ class MemoryOperations:
             else:  # by thread id, as the Redis backend lists them
                 threads = sorted(self.table.live(), key=lambda item: item[0])
             for thread_id, state in threads:
-                for ns_name, namespace in state.namespaces_in_order():
-                    if only_ns is not None and ns_name != only_ns:
-                        continue
+                if only_ns is None:
+                    namespaces = state.namespaces_in_order()
+                elif only_ns in state.namespaces:
+                    namespaces = [(only_ns, state.namespaces[only_ns])]
+                else:
+                    continue
+                for ns_name, namespace in namespaces:
                     for checkpoint_id in namespace.newest_first(before_id):
                         if only_id is not None and checkpoint_id != only_id:
                             continue

@@ -339,12 +339,12 @@ class RedisOperations:
         checkpoint, as ``InMemorySaver`` keeps them, each newest first."""
         keys, remaining = self._keys(thread_id), limit
         cursor: list[Any] = ["0", "", "", ""]
-        grow = "1" if filter or remaining is None else "0"
         before = encode(before_id) if before_id is not None else ""
         while remaining != 0:
             page = _page(filter, remaining)
+            most = -1 if filter or remaining is None else remaining
             reply = yield Call(
-                scripts.LIST_ALL, keys, [self._read_ttl, *cursor, before, page, grow]
+                scripts.LIST_ALL, keys, [self._read_ttl, *cursor, before, page, most]
             )
             next_cursor, entries = reply
             remaining = yield from self._emit(thread_id, entries, filter, remaining)

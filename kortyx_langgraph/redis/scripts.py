@@ -437,15 +437,15 @@ return {false, out}
 """
 
 # ARGV: refresh ttl, '1' to go on after a cursor else '0', the cursor (its namespace's first
-#       checkpoint id, namespace, last member listed), before id ('' none), page, '1' if the
-#       page may grow to the number of namespaces
+#       checkpoint id, namespace, last member listed), before id ('' none), page, how far
+#       the page may grow towards the number of namespaces (-1: no bound)
 # -> {cursor or false, {entry...}}: false once every namespace is listed
 # Every namespace of the thread, the root first, then the others in the order of their
 # first checkpoint (the order InMemorySaver keeps them in when LangGraph runs a graph: it
 # reads the root first, and writes each child namespace in turn), each newest first. The
 # root's range is read first; only a page it does not fill finds the others' order, one hop
-# per namespace, and such a page holds at least as many checkpoints as there are
-# namespaces when it may grow.
+# per namespace, and such a page holds as many checkpoints as there are namespaces, if
+# the caller wants that many.
 _LIST_ALL = r"""
 local resume, before, page = ARGV[2] == '1', ARGV[6], tonumber(ARGV[7])
 local cursor, out = {ARGV[3], ARGV[4]}, {}
@@ -497,7 +497,10 @@ while true do
   lower = '[' .. ns .. ';'
 end
 table.sort(spaces, comes_first)
-if ARGV[8] == '1' and #spaces > page then page = #spaces end
+local most = tonumber(ARGV[8])
+if #spaces > page then
+  page = most < 0 and #spaces or math.max(page, math.min(most, #spaces))
+end
 for _, space in ipairs(spaces) do
   next_cursor = walk(space)
   if next_cursor then return done(next_cursor) end
