@@ -7,7 +7,8 @@ record, larger ones in blobs, lists that grow and so are stored as deltas, ``Del
 snapshots and the steps between them), ``put_writes`` (special channels among them, before
 and after other tasks), ``delete_thread``, ``copy_thread`` (also onto a thread holding the
 same checkpoints), ``prune`` and ``delete_for_runs``, on two threads and three namespaces;
-Redis writes as this version, as an earlier one, or as another process would, in turn.
+Redis writes as this version, as an earlier one, or as another process would, in turn, and
+is called through its sync or its async methods.
 After every step every listing, lookup and delta-channel history agrees. ``InMemorySaver``
 has no copy, prune or delete by run, so it is the reference until the first of those; the
 in-memory adapter is from then on.
@@ -15,6 +16,7 @@ in-memory adapter is from then on.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from typing import Any
@@ -113,13 +115,23 @@ class SaverMachine(RuleBasedStateMachine):
             compression=self.compression,
         )
         self.redis_ops = self.redis._ops  # type: ignore[attr-defined]
+        self.loop = asyncio.new_event_loop()
+        self.redis_async = False
         self.messages: list[str] = []
         for thread_id in self.threads.values():
             self._touch_root(thread_id)
 
     def teardown(self) -> None:
         self.memory.close()
+        self.loop.run_until_complete(self.redis.aclose())  # type: ignore[attr-defined]
         self.redis.close()
+        self.loop.close()
+
+    def _call(self, saver: BaseCheckpointSaver[Any], name: str, *args: Any, **kwargs: Any) -> Any:
+        """``saver.<name>(...)``; on Redis through the async method while it speaks async."""
+        if saver is self.redis and self.redis_async:
+            return self.loop.run_until_complete(getattr(saver, f"a{name}")(*args, **kwargs))
+        return getattr(saver, name)(*args, **kwargs)
 
     def _savers(self) -> list[BaseCheckpointSaver[Any]]:
         savers: list[BaseCheckpointSaver[Any]] = [self.memory, self.redis]
@@ -170,7 +182,8 @@ class SaverMachine(RuleBasedStateMachine):
         checkpoint["versions_seen"] = {"node": dict(new_versions)}
         metadata: Any = {"source": "loop", "step": len(ids), "parents": {}, "run_id": run}
         for saver in self._savers():
-            saver.put(_address(thread_id, ns, parent_id), checkpoint, metadata, new_versions)
+            config = _address(thread_id, ns, parent_id)
+            self._call(saver, "put", config, checkpoint, metadata, new_versions)
 
     @rule(
         thread=st.sampled_from(THREADS),
@@ -187,7 +200,7 @@ class SaverMachine(RuleBasedStateMachine):
             return
         config = _address(self.threads[thread], ns, ids[at % len(ids)])
         for saver in self._savers():
-            saver.put_writes(config, writes, task, f"~{task}")
+            self._call(saver, "put_writes", config, writes, task, f"~{task}")
 
     @rule(form=st.sampled_from(["current", "earlier", "another process"]))
     def write_as(self, form: str) -> None:
@@ -201,10 +214,15 @@ class SaverMachine(RuleBasedStateMachine):
             ops = dataclasses.replace(ops, deltas=DeltaPlanner(), kept=KeptValues())
         self.redis._ops = ops  # type: ignore[attr-defined]
 
+    @rule(asynchronously=st.booleans())
+    def speak(self, asynchronously: bool) -> None:
+        """Redis is called through its async methods from now on, or its sync ones."""
+        self.redis_async = asynchronously
+
     @rule(thread=st.sampled_from(THREADS))
     def delete_thread(self, thread: str) -> None:
         for saver in self._savers():
-            saver.delete_thread(self.threads[thread])
+            self._call(saver, "delete_thread", self.threads[thread])
         self._touch_root(self.threads[thread])
 
     @rule(origin=st.sampled_from(THREADS), into=st.sampled_from(THREADS))
@@ -213,7 +231,7 @@ class SaverMachine(RuleBasedStateMachine):
             return
         self.reference = None
         for adapter in (self.memory, self.redis):
-            adapter.copy_thread(self.threads[origin], self.threads[into])
+            self._call(adapter, "copy_thread", self.threads[origin], self.threads[into])
 
     @rule(
         threads=st.lists(st.sampled_from(THREADS), min_size=1, unique=True),
@@ -222,13 +240,13 @@ class SaverMachine(RuleBasedStateMachine):
     def prune(self, threads: list[str], strategy: str) -> None:
         self.reference = None
         for adapter in (self.memory, self.redis):
-            adapter.prune([self.threads[t] for t in threads], strategy=strategy)
+            self._call(adapter, "prune", [self.threads[t] for t in threads], strategy=strategy)
 
     @rule(run=st.sampled_from(RUNS))
     def delete_for_runs(self, run: str) -> None:
         self.reference = None
         for adapter in (self.memory, self.redis):
-            adapter.delete_for_runs([run])
+            self._call(adapter, "delete_for_runs", [run])
 
     def _touch_root(self, thread_id: str) -> None:
         """Read the root namespace of ``InMemorySaver``, as LangGraph does when a run starts:
@@ -274,6 +292,20 @@ class SaverMachine(RuleBasedStateMachine):
                     self._agree(
                         lambda s, c=config, b=before: _listed(s, c, before=b), thread_id, ns
                     )
+
+    @invariant()
+    def async_reads_agree(self) -> None:
+        async def collect(config: Any, **kwargs: Any) -> list[Any]:
+            return [_seen(found) async for found in self.redis.alist(config, **kwargs)]
+
+        for thread_id in self.threads.values():
+            every = _address(thread_id, None)
+            for kwargs in ({}, {"limit": 3}):
+                ours = self.loop.run_until_complete(collect(every, **kwargs))
+                assert ours == _listed(self.memory, every, **kwargs)
+            root = _address(thread_id, "")
+            found = self.loop.run_until_complete(self.redis.aget_tuple(root))
+            assert _seen(found) == _seen(self.memory.get_tuple(root))
 
     @invariant()
     def every_delta_channel_history_agrees(self) -> None:
