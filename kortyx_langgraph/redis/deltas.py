@@ -95,17 +95,7 @@ def list_shape(payload: bytes | memoryview) -> ListShape | None:
 
 def _snapshot_of(array: bytes) -> bytes:
     """``array`` wrapped as a ``DeltaChannel`` snapshot, as the serializer writes one."""
-    size = len(array)
-    fixed = {1: 0xD4, 2: 0xD5, 4: 0xD6, 8: 0xD7, 16: 0xD8}.get(size)
-    if fixed is not None:
-        head = bytes([fixed])
-    elif size < 1 << 8:
-        head = b"\xc7" + size.to_bytes(1, "big")
-    elif size < 1 << 16:
-        head = b"\xc8" + size.to_bytes(2, "big")
-    else:
-        head = b"\xc9" + size.to_bytes(4, "big")
-    return head + bytes([SNAPSHOT_EXT]) + array
+    return ormsgpack.packb(ormsgpack.Ext(SNAPSHOT_EXT, array))
 
 
 def may_grow(kind: str, payload: bytes) -> bool:
