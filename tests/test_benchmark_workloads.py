@@ -193,3 +193,16 @@ def test_agent_loop_messages_are_unique_and_compress_as_prose_does() -> None:
     # English compresses to roughly half or more; a repeated pattern to under a fifth
     assert ratios[0] > 0.5
     assert ratios[-1] < 0.75
+
+
+@pytest.mark.redis
+def test_the_list_study_lists_every_checkpoint_of_each_shape(redis_standalone: Any) -> None:
+    from benchmarks.list_study import measure
+    from benchmarks.list_study import report as list_report
+
+    rows = [measure(str(redis_standalone.url), n, 40) for n in (1, 4, 20)]
+    assert [(r.namespaces, r.checkpoints) for r in rows] == [(1, 40), (4, 40), (20, 40)]
+    assert all(r.calls >= 1 for r in rows)
+    table = list_report(rows).splitlines()
+    assert len(table) == 5
+    assert table[2].split("|")[4].strip() == "1.00"  # the root-only thread is the baseline
