@@ -1,7 +1,9 @@
 """The round-trip floor: what one bare Redis call costs through a saver's own client.
 
 :class:`RoundTripProbe` sends an empty Lua script (``return 1``) with EVALSHA through the
-redis-py client a kortyx Redis saver uses (``saver.connection.sync_client()``): the same
+redis-py client a kortyx Redis saver uses (``saver.connection.sync_client()``), and the
+same way the saver sends its scripts (``saver.connection.command``: down a pooled
+connection of a standalone client, ``execute_command`` on a Cluster): the same
 connection pool, parser and socket options as the saver's operations, and on a Cluster the
 same slot routing (each call names a key; the keys take turns over every primary, since the
 threads of a workload are spread over all of them). What the probe costs on top of the
@@ -33,6 +35,7 @@ and what the real saver costs beyond it is the scripts' work on the server.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -81,6 +84,7 @@ class RoundTripProbe:
 
     def __init__(self, saver: RedisFrameworkAdapter, nodes: RedisNodes) -> None:
         self._client: Any = saver.connection.sync_client()
+        self._command = functools.partial(saver.connection.command, self._client)
         self._nodes = nodes
         self.calls: dict[str, int] = {}
         """Commands the probe caused on the servers (``command_calls`` form)."""
@@ -101,7 +105,7 @@ class RoundTripProbe:
         """``count`` timed calls; microseconds each, client-side (send to parsed reply)."""
         before = self._nodes.command_calls()
         out: list[float] = []
-        keys, sha, evalsha = self.keys, self._sha, self._client.evalsha
+        keys, sha, command = self.keys, self._sha, self._command
         clock = time.perf_counter
         for n in range(count):
             key = keys[(self.samples + n) % len(keys)]
@@ -109,7 +113,7 @@ class RoundTripProbe:
             while clock() - waited < GAP_S:
                 pass
             start = clock()
-            evalsha(sha, 1, key)
+            command("EVALSHA", sha, 1, key)
             out.append((clock() - start) * 1e6)
         self.samples += count
         self._add(before, self._nodes.command_calls())
@@ -161,7 +165,7 @@ def without_scripts(adapter: RedisFrameworkAdapter) -> RedisFrameworkAdapter:
     sha = client.script_load(SCRIPT)
 
     def send(_client: Any, step: Any) -> Any:
-        client.execute_command("EVALSHA", sha, len(step.keys), *step.keys, *step.args)
+        connection.command(client, "EVALSHA", sha, len(step.keys), *step.keys, *step.args)
         return None if not step.script.writes else 1
 
     def send_pipeline(_client: Any, steps: Any) -> list[Any]:
@@ -189,6 +193,7 @@ class RoundTripSaver(InMemorySaver):
     def __init__(self, adapter: RedisFrameworkAdapter) -> None:
         super().__init__()
         self._client: Any = adapter.connection.sync_client()
+        self._command = functools.partial(adapter.connection.command, self._client)
         self._prefix = adapter.prefix
         self._sha: str = self._client.script_load(SCRIPT)
         self.round_trips = 0
@@ -196,7 +201,7 @@ class RoundTripSaver(InMemorySaver):
 
     def _round_trip(self, config: RunnableConfig) -> None:
         thread_id = str(config["configurable"]["thread_id"])
-        self._client.evalsha(self._sha, 1, thread_keys(self._prefix, thread_id).cp)
+        self._command("EVALSHA", self._sha, 1, thread_keys(self._prefix, thread_id).cp)
         self.round_trips += 1
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:

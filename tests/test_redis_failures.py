@@ -7,6 +7,7 @@ their defaults are checked separately.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -29,6 +30,7 @@ from kortyx_langgraph import (
     WriteOutcomeUnknownError,
     create_redis_framework_adapter,
 )
+from kortyx_langgraph.redis import direct
 from kortyx_langgraph.redis.client_options import (
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_SOCKET_TIMEOUT_S,
@@ -238,3 +240,71 @@ async def test_a_cluster_that_is_not_there_is_a_typed_error(colour: str) -> None
             adapter.get_tuple(config_of("nowhere"))
         else:
             await adapter.aget_tuple(config_of("nowhere"))
+
+
+# -- scripts sent down a pooled connection (redis/direct.py) ----------------------------
+
+
+@pytest.mark.redis
+async def test_an_async_call_cancelled_mid_reply_leaves_nothing_on_the_pooled_connection(
+    server: RedisServer,
+) -> None:
+    # One connection in the pool: the call after the cancelled one gets the same
+    # connection, and would read the cancelled call's late reply if it were left there.
+    adapter = _adapter(server, socket_timeout=5.0, max_connections=1)
+    _, first, _ = _paused(adapter)
+    _, second, _ = _paused(adapter)
+    wanted = {t: adapter.get_tuple(config_of(t)) for t in (first, second)}
+    assert wanted[first] is not None and wanted[second] is not None
+    assert await adapter.aget_tuple(config_of(first)) == wanted[first]
+    with server.stopped():
+        task = asyncio.create_task(adapter.aget_tuple(config_of(first)))
+        await asyncio.sleep(0.3)  # sent; the reply comes after SIGCONT
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    for _ in range(3):
+        assert await adapter.aget_tuple(config_of(second)) == wanted[second]
+        assert await adapter.aget_tuple(config_of(first)) == wanted[first]
+    await adapter.aclose()
+    adapter.close()
+
+
+class _CountingRedis(redis.Redis):
+    """A caller's client whose ``execute_command`` counts the commands it sends."""
+
+    sent: int = 0
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        type(self).sent += 1
+        return super().execute_command(*args, **options)
+
+
+@pytest.mark.redis
+def test_a_client_passed_in_sends_every_script_through_its_own_execute_command(
+    server: RedisServer,
+) -> None:
+    client = _CountingRedis.from_url(server.url)
+    adapter = create_redis_framework_adapter(
+        client=client, ttl_ms=60_000, prefix=f"kortyx-own-{uuid.uuid4().hex[:8]}:"
+    )
+    _, thread, _ = _paused(adapter)
+    before = _CountingRedis.sent
+    assert adapter.get_tuple(config_of(thread)) is not None
+    assert _CountingRedis.sent == before + 1  # hooks and retries of the caller's client apply
+    client.close()
+
+
+@pytest.mark.redis
+def test_only_pooled_standalone_clients_send_down_a_connection_packed_by_hiredis_for_utf8(
+    server: RedisServer,
+) -> None:
+    pooled = redis.Redis.from_url(server.url)
+    single = redis.Redis.from_url(server.url, single_connection_client=True)
+    assert direct.sends_directly(pooled)
+    assert not direct.sends_directly(single)
+    assert direct.packer(pooled)
+    assert not direct.packer(redis.Redis.from_url(server.url, encoding="latin-1"))
+    assert not direct.packer(redis.Redis.from_url(server.url, encoding_errors="replace"))
+    single.close()
+    pooled.close()

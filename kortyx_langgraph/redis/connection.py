@@ -38,6 +38,7 @@ from kortyx_langgraph.errors import (
     StorageError,
     WriteOutcomeUnknownError,
 )
+from kortyx_langgraph.redis import direct
 from kortyx_langgraph.redis.batching import AsyncGroupCommit, GroupCommit
 from kortyx_langgraph.redis.client_options import (
     adapter_client_options,
@@ -55,6 +56,7 @@ from kortyx_langgraph.redis.retry import Attempts, RetryPolicy
 from kortyx_langgraph.settings import check_redis_url, redact_url, redis_py_url
 
 T = TypeVar("T")
+R = TypeVar("R", redis.Redis, redis.asyncio.Redis)
 
 SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
@@ -223,6 +225,9 @@ class RedisConnection:
         )
         self._given_async: AsyncClient | None = None
         self._loaded: set[tuple[int, str]] = set()
+        # Set once a standalone client is created here (they all are then): whether
+        # hiredis packs the commands sent down their pooled connections (redis/direct.py).
+        self._direct_fast: bool | None = None
         self._group = GroupCommit(self._resolve, self._abandoned)
         self._agroups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGroupCommit] = (
             weakref.WeakKeyDictionary()
@@ -243,6 +248,12 @@ class RedisConnection:
                 variable="client",
             )
         self.owns_clients = self._url is not None
+
+    def _directed(self, client: R) -> R:
+        """``client`` (standalone, created here), marked to take ``redis/direct.py``."""
+        if direct.sends_directly(client):
+            self._direct_fast = direct.packer(client)
+        return client
 
     def __repr__(self) -> str:
         mode = {None: "auto", True: "cluster", False: "standalone"}[self.cluster]
@@ -315,7 +326,7 @@ class RedisConnection:
                             )
                     else:
                         pool = redis.BlockingConnectionPool.from_url(url, **pool_options(options))
-                        self._sync = redis.Redis(connection_pool=pool)
+                        self._sync = self._directed(redis.Redis(connection_pool=pool))
         return self._sync
 
     async def async_client(self) -> AsyncClient | None:
@@ -354,7 +365,7 @@ class RedisConnection:
                     apool = redis.asyncio.BlockingConnectionPool.from_url(
                         url, **pool_options(options)
                     )
-                    client = redis.asyncio.Redis(connection_pool=apool)
+                    client = self._directed(redis.asyncio.Redis(connection_pool=apool))
                 self._async[loop] = client
         return client
 
@@ -371,18 +382,25 @@ class RedisConnection:
         if script.writes and self.replica_acks is not None:
             return self._send_acknowledged(client, step, self.replica_acks)
         loaded = (id(client), script.sha)
-        route = _route(client, keys) if self.owns_clients else {}
-        sender: Any = client  # redis-py's sync Cluster client has no annotations here
         if loaded in self._loaded:
             try:
-                return sender.execute_command(
-                    "EVALSHA", script.sha, len(keys), *keys, *args, **route
-                )
+                return self.command(client, "EVALSHA", script.sha, len(keys), *keys, *args)
             except redis.exceptions.NoScriptError:
                 pass
-        reply = sender.execute_command("EVAL", script.source, len(keys), *keys, *args, **route)
+        reply = self.command(client, "EVAL", script.source, len(keys), *keys, *args)
         self._loaded.add(loaded)
         return reply
+
+    def command(self, client: SyncClient, *args: Any) -> Any:
+        """One command (a script call) with ``client``: down a pooled connection of a
+        standalone client this connection created (``redis/direct.py``), else through
+        ``execute_command``, told the node on a Cluster client created here."""
+        fast = self._direct_fast
+        if fast is not None:
+            return direct.call(client, args, fast=fast)  # type: ignore[arg-type]
+        route = _route(client, args[3 : 3 + args[2]]) if self.owns_clients else {}
+        sender: Any = client  # redis-py's sync Cluster client has no annotations here
+        return sender.execute_command(*args, **route)
 
     # replica_acks (redis/replication.py): the write script and WAIT go down one
     # connection of the primary that holds the thread's slot. A Cluster client is asked
@@ -469,19 +487,22 @@ class RedisConnection:
         if script.writes and self.replica_acks is not None:
             return await self._asend_acknowledged(client, step, self.replica_acks)
         loaded = (id(client), script.sha)
-        route = _route(client, keys) if self.owns_clients else {}
         if loaded in self._loaded:
             try:
-                return await client.execute_command(
-                    "EVALSHA", script.sha, len(keys), *keys, *args, **route
-                )
+                return await self.acommand(client, "EVALSHA", script.sha, len(keys), *keys, *args)
             except redis.exceptions.NoScriptError:
                 pass
-        reply = await client.execute_command(
-            "EVAL", script.source, len(keys), *keys, *args, **route
-        )
+        reply = await self.acommand(client, "EVAL", script.source, len(keys), *keys, *args)
         self._loaded.add(loaded)
         return reply
+
+    async def acommand(self, client: AsyncClient, *args: Any) -> Any:
+        """:meth:`command` with an asyncio client."""
+        fast = self._direct_fast
+        if fast is not None:
+            return await direct.acall(client, args, fast=fast)  # type: ignore[arg-type]
+        route = _route(client, args[3 : 3 + args[2]]) if self.owns_clients else {}
+        return await client.execute_command(*args, **route)
 
     # Every send goes through the retry policy (redis/retry.py): a connection failure is
     # sent again after a backoff, up to the policy's attempts; then, or for any other

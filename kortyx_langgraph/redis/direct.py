@@ -1,0 +1,104 @@
+"""Script calls sent straight down one pooled connection of a client the adapter created.
+
+redis-py's ``execute_command`` wraps every command in work the adapter's own standalone
+clients do not use: a retry loop (their retries are off: the adapter's
+:class:`~kortyx_langgraph.redis.retry.RetryPolicy` knows which scripts write), per-command
+observability hooks, and an encoder that turns each of a script's 10 to 30 arguments
+into bytes one Python call at a time. For those clients a call here takes a connection
+from the client's own pool, packs the whole command at once (hiredis's packer, when the
+connection encodes text as strict UTF-8, as it does unless told otherwise), sends it,
+reads the reply with the connection's own parser and gives the connection back: about
+20 µs less client time per call (``docs/benchmarks.md``, "Scripts sent down the pool's
+connection").
+
+What matters of the client's behaviour stays, because it lives in redis-py's
+``Connection``: connecting and its health check, socket timeouts, and closing a connection
+that failed mid-call (a send or read that raised, a timeout, a cancelled task) so that no
+half-read reply reaches the next caller. A connection redis-py asks to reconnect (server
+maintenance notices) is closed before it goes back to the pool.
+
+Not here: a client passed in with ``client=`` (its retries and hooks are the caller's),
+one made with ``single_connection_client``, and Cluster clients (redirections are theirs
+to follow); those go through ``execute_command``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis
+import redis.asyncio
+
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is a dependency on CPython
+    _hiredis_pack = None
+
+_REDIS_PY_MAJOR = int(redis.__version__.split(".", 1)[0])
+# redis-py before 6.0 requires a command name to lend a connection; later releases warn
+# that it is deprecated.
+_LEND: tuple[str, ...] = ("EVALSHA",) if _REDIS_PY_MAJOR < 6 else ()
+
+
+def _utf8_strict(pool: Any) -> bool:
+    kwargs = pool.connection_kwargs
+    encoding = str(kwargs.get("encoding", "utf-8")).lower().replace("_", "-")
+    return encoding in ("utf-8", "utf8") and kwargs.get("encoding_errors", "strict") == "strict"
+
+
+def sends_directly(client: object) -> bool:
+    """Whether ``client`` (one the adapter created) may take :func:`call` / :func:`acall`."""
+    if isinstance(client, redis.Redis | redis.asyncio.Redis):
+        return getattr(client, "connection", None) is None  # not single_connection_client
+    return False
+
+
+def packer(client: redis.Redis | redis.asyncio.Redis) -> bool:
+    """Whether ``client``'s commands may be packed by hiredis (strict UTF-8 text)."""
+    return _hiredis_pack is not None and _utf8_strict(client.connection_pool)
+
+
+def _packed(conn: Any, args: Sequence[Any], fast: bool) -> list[bytes]:
+    if fast:
+        assert _hiredis_pack is not None
+        return [_hiredis_pack(tuple(args))]
+    return list(conn.pack_command(*args))
+
+
+def _reconnect_asked(conn: Any) -> bool:
+    should = getattr(conn, "should_reconnect", None)  # redis-py 7 and later
+    return bool(should()) if should is not None else False
+
+
+def call(client: redis.Redis, args: Sequence[Any], *, fast: bool) -> Any:
+    """Send one command (``args``, its name first) and return its reply, as
+    ``client.execute_command(*args)`` would for a command without a reply callback.
+
+    An error reply is raised as redis-py's exception for it (``NoScriptError``,
+    ``ResponseError``); a failed connection as ``ConnectionError`` or ``TimeoutError``,
+    with the connection closed."""
+    pool: Any = client.connection_pool
+    conn: Any = pool.get_connection(*_LEND)
+    try:
+        conn.send_packed_command(_packed(conn, args, fast))
+        return conn.read_response()
+    finally:
+        if _reconnect_asked(conn):
+            conn.disconnect()
+        pool.release(conn)
+
+
+async def acall(client: redis.asyncio.Redis, args: Sequence[Any], *, fast: bool) -> Any:
+    """:func:`call` with an asyncio client. A task cancelled mid-call closes the
+    connection (redis-py's ``Connection`` does), so no reply is left on it."""
+    pool: Any = client.connection_pool
+    conn: Any = await pool.get_connection(*_LEND)
+    try:
+        await conn.send_packed_command(_packed(conn, args, fast))
+        return await conn.read_response()
+    finally:
+        if _reconnect_asked(conn):
+            await conn.disconnect()
+        await pool.release(conn)
