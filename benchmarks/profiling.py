@@ -44,6 +44,7 @@ from benchmarks.graphs import (
 from benchmarks.redis_parser import parser_in_use
 from benchmarks.redisinfo import RedisNodes
 from benchmarks.report import table
+from kortyx_langgraph.redis import direct
 
 Call = tuple[str, tuple[Any, ...], dict[str, Any]]
 STEPS = 20
@@ -154,6 +155,13 @@ def round_trip_floor(urls: Sequence[str], cluster: bool, count: int = 2000) -> l
             sha = hashlib.sha1(source.encode()).hexdigest()
             client.script_load(source)  # on every primary of a cluster
             probes[name] = functools.partial(client.evalsha, sha, len(keys), *keys)
+            if direct.sends_directly(client):  # as a standalone adapter sends its scripts
+                probes[f"{name}, down a pooled connection"] = functools.partial(
+                    direct.call,
+                    client,
+                    ("EVALSHA", sha, len(keys), *keys),
+                    fast=direct.packer(client),
+                )
         for name, probe in probes.items():
             before = nodes.command_calls()
             samples = []

@@ -308,3 +308,12 @@ def test_only_pooled_standalone_clients_send_down_a_connection_packed_by_hiredis
     assert not direct.packer(redis.Redis.from_url(server.url, encoding_errors="replace"))
     single.close()
     pooled.close()
+    # without hiredis's packer, the connection's own packs the same commands
+    adapter = _adapter(server, encoding_errors="replace")
+    graph, thread, token = _paused(adapter)
+    assert adapter.connection._direct_fast is False
+    claimed = adapter.pending.claim(token, claim_id="worker-1")
+    result = graph.invoke(Command(resume=claimed.resume_map("yes")), claimed.config)
+    assert result["log"] == ["asked", "done:yes"]
+    assert adapter.pending.list(thread) == []
+    adapter.close()
