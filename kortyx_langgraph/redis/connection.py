@@ -26,7 +26,6 @@ import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 import redis.exceptions
-from redis.crc import key_slot
 
 from kortyx_langgraph.core.flows import Emit, Flow
 from kortyx_langgraph.errors import (
@@ -62,11 +61,6 @@ SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 
 
-@functools.lru_cache(maxsize=4096)
-def _slot_of(key: str) -> int:
-    return int(key_slot(key.encode()))
-
-
 def _route(client: SyncClient | AsyncClient, keys: Sequence[str]) -> dict[str, Any]:
     """Where a Cluster client sends a script: the primary of its first key's slot (every key
     of a script shares it). Said up front, the client skips hashing every key on every call;
@@ -80,7 +74,7 @@ def _route(client: SyncClient | AsyncClient, keys: Sequence[str]) -> dict[str, A
     ):
         return {}
     try:
-        node = client.nodes_manager.get_node_from_slot(_slot_of(keys[0]))
+        node = client.nodes_manager.get_node_from_slot(direct.slot_of(keys[0]))
     except _FAILURES:
         return {}  # no map of the slot yet: the client finds the node itself
     return {"target_nodes": node}
@@ -225,8 +219,8 @@ class RedisConnection:
         )
         self._given_async: AsyncClient | None = None
         self._loaded: set[tuple[int, str]] = set()
-        # Set once a standalone client is created here (they all are then): whether
-        # hiredis packs the commands sent down their pooled connections (redis/direct.py).
+        # Set once a client that sends down pooled connections (redis/direct.py) is
+        # created here (a standalone one, or a sync Cluster one): whether hiredis packs.
         self._direct_fast: bool | None = None
         self._group = GroupCommit(self._resolve, self._abandoned)
         self._agroups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGroupCommit] = (
@@ -324,6 +318,7 @@ class RedisConnection:
                                 connection_pool_class=redis.BlockingConnectionPool,
                                 **pool_options(options),
                             )
+                        self._direct_fast = direct.hiredis_packs(options)
                     else:
                         pool = redis.BlockingConnectionPool.from_url(url, **pool_options(options))
                         self._sync = self._directed(redis.Redis(connection_pool=pool))
@@ -397,7 +392,14 @@ class RedisConnection:
         ``execute_command``, told the node on a Cluster client created here."""
         fast = self._direct_fast
         if fast is not None:
-            return direct.call(client, args, fast=fast)  # type: ignore[arg-type]
+            if not isinstance(client, redis.cluster.RedisCluster):
+                return direct.call(client, args, fast=fast)
+            node = direct.primary_client(client, args[3]) if args[2] else None
+            if node is not None:
+                try:
+                    return direct.call(node, args, fast=fast)
+                except direct.REDIRECTED:
+                    pass  # not run there: the client follows the redirection
         route = _route(client, args[3 : 3 + args[2]]) if self.owns_clients else {}
         sender: Any = client  # redis-py's sync Cluster client has no annotations here
         return sender.execute_command(*args, **route)
@@ -499,8 +501,8 @@ class RedisConnection:
     async def acommand(self, client: AsyncClient, *args: Any) -> Any:
         """:meth:`command` with an asyncio client."""
         fast = self._direct_fast
-        if fast is not None:
-            return await direct.acall(client, args, fast=fast)  # type: ignore[arg-type]
+        if fast is not None and isinstance(client, redis.asyncio.Redis):
+            return await direct.acall(client, args, fast=fast)
         route = _route(client, args[3 : 3 + args[2]]) if self.owns_clients else {}
         return await client.execute_command(*args, **route)
 

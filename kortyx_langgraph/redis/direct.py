@@ -17,18 +17,27 @@ that failed mid-call (a send or read that raised, a timeout, a cancelled task) s
 half-read reply reaches the next caller. A connection redis-py asks to reconnect (server
 maintenance notices) is closed before it goes back to the pool.
 
+A sync Cluster client the adapter created sends the same way down a connection of the
+primary its slot map gives for the script's keys (:func:`primary_client`). A node that
+answers ``MOVED`` or ``ASK`` has not run the script, so the call is handed to the
+client's ``execute_command``, which follows the redirection and reads its slot map again.
+
 Not here: a client passed in with ``client=`` (its retries and hooks are the caller's),
-one made with ``single_connection_client``, and Cluster clients (redirections are theirs
-to follow); those go through ``execute_command``.
+one made with ``single_connection_client``, and asyncio Cluster clients (their per-node
+connections are not a public pool); those go through ``execute_command``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import redis
 import redis.asyncio
+import redis.cluster
+import redis.exceptions
+from redis.crc import key_slot
 
 _hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
 try:
@@ -42,8 +51,12 @@ _REDIS_PY_MAJOR = int(redis.__version__.split(".", 1)[0])
 _LEND: tuple[str, ...] = ("EVALSHA",) if _REDIS_PY_MAJOR < 6 else ()
 
 
-def _utf8_strict(pool: Any) -> bool:
-    kwargs = pool.connection_kwargs
+REDIRECTED = (redis.exceptions.MovedError, redis.exceptions.AskError)
+"""What a Cluster node answers, without running the script, for a slot it does not serve."""
+
+
+def utf8_strict(kwargs: Mapping[str, Any]) -> bool:
+    """Whether connections made with ``kwargs`` encode text as strict UTF-8."""
     encoding = str(kwargs.get("encoding", "utf-8")).lower().replace("_", "-")
     return encoding in ("utf-8", "utf8") and kwargs.get("encoding_errors", "strict") == "strict"
 
@@ -57,7 +70,29 @@ def sends_directly(client: object) -> bool:
 
 def packer(client: redis.Redis | redis.asyncio.Redis) -> bool:
     """Whether ``client``'s commands may be packed by hiredis (strict UTF-8 text)."""
-    return _hiredis_pack is not None and _utf8_strict(client.connection_pool)
+    return hiredis_packs(client.connection_pool.connection_kwargs)
+
+
+def hiredis_packs(kwargs: Mapping[str, Any]) -> bool:
+    """Whether commands of connections made with ``kwargs`` may be packed by hiredis."""
+    return _hiredis_pack is not None and utf8_strict(kwargs)
+
+
+def primary_client(cluster: redis.cluster.RedisCluster, key: str) -> redis.Redis | None:
+    """The client of the primary that ``cluster``'s slot map gives for ``key`` (``None``
+    while the client has no map of that slot: it finds the node itself then)."""
+    try:
+        node = cluster.nodes_manager.get_node_from_slot(slot_of(key))
+        client: redis.Redis = cluster.get_redis_connection(node)
+    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError):
+        return None
+    return client
+
+
+@functools.lru_cache(maxsize=4096)
+def slot_of(key: str) -> int:
+    """The Cluster hash slot of ``key``."""
+    return int(key_slot(key.encode()))
 
 
 def _packed(conn: Any, args: Sequence[Any], fast: bool) -> list[bytes]:
