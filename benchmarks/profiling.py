@@ -155,12 +155,15 @@ def round_trip_floor(urls: Sequence[str], cluster: bool, count: int = 2000) -> l
             sha = hashlib.sha1(source.encode()).hexdigest()
             client.script_load(source)  # on every primary of a cluster
             probes[name] = functools.partial(client.evalsha, sha, len(keys), *keys)
-            if direct.sends_directly(client):  # as a standalone adapter sends its scripts
+            # as an adapter sends its scripts: down a pooled connection of the client, or
+            # of the primary holding the keys' slot on a Cluster (the keys share one)
+            node = direct.primary_client(client, keys[0]) if cluster else client
+            if node is not None and direct.sends_directly(node):
                 probes[f"{name}, down a pooled connection"] = functools.partial(
                     direct.call,
-                    client,
+                    node,
                     ("EVALSHA", sha, len(keys), *keys),
-                    fast=direct.packer(client),
+                    fast=direct.packer(node),
                 )
         for name, probe in probes.items():
             before = nodes.command_calls()
