@@ -387,9 +387,11 @@ class RedisConnection:
         return reply
 
     def command(self, client: SyncClient, *args: Any) -> Any:
-        """One command (a script call) with ``client``: down a pooled connection of a
-        standalone client this connection created (``redis/direct.py``), else through
-        ``execute_command``, told the node on a Cluster client created here."""
+        """One command (a script call) with ``client``. A client created here sends it
+        down a pooled connection (``redis/direct.py``): its own, or on a Cluster the slot's
+        primary's, handing a redirected call to the Cluster client. Else, and for a client
+        passed in, through ``execute_command`` (told the node on a Cluster client created
+        here)."""
         fast = self._direct_fast
         if fast is not None:
             if not isinstance(client, redis.cluster.RedisCluster):
