@@ -99,8 +99,12 @@ def split_member(member: str) -> tuple[str, str]:
     return decode(ns_part), decode(id_part)
 
 
+@functools.lru_cache(maxsize=8192, typed=True)  # typed: 1 and 1.0 are different versions
 def blob_suffix(channel: str, version: str | int | float) -> str:
-    """The part of a blob field after ``"<ns>:"``; stored in the checkpoint record."""
+    """The part of a blob field after ``"<ns>:"``; stored in the checkpoint record.
+
+    Remembered for the most recent pairs: a ``put`` names each of its channels' blobs
+    three times, and a channel that did not change keeps its version from step to step."""
     return f"{encode(channel)}:{encode(str(version))}"
 
 
