@@ -317,3 +317,25 @@ def test_only_pooled_standalone_clients_send_down_a_connection_packed_by_hiredis
     assert result["log"] == ["asked", "done:yes"]
     assert adapter.pending.list(thread) == []
     adapter.close()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("fast", [True, False], ids=["hiredis", "connection"])
+async def test_a_pipeline_sent_down_a_connection_gives_a_reply_or_an_error_per_call(
+    server: RedisServer, fast: bool
+) -> None:
+    key = f"kortyx-pipe-{uuid.uuid4().hex[:8]}"
+    commands = [("SET", key, "x"), ("INCR", key), ("APPEND", key, "yz"), ("GET", key)]
+    sync = redis.Redis.from_url(server.url, max_connections=1)
+    replies = direct.call_many(sync, commands, fast=fast)
+    assert replies[0] is True or replies[0] == b"OK"
+    assert isinstance(replies[1], redis.exceptions.ResponseError)  # not an integer
+    assert replies[2:] == [3, b"xyz"]  # the calls after an error reply still ran
+    assert direct.call(sync, ("GET", key), fast=fast) == b"xyz"  # the connection is clean
+    asynchronous = redis.asyncio.Redis.from_url(server.url, max_connections=1)
+    replies = await direct.acall_many(asynchronous, commands, fast=fast)
+    assert isinstance(replies[1], redis.exceptions.ResponseError)
+    assert replies[2:] == [3, b"xyz"]
+    assert await direct.acall(asynchronous, ("GET", key), fast=fast) == b"xyz"
+    await asynchronous.aclose()
+    sync.close()

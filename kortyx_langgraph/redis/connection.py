@@ -80,6 +80,11 @@ def _route(client: SyncClient | AsyncClient, keys: Sequence[str]) -> dict[str, A
     return {"target_nodes": node}
 
 
+def _evalshas(steps: Sequence[Call]) -> list[tuple[Any, ...]]:
+    """The ``EVALSHA`` command of each of ``steps``."""
+    return [("EVALSHA", step.script.sha, len(step.keys), *step.keys, *step.args) for step in steps]
+
+
 _FAILURES = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
 """What a send can raise besides our own errors (redis-py's Cluster errors are not all
 ``RedisError``s)."""
@@ -627,6 +632,8 @@ class RedisConnection:
         if isinstance(client, redis.cluster.RedisCluster):
             primary = client.get_node_from_key(steps[0].keys[0])  # type: ignore[no-untyped-call]
             node = client.get_redis_connection(primary)
+        if self._direct_fast is not None:  # a client created here (redis/direct.py)
+            return direct.call_many(node, _evalshas(steps), fast=self._direct_fast)
         pipe = node.pipeline(transaction=False)
         for step in steps:
             pipe.evalsha(step.script.sha, len(step.keys), *step.keys, *step.args)
@@ -637,6 +644,8 @@ class RedisConnection:
         node: Any = client
         if isinstance(client, redis.asyncio.cluster.RedisCluster):
             node = self._async_node_client(client, steps[0].keys[0])
+        elif self._direct_fast is not None:  # a client created here (redis/direct.py)
+            return await direct.acall_many(node, _evalshas(steps), fast=self._direct_fast)
         pipe = node.pipeline(transaction=False)
         for step in steps:
             pipe.evalsha(step.script.sha, len(step.keys), *step.keys, *step.args)

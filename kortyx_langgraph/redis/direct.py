@@ -17,6 +17,10 @@ that failed mid-call (a send or read that raised, a timeout, a cancelled task) s
 half-read reply reaches the next caller. A connection redis-py asks to reconnect (server
 maintenance notices) is closed before it goes back to the pool.
 
+Writes of one thread that overlap go as one pipeline (``redis/batching/``):
+:func:`call_many` packs them into one buffer, sends it, and reads a reply per call, an
+error reply as its exception, as ``pipeline.execute(raise_on_error=False)`` does.
+
 A sync Cluster client the adapter created sends the same way down a connection of the
 primary its slot map gives for the script's keys (:func:`primary_client`). A node that
 answers ``MOVED`` or ``ASK`` has not run the script, so the call is handed to the
@@ -133,6 +137,57 @@ async def acall(client: redis.asyncio.Redis, args: Sequence[Any], *, fast: bool)
     try:
         await conn.send_packed_command(_packed(conn, args, fast))
         return await conn.read_response()
+    finally:
+        if _reconnect_asked(conn):
+            await conn.disconnect()
+        await pool.release(conn)
+
+
+def _packed_many(conn: Any, commands: Sequence[Sequence[Any]], fast: bool) -> list[bytes]:
+    if fast:
+        assert _hiredis_pack is not None
+        pack = _hiredis_pack
+        return [b"".join([pack(tuple(command)) for command in commands])]
+    packed: list[bytes] = conn.pack_commands(commands)
+    return packed
+
+
+def call_many(client: redis.Redis, commands: Sequence[Sequence[Any]], *, fast: bool) -> list[Any]:
+    """Send ``commands`` at once on one connection (a pipeline, no transaction) and return
+    a reply per command, an error reply as its exception; as
+    ``pipeline.execute(raise_on_error=False)`` would. A failed connection raises, closed."""
+    pool: Any = client.connection_pool
+    conn: Any = pool.get_connection(*_LEND)
+    try:
+        conn.send_packed_command(_packed_many(conn, commands, fast))
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(conn.read_response())
+            except redis.exceptions.ResponseError as error:  # the reply was read whole
+                replies.append(error)
+        return replies
+    finally:
+        if _reconnect_asked(conn):
+            conn.disconnect()
+        pool.release(conn)
+
+
+async def acall_many(
+    client: redis.asyncio.Redis, commands: Sequence[Sequence[Any]], *, fast: bool
+) -> list[Any]:
+    """:func:`call_many` with an asyncio client."""
+    pool: Any = client.connection_pool
+    conn: Any = await pool.get_connection(*_LEND)
+    try:
+        await conn.send_packed_command(_packed_many(conn, commands, fast))
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(await conn.read_response())
+            except redis.exceptions.ResponseError as error:
+                replies.append(error)
+        return replies
     finally:
         if _reconnect_asked(conn):
             await conn.disconnect()
