@@ -99,16 +99,16 @@ def slot_of(key: str) -> int:
     return int(key_slot(key.encode()))
 
 
-def _packed(conn: Any, args: Sequence[Any], fast: bool) -> list[bytes]:
-    if fast:
-        assert _hiredis_pack is not None
-        return [_hiredis_pack(tuple(args))]
-    return list(conn.pack_command(*args))
-
-
 def _reconnect_asked(conn: Any) -> bool:
     should = getattr(conn, "should_reconnect", None)  # redis-py 7 and later
     return bool(should()) if should is not None else False
+
+
+def _one(replies: list[Any]) -> Any:
+    reply = replies[0]
+    if isinstance(reply, redis.exceptions.ResponseError):
+        raise reply
+    return reply
 
 
 def call(client: redis.Redis, args: Sequence[Any], *, fast: bool) -> Any:
@@ -118,29 +118,13 @@ def call(client: redis.Redis, args: Sequence[Any], *, fast: bool) -> Any:
     An error reply is raised as redis-py's exception for it (``NoScriptError``,
     ``ResponseError``); a failed connection as ``ConnectionError`` or ``TimeoutError``,
     with the connection closed."""
-    pool: Any = client.connection_pool
-    conn: Any = pool.get_connection(*_LEND)
-    try:
-        conn.send_packed_command(_packed(conn, args, fast))
-        return conn.read_response()
-    finally:
-        if _reconnect_asked(conn):
-            conn.disconnect()
-        pool.release(conn)
+    return _one(call_many(client, (args,), fast=fast))
 
 
 async def acall(client: redis.asyncio.Redis, args: Sequence[Any], *, fast: bool) -> Any:
     """:func:`call` with an asyncio client. A task cancelled mid-call closes the
     connection (redis-py's ``Connection`` does), so no reply is left on it."""
-    pool: Any = client.connection_pool
-    conn: Any = await pool.get_connection(*_LEND)
-    try:
-        await conn.send_packed_command(_packed(conn, args, fast))
-        return await conn.read_response()
-    finally:
-        if _reconnect_asked(conn):
-            await conn.disconnect()
-        await pool.release(conn)
+    return _one(await acall_many(client, (args,), fast=fast))
 
 
 def _packed_many(conn: Any, commands: Sequence[Sequence[Any]], fast: bool) -> list[bytes]:
