@@ -100,7 +100,22 @@ def pack_checkpoint(
     the body's length, so the scripts may append the first task's writes to the record;
     without, the record has the form of earlier versions.
     """
-    header: list[Any] = [record.parent_id or "", record.run_id or "", _refs(record, inline or {})]
+    return pack_checkpoint_parts(record, squeeze, inline, with_writes=with_writes)[0]
+
+
+def pack_checkpoint_parts(
+    record: StoredCheckpoint,
+    squeeze: Squeeze = same,
+    inline: Mapping[str, bytes] | None = None,
+    *,
+    with_writes: bool = True,
+    suffixes: Mapping[str, str] | None = None,
+) -> tuple[bytes, bytes]:
+    """``(stored form, its header)``: :func:`pack_checkpoint` and the header that
+    :func:`split_record` would find in it, without splitting it again. ``suffixes`` maps
+    each channel to its blob suffix when the caller has them already."""
+    refs = _refs(record, inline or {}, suffixes)
+    header: list[Any] = [record.parent_id or "", record.run_id or "", refs]
     if record.compact:
         header.append(1)
     body = squeeze(
@@ -110,8 +125,8 @@ def pack_checkpoint(
     )
     packed = ormsgpack.packb(header)
     if not with_writes:
-        return _U32.pack(len(packed)) + packed + body
-    return _U32.pack(len(packed) | WITH_WRITES) + packed + _U32.pack(len(body)) + body
+        return _U32.pack(len(packed)) + packed + body, packed
+    return _U32.pack(len(packed) | WITH_WRITES) + packed + _U32.pack(len(body)) + body, packed
 
 
 WITH_WRITES = 0x8000_0000
@@ -139,13 +154,15 @@ def _record_parts(data: bytes) -> tuple[Any, Any]:
     return _unpack(header, "checkpoint"), _unpack(body, "checkpoint")
 
 
-def _refs(record: StoredCheckpoint, inline: Mapping[str, bytes]) -> list[str]:
+def _refs(
+    record: StoredCheckpoint, inline: Mapping[str, bytes], suffixes: Mapping[str, str] | None
+) -> list[str]:
     """The blob suffixes of a record, a version written once for a run of channels at it,
     each followed by its value when the record keeps it."""
     refs: list[str] = []
     last: str | None = None
     for channel, version in record.channel_versions.items():
-        suffix = blob_suffix(channel, version)
+        suffix = blob_suffix(channel, version) if suffixes is None else suffixes[channel]
         name, _, at = suffix.partition(":")
         ref = name if at == last else suffix
         value = inline.get(channel)

@@ -213,7 +213,7 @@ class DeltaPlanner:
         count = shape.count
         items = memoryview(payload)[shape.start :]
         previous = self._last.get(key)
-        digest = hashlib.blake2b(digest_size=16)
+        digest = hashlib.sha256()  # about twice blake2b's speed where CPUs have SHA instructions
         plan = NO_DELTA
         depth = 0
         if (

@@ -439,8 +439,8 @@ class RedisOperations:
         copies = _copies_of_kept(
             parent, ns, versions=versions, suffixes=suffixes, inline=inline, sent=encoded.blobs
         )
-        record = codec.pack_checkpoint(
-            encoded.record, squeeze, inline, with_writes=self.writes_in_record
+        record, header = codec.pack_checkpoint_parts(
+            encoded.record, squeeze, inline, with_writes=self.writes_in_record, suffixes=suffixes
         )
         head: list[Any] = [
             self._ttl,
@@ -460,7 +460,6 @@ class RedisOperations:
             args = head + _blob_args(planned, squeeze, deltas=False)
             yield Call(scripts.PUT, keys, args, after=after)
         refs = {c: (suffix, inline.get(c)) for c, suffix in suffixes.items()}
-        header = codec.split_record(record)[0]
         self.kept.remember(kept_key, Remembered(encoded.checkpoint_id, refs, header))
         return checkpoint_config(thread_id, checkpoint_ns, encoded.checkpoint_id)
 
