@@ -14,6 +14,7 @@ from kortyx_langgraph.core.records import EMPTY_BLOB, StoredCheckpoint, StoredWr
 from kortyx_langgraph.errors import DeserializationError
 from kortyx_langgraph.redis import codec
 from kortyx_langgraph.redis.layout import (
+    blob_suffix,
     checkpoint_key_pattern,
     checkpoint_member,
     decode,
@@ -135,6 +136,28 @@ def test_values_kept_in_a_record_come_back_with_it(
         if marked:
             channel = decode(name.partition(":")[0])
             assert codec.unpack_blob(b"=" + text.encode()) == codec.unpack_blob(kept[channel])
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=10),
+        st.one_of(st.integers(0, 2**53), st.floats(0, 1e9), st.text(max_size=10)),
+    ),
+    st.booleans(),
+)
+def test_a_record_packed_with_its_header_is_the_record_packed_alone(
+    versions: dict[str, int | float | str], with_writes: bool
+) -> None:
+    record = StoredCheckpoint(("msgpack", b"\x80"), ("msgpack", b"\x81"), "p", "r", versions)
+    inline = dict.fromkeys(list(versions)[:1], codec.pack_blob(("msgpack", b"\x01")))
+    alone = codec.pack_checkpoint(record, inline=inline, with_writes=with_writes)
+    suffixes = {channel: blob_suffix(channel, version) for channel, version in versions.items()}
+    for given_suffixes in (None, suffixes):
+        packed, header = codec.pack_checkpoint_parts(
+            record, inline=inline, with_writes=with_writes, suffixes=given_suffixes
+        )
+        assert packed == alone
+        assert header == codec.split_record(packed)[0]
 
 
 def test_a_corrupted_kept_value_is_a_typed_error() -> None:

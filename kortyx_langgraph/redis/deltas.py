@@ -213,7 +213,7 @@ class DeltaPlanner:
         count = shape.count
         items = memoryview(payload)[shape.start :]
         previous = self._last.get(key)
-        digest = hashlib.sha256()  # about twice blake2b's speed where CPUs have SHA instructions
+        digest = hashlib.sha256()  # faster than blake2b on CPUs with SHA instructions
         plan = NO_DELTA
         depth = 0
         if (
