@@ -327,8 +327,9 @@ local function later_tasks(member)
   return hmget_all(KEYS[4], fields)
 end
 
--- -> {frames...} (false if the checkpoint has no writes); rec: the checkpoint's record
-local function writes_of(member, rec)
+-- -> {frames...} (false if the checkpoint has no writes); rec: the checkpoint's record;
+-- later: later_tasks(member) when the caller has read it already
+local function writes_of(member, rec, later)
   local at = rec and writes_at(rec)
   local first
   if at and at <= #rec then
@@ -338,7 +339,7 @@ local function writes_of(member, rec)
   end
   if not first then return false end
   local out = {first}
-  local tasks = later_tasks(member)
+  local tasks = later or later_tasks(member)
   if #tasks == 0 then return out end
   local fields = {}
   for i, t in ipairs(tasks) do fields[i] = member .. '|' .. t end
@@ -378,9 +379,10 @@ local function pack_frames(task, order, entries)
   return table.concat(parts)
 end
 
-local function drop_writes(member)
+-- later: later_tasks(member) when the caller has read it already
+local function drop_writes(member, later)
   local doomed = {member, member .. '#'}
-  for i, t in ipairs(later_tasks(member)) do
+  for i, t in ipairs(later or later_tasks(member)) do
     doomed[#doomed + 1] = member .. '#' .. i
     doomed[#doomed + 1] = member .. '|' .. t
   end
@@ -760,9 +762,10 @@ for _, member in ipairs(members) do
       mine.entries[key] = entries[key]
     end
   end
-  for _, value in ipairs(writes_of(member, held) or {}) do merge(value) end
+  local later = later_tasks(member)  -- read once for both
+  for _, value in ipairs(writes_of(member, held, later) or {}) do merge(value) end
   for _, value in ipairs(copied[member]) do merge(value) end
-  drop_writes(member)
+  drop_writes(member, later)
   local rec = records[member]
   if not rec and held then
     local at = writes_at(held)
