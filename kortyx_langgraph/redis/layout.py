@@ -103,8 +103,8 @@ def split_member(member: str) -> tuple[str, str]:
 def blob_suffix(channel: str, version: str | int | float) -> str:
     """The part of a blob field after ``"<ns>:"``; stored in the checkpoint record.
 
-    Remembered for the most recent pairs: a ``put`` names each of its channels' blobs
-    three times, and a channel that did not change keeps its version from step to step."""
+    Remembered for the most recent pairs: a channel that did not change keeps its version
+    from step to step, so each ``put`` asks again for the suffixes of the step before."""
     return f"{encode(channel)}:{encode(str(version))}"
 
 
