@@ -64,10 +64,11 @@ def rows(found: Timings, labels: Sequence[str]) -> list[list[str]]:
             again = found.get((label, "replay", method))
             if not loop or not again:
                 continue
+            # wall and CPU in the loop, then wall and CPU replayed
             cells = [
-                statistics.median(x[i]) * 1e6
-                for x in (list(zip(*loop, strict=True)), list(zip(*again, strict=True)))
-                for i in (0, 1)
+                statistics.median(call[clock] for call in calls) * 1e6
+                for calls in (loop, again)
+                for clock in (0, 1)
             ]
             out.append(
                 [
