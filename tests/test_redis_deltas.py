@@ -20,6 +20,7 @@ from langgraph.graph.message import add_messages
 
 from kortyx_langgraph import create_redis_framework_adapter
 from kortyx_langgraph.redis.deltas import (
+    HELD_BYTES,
     MAX_CHAIN,
     DeltaPlanner,
     array_header,
@@ -82,6 +83,51 @@ def test_chains_are_bounded() -> None:
         run = run + 1 if plan.base_field else 0
         depths.append(run)
     assert max(depths) == MAX_CHAIN
+
+
+steps = st.lists(
+    st.tuples(
+        st.sampled_from("abc"),  # which channel is written
+        st.one_of(st.none(), items),  # None: the channel's list is replaced, else extended
+        st.booleans(),  # sent as a bytearray, changed after it was planned
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@given(steps)
+def test_the_byte_budget_changes_what_a_plan_costs_never_the_plan(
+    writes: list[tuple[str, list[Any] | None, bool]],
+) -> None:
+    # the planner compares a new version with the last one in place while its byte budget
+    # holds that one, and with a digest after: whatever the budget, every write is planned
+    # alike (among planners keeping as many entries), and so is a buffer that its caller
+    # changes after the plan (which must not be kept as it was handed in)
+    groups = [
+        [DeltaPlanner(held_bytes=b) for b in (HELD_BYTES, 0, 40)],
+        [DeltaPlanner(capacity=2, held_bytes=b) for b in (HELD_BYTES, 0, 60)],
+    ]
+    lists: dict[str, list[Any]] = {}
+    for n, (channel, added, mutable) in enumerate(writes):
+        before = lists.get(channel, [])
+        lists[channel] = [n] if added is None else before + added
+        payload = ormsgpack.packb(lists[channel])
+        for planners in groups:
+            plans = set()
+            for planner in planners:
+                sent = bytearray(payload) if mutable else payload
+                plan = planner.plan(("t", "", channel), f"v{n}", "msgpack", sent)  # type: ignore[arg-type]
+                if isinstance(sent, bytearray):
+                    sent[-1:] = b"\xc0"  # the caller reuses its buffer
+                plans.add((plan.base_field, plan.delta))
+            assert len(plans) == 1
+            (base, delta), *_ = plans
+            if base:  # a delta of the version before: exactly the items after it
+                assert base == f"v{max(i for i, w in enumerate(writes[:n]) if w[0] == channel)}"
+                assert lists[channel][: len(before)] == before
+                tail = lists[channel][len(before) :]
+                assert delta.endswith(ormsgpack.packb(tail)[len(make_array_header(len(tail))) :])
 
 
 class Chat(TypedDict):

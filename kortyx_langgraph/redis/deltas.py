@@ -10,8 +10,9 @@ serializer does so for lists), or as a ``DeltaChannel`` snapshot of one (the ext
 :data:`SNAPSHOT_EXT` around the array; a read puts it back around the joined list):
 
 * :class:`DeltaPlanner` remembers, per (thread, namespace, channel), the last version this
-  process wrote: its blob field, item count, byte length and a digest of its items. When the
-  next version's items start with exactly those bytes, it is written as a delta.
+  process wrote: its blob field, item count, byte length and the value itself (a digest of
+  its items instead, for the values past a byte budget). When the next version's items
+  start with exactly those bytes, it is written as a delta.
 * The client sends the delta alone. The put script stores it only if the base blob still
   exists (``prune`` may have removed it); otherwise it writes nothing and says so, and the
   client sends the full values in a second call. So a delta is never written against a
@@ -25,19 +26,23 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import ormsgpack
 
 from kortyx_langgraph.errors import DeserializationError
 from kortyx_langgraph.redis.compression import inflate
-from kortyx_langgraph.redis.recent import Recent
 
 MAX_CHAIN = 64
 """Deltas in a row before a full value is stored again."""
 REMEMBERED = 10_000
 """(thread, namespace, channel) entries the planner keeps, least recently written first out."""
+HELD_BYTES = 32 * 1024 * 1024
+"""Bytes of written list values the planner keeps to compare the next version with in
+place; past it, it keeps digests of the least recently written ones instead."""
 DELTA_MARK = b"~"
 _U32 = struct.Struct(">I")
 
@@ -171,13 +176,31 @@ def join_chain(chain: Sequence[bytes | None], unpack_full: object) -> tuple[str,
 
 @dataclass(frozen=True)
 class Remembered:
-    """The last version of one channel this process wrote."""
+    """The last version of one channel this process wrote: its blob field, item count and
+    the items' byte length, and either the value itself (``payload``, its items from byte
+    ``start``) or, once the planner's byte budget let go of it, a digest of its items."""
 
     field: str
     count: int
     length: int
-    digest: bytes
     depth: int
+    payload: bytes | None = None
+    start: int = 0
+    digest: bytes = b""
+
+    def extended_by(self, payload: bytes, start: int) -> bool:
+        """Whether ``payload``'s items from byte ``start`` begin with exactly these items."""
+        if self.payload is not None:  # compared in place: no copy, no hash
+            return payload.startswith(memoryview(self.payload)[self.start :], start)
+        view = memoryview(payload)[start : start + self.length]
+        return hashlib.sha256(view).digest() == self.digest
+
+    def digested(self) -> Remembered:
+        """The same entry with a digest of its items in place of the value."""
+        if self.payload is None:
+            return self
+        items = memoryview(self.payload)[self.start :]
+        return replace(self, payload=None, start=0, digest=hashlib.sha256(items).digest())
 
 
 @dataclass(frozen=True)
@@ -192,10 +215,25 @@ NO_DELTA = BlobPlan("", b"")
 
 
 class DeltaPlanner:
-    """Decides, per blob written, whether it can be stored as a delta; thread-safe."""
+    """Decides, per blob written, whether it can be stored as a delta; thread-safe.
 
-    def __init__(self, capacity: int = REMEMBERED) -> None:
-        self._last: Recent[tuple[str, str, str], Remembered] = Recent(capacity)
+    It keeps the last list value written per channel (a reference to the serialized bytes,
+    not a copy), so the next version is compared with it in place. Past ``held_bytes`` in
+    all, the values written least recently are let go of and a digest kept instead, which
+    the next version is hashed to compare with: the budget never changes a plan, only what
+    it costs to make one.
+    """
+
+    def __init__(self, capacity: int = REMEMBERED, held_bytes: int = HELD_BYTES) -> None:
+        self._capacity = capacity
+        self._held_bytes = held_bytes
+        self._lock = threading.Lock()
+        self._last: OrderedDict[tuple[str, str, str], Remembered] = OrderedDict()
+        """Per key, least recently written first."""
+        self._held: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        """The keys whose entry holds its value, with its size, least recently written
+        first."""
+        self._held_total = 0
 
     def plan(
         self,
@@ -210,10 +248,10 @@ class DeltaPlanner:
         shape = list_shape(payload) if kind == "msgpack" else None
         if shape is None:
             return NO_DELTA
-        count = shape.count
-        items = memoryview(payload)[shape.start :]
-        previous = self._last.get(key)
-        digest = hashlib.sha256()  # faster than blake2b on CPUs with SHA instructions
+        count, start = shape.count, shape.start
+        length = len(payload) - start
+        with self._lock:
+            previous = self._last.get(key)
         plan = NO_DELTA
         depth = 0
         if (
@@ -221,23 +259,50 @@ class DeltaPlanner:
             and previous.field != field
             and previous.depth < MAX_CHAIN
             and count >= previous.count
-            and len(items) >= previous.length
+            and length >= previous.length
+            and previous.extended_by(payload, start)
         ):
-            digest.update(items[: previous.length])
-            if digest.copy().digest() == previous.digest:
-                plan = BlobPlan(
+            plan = BlobPlan(
+                previous.field,
+                pack_delta(
                     previous.field,
-                    pack_delta(
-                        previous.field,
-                        count - previous.count,
-                        items[previous.length :],
-                        squeeze,
-                        snapshot=shape.snapshot,
-                    ),
-                )
-                depth = previous.depth + 1
-            digest.update(items[previous.length :])
-        else:
-            digest.update(items)
-        self._last.put(key, Remembered(field, count, len(items), digest.digest(), depth))
+                    count - previous.count,
+                    memoryview(payload)[start + previous.length :],
+                    squeeze,
+                    snapshot=shape.snapshot,
+                ),
+            )
+            depth = previous.depth + 1
+        entry = Remembered(field, count, length, depth, payload, start)
+        if type(payload) is not bytes or len(payload) > self._held_bytes:
+            entry = entry.digested()  # a buffer that may change, or more than the budget
+        self._remember(key, entry)
         return plan
+
+    def _remember(self, key: tuple[str, str, str], entry: Remembered) -> None:
+        """Keep ``entry`` as ``key``'s; then let go of the values past the byte budget."""
+        letting_go = []
+        with self._lock:
+            self._last[key] = entry
+            self._last.move_to_end(key)
+            self._release(key)
+            if entry.payload is not None:
+                self._held[key] = len(entry.payload)
+                self._held_total += len(entry.payload)
+            while len(self._last) > self._capacity:
+                self._release(self._last.popitem(last=False)[0])
+            while self._held_total > self._held_bytes:
+                oldest, size = self._held.popitem(last=False)
+                self._held_total -= size
+                letting_go.append((oldest, self._last[oldest]))
+        for oldest, held in letting_go:  # hashed outside the lock
+            digested = held.digested()
+            with self._lock:
+                if self._last.get(oldest) is held:  # not written again meanwhile
+                    self._last[oldest] = digested
+
+    def _release(self, key: tuple[str, str, str]) -> None:
+        """``key``'s entry no longer counts against the byte budget (lock held)."""
+        size = self._held.pop(key, None)
+        if size is not None:
+            self._held_total -= size
