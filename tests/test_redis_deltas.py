@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import Annotated, Any, TypedDict
 
@@ -122,12 +123,48 @@ def test_the_byte_budget_changes_what_a_plan_costs_never_the_plan(
                     sent[-1:] = b"\xc0"  # the caller reuses its buffer
                 plans.add((plan.base_field, plan.delta))
             assert len(plans) == 1
+            assert all(_held(planner) <= planner._held_bytes for planner in planners)
             (base, delta), *_ = plans
             if base:  # a delta of the version before: exactly the items after it
                 assert base == f"v{max(i for i, w in enumerate(writes[:n]) if w[0] == channel)}"
                 assert lists[channel][: len(before)] == before
                 tail = lists[channel][len(before) :]
                 assert delta.endswith(ormsgpack.packb(tail)[len(make_array_header(len(tail))) :])
+
+
+def _held(planner: DeltaPlanner) -> int:
+    """Bytes of the values ``planner`` keeps to compare in place."""
+    return sum(len(e.payload) for e in planner._last.values() if e.payload is not None)
+
+
+def test_threads_planning_at_once_each_get_their_deltas_within_the_budget() -> None:
+    # threads of one process plan their own threads' lists at once, while the budget lets
+    # go of values under them: every step of every list is still a delta of the one before
+    # (but the first of each chain)
+    planner = DeltaPlanner(held_bytes=2_000)
+    failures: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            for key in range(4):
+                values: list[int] = []
+                for step in range(150):
+                    values.append(step)
+                    payload = ormsgpack.packb(values)
+                    channel = ("t", "", f"{worker}-{key}")
+                    plan = planner.plan(channel, f"v{step}", "msgpack", payload)
+                    whole = step % (MAX_CHAIN + 1) == 0  # a chain's first value
+                    assert plan.base_field == ("" if whole else f"v{step - 1}")
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    workers = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert failures == []
+    assert 0 < _held(planner) <= 2_000
 
 
 class Chat(TypedDict):
