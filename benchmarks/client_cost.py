@@ -8,7 +8,9 @@ each of these ways, in alternating rounds:
 - the clients the adapter creates (its own options: timeouts, a blocking pool, no
   redis-py retries), through redis-py's ``execute_command``;
 - the same clients through the adapter's direct path (``kortyx_langgraph.redis.direct``),
-  which every script call of the adapter takes;
+  which every script call of the adapter takes; with asyncio (Python 3.11.3 and later)
+  also with its writes sent through redis-py's ``send_packed_command`` as they were
+  before, which runs each write as a task of its own under ``asyncio.wait_for``;
 - a bare connection, an instrument of this study only: one socket, hiredis's packer and
   reader, no pool, no health check, no reconnection; with asyncio, a ``Protocol`` that
   parses replies as they arrive, once with an ``asyncio.timeout`` around each call (what
@@ -134,6 +136,7 @@ async def timed_async(call: Callable[[], Awaitable[Any]], calls: int) -> tuple[f
 SYNC = ("redis-py execute_command", "kortyx direct path", "bare socket")
 ASYNC = (
     "redis-py execute_command",
+    "kortyx direct path, write in a task (wait_for)",
     "kortyx direct path",
     "bare protocol + asyncio.timeout",
     "bare protocol",
@@ -188,14 +191,26 @@ async def _measure_async(adapter: Any, host: str, port: int, calls: int, rounds:
         async with asyncio.timeout(5.0):
             return await bare.call(*command)
 
+    bounded = direct._TIMEOUT_CONTEXT
+
+    async def direct_write_in_a_task() -> Any:
+        direct._TIMEOUT_CONTEXT = False
+        try:
+            return await direct.acall(client, command, fast=fast)
+        finally:
+            direct._TIMEOUT_CONTEXT = bounded
+
     ways: dict[str, Callable[[], Awaitable[Any]]] = {
         ASYNC[0]: lambda: client.execute_command(*command),
-        ASYNC[1]: lambda: direct.acall(client, command, fast=fast),
-        ASYNC[2]: bare_with_timeout,
-        ASYNC[3]: lambda: bare.call(*command),
+        ASYNC[1]: direct_write_in_a_task,
+        ASYNC[2]: lambda: direct.acall(client, command, fast=fast),
+        ASYNC[3]: bare_with_timeout,
+        ASYNC[4]: lambda: bare.call(*command),
     }
+    if not bounded:  # before 3.11.3 the direct path writes in a task itself
+        del ways[ASYNC[1]]
     if not hasattr(asyncio, "timeout"):  # Python 3.10
-        del ways[ASYNC[2]]
+        del ways[ASYNC[3]]
     try:
         for call in ways.values():
             if await call() != 1:
@@ -246,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.rounds} rounds, standalone Redis; µs per call, medians over the rounds\n"
     )
     headers = ["client", "way", "wall µs", "CPU µs", "wall ÷ bare", "CPU ÷ bare"]
-    found = rows(sync_samples, "sync", SYNC[2]) + rows(async_samples, "asyncio", ASYNC[3])
+    found = rows(sync_samples, "sync", SYNC[2]) + rows(async_samples, "asyncio", ASYNC[4])
     print(table(headers, found))
     return 0
 

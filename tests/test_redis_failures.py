@@ -270,6 +270,58 @@ async def test_an_async_call_cancelled_mid_reply_leaves_nothing_on_the_pooled_co
     adapter.close()
 
 
+@pytest.fixture(params=[True, False], ids=["timeout-context", "redis-py-send"])
+def write_bound(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Each asyncio write test runs with the direct path's own bounded write and with
+    redis-py's ``send_packed_command``: both must behave alike."""
+    monkeypatch.setattr(direct, "_TIMEOUT_CONTEXT", direct._TIMEOUT_CONTEXT and request.param)
+    return bool(request.param)
+
+
+_LARGE = b"v" * (64 << 20)
+"""More than a stopped server's socket buffers take: a write of it waits to drain."""
+
+
+@pytest.mark.redis
+async def test_an_async_write_the_server_does_not_take_times_out_and_closes_the_connection(
+    server: RedisServer, write_bound: bool
+) -> None:
+    client = redis.asyncio.Redis.from_url(server.url, socket_timeout=0.3, max_connections=1)
+    key = f"kortyx-write-{uuid.uuid4().hex[:8]}"
+    assert await direct.acall(client, ("SET", key, "before"), fast=True) in (True, b"OK")
+    [conn] = client.connection_pool._available_connections
+    with server.stopped():
+        started = time.monotonic()
+        with pytest.raises(redis.exceptions.TimeoutError, match="writing"):
+            await asyncio.wait_for(direct.acall(client, ("SET", key, _LARGE), fast=True), 20)
+        waited = time.monotonic() - started
+    assert waited < 10  # bounded by the socket timeout, not by the server coming back
+    assert not conn.is_connected  # a write cut short is never continued by the next call
+    assert await direct.acall(client, ("GET", key), fast=True) == b"before"
+    await client.aclose()
+
+
+@pytest.mark.redis
+async def test_an_async_write_cancelled_midway_closes_the_connection(
+    server: RedisServer, write_bound: bool
+) -> None:
+    client = redis.asyncio.Redis.from_url(server.url, socket_timeout=30, max_connections=1)
+    key = f"kortyx-write-{uuid.uuid4().hex[:8]}"
+    assert await direct.acall(client, ("SET", key, "before"), fast=True) in (True, b"OK")
+    [conn] = client.connection_pool._available_connections
+    with server.stopped():
+        task = asyncio.create_task(direct.acall(client, ("SET", key, _LARGE), fast=True))
+        await asyncio.sleep(0.3)  # the write waits for a server that reads nothing
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert not conn.is_connected
+    for _ in range(3):  # each call gets its own reply, none of the cut write's
+        assert await direct.acall(client, ("GET", key), fast=True) == b"before"
+    await client.aclose()
+
+
 class _CountingRedis(redis.Redis):
     """A caller's client whose ``execute_command`` counts the commands it sends."""
 

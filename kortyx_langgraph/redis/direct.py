@@ -15,7 +15,10 @@ What matters of the client's behaviour stays, because it lives in redis-py's
 ``Connection``: connecting and its health check, socket timeouts, and closing a connection
 that failed mid-call (a send or read that raised, a timeout, a cancelled task) so that no
 half-read reply reaches the next caller. A connection redis-py asks to reconnect (server
-maintenance notices) is closed before it goes back to the pool.
+maintenance notices) is closed before it goes back to the pool. With asyncio (Python 3.11.3
+and later) the write itself is bounded here with ``asyncio.timeout`` rather than by
+``send_packed_command``'s ``asyncio.wait_for``, which runs it as a task of its own before
+Python 3.12; the connection is closed on the same failures, and the same errors raised.
 
 Writes of one thread that overlap go as one pipeline (``redis/batching/``):
 :func:`call_many` packs them into one buffer, sends it, and reads a reply per call, an
@@ -33,7 +36,9 @@ connections are not a public pool); those go through ``execute_command``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -97,6 +102,36 @@ def primary_client(cluster: redis.cluster.RedisCluster, key: str) -> redis.Redis
 def slot_of(key: str) -> int:
     """The Cluster hash slot of ``key``."""
     return int(key_slot(key.encode()))
+
+
+# Before Python 3.12, ``asyncio.wait_for`` runs what it waits for as a task of its own, and
+# redis-py's ``send_packed_command`` wraps every write in it when the connection has a
+# socket timeout, as the adapter's always do: a task and more turns of the event loop for
+# each call. ``asyncio.timeout`` bounds the same write without them (3.11.3 and later:
+# earlier 3.11 releases mishandle a cancellation inside it, and 3.10 has none).
+_TIMEOUT_CONTEXT = sys.version_info >= (3, 11, 3)
+
+
+async def _asend(conn: Any, packed: list[bytes]) -> None:
+    """Write ``packed`` on ``conn`` as its ``send_packed_command`` does: connected first and
+    its health checked, the write bounded by its socket timeout, and on any failure the
+    connection closed and the error raised as redis-py raises it."""
+    write = getattr(conn, "_send_packed_command", None)
+    if not _TIMEOUT_CONTEXT or write is None or not conn.is_connected or not conn.socket_timeout:
+        await conn.send_packed_command(packed)
+        return
+    await conn.check_health()
+    try:
+        async with asyncio.timeout(conn.socket_timeout):
+            await write(packed)
+    except OSError as error:  # the timeout's TimeoutError too; an OS-level one has an errno
+        await conn.disconnect(nowait=True)
+        if isinstance(error, TimeoutError) and error.errno is None:
+            raise redis.exceptions.TimeoutError("Timeout writing to socket") from None
+        raise redis.exceptions.ConnectionError(f"Error while writing to socket: {error}") from error
+    except BaseException:
+        await conn.disconnect(nowait=True)  # a write cut short: nothing more may follow it
+        raise
 
 
 def _reconnect_asked(conn: Any) -> bool:
@@ -164,7 +199,7 @@ async def acall_many(
     pool: Any = client.connection_pool
     conn: Any = await pool.get_connection(*_LEND)
     try:
-        await conn.send_packed_command(_packed_many(conn, commands, fast))
+        await _asend(conn, _packed_many(conn, commands, fast))
         replies: list[Any] = []
         for _ in commands:
             try:
