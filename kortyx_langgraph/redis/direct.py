@@ -106,10 +106,14 @@ def slot_of(key: str) -> int:
 
 # Before Python 3.12, ``asyncio.wait_for`` runs what it waits for as a task of its own, and
 # redis-py's ``send_packed_command`` wraps every write in it when the connection has a
-# socket timeout, as the adapter's always do: a task and more turns of the event loop for
-# each call. ``asyncio.timeout`` bounds the same write without them (3.11.3 and later:
-# earlier 3.11 releases mishandle a cancellation inside it, and 3.10 has none).
+# socket timeout, as the adapter's always do: a task created and scheduled for each call.
+# ``asyncio.timeout`` bounds the same write without one (3.11.3 and later: earlier 3.11
+# releases mishandle a cancellation inside it, and 3.10 has none). The write still waits
+# for one turn of the event loop first, as it did in its task: with many runs on one loop,
+# the writes of the tasks ready in one turn then go out together, and the server answers
+# them together (docs/benchmarks.md, "Asyncio writes without a task").
 _TIMEOUT_CONTEXT = sys.version_info >= (3, 11, 3)
+_TURN_FIRST = True
 
 
 async def _asend(conn: Any, packed: list[bytes]) -> None:
@@ -121,6 +125,8 @@ async def _asend(conn: Any, packed: list[bytes]) -> None:
         await conn.send_packed_command(packed)
         return
     await conn.check_health()
+    if _TURN_FIRST:
+        await asyncio.sleep(0)  # one turn of the loop; cancelled here, nothing was written
     try:
         async with asyncio.timeout(conn.socket_timeout):
             await write(packed)
