@@ -10,8 +10,9 @@ mode (``async``, the default, and ``sync``), with four savers in alternating rou
   path (``kortyx_langgraph.redis.direct``) waits for one turn of the event loop, then is
   bounded by ``asyncio.timeout``;
 - the same, written at once, without the turn of the loop;
-- the same, written through redis-py's ``send_packed_command``, which runs each write as a
-  task of its own under ``asyncio.wait_for`` (the way before).
+- the same, written through redis-py's ``send_packed_command`` (the way before), which
+  bounds each write with ``asyncio.wait_for``: before Python 3.12 that runs the write as a
+  task of its own, scheduled for the next turn of the loop; from 3.12 on it writes at once.
 
 A round runs ``--threads`` threads per saver, that many at once, and the figure is the
 round's wall time per super-step: the time of one super-step of one run alone, and the
@@ -44,8 +45,8 @@ STEPS = 20
 BASELINE = "InMemorySaver"
 SHIPPED = "kortyx Redis: a turn of the loop, then the write under asyncio.timeout"
 AT_ONCE = "kortyx Redis: the write at once, under asyncio.timeout"
-IN_A_TASK = "kortyx Redis: the write in a task of its own (wait_for)"
-WAYS = (BASELINE, SHIPPED, AT_ONCE, IN_A_TASK)
+REDIS_PY = "kortyx Redis: the write through redis-py's send_packed_command (wait_for)"
+WAYS = (BASELINE, SHIPPED, AT_ONCE, REDIS_PY)
 
 Samples = dict[str, list[float]]
 """Per saver: the wall time per super-step of each measured round, ms."""
@@ -56,7 +57,7 @@ def sent(way: str) -> Iterator[None]:
     """Within the block, the direct path sends its asyncio writes as ``way`` says (one of
     :data:`WAYS`; the baseline's is the shipped one)."""
     bounded, turn = direct._TIMEOUT_CONTEXT, direct._TURN_FIRST
-    direct._TIMEOUT_CONTEXT = bounded and way != IN_A_TASK
+    direct._TIMEOUT_CONTEXT = bounded and way != REDIS_PY
     direct._TURN_FIRST = turn and way != AT_ONCE
     try:
         yield

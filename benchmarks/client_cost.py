@@ -10,7 +10,7 @@ each of these ways, in alternating rounds:
 - the same clients through the adapter's direct path (``kortyx_langgraph.redis.direct``),
   which every script call of the adapter takes; with asyncio (Python 3.11.3 and later)
   also with its writes sent through redis-py's ``send_packed_command`` as they were
-  before, which runs each write as a task of its own under ``asyncio.wait_for``;
+  before (``benchmarks.async_write`` compares the two in the agent loop);
 - a bare connection, an instrument of this study only: one socket, hiredis's packer and
   reader, no pool, no health check, no reconnection; with asyncio, a ``Protocol`` that
   parses replies as they arrive, once with an ``asyncio.timeout`` around each call (what
@@ -36,6 +36,7 @@ from urllib.parse import urlparse
 
 import hiredis
 
+from benchmarks.async_write import REDIS_PY, sent
 from benchmarks.backends import Environment
 from benchmarks.report import table
 from kortyx_langgraph import create_redis_framework_adapter
@@ -136,7 +137,7 @@ async def timed_async(call: Callable[[], Awaitable[Any]], calls: int) -> tuple[f
 SYNC = ("redis-py execute_command", "kortyx direct path", "bare socket")
 ASYNC = (
     "redis-py execute_command",
-    "kortyx direct path, write in a task (wait_for)",
+    "kortyx direct path, write through send_packed_command",
     "kortyx direct path",
     "bare protocol + asyncio.timeout",
     "bare protocol",
@@ -191,23 +192,18 @@ async def _measure_async(adapter: Any, host: str, port: int, calls: int, rounds:
         async with asyncio.timeout(5.0):
             return await bare.call(*command)
 
-    bounded = direct._TIMEOUT_CONTEXT
-
-    async def direct_write_in_a_task() -> Any:
-        direct._TIMEOUT_CONTEXT = False
-        try:
+    async def direct_through_redis_py() -> Any:
+        with sent(REDIS_PY):
             return await direct.acall(client, command, fast=fast)
-        finally:
-            direct._TIMEOUT_CONTEXT = bounded
 
     ways: dict[str, Callable[[], Awaitable[Any]]] = {
         ASYNC[0]: lambda: client.execute_command(*command),
-        ASYNC[1]: direct_write_in_a_task,
+        ASYNC[1]: direct_through_redis_py,
         ASYNC[2]: lambda: direct.acall(client, command, fast=fast),
         ASYNC[3]: bare_with_timeout,
         ASYNC[4]: lambda: bare.call(*command),
     }
-    if not bounded:  # before 3.11.3 the direct path writes in a task itself
+    if not direct._TIMEOUT_CONTEXT:  # before 3.11.3 it is the direct path's own way
         del ways[ASYNC[1]]
     if not hasattr(asyncio, "timeout"):  # Python 3.10
         del ways[ASYNC[3]]

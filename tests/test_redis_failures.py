@@ -292,7 +292,8 @@ async def test_an_async_write_the_server_does_not_take_times_out_and_closes_the_
     [conn] = client.connection_pool._available_connections
     with server.stopped():
         started = time.monotonic()
-        with pytest.raises(redis.exceptions.TimeoutError, match="writing"):
+        # writing; reading where the event loop buffers the write without waiting (3.12.1)
+        with pytest.raises(redis.exceptions.TimeoutError, match=r"writing|reading"):
             await asyncio.wait_for(direct.acall(client, ("SET", key, _LARGE), fast=True), 20)
         waited = time.monotonic() - started
     assert waited < 10  # bounded by the socket timeout, not by the server coming back
