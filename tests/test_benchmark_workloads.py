@@ -7,14 +7,18 @@ import zlib
 from typing import Any
 
 import pytest
+import redis
+import redis.asyncio
 from langgraph.checkpoint.memory import InMemorySaver
 
 from benchmarks import report
+from benchmarks.async_write import REDIS_PY, sent
 from benchmarks.graphs import MESSAGE_BYTES, message_text, thread_config
-from benchmarks.meter import OpMeter, attach
+from benchmarks.meter import OpMeter, SendCounter, attach
 from benchmarks.run import _parse
 from benchmarks.targets import evaluate
 from benchmarks.workloads.fanout import _median_run, fanout_graph, growth
+from kortyx_langgraph.redis import direct
 
 
 def test_fanout_graph_joins_every_task() -> None:
@@ -206,3 +210,31 @@ def test_the_list_study_lists_every_checkpoint_of_each_shape(redis_standalone: A
     table = list_report(rows).splitlines()
     assert len(table) == 5
     assert table[2].split("|")[4].strip() == "1.00"  # the root-only thread is the baseline
+
+
+@pytest.mark.redis
+def test_the_send_counter_counts_each_request_once_on_every_path(redis_standalone: Any) -> None:
+    sync = redis.Redis.from_url(redis_standalone.url, socket_timeout=5.0)
+    sync.ping()  # connected before counting: the handshake's writes are not calls
+
+    async def asynchronous(counter: SendCounter) -> None:
+        client = redis.asyncio.Redis.from_url(redis_standalone.url, socket_timeout=5.0)
+        await client.ping()
+        with counter.counting():
+            await direct.acall(client, ("PING",), fast=True)  # the direct path's own write
+            with sent(REDIS_PY):
+                await direct.acall(client, ("PING",), fast=True)  # through redis-py's
+            await client.execute_command("PING")
+            await direct.acall_many(client, [("PING",)] * 3, fast=True)  # one pipeline
+        await client.aclose()
+
+    counter = SendCounter()
+    with counter.counting():
+        direct.call(sync, ("PING",), fast=True)
+        sync.execute_command("PING")
+        direct.call_many(sync, [("PING",)] * 3, fast=True)
+    assert counter.calls == 3
+    counter = SendCounter()
+    asyncio.run(asynchronous(counter))
+    assert counter.calls == 4
+    sync.close()
