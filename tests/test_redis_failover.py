@@ -136,6 +136,31 @@ async def test_the_async_client_follows_a_failover_too(replicated: RedisCluster)
     await adapter.aclose()
 
 
+async def test_the_async_client_follows_a_manual_failover_by_redirections(
+    replicated: RedisCluster,
+) -> None:
+    adapter = _adapter(replicated)
+    by_port = _pause(adapter, replicated)
+    tokens = [token for tokens in by_port.values() for token in tokens]
+    for token in tokens:  # each primary's connections are open before the failover
+        assert await adapter.pending.aget(token) is not None
+    # the asyncio Cluster client sends its scripts down a connection of the slot's primary
+    [of_loop] = adapter.connection._node_clients.values()
+    assert set(of_loop) == {f"127.0.0.1:{port}" for port in by_port}
+    victim = _victim(replicated, by_port)
+    replica = replicated.replica_of(victim)
+    replicated.manual_failover(replica)
+    graph = approval_graph(adapter)
+    for token in tokens:
+        claimed = await adapter.pending.aclaim(token)
+        result: Any = await graph.ainvoke(Command(resume=claimed.resume_map("ok")), claimed.config)
+        assert result["log"] == ["asked", "done:ok"]
+    # the demoted primary answered MOVED, and the Cluster client followed to the new one
+    assert _errorstat(victim, "MOVED") >= 1
+    await adapter.aclose()
+    adapter.close()
+
+
 def _holder(cluster: RedisCluster, adapter: RedisFrameworkAdapter, thread: str) -> RedisServer:
     admin = redis.cluster.RedisCluster.from_url(cluster.url)
     try:

@@ -209,7 +209,10 @@ class RedisConnection:
         self._given_options = dict(client_options)
         self.retry = retry if retry is not None else RetryPolicy()
         self.replica_acks = replica_acks if replica_acks and replica_acks.count else None
-        self._node_clients: dict[tuple[int, str], redis.asyncio.Redis] = {}
+        # per event loop, a plain asyncio client of each Cluster node, by node name
+        self._node_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, redis.asyncio.Redis]
+        ] = weakref.WeakKeyDictionary()
         if not isinstance(self.retry, RetryPolicy):
             raise ConfigurationError(
                 f"retry must be a RetryPolicy, got {type(retry).__name__}", variable="retry"
@@ -360,6 +363,7 @@ class RedisConnection:
                     # first calls each start it and disconnect one another's connections.
                     with translated_errors(self.where):
                         await cluster.initialize()
+                    self._direct_fast = direct.hiredis_packs(options)
                     client = cluster
                 else:
                     apool = redis.asyncio.BlockingConnectionPool.from_url(
@@ -471,17 +475,20 @@ class RedisConnection:
         self, client: redis.asyncio.cluster.RedisCluster, key: str
     ) -> redis.asyncio.Redis:
         """A plain asyncio client of the primary holding ``key``'s slot (the asyncio
-        Cluster client has no per-node client to pipeline on)."""
+        Cluster client has no per-node client to send down or pipeline on), with the
+        node's connection options and limit."""
         node = client.get_node_from_key(key)
         if node is None:
             raise StorageError(f"Redis Cluster at {self.where} knows no node for a slot")
-        cached = (id(asyncio.get_running_loop()), node.name)
-        found = self._node_clients.get(cached)
+        of_loop = self._node_clients.setdefault(asyncio.get_running_loop(), {})
+        found = of_loop.get(node.name)
         if found is None:
             pool = redis.asyncio.ConnectionPool(
-                connection_class=node.connection_class, **node.connection_kwargs
+                connection_class=node.connection_class,
+                max_connections=node.max_connections,
+                **node.connection_kwargs,
             )
-            found = self._node_clients[cached] = redis.asyncio.Redis(connection_pool=pool)
+            found = of_loop[node.name] = redis.asyncio.Redis(connection_pool=pool)
         return found
 
     async def _asend(self, client: AsyncClient, step: Call | Scan) -> Any:
@@ -506,12 +513,30 @@ class RedisConnection:
         return reply
 
     async def acommand(self, client: AsyncClient, *args: Any) -> Any:
-        """:meth:`command` with an asyncio client."""
+        """:meth:`command` with an asyncio client. On a Cluster client created here, down
+        a connection of the slot's primary's own client (:meth:`_async_node_client`)."""
         fast = self._direct_fast
-        if fast is not None and isinstance(client, redis.asyncio.Redis):
-            return await direct.acall(client, args, fast=fast)
+        if fast is not None:
+            if isinstance(client, redis.asyncio.Redis):
+                return await direct.acall(client, args, fast=fast)
+            node = self._async_primary(client, args[3]) if self.owns_clients and args[2] else None
+            if node is not None:
+                try:
+                    return await direct.acall(node, args, fast=fast)
+                except direct.REDIRECTED:
+                    pass  # not run there: the client follows the redirection
         route = _route(client, args[3 : 3 + args[2]]) if self.owns_clients else {}
         return await client.execute_command(*args, **route)
+
+    def _async_primary(
+        self, client: redis.asyncio.cluster.RedisCluster, key: str
+    ) -> redis.asyncio.Redis | None:
+        """:meth:`_async_node_client`, or ``None`` while the client has no map of ``key``'s
+        slot (it finds the node itself then)."""
+        try:
+            return self._async_node_client(client, key)
+        except (*_FAILURES, StorageError):
+            return None
 
     # Every send goes through the retry policy (redis/retry.py): a connection failure is
     # sent again after a backoff, up to the policy's attempts; then, or for any other
@@ -644,7 +669,7 @@ class RedisConnection:
         node: Any = client
         if isinstance(client, redis.asyncio.cluster.RedisCluster):
             node = self._async_node_client(client, steps[0].keys[0])
-        elif self._direct_fast is not None:  # a client created here (redis/direct.py)
+        if self._direct_fast is not None:  # a client created here (redis/direct.py)
             return await direct.acall_many(node, _evalshas(steps), fast=self._direct_fast)
         pipe = node.pipeline(transaction=False)
         for step in steps:
@@ -751,8 +776,8 @@ class RedisConnection:
         with contextlib.suppress(RuntimeError):
             loop = asyncio.get_running_loop()
             # the per-node clients of replica_acks are always ours
-            for cached in [c for c in self._node_clients if c[0] == id(loop)]:
-                await self._node_clients.pop(cached).aclose(close_connection_pool=True)
+            for node_client in self._node_clients.pop(loop, {}).values():
+                await node_client.aclose(close_connection_pool=True)
             if not self.owns_clients:
                 return
             client = self._async.pop(loop, None)

@@ -24,14 +24,16 @@ Writes of one thread that overlap go as one pipeline (``redis/batching/``):
 :func:`call_many` packs them into one buffer, sends it, and reads a reply per call, an
 error reply as its exception, as ``pipeline.execute(raise_on_error=False)`` does.
 
-A sync Cluster client the adapter created sends the same way down a connection of the
-primary its slot map gives for the script's keys (:func:`primary_client`). A node that
-answers ``MOVED`` or ``ASK`` has not run the script, so the call is handed to the
-client's ``execute_command``, which follows the redirection and reads its slot map again.
+A Cluster client the adapter created sends the same way down a connection of the primary
+its slot map gives for the script's keys: a sync one through that node's own client
+(:func:`primary_client`), an asyncio one through a plain asyncio client of that node that
+the adapter keeps per event loop (its per-node connections are not a public pool). A node
+that answers ``MOVED`` or ``ASK`` has not run the script, so the call is handed to the
+Cluster client's ``execute_command``, which follows the redirection and reads its slot map
+again.
 
-Not here: a client passed in with ``client=`` (its retries and hooks are the caller's),
-one made with ``single_connection_client``, and asyncio Cluster clients (their per-node
-connections are not a public pool); those go through ``execute_command``.
+Not here: a client passed in with ``client=`` (its retries and hooks are the caller's) and
+one made with ``single_connection_client``; those go through ``execute_command``.
 """
 
 from __future__ import annotations
