@@ -658,6 +658,25 @@ async def test_a_callers_async_cluster_client_works(redis_cluster: RedisCluster)
     await client.aclose()
 
 
+async def test_an_async_cluster_client_of_ours_sends_down_node_clients_with_its_limit(
+    redis_cluster: RedisCluster,
+) -> None:
+    adapter = create_redis_framework_adapter(
+        url=redis_cluster.url, prefix=_prefix(), client_options={"max_connections": 3}
+    )
+    graph = approval_graph(adapter)
+    for n in range(6):  # threads over the primaries' slots
+        await graph.ainvoke({"request": "x", "log": []}, _cfg(f"t{n}"))
+        [pending] = await adapter.pending.alist(f"t{n}")
+        assert (await adapter.pending.aclaim(pending.token)).claimed
+    [of_loop] = adapter.connection._node_clients.values()
+    assert of_loop  # the scripts went down a plain client of the slot's primary
+    assert {c.connection_pool.max_connections for c in of_loop.values()} == {3}
+    await adapter.aclose()
+    assert not adapter.connection._node_clients  # closed with the loop's clients
+    adapter.close()
+
+
 def test_inspect_command_shows_checkpoints_and_pending_interrupts(
     redis_standalone: RedisServer,
 ) -> None:

@@ -282,14 +282,21 @@ _LARGE = b"v" * (64 << 20)
 """More than a stopped server's socket buffers take: a write of it waits to drain."""
 
 
+async def _one_connection(server: RedisServer, timeout: float) -> tuple[Any, str, Any]:
+    """An asyncio client of one pooled connection, connected, and a key it set to
+    ``before``: the client, the key, the connection."""
+    client = redis.asyncio.Redis.from_url(server.url, socket_timeout=timeout, max_connections=1)
+    key = f"kortyx-write-{uuid.uuid4().hex[:8]}"
+    assert await direct.acall(client, ("SET", key, "before"), fast=True) in (True, b"OK")
+    [conn] = client.connection_pool._available_connections
+    return client, key, conn
+
+
 @pytest.mark.redis
 async def test_an_async_write_the_server_does_not_take_times_out_and_closes_the_connection(
     server: RedisServer, write_bound: bool
 ) -> None:
-    client = redis.asyncio.Redis.from_url(server.url, socket_timeout=0.3, max_connections=1)
-    key = f"kortyx-write-{uuid.uuid4().hex[:8]}"
-    assert await direct.acall(client, ("SET", key, "before"), fast=True) in (True, b"OK")
-    [conn] = client.connection_pool._available_connections
+    client, key, conn = await _one_connection(server, timeout=0.3)
     with server.stopped():
         started = time.monotonic()
         # writing; reading where the event loop buffers the write without waiting (3.12.1)
@@ -306,10 +313,7 @@ async def test_an_async_write_the_server_does_not_take_times_out_and_closes_the_
 async def test_an_async_write_cancelled_midway_closes_the_connection(
     server: RedisServer, write_bound: bool
 ) -> None:
-    client = redis.asyncio.Redis.from_url(server.url, socket_timeout=30, max_connections=1)
-    key = f"kortyx-write-{uuid.uuid4().hex[:8]}"
-    assert await direct.acall(client, ("SET", key, "before"), fast=True) in (True, b"OK")
-    [conn] = client.connection_pool._available_connections
+    client, key, conn = await _one_connection(server, timeout=30)
     with server.stopped():
         task = asyncio.create_task(direct.acall(client, ("SET", key, _LARGE), fast=True))
         await asyncio.sleep(0.3)  # the write waits for a server that reads nothing

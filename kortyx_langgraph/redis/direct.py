@@ -16,9 +16,10 @@ What matters of the client's behaviour stays, because it lives in redis-py's
 that failed mid-call (a send or read that raised, a timeout, a cancelled task) so that no
 half-read reply reaches the next caller. A connection redis-py asks to reconnect (server
 maintenance notices) is closed before it goes back to the pool. With asyncio (Python 3.11.3
-and later) the write itself is bounded here with ``asyncio.timeout`` rather than by
-``send_packed_command``'s ``asyncio.wait_for``, which runs it as a task of its own before
-Python 3.12; the connection is closed on the same failures, and the same errors raised.
+and later) the write itself is made here, after one turn of the event loop and bounded with
+``asyncio.timeout``, rather than by ``send_packed_command``, whose ``asyncio.wait_for`` runs
+it as a task of its own before Python 3.12; the connection is closed on the same failures,
+and the same errors raised.
 
 Writes of one thread that overlap go as one pipeline (``redis/batching/``):
 :func:`call_many` packs them into one buffer, sends it, and reads a reply per call, an
