@@ -36,7 +36,7 @@ from urllib.parse import urlparse
 
 import hiredis
 
-from benchmarks.async_write import REDIS_PY, sent
+from benchmarks.async_write import REDIS_PY, SHIPPED, sent
 from benchmarks.backends import Environment
 from benchmarks.report import table
 from kortyx_langgraph import create_redis_framework_adapter
@@ -192,13 +192,9 @@ async def _measure_async(adapter: Any, host: str, port: int, calls: int, rounds:
         async with asyncio.timeout(5.0):
             return await bare.call(*command)
 
-    async def direct_through_redis_py() -> Any:
-        with sent(REDIS_PY):
-            return await direct.acall(client, command, fast=fast)
-
     ways: dict[str, Callable[[], Awaitable[Any]]] = {
         ASYNC[0]: lambda: client.execute_command(*command),
-        ASYNC[1]: direct_through_redis_py,
+        ASYNC[1]: lambda: direct.acall(client, command, fast=fast),
         ASYNC[2]: lambda: direct.acall(client, command, fast=fast),
         ASYNC[3]: bare_with_timeout,
         ASYNC[4]: lambda: bare.call(*command),
@@ -208,13 +204,17 @@ async def _measure_async(adapter: Any, host: str, port: int, calls: int, rounds:
     if not hasattr(asyncio, "timeout"):  # Python 3.10
         del ways[ASYNC[3]]
     try:
-        for call in ways.values():
-            if await call() != 1:
-                raise RuntimeError("the empty script did not return 1")
+        # the direct path's writes go through send_packed_command for ASYNC[1]'s batches
+        writes = {name: REDIS_PY if name == ASYNC[1] else SHIPPED for name in ways}
+        for name, call in ways.items():
+            with sent(writes[name]):
+                if await call() != 1:
+                    raise RuntimeError("the empty script did not return 1")
         samples: Samples = {}
         for _ in range(rounds):
             for name, call in ways.items():
-                samples.setdefault(name, []).append(await timed_async(call, calls))
+                with sent(writes[name]):
+                    samples.setdefault(name, []).append(await timed_async(call, calls))
         return samples
     finally:
         bare.close()

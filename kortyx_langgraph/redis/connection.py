@@ -477,10 +477,13 @@ class RedisConnection:
         """A plain asyncio client of the primary holding ``key``'s slot (the asyncio
         Cluster client has no per-node client to send down or pipeline on), with the
         node's connection options and limit."""
-        node = client.get_node_from_key(key)
+        node = client.nodes_manager.get_node_from_slot(direct.slot_of(key))
         if node is None:
             raise StorageError(f"Redis Cluster at {self.where} knows no node for a slot")
-        of_loop = self._node_clients.setdefault(asyncio.get_running_loop(), {})
+        loop = asyncio.get_running_loop()
+        of_loop = self._node_clients.get(loop)
+        if of_loop is None:
+            of_loop = self._node_clients[loop] = {}
         found = of_loop.get(node.name)
         if found is None:
             pool = redis.asyncio.ConnectionPool(
@@ -519,7 +522,7 @@ class RedisConnection:
         if fast is not None:
             if isinstance(client, redis.asyncio.Redis):
                 return await direct.acall(client, args, fast=fast)
-            node = self._async_primary(client, args[3]) if self.owns_clients and args[2] else None
+            node = self._async_primary(client, args[3]) if args[2] else None
             if node is not None:
                 try:
                     return await direct.acall(node, args, fast=fast)
