@@ -478,8 +478,6 @@ class RedisConnection:
         Cluster client has no per-node client to send down or pipeline on), with the
         node's connection options and limit."""
         node = client.nodes_manager.get_node_from_slot(direct.slot_of(key))
-        if node is None:
-            raise StorageError(f"Redis Cluster at {self.where} knows no node for a slot")
         loop = asyncio.get_running_loop()
         of_loop = self._node_clients.get(loop)
         if of_loop is None:
@@ -538,7 +536,7 @@ class RedisConnection:
         slot (it finds the node itself then)."""
         try:
             return self._async_node_client(client, key)
-        except (*_FAILURES, StorageError):
+        except _FAILURES:  # the slot is not covered (SlotNotCoveredError)
             return None
 
     # Every send goes through the retry policy (redis/retry.py): a connection failure is
