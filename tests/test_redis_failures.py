@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import hiredis
 import pytest
 import redis
 from hypothesis import given
@@ -394,5 +395,42 @@ async def test_a_pipeline_sent_down_a_connection_gives_a_reply_or_an_error_per_c
     assert isinstance(replies[1], redis.exceptions.ResponseError)
     assert replies[2:] == [3, b"xyz"]
     assert await direct.acall(asynchronous, ("GET", key), fast=fast) == b"xyz"
+    await asynchronous.aclose()
+    sync.close()
+
+
+_ARG = st.one_of(
+    st.binary(max_size=40),
+    st.text(max_size=20),
+    st.integers(-(2**62), 2**62),
+    st.sampled_from([b"L" * (direct.LARGE + 1), b"M" * (3 * direct.LARGE)]),
+)
+
+
+@given(st.lists(st.lists(_ARG, min_size=1, max_size=8), min_size=1, max_size=3))
+def test_large_arguments_are_sent_as_they_are_in_the_bytes_hiredis_packs(
+    commands: list[list[Any]],
+) -> None:
+    packed = direct._packed_many(None, commands, True)
+    assert b"".join(packed) == b"".join(hiredis.pack_command(tuple(c)) for c in commands)
+    large = [arg for command in commands for arg in command if isinstance(arg, bytes)]
+    large = [arg for arg in large if len(arg) > direct.LARGE]
+    # each large argument is a chunk of its own, the very object passed (not a copy)
+    assert [chunk for chunk in packed if len(chunk) > direct.LARGE] == large
+    assert all(any(chunk is arg for chunk in packed) for arg in large)
+
+
+@pytest.mark.redis
+async def test_large_values_round_trip_down_a_connection(server: RedisServer) -> None:
+    key = f"kortyx-large-{uuid.uuid4().hex[:8]}"
+    value = bytes(range(256)) * (direct.LARGE // 64)
+    commands = [("SET", key, value), ("APPEND", key, "é"), ("STRLEN", key), ("GET", key)]
+    sync = redis.Redis.from_url(server.url, max_connections=1)
+    replies = direct.call_many(sync, commands, fast=True)
+    assert replies[2] == len(value) + 2
+    assert replies[3] == value + "é".encode()
+    asynchronous = redis.asyncio.Redis.from_url(server.url, max_connections=1)
+    replies = await direct.acall_many(asynchronous, commands, fast=True)
+    assert replies[3] == value + "é".encode()
     await asynchronous.aclose()
     sync.close()

@@ -171,10 +171,21 @@ def test_framed_writes_round_trip(items: list[tuple[str, int, bytes]]) -> None:
     # as written before later frames left out their task: every frame names its task
     data = b"".join(codec.frame(codec.write_key(w), codec.pack_write(w)) for w in writes)
     assert codec.unpack_writes(data) == writes
-    # as written now: one value per task, whose first frame alone names it
+    # as written now: one value per task, whose first frame alone names it, one frame per
+    # index: a later write to an index replaces the earlier only when special (idx < 0)
     tasks = sorted({w.task_id for w in writes})
-    values = [codec.task_frames([w for w in writes if w.task_id == t]) for t in tasks]
-    assert codec.unpack_writes(values) == [w for t in tasks for w in writes if w.task_id == t]
+    values, expected = [], []
+    for t in tasks:
+        mine = [w for w in writes if w.task_id == t]
+        count, value = codec.task_frames(mine)
+        kept: dict[int, StoredWrite] = {}
+        for w in mine:
+            if w.idx not in kept or w.idx < 0:
+                kept[w.idx] = w
+        assert count == len(kept)
+        values.append(value)
+        expected += kept.values()
+    assert codec.unpack_writes(values) == expected
 
 
 def test_empty_blobs_are_stored_as_nothing() -> None:

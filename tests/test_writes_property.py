@@ -29,10 +29,13 @@ from tests.stored_forms import operations_of
 TASKS = [f"task-{n}" for n in range(4)] + ["00000000-0000-0000-0000-000000000000"]
 CHANNELS = ["a", "b", ERROR, INTERRUPT, RESUME]
 
+# values small, or large enough that a task's writes leave the record for a field of their
+# own (above 8 KB stored), alone or once a second write joins them
+value = st.one_of(st.integers(0, 99), st.sampled_from(["m" * 5_000, "L" * 9_000, "X" * 20_000]))
 one_call = st.tuples(
     st.integers(0, 1),  # which checkpoint
     st.sampled_from(TASKS),
-    st.lists(st.tuples(st.sampled_from(CHANNELS), st.integers(0, 99)), max_size=3),
+    st.lists(st.tuples(st.sampled_from(CHANNELS), value), max_size=3),
 )
 
 
@@ -239,6 +242,69 @@ def test_writes_read_the_same_whichever_came_first_and_whatever_form_the_record_
         put(2, use)
     for target in targets:
         assert _writes_of(adapter, target) == _writes_of(reference, target)
+    _first_writes_in_one_place(redis_pair[1], adapter, thread_id)
+
+
+@pytest.mark.redis
+def test_a_tasks_writes_move_between_record_and_field_as_their_size_crosses_the_bound(
+    redis_pair: tuple[FrameworkAdapter, Any],
+) -> None:
+    adapter, client = redis_pair
+    assert isinstance(adapter, RedisFrameworkAdapter)
+    reference = InMemorySaver()
+    thread_id = f"t-{uuid.uuid4().hex}"
+    checkpoint = empty_checkpoint()
+    root: Any = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    for saver in (adapter, reference):
+        saver.put(root, checkpoint, {"step": 0}, {})
+    member = checkpoint_member("", checkpoint["id"]).encode()
+    config = _config(thread_id, "", checkpoint["id"])
+    steps: list[tuple[list[tuple[str, Any]], bool]] = [
+        ([("a", 1), (ERROR, "small")], False),  # after the record
+        ([(ERROR, "X" * 20_000)], True),  # replaced by a large one: its own field
+        ([(ERROR, "small again")], True),  # shrunk: stays in its field
+        ([("b", "Y" * 20_000)], True),
+    ]
+    for writes, in_field in steps:
+        for saver in (adapter, reference):
+            saver.put_writes(config, writes, "task-0", "~p")
+        assert (member in _wr_fields(client, adapter, thread_id)) is in_field
+        _first_writes_in_one_place(client, adapter, thread_id)
+        assert _writes_of(adapter, config) == _writes_of(reference, config)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(("value", "in_field"), [("small", False), ("L" * 20_000, True)])
+def test_writes_that_came_before_their_record_join_it_unless_large(
+    redis_pair: tuple[FrameworkAdapter, Any], value: str, in_field: bool
+) -> None:
+    adapter, client = redis_pair
+    assert isinstance(adapter, RedisFrameworkAdapter)
+    reference = InMemorySaver()
+    thread_id = f"t-{uuid.uuid4().hex}"
+    checkpoint = empty_checkpoint()
+    config = _config(thread_id, "", checkpoint["id"])
+    root: Any = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    for saver in (adapter, reference):
+        saver.put_writes(config, [("a", value)], "task-0", "~p")
+        saver.put(root, checkpoint, {"step": 0}, {})
+        saver.put_writes(config, [("b", 2)], "task-1", "~p")
+    member = checkpoint_member("", checkpoint["id"]).encode()
+    assert (member in _wr_fields(client, adapter, thread_id)) is in_field
+    _first_writes_in_one_place(client, adapter, thread_id)
+    assert _writes_of(adapter, config) == _writes_of(reference, config)
+
+
+def _first_writes_in_one_place(
+    client: redis.Redis, adapter: RedisFrameworkAdapter, thread_id: str
+) -> None:
+    """A checkpoint's first writes follow its record or have the field '<m>', never both
+    (a field left beside writes in the record would be stale, and never read)."""
+    keys = thread_keys(adapter.prefix, thread_id)
+    fields = _wr_fields(client, adapter, thread_id)
+    for member, record in client.hgetall(keys.cp).items():
+        if codec.split_record(record)[2]:
+            assert member not in fields, member
 
 
 # a put_writes on the source (True) or the target (False) after the first copy, at one of

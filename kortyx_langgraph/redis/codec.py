@@ -40,7 +40,7 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import ormsgpack
@@ -291,12 +291,20 @@ def frame(key: bytes, entry: bytes) -> bytes:
     return _U32.pack(len(key)) + key + _U32.pack(len(entry)) + entry
 
 
-def task_frames(writes: list[StoredWrite]) -> bytes:
-    """One task's writes as the merge script stores them: the first frame names the task."""
-    return b"".join(
-        frame(write_key(w) if i == 0 else str(w.idx).encode(), pack_write(w))
-        for i, w in enumerate(writes)
-    )
+def task_frames(writes: Sequence[StoredWrite], squeeze: Squeeze = same) -> tuple[int, bytes]:
+    """One task's writes as the merge script stores them, with how many frames: one per
+    ``(task, idx)`` key in the order of its first write, the first frame naming the task.
+    A later write to a key replaces the earlier only for a special write (``idx < 0``), as
+    the script merges a call into stored writes."""
+    entries: dict[int, bytes] = {}
+    for write in writes:
+        if write.idx not in entries or write.overwrites:
+            entries[write.idx] = pack_write(write, squeeze)
+    parts: list[bytes] = []
+    for idx, entry in entries.items():
+        key = f"{writes[0].task_id}\0{idx}" if not parts else str(idx)
+        parts.append(frame(key.encode(), entry))
+    return len(parts), b"".join(parts)
 
 
 def unpack_writes(data: bytes | list[bytes] | None) -> list[StoredWrite]:

@@ -479,21 +479,16 @@ class RedisOperations:
         assert checkpoint_id is not None  # read_write_target guarantees it
         keys = self._keys(thread_id)
         encoded = encode_writes(self.serde, writes, task_id, task_path)
-        squeeze = self._squeeze
+        count, frames = codec.task_frames(encoded, self._squeeze)
         args: list[Any] = [
             self._ttl,
             checkpoint_member(checkpoint_ns, checkpoint_id),
             thread_id,
             task_id,
             encode(task_id),
-            len(encoded),
+            count,
+            frames,
         ]
-        for write in encoded:
-            args += [
-                codec.write_key(write),
-                codec.pack_write(write, squeeze),
-                int(write.overwrites),
-            ]
         update = interrupt_update(self.serde, checkpoint_ns, checkpoint_id, task_id, writes)
         args += [keys.base, checkpoint_id, 0 if update is None else 1]
         if update is not None:

@@ -20,6 +20,10 @@ _HEAD = r"""
 -- records whose header length has the top bit set carry their body's length after it
 local WITH_WRITES = 2147483648
 
+-- the first task's writes at a checkpoint follow its record up to this many bytes; larger
+-- ones have the field '<m>' (appended to the record, each would be copied once more)
+local RECORD_WRITES = 8192
+
 -- -> the header's length, and whether the body's length follows the header
 local function header_length(raw)
   local len = struct.unpack('>I4', raw, 1)
@@ -583,8 +587,9 @@ if lost then
   end
 end
 -- The record keeps its first task's writes: those an earlier record of this checkpoint
--- kept (it is stored again), or those that came before it (under async durability
--- LangGraph often writes a step's writes before the put of their checkpoint has run).
+-- kept (it is stored again), or those that came before it, unless large (under async
+-- durability LangGraph often writes a step's writes before the put of their checkpoint
+-- has run).
 local earlier, writes = redis.call('HGET', KEYS[2], ARGV[2]), ''
 local at = earlier and writes_at(earlier)
 if at then writes = string.sub(earlier, at) end
@@ -592,8 +597,12 @@ if not select(2, header_length(ARGV[3])) then  -- a record of the earlier form
   if #writes > 0 then redis.call('HSETNX', KEYS[4], ARGV[2], writes) end
   writes = ''
 elseif #writes == 0 then
-  writes = redis.call('HGET', KEYS[4], ARGV[2]) or ''
-  if #writes > 0 then redis.call('HDEL', KEYS[4], ARGV[2]) end
+  -- large ones stay in their field (put_writes stores them there too)
+  local size = redis.call('HSTRLEN', KEYS[4], ARGV[2])
+  if size > 0 and size <= RECORD_WRITES then
+    writes = redis.call('HGET', KEYS[4], ARGV[2])
+    redis.call('HDEL', KEYS[4], ARGV[2])
+  end
 end
 redis.call('ZADD', KEYS[1], 0, ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3] .. writes)
@@ -609,56 +618,71 @@ refresh(tonumber(ARGV[1]))
 return 1
 """
 
-# ARGV: ttl, member, thread id, task id, encoded task id, n, n x (key, entry, overwrite
-#       '1'/'0'), key base, checkpoint id, updates (0 or 1), then the update (see read_update)
-# Merges into the task's own writes field only (see writes_of), so its cost does not grow
-# with the writes other tasks stored for the checkpoint.
+# ARGV: ttl, member, thread id, task id, encoded task id, n, the call's n writes as the
+#       task's stored frames (see read_frames; one per key, as a merge into no writes would
+#       leave them), key base, checkpoint id, updates (0 or 1), then the update (see
+#       read_update)
+# Merges into the task's own writes only (see writes_of), so its cost does not grow with
+# the writes other tasks stored for the checkpoint. A task's first writes at a checkpoint
+# (the usual case) are stored as they came, and large ones in a field of their own, so a
+# large value is copied into a Lua string only once, as the argument.
 _PUT_WRITES = r"""
 local member, task = ARGV[2], ARGV[4]
+local n, frames = tonumber(ARGV[6]), ARGV[7]
 local field, later, stored = member, false, nil
--- the first task's writes go after the record's body (the put script moved any that came
--- before the record into it), or into the field '<m>' while there is no such record
+-- the first task's writes: after the record's body (at), or in the field '<m>' (while
+-- there is no record, or the record is of the earlier form, or the writes are large)
 local rec = redis.call('HGET', KEYS[2], member)
 local at = rec and writes_at(rec)
-if at then stored = string.sub(rec, at) else stored = redis.call('HGET', KEYS[4], member) end
-if stored and #stored > 0 then
-  local klen = struct.unpack('>I4', stored, 1)
-  local first = string.sub(stored, 5, 4 + klen)
-  if string.sub(first, 1, #task + 1) ~= task .. '\0' then
+local inside = at and at <= #rec
+local holder, first = rec, at
+if not inside then
+  stored = redis.call('HGET', KEYS[4], member)
+  holder, first = stored, 1
+end
+if holder and first <= #holder then
+  -- the first frame's key names the task whose writes these are
+  local klen = struct.unpack('>I4', holder, first)
+  if klen <= #task or string.sub(holder, first + 4, first + 4 + #task) ~= task .. '\0' then
     field = member .. '|' .. ARGV[5]
     stored = redis.call('HGET', KEYS[4], field)
     later = not stored
-    at = nil
-  end
-end
-local order, entries = {}, {}
-if stored and #stored > 0 then order, entries = select(2, read_frames(stored)) end
-local n = tonumber(ARGV[6])
-local i = 7
-for _ = 1, n do
-  local key, value, overwrite = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  i = i + 3
-  if entries[key] == nil then
-    order[#order + 1] = key
-    entries[key] = value
-  elseif overwrite == '1' then
-    entries[key] = value
+    at, inside = nil, false
+  elseif inside then
+    stored = string.sub(rec, at)
   end
 end
 if n > 0 then
+  local in_field = stored and not inside
+  if stored then
+    -- the task wrote here before: merged per key, a special write (index < 0) replacing
+    -- the stored one, a regular one never
+    local _, order, entries = read_frames(stored)
+    local _, new_order, new_entries = read_frames(frames)
+    for _, key in ipairs(new_order) do
+      if entries[key] == nil then
+        order[#order + 1] = key
+        entries[key] = new_entries[key]
+      elseif string.sub(key, #task + 2, #task + 2) == '-' then
+        entries[key] = new_entries[key]
+      end
+    end
+    frames = pack_frames(task, order, entries)
+  end
   if later then
     -- the task's first writes at this checkpoint: list its field
     local count = redis.call('HINCRBY', KEYS[4], member .. '#', 1)
     redis.call('HSET', KEYS[4], member .. '#' .. count, ARGV[5])
   end
-  local packed = pack_frames(task, order, entries)
-  if at then
-    redis.call('HSET', KEYS[2], member, string.sub(rec, 1, at - 1) .. packed)
+  if at and not in_field and #frames <= RECORD_WRITES then
+    redis.call('HSET', KEYS[2], member, string.sub(rec, 1, at - 1) .. frames)
   else
-    redis.call('HSET', KEYS[4], field, packed)
+    redis.call('HSET', KEYS[4], field, frames)
+    if inside then redis.call('HSET', KEYS[2], member, string.sub(rec, 1, at - 1)) end
   end
 end
 
+local i = 8
 if ARGV[i + 2] == '1' then
   local base, cp = ARGV[i], ARGV[i + 1]
   local task_id, ids, wanted = read_update(i + 3)
