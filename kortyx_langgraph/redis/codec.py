@@ -323,6 +323,14 @@ def unpack_writes(data: bytes | list[bytes] | None) -> list[StoredWrite]:
     return writes
 
 
+def replied_writes(record: bytes, data: list[bytes] | None) -> list[StoredWrite]:
+    """The writes of a checkpoint as a read script returns them beside its record: an empty
+    first value stands for the writes that follow the record (:func:`split_record`)."""
+    if data and data[0] == b"":
+        data = [split_record(record)[2], *data[1:]]
+    return unpack_writes(data)
+
+
 def pending_body(value: TypedBytes, schema: TypedBytes) -> bytes:
     """The body of a stored pending interrupt; the scripts write the header around it."""
     return ormsgpack.packb([value[0], value[1], schema[0], schema[1]])

@@ -656,8 +656,12 @@ class RedisConnection:
         ``steps`` are one thread's); a reply or an exception per step."""
         node: Any = client
         if isinstance(client, redis.cluster.RedisCluster):
-            primary = client.get_node_from_key(steps[0].keys[0])  # type: ignore[no-untyped-call]
-            node = client.get_redis_connection(primary)
+            # the slot map's primary, by the cached slot of the thread's keys; without a
+            # map of that slot the client finds the node (or raises) as before
+            node = direct.primary_client(client, steps[0].keys[0])
+            if node is None:
+                primary = client.get_node_from_key(steps[0].keys[0])  # type: ignore[no-untyped-call]
+                node = client.get_redis_connection(primary)
         if self._direct_fast is not None:  # a client created here (redis/direct.py)
             return direct.call_many(node, _evalshas(steps), fast=self._direct_fast)
         pipe = node.pipeline(transaction=False)

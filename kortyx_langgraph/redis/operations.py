@@ -240,7 +240,7 @@ class RedisOperations:
             checkpoint_id=checkpoint_id,
             record=record,
             values=blobs,
-            writes=sorted_writes(codec.unpack_writes(raw_writes)),
+            writes=sorted_writes(codec.replied_writes(raw_record, raw_writes)),
         )
 
     # -- reads ---------------------------------------------------------------------------
@@ -388,7 +388,8 @@ class RedisOperations:
             blobs = {
                 codec.as_text(raw[i]): codec.unpack_blob(raw[i + 1]) for i in range(2, len(raw), 2)
             }
-            links.append(ChainLink(record, blobs, sorted_writes(codec.unpack_writes(raw[1]))))
+            writes = sorted_writes(codec.replied_writes(raw[0], raw[1]))
+            links.append(ChainLink(record, blobs, writes))
         return delta_channel_history(self.serde, links, channels)
 
     # -- writes --------------------------------------------------------------------------
@@ -525,7 +526,8 @@ class RedisOperations:
         checkpoint_id, updates = "", []
         if entry:
             checkpoint_id = split_member(codec.as_text(entry[0]))[1]
-            updates = updates_from_writes(self.serde, checkpoint_id, codec.unpack_writes(entry[3]))
+            writes = codec.replied_writes(entry[1], entry[3])
+            updates = updates_from_writes(self.serde, checkpoint_id, writes)
         args: list[Any] = [thread_id, keys.base, checkpoint_id, len(updates)]
         for update in updates:
             args += self._update_args(thread_id, update)

@@ -332,12 +332,15 @@ local function later_tasks(member)
 end
 
 -- -> {frames...} (false if the checkpoint has no writes); rec: the checkpoint's record;
--- later: later_tasks(member) when the caller has read it already
-local function writes_of(member, rec, later)
+-- later: later_tasks(member) when the caller has read it already; replied: the reply
+-- carries rec too
+local function writes_of(member, rec, later, replied)
   local at = rec and writes_at(rec)
   local first
   if at and at <= #rec then
-    first = string.sub(rec, at)
+    -- in a reply that carries the record, '' stands for the writes after it: the client
+    -- cuts them out itself, so they are neither copied here nor sent twice
+    first = replied and '' or string.sub(rec, at)
   else
     first = redis.call('HGET', KEYS[4], member)
   end
@@ -398,7 +401,7 @@ end
 local function entry(member)
   local rec = redis.call('HGET', KEYS[2], member)
   if not rec then return false end
-  return {member, rec, blobs_of(member, rec), writes_of(member, rec)}
+  return {member, rec, blobs_of(member, rec), writes_of(member, rec, nil, true)}
 end
 
 local function hset_from_argv(key, first, pairs)
@@ -897,7 +900,7 @@ while rec and left > 0 do
   member = ns .. ':' .. enc(parent)
   rec = redis.call('HGET', KEYS[2], member)
   if not rec then break end
-  local link = {rec, writes_of(member, rec)}
+  local link = {rec, writes_of(member, rec, nil, true)}
   local ended = {}
   local refs, kept = refs_of(rec)
   for i, ref in ipairs(refs) do
