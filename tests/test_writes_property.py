@@ -245,20 +245,43 @@ def test_writes_read_the_same_whichever_came_first_and_whatever_form_the_record_
     _first_writes_in_one_place(redis_pair[1], adapter, thread_id)
 
 
+class _OneCheckpoint:
+    """One checkpoint of a new thread, written alike to a Redis adapter and InMemorySaver."""
+
+    def __init__(self, redis_pair: tuple[FrameworkAdapter, Any]) -> None:
+        adapter, self.client = redis_pair
+        assert isinstance(adapter, RedisFrameworkAdapter)
+        self.adapter = adapter
+        self.reference = InMemorySaver()
+        self.thread_id = f"t-{uuid.uuid4().hex}"
+        self.checkpoint = empty_checkpoint()
+        self.config = _config(self.thread_id, "", self.checkpoint["id"])
+        self.member = checkpoint_member("", self.checkpoint["id"]).encode()
+
+    def put(self) -> None:
+        root: Any = {"configurable": {"thread_id": self.thread_id, "checkpoint_ns": ""}}
+        for saver in (self.adapter, self.reference):
+            saver.put(root, self.checkpoint, {"step": 0}, {})
+
+    def write(self, writes: list[tuple[str, Any]], task: str) -> None:
+        for saver in (self.adapter, self.reference):
+            saver.put_writes(self.config, writes, task, "~p")
+
+    def check(self, in_field: bool) -> None:
+        """The first writes are in the field '<m>' or not, never in two places, and read
+        back as InMemorySaver's."""
+        fields = _wr_fields(self.client, self.adapter, self.thread_id)
+        assert (self.member in fields) is in_field
+        _first_writes_in_one_place(self.client, self.adapter, self.thread_id)
+        assert _writes_of(self.adapter, self.config) == _writes_of(self.reference, self.config)
+
+
 @pytest.mark.redis
 def test_a_tasks_writes_move_between_record_and_field_as_their_size_crosses_the_bound(
     redis_pair: tuple[FrameworkAdapter, Any],
 ) -> None:
-    adapter, client = redis_pair
-    assert isinstance(adapter, RedisFrameworkAdapter)
-    reference = InMemorySaver()
-    thread_id = f"t-{uuid.uuid4().hex}"
-    checkpoint = empty_checkpoint()
-    root: Any = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
-    for saver in (adapter, reference):
-        saver.put(root, checkpoint, {"step": 0}, {})
-    member = checkpoint_member("", checkpoint["id"]).encode()
-    config = _config(thread_id, "", checkpoint["id"])
+    one = _OneCheckpoint(redis_pair)
+    one.put()
     steps: list[tuple[list[tuple[str, Any]], bool]] = [
         ([("a", 1), (ERROR, "small")], False),  # after the record
         ([(ERROR, "X" * 20_000)], True),  # replaced by a large one: its own field
@@ -266,11 +289,8 @@ def test_a_tasks_writes_move_between_record_and_field_as_their_size_crosses_the_
         ([("b", "Y" * 20_000)], True),
     ]
     for writes, in_field in steps:
-        for saver in (adapter, reference):
-            saver.put_writes(config, writes, "task-0", "~p")
-        assert (member in _wr_fields(client, adapter, thread_id)) is in_field
-        _first_writes_in_one_place(client, adapter, thread_id)
-        assert _writes_of(adapter, config) == _writes_of(reference, config)
+        one.write(writes, "task-0")
+        one.check(in_field)
 
 
 @pytest.mark.redis
@@ -278,21 +298,11 @@ def test_a_tasks_writes_move_between_record_and_field_as_their_size_crosses_the_
 def test_writes_that_came_before_their_record_join_it_unless_large(
     redis_pair: tuple[FrameworkAdapter, Any], value: str, in_field: bool
 ) -> None:
-    adapter, client = redis_pair
-    assert isinstance(adapter, RedisFrameworkAdapter)
-    reference = InMemorySaver()
-    thread_id = f"t-{uuid.uuid4().hex}"
-    checkpoint = empty_checkpoint()
-    config = _config(thread_id, "", checkpoint["id"])
-    root: Any = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
-    for saver in (adapter, reference):
-        saver.put_writes(config, [("a", value)], "task-0", "~p")
-        saver.put(root, checkpoint, {"step": 0}, {})
-        saver.put_writes(config, [("b", 2)], "task-1", "~p")
-    member = checkpoint_member("", checkpoint["id"]).encode()
-    assert (member in _wr_fields(client, adapter, thread_id)) is in_field
-    _first_writes_in_one_place(client, adapter, thread_id)
-    assert _writes_of(adapter, config) == _writes_of(reference, config)
+    one = _OneCheckpoint(redis_pair)
+    one.write([("a", value)], "task-0")
+    one.put()
+    one.write([("b", 2)], "task-1")
+    one.check(in_field)
 
 
 def _first_writes_in_one_place(
