@@ -37,6 +37,29 @@ def approval_graph(checkpointer: Any) -> Any:
     return builder.compile(checkpointer=checkpointer)
 
 
+class LargeState(TypedDict):
+    doc: str
+    answer: str
+
+
+def large_value_graph(checkpointer: Any) -> Any:
+    """write (a 500 KB document) -> ask (interrupts with a 300 KB question)."""
+
+    def write(state: LargeState) -> dict[str, Any]:
+        return {"doc": "D" * 500_000}
+
+    def ask(state: LargeState) -> dict[str, Any]:
+        return {"answer": interrupt({"question": "q" * 300_000, "doc": len(state["doc"])})}
+
+    graph = StateGraph(LargeState)
+    graph.add_node("write", write)
+    graph.add_node("ask", ask)
+    graph.add_edge(START, "write")
+    graph.add_edge("write", "ask")
+    graph.add_edge("ask", END)
+    return graph.compile(checkpointer=checkpointer)
+
+
 def parallel_graph(checkpointer: Any) -> Any:
     """Two parallel nodes that each interrupt, joined by a final node."""
 

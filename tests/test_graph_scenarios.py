@@ -12,6 +12,7 @@ from kortyx_langgraph import FrameworkAdapter, UnknownTokenError
 from tests.graphs import (
     approval_graph,
     counter_graph,
+    large_value_graph,
     parallel_graph,
     subgraph_graph,
     two_step_graph,
@@ -228,3 +229,28 @@ def test_delete_thread_removes_its_pending_interrupts(adapter: FrameworkAdapter)
     assert adapter.pending.list(thread_id) == []
     with pytest.raises(UnknownTokenError):
         adapter.pending.claim(pending.token)
+
+
+async def test_large_values_pause_and_resume_by_token(adapter: FrameworkAdapter) -> None:
+    # values past the sizes where the Redis adapter stores writes in a field of their own
+    # and sends arguments as chunks of their own (redis/scripts.py, redis/direct.py)
+    graph = large_value_graph(adapter)
+    for colour in ("sync", "async"):
+        config = _config()
+        thread_id = config["configurable"]["thread_id"]
+        if colour == "sync":
+            graph.invoke({"doc": "", "answer": ""}, config)
+        else:
+            await graph.ainvoke({"doc": "", "answer": ""}, config)
+        [asked] = graph.get_state(config).interrupts
+        [pending] = adapter.pending.list(thread_id)
+        assert (pending.interrupt_id, pending.value) == (asked.id, asked.value)
+        assert asked.value == {"question": "q" * 300_000, "doc": 500_000}
+        claimed = adapter.pending.claim(pending.token)
+        resume = Command(resume=claimed.resume_map("A" * 200_000))
+        if colour == "sync":
+            result = graph.invoke(resume, claimed.config)
+        else:
+            result = await graph.ainvoke(resume, claimed.config)
+        assert (result["doc"], result["answer"]) == ("D" * 500_000, "A" * 200_000)
+        assert adapter.pending.list(thread_id) == []
