@@ -51,13 +51,8 @@ def large_value_graph(checkpointer: Any) -> Any:
     def ask(state: LargeState) -> dict[str, Any]:
         return {"answer": interrupt({"question": "q" * 300_000, "doc": len(state["doc"])})}
 
-    graph = StateGraph(LargeState)
-    graph.add_node("write", write)
-    graph.add_node("ask", ask)
-    graph.add_edge(START, "write")
-    graph.add_edge("write", "ask")
-    graph.add_edge("ask", END)
-    return graph.compile(checkpointer=checkpointer)
+    graph = StateGraph(LargeState).add_sequence([write, ask])
+    return graph.add_edge(START, "write").add_edge("ask", END).compile(checkpointer=checkpointer)
 
 
 def parallel_graph(checkpointer: Any) -> Any:

@@ -296,14 +296,14 @@ def task_frames(writes: Sequence[StoredWrite], squeeze: Squeeze = same) -> tuple
     ``(task, idx)`` key in the order of its first write, the first frame naming the task.
     A later write to a key replaces the earlier only for a special write (``idx < 0``), as
     the script merges a call into stored writes."""
-    entries: dict[int, bytes] = {}
+    kept: dict[int, StoredWrite] = {}
     for write in writes:
-        if write.idx not in entries or write.overwrites:
-            entries[write.idx] = pack_write(write, squeeze)
-    parts: list[bytes] = []
-    for idx, entry in entries.items():
-        key = f"{writes[0].task_id}\0{idx}" if not parts else str(idx)
-        parts.append(frame(key.encode(), entry))
+        if write.idx not in kept or write.overwrites:
+            kept[write.idx] = write
+    parts = [
+        frame(write_key(w) if i == 0 else str(w.idx).encode(), pack_write(w, squeeze))
+        for i, w in enumerate(kept.values())
+    ]
     return len(parts), b"".join(parts)
 
 

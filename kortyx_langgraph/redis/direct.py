@@ -177,13 +177,12 @@ hiredis's packer copies a large ``bytes`` argument at about 1 ns per byte (a meg
 about 0.9 ms, 30 times a plain copy; docs/benchmarks.md, "Large values")."""
 
 
-def _large(commands: Sequence[Sequence[Any]]) -> bool:
-    """Whether an argument of ``commands`` is larger than :data:`LARGE` (a plain loop: this
+def _large(command: Sequence[Any]) -> bool:
+    """Whether an argument of ``command`` is larger than :data:`LARGE` (a plain loop: this
     runs for every call)."""
-    for command in commands:
-        for arg in command:
-            if arg.__class__ is bytes and len(arg) > LARGE:
-                return True
+    for arg in command:  # noqa: SIM110 - any() of a generator costs more per call
+        if arg.__class__ is bytes and len(arg) > LARGE:
+            return True
     return False
 
 
@@ -217,15 +216,15 @@ def _packed_many(conn: Any, commands: Sequence[Sequence[Any]], fast: bool) -> li
     if fast:
         assert _hiredis_pack is not None
         pack = _hiredis_pack
-        if not _large(commands):
-            return [b"".join([pack(tuple(command)) for command in commands])]
         out: list[bytes] = []
+        chunked = False
         for command in commands:
-            if _large((command,)):
+            if _large(command):
                 _framed(command, out)
+                chunked = True
             else:
                 out.append(pack(tuple(command)))
-        return out
+        return out if chunked else [b"".join(out)]
     packed: list[bytes] = conn.pack_commands(commands)
     return packed
 
