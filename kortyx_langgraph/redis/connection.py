@@ -45,6 +45,7 @@ from kortyx_langgraph.redis.client_options import (
     pool_options,
 )
 from kortyx_langgraph.redis.operations import Call, Scan
+from kortyx_langgraph.redis.pool import ReadyPool
 from kortyx_langgraph.redis.replication import (
     ReplicaAcks,
     ascript_and_wait,
@@ -323,12 +324,12 @@ class RedisConnection:
                         with translated_errors(self.where):  # it reads the slot map now
                             self._sync = redis.cluster.RedisCluster.from_url(
                                 url,
-                                connection_pool_class=redis.BlockingConnectionPool,
+                                connection_pool_class=ReadyPool,
                                 **pool_options(options),
                             )
                         self._direct_fast = direct.hiredis_packs(options)
                     else:
-                        pool = redis.BlockingConnectionPool.from_url(url, **pool_options(options))
+                        pool = ReadyPool.from_url(url, **pool_options(options))
                         self._sync = self._directed(redis.Redis(connection_pool=pool))
         return self._sync
 

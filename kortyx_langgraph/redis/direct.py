@@ -51,6 +51,8 @@ import redis.cluster
 import redis.exceptions
 from redis.crc import key_slot
 
+from kortyx_langgraph.redis.pool import settle
+
 _hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
 try:
     from hiredis import pack_command as _hiredis_pack
@@ -235,6 +237,7 @@ def call_many(client: redis.Redis, commands: Sequence[Sequence[Any]], *, fast: b
     ``pipeline.execute(raise_on_error=False)`` would. A failed connection raises, closed."""
     pool: Any = client.connection_pool
     conn: Any = pool.get_connection(*_LEND)
+    whole = False
     try:
         conn.send_packed_command(_packed_many(conn, commands, fast))
         replies: list[Any] = []
@@ -243,10 +246,13 @@ def call_many(client: redis.Redis, commands: Sequence[Sequence[Any]], *, fast: b
                 replies.append(conn.read_response())
             except redis.exceptions.ResponseError as error:  # the reply was read whole
                 replies.append(error)
+        whole = True
         return replies
     finally:
         if _reconnect_asked(conn):
             conn.disconnect()
+            whole = False
+        settle(pool, conn, whole=whole)  # redis/pool.py: ready again, or a failure
         pool.release(conn)
 
 
