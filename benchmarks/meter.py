@@ -20,6 +20,8 @@ import redis.asyncio.connection
 import redis.connection
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from kortyx_langgraph.redis import direct
+
 TIMED = ("put", "put_writes", "get_tuple")
 ATIMED = ("aput", "aput_writes", "aget_tuple")
 LISTS = ("list",)
@@ -130,7 +132,9 @@ class SendCounter:
     """Counts the requests redis-py writes to a socket (a pipeline is one write, one round
     trip), sync and asyncio, by patching its connection classes for a ``with`` block.
 
-    Sync writes are counted in ``send_packed_command``. Asyncio ones are counted in the
+    Sync writes are counted in ``send_packed_command``, and those of the adapter's direct
+    path in its own ``_send`` (which writes to the socket first, then hands redis-py what is
+    left: one request, counted once). Asyncio ones are counted in the
     connection's ``_send_packed_command``, the write itself, which redis-py's
     ``send_packed_command`` calls when the connection has a socket timeout (always from
     redis-py 8 on) and the adapter's direct path calls without it (``docs/benchmarks.md``,
@@ -153,18 +157,32 @@ class SendCounter:
         original: Callable[..., None] = sync_class.send_packed_command
         aoriginal: Callable[..., Awaitable[None]] = async_class._send_packed_command
 
+        sync_send: Callable[[Any, list[bytes]], None] = direct._send
+        inside = threading.local()  # in the direct path's send: redis-py's is not a request
+
         def send_packed_command(conn: Any, command: Any, check_health: bool = True) -> None:
-            self._count()
+            if not getattr(inside, "sending", False):
+                self._count()
             original(conn, command, check_health)
+
+        def direct_send(conn: Any, packed: list[bytes]) -> None:
+            self._count()
+            inside.sending = True
+            try:
+                sync_send(conn, packed)
+            finally:
+                inside.sending = False
 
         async def awrite(conn: Any, command: Any) -> None:
             self._count()
             await aoriginal(conn, command)
 
         sync_class.send_packed_command = send_packed_command  # type: ignore[method-assign]
+        direct._send = direct_send
         async_class._send_packed_command = awrite
         try:
             yield
         finally:
             sync_class.send_packed_command = original  # type: ignore[method-assign]
+            direct._send = sync_send
             async_class._send_packed_command = aoriginal

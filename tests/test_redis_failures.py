@@ -8,6 +8,7 @@ their defaults are checked separately.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 import uuid
@@ -434,3 +435,31 @@ async def test_large_values_round_trip_down_a_connection(server: RedisServer) ->
     assert replies[3] == value + "é".encode()
     await asynchronous.aclose()
     sync.close()
+
+
+@pytest.mark.redis
+def test_a_command_goes_out_in_one_write_and_what_a_write_leaves_through_redis_py(
+    server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[int] = []
+    sendall = socket.socket.sendall
+
+    def counted(sock: socket.socket, data: Any, *args: Any) -> None:
+        sent.append(len(data))
+        sendall(sock, data, *args)
+
+    monkeypatch.setattr(socket.socket, "sendall", counted)
+    key = f"kortyx-write-{uuid.uuid4().hex[:8]}"
+    client = redis.Redis.from_url(server.url, socket_timeout=5, max_connections=1)
+    client.ping()  # connected: the handshake is redis-py's
+    sent.clear()
+    assert direct.call(client, ("SET", key, "v", "PX", 60_000), fast=True) in (True, b"OK")
+    assert sent == []  # one write of its own: redis-py's sendall never ran
+    # 10 MB in one buffer: more than a socket takes at once, so a write sends part of it
+    values = [bytes([i]) * 50_000 for i in range(200)]
+    commands = [("SET", f"{key}:{i}", v, "PX", 60_000) for i, v in enumerate(values)]
+    assert all(r in (True, b"OK") for r in direct.call_many(client, commands, fast=True))
+    assert sent and sum(sent) < sum(len(v) for v in values)  # the rest, through sendall
+    read = direct.call_many(client, [("GET", f"{key}:{i}") for i in range(200)], fast=True)
+    assert read == values
+    client.close()

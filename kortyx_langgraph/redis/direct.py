@@ -19,7 +19,10 @@ maintenance notices) is closed before it goes back to the pool. With asyncio (Py
 and later) the write itself is made here, after one turn of the event loop and bounded with
 ``asyncio.timeout``, rather than by ``send_packed_command``, whose ``asyncio.wait_for`` runs
 it as a task of its own before Python 3.12; the connection is closed on the same failures,
-and the same errors raised.
+and the same errors raised. A sync command is first written with one ``write`` of its own
+(:func:`_send`), and the pool of the clients the adapter creates hands out a connection
+given back whole a moment ago without polling it (``redis/pool.py``): two system calls,
+and two hand-overs of the GIL, fewer per call.
 
 Writes of one thread that overlap go as one pipeline (``redis/batching/``):
 :func:`call_many` packs them into one buffer, sends it, and reads a reply per call, an
@@ -41,6 +44,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -231,6 +236,43 @@ def _packed_many(conn: Any, commands: Sequence[Sequence[Any]], fast: bool) -> li
     return packed
 
 
+_WRITE_FIRST = os.name == "posix"
+"""Whether :func:`_send` may try one write of its own (``os.write`` on the socket's file
+descriptor) before redis-py's ``send_packed_command``."""
+
+
+def _send(conn: Any, packed: list[bytes]) -> None:
+    """Send ``packed`` on ``conn``: one ``write`` to its socket first, and what that did not
+    send (all of it on any error) through ``conn.send_packed_command``.
+
+    redis-py sends with ``socket.sendall``, which on a socket with a timeout (the adapter's
+    always have one) polls the socket before writing to it: two system calls, and each lets
+    go of the GIL, which the background thread a saver runs on may then wait for while the
+    graph's next step runs (``docs/benchmarks.md``, "Fewer system calls per call"). The
+    socket is non-blocking under its timeout, so one ``write`` sends a command whole when
+    its buffer has room, as it has for a command a reply answered before. A TLS socket,
+    a health check due and a command sent in chunks take redis-py's path alone; so does
+    an error, which redis-py then meets and reports as it always does (the connection
+    closed, ``ConnectionError`` or ``TimeoutError``)."""
+    sock = conn._sock if _WRITE_FIRST and len(packed) == 1 else None
+    if (
+        sock is not None
+        and sock.__class__ is socket.socket
+        and not getattr(conn, "health_check_interval", 1)
+    ):
+        data = packed[0]
+        try:
+            sent = os.write(sock.fileno(), data)
+        except OSError:  # a full buffer, a closed connection...: redis-py's path decides
+            sent = 0
+        if sent == len(data):
+            return
+        if sent:
+            conn.send_packed_command([memoryview(data)[sent:]])
+            return
+    conn.send_packed_command(packed)
+
+
 def call_many(client: redis.Redis, commands: Sequence[Sequence[Any]], *, fast: bool) -> list[Any]:
     """Send ``commands`` at once on one connection (a pipeline, no transaction) and return
     a reply per command, an error reply as its exception; as
@@ -239,7 +281,7 @@ def call_many(client: redis.Redis, commands: Sequence[Sequence[Any]], *, fast: b
     conn: Any = pool.get_connection(*_LEND)
     whole = False
     try:
-        conn.send_packed_command(_packed_many(conn, commands, fast))
+        _send(conn, _packed_many(conn, commands, fast))
         replies: list[Any] = []
         for _ in commands:
             try:

@@ -5,9 +5,8 @@ redis-py's pool checks every connection it hands out: it polls the socket, and a
 connection with data waiting (a reply nobody read, or the end of a connection the server
 closed) is reconnected before use. That poll is a system call, and every system call lets
 go of the GIL. A saver's calls run on LangGraph's background thread while the graph's next
-step runs on another, so taking the GIL back can mean waiting for that thread: the poll
-cost about 17 µs per call in an agent loop (``docs/benchmarks.md``, "A connection used a
-moment ago is not polled again").
+step runs on another, so taking the GIL back can mean waiting for that thread
+(``docs/benchmarks.md``, "Fewer system calls per call").
 
 :class:`ReadyPool` leaves the check out for a connection that ``redis/direct.py`` gave
 back after reading every reply (:func:`settle`) less than :data:`READY_FOR` ago, and for
