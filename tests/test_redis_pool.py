@@ -21,11 +21,17 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.types import Command
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from kortyx_langgraph import RetryPolicy, create_redis_framework_adapter
+from kortyx_langgraph import (
+    RetryPolicy,
+    StorageConnectionError,
+    WriteOutcomeUnknownError,
+    create_redis_framework_adapter,
+)
 from kortyx_langgraph.redis import direct, pool
 from kortyx_langgraph.redis.pool import ReadyPool, settle
 from tests.graphs import approval_graph
@@ -215,3 +221,31 @@ def test_the_adapter_sends_down_ready_pools_on_standalone_and_cluster(
         assert adapter.get_tuple(config_of(thread)) is not None
     assert polls.count <= (1 if SKIPS else 5)
     assert polls.count >= (0 if SKIPS else 5)
+
+
+@pytest.mark.redis
+def test_a_write_sent_unpolled_to_a_server_gone_since_may_have_run(server: RedisServer) -> None:
+    adapter = create_redis_framework_adapter(
+        url=server.url,
+        ttl_ms=60_000,
+        prefix=f"kortyx-pool-{uuid.uuid4().hex[:8]}:",
+        retry=RetryPolicy(attempts=2, backoff_base_ms=1, backoff_cap_ms=2),
+    )
+    config = config_of(f"t-{uuid.uuid4().hex[:8]}")
+    stored = adapter.put(config, empty_checkpoint(), {}, {})  # its connection: marked ready
+    server.stop()
+    if SKIPS:  # sent down the closed connection: it may have run, as the error says
+        with pytest.raises(WriteOutcomeUnknownError) as raised:
+            adapter.put_writes(stored, [("a", 1)], "task")
+        assert raised.value.operation == "put_writes"
+    else:  # the poll found it closed, and nothing could be sent
+        with pytest.raises(StorageConnectionError) as unreachable:
+            adapter.put_writes(stored, [("a", 1)], "task")
+        assert not isinstance(unreachable.value, WriteOutcomeUnknownError)
+    server.start()  # empty: the test's servers keep nothing on disk
+    again = adapter.put(config, empty_checkpoint(), {}, {})  # the same adapter works again
+    adapter.put_writes(again, [("a", 1)], "task")
+    stored_again = adapter.get_tuple(again)
+    assert stored_again is not None
+    assert stored_again.pending_writes == [("task", "a", 1)]
+    adapter.close()
