@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import secrets
+import random
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast
 
@@ -173,7 +173,11 @@ class FrameworkAdapter(Closing, BaseCheckpointSaver[str]):
         else:
             digits = str(current).split(".", 1)[0]
             counter, width = int(digits), max(VERSION_COUNTER_DIGITS, len(digits))
-        return f"{counter + 1:0{width}}.{secrets.token_hex(5)}"
+        # Python's own generator (reseeded in a forked child), as LangGraph's savers use:
+        # the tie-breaker needs to differ between forks, not to be secret, and ``secrets``
+        # asks the kernel every time, a system call that lets go of the GIL on the thread
+        # running the graph (docs/benchmarks.md, "Fewer system calls per call")
+        return f"{counter + 1:0{width}}.{random.getrandbits(40):010x}"
 
     # -- BaseCheckpointSaver, sync -------------------------------------------------------
 
