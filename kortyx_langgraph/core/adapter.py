@@ -176,7 +176,7 @@ class FrameworkAdapter(Closing, BaseCheckpointSaver[str]):
         # Python's own generator (reseeded in a forked child), as LangGraph's savers use:
         # the tie-breaker needs to differ between forks, not to be secret, and ``secrets``
         # asks the kernel every time, a system call that lets go of the GIL on the thread
-        # running the graph (docs/benchmarks.md, "Fewer system calls per call")
+        # running the graph (docs/benchmarks.md, "Fewer system calls")
         return f"{counter + 1:0{width}}.{random.getrandbits(40):010x}"
 
     # -- BaseCheckpointSaver, sync -------------------------------------------------------

@@ -248,7 +248,7 @@ def _send(conn: Any, packed: list[bytes]) -> None:
     redis-py sends with ``socket.sendall``, which on a socket with a timeout (the adapter's
     always have one) polls the socket before writing to it: two system calls, and each lets
     go of the GIL, which the background thread a saver runs on may then wait for while the
-    graph's next step runs (``docs/benchmarks.md``, "Fewer system calls per call"). The
+    graph's next step runs (``docs/benchmarks.md``, "Fewer system calls"). The
     socket is non-blocking under its timeout, so one ``write`` sends a command whole when
     its buffer has room, as it has for a command a reply answered before. A TLS socket,
     a health check due and a command sent in chunks take redis-py's path alone; so does

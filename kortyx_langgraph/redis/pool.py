@@ -6,7 +6,7 @@ connection with data waiting (a reply nobody read, or the end of a connection th
 closed) is reconnected before use. That poll is a system call, and every system call lets
 go of the GIL. A saver's calls run on LangGraph's background thread while the graph's next
 step runs on another, so taking the GIL back can mean waiting for that thread
-(``docs/benchmarks.md``, "Fewer system calls per call").
+(``docs/benchmarks.md``, "Fewer system calls").
 
 :class:`ReadyPool` leaves the check out for a connection that ``redis/direct.py`` gave
 back after reading every reply (:func:`settle`) less than :data:`READY_FOR` ago, and for
