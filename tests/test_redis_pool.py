@@ -27,6 +27,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from kortyx_langgraph import (
+    RedisFrameworkAdapter,
     RetryPolicy,
     StorageConnectionError,
     WriteOutcomeUnknownError,
@@ -72,6 +73,16 @@ class _Polls:
             return bool(original(conn, *args, **kwargs))
 
         monkeypatch.setattr(cls, "can_read", counted)
+
+
+def _quick_retrying(server: RedisServer) -> RedisFrameworkAdapter:
+    """An adapter of ``server`` that sends a failed script once more, almost at once."""
+    return create_redis_framework_adapter(
+        url=server.url,
+        ttl_ms=60_000,
+        prefix=f"kortyx-pool-{uuid.uuid4().hex[:8]}:",
+        retry=RetryPolicy(attempts=2, backoff_base_ms=1, backoff_cap_ms=2),
+    )
 
 
 def _kill_clients(server: RedisServer) -> None:
@@ -180,12 +191,7 @@ def test_a_failed_call_makes_the_pool_check_every_connection_marked_before_it(
 def test_a_paused_run_resumes_by_token_after_the_server_closed_every_connection(
     server: RedisServer,
 ) -> None:
-    adapter = create_redis_framework_adapter(
-        url=server.url,
-        ttl_ms=60_000,
-        prefix=f"kortyx-pool-{uuid.uuid4().hex[:8]}:",
-        retry=RetryPolicy(attempts=2, backoff_base_ms=1, backoff_cap_ms=2),
-    )
+    adapter = _quick_retrying(server)
     assert isinstance(adapter.connection.sync_client().connection_pool, ReadyPool)
     graph = approval_graph(adapter)
     thread = f"t-{uuid.uuid4().hex[:8]}"
@@ -225,12 +231,7 @@ def test_the_adapter_sends_down_ready_pools_on_standalone_and_cluster(
 
 @pytest.mark.redis
 def test_a_write_sent_unpolled_to_a_server_gone_since_may_have_run(server: RedisServer) -> None:
-    adapter = create_redis_framework_adapter(
-        url=server.url,
-        ttl_ms=60_000,
-        prefix=f"kortyx-pool-{uuid.uuid4().hex[:8]}:",
-        retry=RetryPolicy(attempts=2, backoff_base_ms=1, backoff_cap_ms=2),
-    )
+    adapter = _quick_retrying(server)
     config = config_of(f"t-{uuid.uuid4().hex[:8]}")
     stored = adapter.put(config, empty_checkpoint(), {}, {})  # its connection: marked ready
     server.stop()
