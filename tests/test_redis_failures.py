@@ -463,3 +463,29 @@ def test_a_command_goes_out_in_one_write_and_what_a_write_leaves_through_redis_p
     read = direct.call_many(client, [("GET", f"{key}:{i}") for i in range(200)], fast=True)
     assert read == values
     client.close()
+
+
+@pytest.mark.redis
+def test_a_write_cut_short_closes_the_connection_so_nothing_follows_half_a_command(
+    server: RedisServer,
+) -> None:
+    client = redis.Redis.from_url(server.url, socket_timeout=5, max_connections=1)
+    conn = client.connection_pool.get_connection(*direct._LEND)
+    conn.connect()
+    fd = conn._sock.fileno()
+    client.connection_pool.release(conn)
+    write = direct.os.write
+
+    def interrupted(target: int, data: Any) -> int:
+        if target != fd:
+            return write(target, data)
+        write(target, bytes(data)[:10])  # part of the command went out
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(direct.os, "write", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            direct.call(client, ("SET", "kortyx-cut", "x" * 100, "PX", 60_000), fast=True)
+    assert conn._sock is None  # closed: the next command cannot complete the half one
+    assert direct.call(client, ("ECHO", "whole"), fast=True) == b"whole"
+    client.close()

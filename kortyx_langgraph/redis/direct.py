@@ -262,14 +262,17 @@ def _send(conn: Any, packed: list[bytes]) -> None:
     ):
         data = packed[0]
         try:
-            sent = os.write(sock.fileno(), data)
-        except OSError:  # a full buffer, a closed connection...: redis-py's path decides
-            sent = 0
-        if sent == len(data):
-            return
-        if sent:
-            conn.send_packed_command([memoryview(data)[sent:]])
-            return
+            try:
+                sent = os.write(sock.fileno(), data)
+            except OSError:  # a full buffer, a closed connection...: redis-py's path decides
+                sent = 0
+            if sent == len(data):
+                return
+            if sent:
+                packed = [memoryview(data)[sent:]]  # type: ignore[list-item]
+        except BaseException:  # interrupted with part of a command sent: none may follow it
+            conn.disconnect()
+            raise
     conn.send_packed_command(packed)
 
 
