@@ -45,7 +45,7 @@ from kortyx_langgraph.redis.client_options import (
     pool_options,
 )
 from kortyx_langgraph.redis.operations import Call, Scan
-from kortyx_langgraph.redis.pool import ReadyPool
+from kortyx_langgraph.redis.pool import ReadyAsyncNodePool, ReadyAsyncPool, ReadyPool
 from kortyx_langgraph.redis.replication import (
     ReplicaAcks,
     ascript_and_wait,
@@ -367,9 +367,7 @@ class RedisConnection:
                     self._direct_fast = direct.hiredis_packs(options)
                     client = cluster
                 else:
-                    apool = redis.asyncio.BlockingConnectionPool.from_url(
-                        url, **pool_options(options)
-                    )
+                    apool = ReadyAsyncPool.from_url(url, **pool_options(options))
                     client = self._directed(redis.asyncio.Redis(connection_pool=apool))
                 self._async[loop] = client
         return client
@@ -485,7 +483,7 @@ class RedisConnection:
             of_loop = self._node_clients[loop] = {}
         found = of_loop.get(node.name)
         if found is None:
-            pool = redis.asyncio.ConnectionPool(
+            pool = ReadyAsyncNodePool(
                 connection_class=node.connection_class,
                 max_connections=node.max_connections,
                 **node.connection_kwargs,

@@ -307,6 +307,7 @@ async def acall_many(
     """:func:`call_many` with an asyncio client."""
     pool: Any = client.connection_pool
     conn: Any = await pool.get_connection(*_LEND)
+    whole = False
     try:
         await _asend(conn, _packed_many(conn, commands, fast))
         replies: list[Any] = []
@@ -315,8 +316,11 @@ async def acall_many(
                 replies.append(await conn.read_response())
             except redis.exceptions.ResponseError as error:
                 replies.append(error)
+        whole = True
         return replies
     finally:
         if _reconnect_asked(conn):
             await conn.disconnect()
+            whole = False
+        settle(pool, conn, whole=whole)  # redis/pool.py: set aside, or a failure
         await pool.release(conn)
