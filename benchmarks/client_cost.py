@@ -10,7 +10,9 @@ each of these ways, in alternating rounds:
 - the same clients through the adapter's direct path (``kortyx_langgraph.redis.direct``),
   which every script call of the adapter takes; with asyncio (Python 3.11.3 and later)
   also with its writes sent through redis-py's ``send_packed_command`` as they were
-  before (``benchmarks.async_write`` compares the two in the agent loop);
+  before (``benchmarks.async_write`` compares the two in the agent loop), and with its
+  connections lent by redis-py's own pool rather than set aside by the adapter's
+  (``kortyx_langgraph.redis.pool``);
 - a bare connection, an instrument of this study only: one socket, hiredis's packer and
   reader, no pool, no health check, no reconnection; with asyncio, a ``Protocol`` that
   parses replies as they arrive, once with an ``asyncio.timeout`` around each call (what
@@ -35,6 +37,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import hiredis
+import redis.asyncio
 
 from benchmarks.async_write import REDIS_PY, SHIPPED, sent
 from benchmarks.backends import Environment
@@ -139,6 +142,7 @@ ASYNC = (
     "redis-py execute_command",
     "kortyx direct path, write through send_packed_command",
     "kortyx direct path",
+    "kortyx direct path, lent by redis-py's pool",
     "bare protocol + asyncio.timeout",
     "bare protocol",
 )
@@ -192,17 +196,29 @@ async def _measure_async(adapter: Any, host: str, port: int, calls: int, rounds:
         async with asyncio.timeout(5.0):
             return await bare.call(*command)
 
+    # the adapter's pool sets a connection given back whole aside and lends it again
+    # itself (redis/pool.py); the same options in redis-py's own pool lend every time
+    own: Any = client.connection_pool
+    lent = redis.asyncio.Redis(
+        connection_pool=redis.asyncio.BlockingConnectionPool(
+            connection_class=own.connection_class,
+            max_connections=own.max_connections,
+            timeout=own.timeout,
+            **own.connection_kwargs,
+        )
+    )
     ways: dict[str, Callable[[], Awaitable[Any]]] = {
         ASYNC[0]: lambda: client.execute_command(*command),
         ASYNC[1]: lambda: direct.acall(client, command, fast=fast),
         ASYNC[2]: lambda: direct.acall(client, command, fast=fast),
-        ASYNC[3]: bare_with_timeout,
-        ASYNC[4]: lambda: bare.call(*command),
+        ASYNC[3]: lambda: direct.acall(lent, command, fast=fast),
+        ASYNC[4]: bare_with_timeout,
+        ASYNC[5]: lambda: bare.call(*command),
     }
     if not direct._TIMEOUT_CONTEXT:  # before 3.11.3 it is the direct path's own way
         del ways[ASYNC[1]]
     if not hasattr(asyncio, "timeout"):  # Python 3.10
-        del ways[ASYNC[3]]
+        del ways[ASYNC[4]]
     try:
         # the direct path's writes go through send_packed_command for ASYNC[1]'s batches
         writes = {name: REDIS_PY if name == ASYNC[1] else SHIPPED for name in ways}
@@ -218,6 +234,7 @@ async def _measure_async(adapter: Any, host: str, port: int, calls: int, rounds:
         return samples
     finally:
         bare.close()
+        await lent.aclose(close_connection_pool=True)
         await adapter.aclose()
 
 
@@ -257,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.rounds} rounds, standalone Redis; µs per call, medians over the rounds\n"
     )
     headers = ["client", "way", "wall µs", "CPU µs", "wall ÷ bare", "CPU ÷ bare"]
-    found = rows(sync_samples, "sync", SYNC[2]) + rows(async_samples, "asyncio", ASYNC[4])
+    found = rows(sync_samples, "sync", SYNC[2]) + rows(async_samples, "asyncio", ASYNC[5])
     print(table(headers, found))
     return 0
 
