@@ -1,9 +1,9 @@
 """The sync pool of the clients the adapter creates (``redis/pool.py``).
 
 A connection that ``redis/direct.py`` gave back after reading every reply, less than
-``READY_FOR`` ago and with no failed call since, is handed out without redis-py's readiness
-poll; every other one is checked as redis-py checks it. On a redis-py without a pool check
-to leave out (``ensure_connection``, before 8.2), every one is checked.
+``READY_FOR`` ago and with no failed call since, is set aside and lent again without
+redis-py's lend and its readiness poll; every other one is lent and checked as redis-py
+does, with every supported redis-py.
 
 The property drives one pooled connection through random calls against a real server, with
 the pool's clock in the test's hands, and compares the polls with that rule. The other
@@ -13,13 +13,16 @@ doing goes on.
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.types import Command
@@ -29,7 +32,6 @@ from redis.retry import Retry
 from kortyx_langgraph import (
     RedisFrameworkAdapter,
     RetryPolicy,
-    StorageConnectionError,
     WriteOutcomeUnknownError,
     create_redis_framework_adapter,
 )
@@ -38,9 +40,6 @@ from kortyx_langgraph.redis.pool import ReadyPool, settle
 from tests.graphs import approval_graph
 from tests.pending_truth import config_of
 from tests.redis_harness import RedisServer
-
-SKIPS = hasattr(redis.BlockingConnectionPool, "ensure_connection")
-"""Whether this redis-py has a pool check the adapter's pool can leave out."""
 
 
 @pytest.fixture
@@ -101,6 +100,10 @@ _ACTIONS = st.lists(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(actions=_ACTIONS)
+@example(actions=["direct", "later", "direct"])
+@example(actions=["direct", "soon", "soon", "direct", "redis-py", "direct"])
+@example(actions=["closed", "direct", "direct"])
+@example(actions=["closed", "later", "direct"])
 def test_a_connection_skips_the_poll_only_when_given_back_whole_a_moment_ago(
     redis_standalone: Any, actions: list[str]
 ) -> None:
@@ -125,7 +128,7 @@ def test_a_connection_skips_the_poll_only_when_given_back_whole_a_moment_ago(
                 clock.now += step
                 idle += step
                 continue
-            skipped = SKIPS and ready and idle < pool.READY_FOR
+            skipped = ready and idle < pool.READY_FOR
             before = polls.count
             if skipped and closed:  # sent down a closed connection: it fails, and is closed
                 with pytest.raises(redis.exceptions.ConnectionError):
@@ -154,7 +157,7 @@ def test_a_connection_skips_the_poll_only_when_given_back_whole_a_moment_ago(
 
 
 @pytest.mark.redis
-def test_a_failed_call_makes_the_pool_check_every_connection_marked_before_it(
+def test_a_failed_call_makes_the_pool_check_every_connection_set_aside_before_it(
     server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ready_pool = ReadyPool.from_url(server.url, max_connections=2)
@@ -163,21 +166,20 @@ def test_a_failed_call_makes_the_pool_check_every_connection_marked_before_it(
     for conn in (first, second):
         conn.connect()
         settle(ready_pool, conn, whole=True)
-        ready_pool.release(conn)  # the second one is handed out first
+        ready_pool.release(conn)  # both set aside, the second on top
+    assert len(ready_pool._aside) == 2
     _kill_clients(server)
     polls = _Polls(monkeypatch)
-    if SKIPS:  # the second one, not polled: the call fails, and it is closed
-        with pytest.raises(redis.exceptions.ConnectionError):
-            direct.call(client, ("PING",), fast=True)
-        assert polls.count == 0
-    else:  # polled, found closed, reconnected and polled again
-        assert direct.call(client, ("PING",), fast=True) == b"PONG"
-        assert polls.count == 2
-    held = ready_pool.get_connection(*direct._LEND)  # the second again: connected anew and polled
-    assert polls.count == (1 if SKIPS else 3)
-    # the first was marked before the failure: it is polled, found closed, reconnected
+    with pytest.raises(redis.exceptions.ConnectionError):  # the second, unchecked: closed
+        direct.call(client, ("PING",), fast=True)
+    assert polls.count == 0
+    # the first was set aside before that failure: it goes back to redis-py's lend, which
+    # polls it, finds it closed, connects it again and polls it again
     assert direct.call(client, ("PING",), fast=True) == b"PONG"
-    assert polls.count == (3 if SKIPS else 5)
+    assert polls.count == 2
+    held = ready_pool.get_connection(*direct._LEND)  # given back whole since: lent unchecked
+    assert polls.count == 2
+    assert ready_pool._aside == []
     ready_pool.release(held)
     client.close()
 
@@ -220,8 +222,7 @@ def test_the_adapter_sends_down_ready_pools_on_standalone_and_cluster(
     polls = _Polls(monkeypatch)
     for _ in range(5):  # one after another: each gets the connection the last gave back
         assert adapter.get_tuple(config_of(thread)) is not None
-    assert polls.count <= (1 if SKIPS else 5)
-    assert polls.count >= (0 if SKIPS else 5)
+    assert polls.count <= 1
 
 
 @pytest.mark.redis
@@ -230,14 +231,10 @@ def test_a_write_sent_unpolled_to_a_server_gone_since_may_have_run(server: Redis
     config = config_of(f"t-{uuid.uuid4().hex[:8]}")
     stored = adapter.put(config, empty_checkpoint(), {}, {})  # its connection: marked ready
     server.stop()
-    if SKIPS:  # sent down the closed connection: it may have run, as the error says
-        with pytest.raises(WriteOutcomeUnknownError) as raised:
-            adapter.put_writes(stored, [("a", 1)], "task")
-        assert raised.value.operation == "put_writes"
-    else:  # the poll found it closed, and nothing could be sent
-        with pytest.raises(StorageConnectionError) as unreachable:
-            adapter.put_writes(stored, [("a", 1)], "task")
-        assert not isinstance(unreachable.value, WriteOutcomeUnknownError)
+    # sent down the closed connection: it may have run, as the error says
+    with pytest.raises(WriteOutcomeUnknownError) as raised:
+        adapter.put_writes(stored, [("a", 1)], "task")
+    assert raised.value.operation == "put_writes"
     server.start()  # empty: the test's servers keep nothing on disk
     again = adapter.put(config, empty_checkpoint(), {}, {})  # the same adapter works again
     adapter.put_writes(again, [("a", 1)], "task")
@@ -245,3 +242,52 @@ def test_a_write_sent_unpolled_to_a_server_gone_since_may_have_run(server: Redis
     assert stored_again is not None
     assert stored_again.pending_writes == [("task", "a", 1)]
     adapter.close()
+
+
+@pytest.mark.redis
+def test_a_thread_waiting_for_the_pool_gets_the_connection_a_direct_call_gives_back(
+    server: RedisServer,
+) -> None:
+    """One connection: a direct call holds it (a blocking pop that times out), a redis-py
+    command waits for it in redis-py's lend on another thread. The direct call must give it
+    to the waiter, not set it aside, or the waiter would wait out the pool's timeout."""
+    ready_pool = ReadyPool.from_url(server.url, max_connections=1, timeout=5)
+    client = redis.Redis(connection_pool=ready_pool)
+    key = f"k-{uuid.uuid4().hex[:8]}"
+    with concurrent.futures.ThreadPoolExecutor(2) as threads:
+        holding = threads.submit(direct.call, client, ("BLPOP", key, "0.3"), fast=True)
+        time.sleep(0.05)  # the pop is sent: the one connection is in use
+        waiting = threads.submit(client.execute_command, "PING")
+        assert holding.result() is None  # timed out, the reply read: given back whole
+        assert waiting.result() is True  # PONG
+    assert ready_pool._aside == []  # handed to the waiter
+    assert direct.call(client, ("PING",), fast=True) == b"PONG"  # no one waits: set aside
+    assert len(ready_pool._aside) == 1
+    client.close()
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_never_gets_a_connection_its_parent_set_aside(
+    server: RedisServer,
+) -> None:
+    ready_pool = ReadyPool.from_url(server.url, max_connections=2)
+    client = redis.Redis(connection_pool=ready_pool)
+    parents = direct.call(client, ("CLIENT", "ID"), fast=True)
+    assert len(ready_pool._aside) == 1
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: its own connection, never the parent's socket
+        code = 1
+        try:
+            os.write(write_end, b"%d" % direct.call(client, ("CLIENT", "ID"), fast=True))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as answer:
+        childs = int(answer.read() or b"0")
+    assert os.waitpid(child, 0)[1] == 0
+    assert childs not in (0, parents)
+    assert direct.call(client, ("CLIENT", "ID"), fast=True) == parents  # the parent's, still
+    client.close()

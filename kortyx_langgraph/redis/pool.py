@@ -1,43 +1,42 @@
 """The connection pools of the clients the adapter creates: a connection its direct path
-gave back whole a moment ago is handed out again without the pool's checks.
+gave back whole a moment ago is set aside and lent again without the pool's own lend.
 
-redis-py's pool checks every connection it hands out: it polls the socket, and a
+redis-py's pools check every connection they lend. The sync pool polls the socket, and a
 connection with data waiting (a reply nobody read, or the end of a connection the server
-closed) is reconnected before use. That poll is a system call, and every system call lets
-go of the GIL. A saver's calls run on LangGraph's background thread while the graph's next
-step runs on another, so taking the GIL back can mean waiting for that thread
-(``docs/benchmarks.md``, "Fewer system calls").
+closed) is reconnected before use; that poll is a system call, and every system call lets
+go of the GIL, which a saver's calls on LangGraph's background thread may then wait for
+while the graph's next step runs (``docs/benchmarks.md``, "Fewer system calls"). The
+asyncio pool lends under a condition and a timeout, checks the connection and records its
+metrics: about 20 µs of CPU, a third of a small call's client time (``docs/benchmarks.md``,
+"Asyncio calls without the pool's lend", and "Sync calls without the pool's lend, with any
+redis-py").
 
-:class:`ReadyPool` leaves the check out for a connection that ``redis/direct.py`` gave
-back after reading every reply (:func:`settle`) less than :data:`READY_FOR` ago, and for
-no other: not one a redis-py command used last, nor one a call failed on. Such a
-connection has nothing left to read. What the check would find on it is a connection the
+These pools keep a connection that ``redis/direct.py`` gave back after reading every reply
+(:func:`settle`) aside, in a short stack of their own, and lend it to the next call without
+redis-py's lend if it was given back less than :data:`READY_FOR` ago and no call on the
+pool failed since. Every other connection goes through redis-py's lend as before: one a
+redis-py command used last, an older one, one set aside before a failed call. A connection
+set aside has nothing left to read. What the check would find on it is a connection the
 server closed in that second: an idle-client ``timeout`` needs at least a second of
-idleness, so only a restart, a failover or ``CLIENT KILL`` can do that. The call then
-fails on sending or reading, as it would had the server gone a moment after the check,
-redis-py closes that connection, and the adapter's retry policy sends the script again on
-another. The first connection that fails makes the pool trust no earlier mark, so a retry
-gets either a fresh connection or one the check has seen.
+idleness, so only a restart, a failover or ``CLIENT KILL`` can do that (an asyncio
+connection whose end the event loop has read already goes back to redis-py's lend). The
+call then fails on sending or reading, as it would had the server gone a moment after the
+check, redis-py closes that connection, and the adapter's retry policy sends the script
+again; the failure makes the pool lend nothing set aside before it, so the retry gets a
+connection redis-py's lend has checked.
 
-The pool only skips the check where redis-py has one to skip (``ensure_connection``,
-redis-py 8.2 and later); elsewhere it is redis-py's :class:`~redis.BlockingConnectionPool`
-as it is. With client-side caching, whose invalidations wait on a connection, every
-connection is checked. A notice the server pushed (RESP3, such as a maintenance notice) to
-a connection handed out unchecked is read before the next reply on it, as on a connection
-in use.
-
-The asyncio clients' pools (:class:`ReadyAsyncPool`, and :class:`ReadyAsyncNodePool` for the
-per-node clients of a Cluster) keep such a connection aside instead, in a short stack of
-their own, and lend it again without going through redis-py's lend at all: its condition,
-timeout, health check and metrics cost about 20 µs of CPU per call, a third of a call's
-client time (``docs/benchmarks.md``, "Asyncio calls without the pool's lend"). The same
-rule decides which connections may wait there (given back whole by the direct path less
-than :data:`READY_FOR` ago, no failure since), and a connection is only set aside while no
-task waits for the pool: a waiter is handed the connection as before.
+A connection set aside still counts against the pool's limit, and none is set aside while
+a thread or task waits in redis-py's lend: a waiter is handed the connection as before.
+The sync pool lends nothing set aside in a forked child (redis-py's lend makes the child
+its own connections) and sets nothing aside with client-side caching, whose invalidations
+wait on a connection. A notice the server pushed (RESP3, such as a maintenance notice) to
+a connection set aside is read before the next reply on it, as on a connection in use.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from typing import Any
 
@@ -45,49 +44,118 @@ import redis
 import redis.asyncio
 
 READY_FOR = 1.0
-"""Seconds a connection given back whole goes without the pool's check (Redis closes an
-idle client after ``timeout`` seconds, at least 1)."""
+"""Seconds a connection given back whole may be lent again without redis-py's lend (Redis
+closes an idle client after ``timeout`` seconds, at least 1)."""
+
+READY_KEPT = 8
+"""Connections a pool keeps aside at most (each still counts against its limit)."""
 
 _MARK = "_kortyx_returned_whole"
-"""The attribute :func:`settle` sets on a connection given back whole: when, and the pool's
+"""The attribute :func:`settle` sets on a connection given back whole: the pool's count of
+failed calls then."""
+
+Aside = list[tuple[Any, float, int]]
+"""Connections set aside, the last on top: each with when it was given back and the pool's
 count of failed calls then."""
 
 
+def _take(aside: Aside, failures: int, usable: Any, stale: list[Any]) -> Any:
+    """The connection set aside last that may still be lent unchecked (popping it), or
+    ``None``; those popped on the way, no longer ready, go to ``stale``."""
+    now = time.monotonic()
+    while aside:
+        connection, when, marked_failures = aside.pop()
+        if marked_failures == failures and now - when < READY_FOR and usable(connection):
+            return connection
+        stale.append(connection)
+    return None
+
+
+def _marked(connection: Any, failures: int) -> bool:
+    """Whether ``connection`` was given back whole (:func:`settle`) with no failure since
+    (its mark is taken off)."""
+    return bool(connection.__dict__.pop(_MARK, None) == failures)
+
+
+def _connected(connection: Any) -> bool:
+    return connection._sock is not None
+
+
 class ReadyPool(redis.BlockingConnectionPool):
-    """A :class:`~redis.BlockingConnectionPool` that hands out a connection given back
-    whole less than :data:`READY_FOR` seconds ago without polling its socket."""
+    """A :class:`~redis.BlockingConnectionPool` that lends a connection given back whole
+    less than :data:`READY_FOR` seconds ago again without its own lend (no poll)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self._aside: Aside = []
+        self._aside_lock = threading.Lock()
+        self._lending = 0  # threads in the pool's own lend, which may be waiting
         self.failures = 0
-        """Calls that failed on a connection of this pool; a mark made before the last
-        one is not trusted."""
+        """Calls that failed on a connection of this pool; none set aside before the last
+        one is lent again."""
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
 
-    def ensure_connection(self, connection: Any) -> None:
-        """Connect ``connection``; check it as redis-py does unless it is marked ready."""
-        mark = connection.__dict__.pop(_MARK, None)
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        """The connection set aside last if it is still ready; else the pool's own lend
+        (those no longer ready go back to the pool first, which checks them)."""
+        pool: Any = super()
+        if self.pid != os.getpid():  # a forked child: redis-py's lend resets the pool
+            return pool.get_connection(*args, **kwargs)
+        stale: list[Any] = []
+        with self._aside_lock:
+            found = _take(self._aside, self.failures, _connected, stale)
+            if found is None:
+                self._lending += 1
+        for connection in stale:
+            pool.release(connection)
+        if found is not None:
+            return found
+        try:
+            return pool.get_connection(*args, **kwargs)
+        finally:
+            with self._aside_lock:
+                self._lending -= 1
+
+    def release(self, connection: Any) -> None:
+        """Set ``connection`` aside if it was given back whole and no thread waits for the
+        pool; else give it back to the pool."""
         if (
-            mark is not None
-            and mark[1] == self.failures
-            and time.monotonic() - mark[0] < READY_FOR
+            _marked(connection, self.failures)
+            and connection.pid == self.pid == os.getpid()  # not in a forked child
             and getattr(self, "cache", None) is None
         ):
-            connection.connect()  # nothing to do when it is connected
-            return
-        super().ensure_connection(connection)
+            with self._aside_lock:
+                if not self._lending and len(self._aside) < READY_KEPT:
+                    self._aside.append((connection, time.monotonic(), self.failures))
+                    return
+        pool: Any = super()
+        pool.release(connection)
 
+    def disconnect(self, *args: Any, **kwargs: Any) -> None:
+        """Give back what is set aside, then disconnect as the pool does."""
+        pool: Any = super()
+        if self.pid == os.getpid():  # in a forked child redis-py's reset forgets it
+            with self._aside_lock:
+                aside, self._aside = self._aside, []
+            for connection, _, _ in aside:
+                pool.release(connection)
+        pool.disconnect(*args, **kwargs)
 
-READY_KEPT = 8
-"""Connections an asyncio pool keeps aside at most (each still counts against its limit)."""
+    def reset(self) -> None:
+        """Forget what is set aside (a forked child's pool starts anew), and reset the
+        pool."""
+        self._aside = []
+        self._aside_lock = threading.Lock()
+        self._lending = 0
+        pool: Any = super()
+        pool.reset()
 
 
 class _SetAside:
     """What :class:`ReadyAsyncPool` and :class:`ReadyAsyncNodePool` add to redis-py's
-    asyncio pool they come before: connections set aside when given back whole, lent again
-    without the pool's own lend. A connection set aside is in use as the pool counts."""
+    asyncio pool they come before. One event loop uses a pool, so no lock is needed."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._aside: list[tuple[Any, float, int]] = []
+        self._aside: Aside = []
         self._lending = 0  # tasks in the pool's own lend, which may be waiting
         self.failures = 0
         """Calls that failed on a connection of this pool; none set aside before the last
@@ -96,16 +164,15 @@ class _SetAside:
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         """The connection set aside last if it is still ready; else the pool's own lend
-        (one that is no longer ready goes back to the pool first, which checks it)."""
+        (those no longer ready go back to the pool first)."""
         pool: Any = super()
-        aside = self._aside
-        if aside:
-            now = time.monotonic()
-            while aside:
-                connection, when, failures = aside.pop()
-                if failures == self.failures and now - when < READY_FOR and _open(connection):
-                    return connection
+        if self._aside:
+            stale: list[Any] = []
+            found = _take(self._aside, self.failures, _open, stale)
+            for connection in stale:
                 await pool.release(connection)
+            if found is not None:
+                return found
         self._lending += 1
         try:
             return await pool.get_connection(*args, **kwargs)
@@ -115,29 +182,23 @@ class _SetAside:
     async def release(self, connection: Any) -> None:
         """Set ``connection`` aside if it was given back whole and no task waits for the
         pool; else give it back to the pool."""
-        mark = connection.__dict__.pop(_MARK, None)
         if (
-            mark is not None
-            and mark[1] == self.failures
+            _marked(connection, self.failures)
             and not self._lending
             and len(self._aside) < READY_KEPT
         ):
-            self._aside.append((connection, mark[0], mark[1]))
+            self._aside.append((connection, time.monotonic(), self.failures))
             return
         pool: Any = super()
         await pool.release(connection)
 
     async def disconnect(self, *args: Any, **kwargs: Any) -> None:
         """Give back what is set aside, then disconnect as the pool does."""
-        await self._give_back()
         pool: Any = super()
-        await pool.disconnect(*args, **kwargs)
-
-    async def _give_back(self) -> None:
         aside, self._aside = self._aside, []
-        pool: Any = super()
         for connection, _, _ in aside:
             await pool.release(connection)
+        await pool.disconnect(*args, **kwargs)
 
     def reset(self) -> None:
         """Forget what is set aside, and reset the pool."""
@@ -155,7 +216,7 @@ def _open(connection: Any) -> bool:
 
 class ReadyAsyncPool(_SetAside, redis.asyncio.BlockingConnectionPool):
     """A :class:`redis.asyncio.BlockingConnectionPool` that lends a connection given back
-    whole less than :data:`READY_FOR` seconds ago without its own lend."""
+    whole less than :data:`READY_FOR` seconds ago again without its own lend."""
 
 
 class ReadyAsyncNodePool(_SetAside, redis.asyncio.ConnectionPool):
@@ -169,6 +230,6 @@ def settle(pool: Any, connection: Any, *, whole: bool) -> None:
     if not isinstance(pool, ReadyPool | _SetAside):
         return
     if whole:
-        connection.__dict__[_MARK] = (time.monotonic(), pool.failures)
+        connection.__dict__[_MARK] = pool.failures
     else:
         pool.failures += 1
