@@ -55,6 +55,14 @@ def _check_expiry(client: Any, where: str) -> None:
     assert not lasting, f"{where}: keys written without an expiry: {lasting[:20]}"
 
 
+@pytest.fixture
+def server(redis_binaries: tuple[str, str]) -> Iterator[RedisServer]:
+    """A standalone server of the requesting test alone: it may kill the server's clients,
+    stop it and start it again."""
+    with RedisServer() as started:
+        yield started
+
+
 @pytest.fixture(scope="session")
 def redis_standalone(redis_binaries: tuple[str, str]) -> Iterator[RedisServer]:
     """A standalone server without persistence; at the end, every key must have a TTL."""

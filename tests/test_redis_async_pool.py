@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,29 +28,12 @@ from langgraph.types import Command
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from kortyx_langgraph import RetryPolicy, create_redis_framework_adapter
 from kortyx_langgraph.redis import direct, pool
 from kortyx_langgraph.redis.pool import ReadyAsyncNodePool, ReadyAsyncPool
 from tests.graphs import approval_graph
 from tests.pending_truth import config_of
+from tests.pool_support import Clock, quick_retrying
 from tests.redis_harness import RedisServer
-
-
-@pytest.fixture
-def server(redis_binaries: tuple[str, str]) -> Iterator[RedisServer]:
-    """A server of this test alone (its clients are killed)."""
-    with RedisServer() as started:
-        yield started
-
-
-class _Clock:
-    """``time.monotonic`` of the pool module, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 class _Lends:
@@ -153,7 +135,7 @@ def test_a_connection_skips_the_pools_lend_only_when_set_aside_whole_a_moment_ag
         await ready_pool.disconnect(inuse_connections=False)  # those set aside are idle too
         assert _clients_of(server) == 0
 
-    clock = _Clock()
+    clock = Clock()
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setattr(pool, "time", clock)
         asyncio.run(scenario(_Lends(monkeypatch)))
@@ -211,12 +193,7 @@ async def test_a_failed_call_makes_the_pool_lend_nothing_set_aside_before_it(
 async def test_a_paused_run_resumes_by_token_with_ainvoke_after_the_server_closed_every_connection(
     server: RedisServer,
 ) -> None:
-    adapter = create_redis_framework_adapter(
-        url=server.url,
-        ttl_ms=60_000,
-        prefix=f"kortyx-apool-{uuid.uuid4().hex[:8]}:",
-        retry=RetryPolicy(attempts=2, backoff_base_ms=1, backoff_cap_ms=2),
-    )
+    adapter = quick_retrying(server)
     graph = approval_graph(adapter)
     thread = f"t-{uuid.uuid4().hex[:8]}"
     await graph.ainvoke({"request": "r", "log": []}, config_of(thread))

@@ -12,7 +12,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import hiredis
@@ -44,13 +43,6 @@ from tests.redis_harness import RedisServer, free_port
 
 QUICK = RetryPolicy(attempts=2, backoff_base_ms=10, backoff_cap_ms=20)
 """Two attempts, almost no wait between them: a failure shows within two timeouts."""
-
-
-@pytest.fixture
-def server(redis_binaries: tuple[str, str]) -> Iterator[RedisServer]:
-    """A server of this test alone."""
-    with RedisServer() as started:
-        yield started
 
 
 def _adapter(server: RedisServer, **options: Any) -> RedisFrameworkAdapter:

@@ -17,7 +17,6 @@ import concurrent.futures
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,33 +29,14 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from kortyx_langgraph import (
-    RedisFrameworkAdapter,
-    RetryPolicy,
     WriteOutcomeUnknownError,
-    create_redis_framework_adapter,
 )
 from kortyx_langgraph.redis import direct, pool
 from kortyx_langgraph.redis.pool import ReadyPool, settle
 from tests.graphs import approval_graph
 from tests.pending_truth import config_of
+from tests.pool_support import Clock, quick_retrying
 from tests.redis_harness import RedisServer
-
-
-@pytest.fixture
-def server(redis_binaries: tuple[str, str]) -> Iterator[RedisServer]:
-    """A server of this test alone (its clients are killed)."""
-    with RedisServer() as started:
-        yield started
-
-
-class _Clock:
-    """``time.monotonic`` of the pool module, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 class _Polls:
@@ -72,16 +52,6 @@ class _Polls:
             return bool(original(conn, *args, **kwargs))
 
         monkeypatch.setattr(cls, "can_read", counted)
-
-
-def _quick_retrying(server: RedisServer) -> RedisFrameworkAdapter:
-    """An adapter of ``server`` that sends a failed script once more, almost at once."""
-    return create_redis_framework_adapter(
-        url=server.url,
-        ttl_ms=60_000,
-        prefix=f"kortyx-pool-{uuid.uuid4().hex[:8]}:",
-        retry=RetryPolicy(attempts=2, backoff_base_ms=1, backoff_cap_ms=2),
-    )
 
 
 def _kill_clients(server: RedisServer) -> None:
@@ -111,7 +81,7 @@ def test_a_connection_skips_the_poll_only_when_given_back_whole_a_moment_ago(
     (``execute_command``), "closed" (a direct call, after which the server closes the
     connection), and the pool's clock moving on by ``READY_FOR`` ("later") or a third of
     it ("soon")."""
-    clock = _Clock()
+    clock = Clock()
     client = redis.Redis(
         connection_pool=ReadyPool.from_url(redis_standalone.url, max_connections=1),
         retry=Retry(NoBackoff(), 0),  # a failure shows, not redis-py's retry of it
@@ -188,7 +158,7 @@ def test_a_failed_call_makes_the_pool_check_every_connection_set_aside_before_it
 def test_a_paused_run_resumes_by_token_after_the_server_closed_every_connection(
     server: RedisServer,
 ) -> None:
-    adapter = _quick_retrying(server)
+    adapter = quick_retrying(server)
     assert isinstance(adapter.connection.sync_client().connection_pool, ReadyPool)
     graph = approval_graph(adapter)
     thread = f"t-{uuid.uuid4().hex[:8]}"
@@ -227,7 +197,7 @@ def test_the_adapter_sends_down_ready_pools_on_standalone_and_cluster(
 
 @pytest.mark.redis
 def test_a_write_sent_unpolled_to_a_server_gone_since_may_have_run(server: RedisServer) -> None:
-    adapter = _quick_retrying(server)
+    adapter = quick_retrying(server)
     config = config_of(f"t-{uuid.uuid4().hex[:8]}")
     stored = adapter.put(config, empty_checkpoint(), {}, {})  # its connection: marked ready
     server.stop()
