@@ -235,3 +235,20 @@ async def test_the_adapter_lends_from_ready_pools_on_standalone_and_cluster(
         assert await adapter.aget_tuple(config_of(thread)) is not None
     assert lends.count <= 1
     await adapter.aclose()  # this loop's clients (the fixture closes the sync ones)
+
+
+@pytest.mark.redis
+async def test_a_connection_redis_py_marked_to_reconnect_is_not_lent_from_the_stack(
+    server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As with the sync pool: a connection set aside, then marked by redis-py to be
+    connected again (``should_reconnect``; set by hand here), goes to redis-py's lend."""
+    ready_pool = ReadyAsyncPool.from_url(server.url, max_connections=2, timeout=5)
+    client = redis.asyncio.Redis(connection_pool=ready_pool)
+    assert await direct.acall(client, ("PING",), fast=True) == b"PONG"
+    [(conn, _, _)] = ready_pool._aside
+    conn.should_reconnect = lambda: True
+    lends = _Lends(monkeypatch)
+    assert await direct.acall(client, ("PING",), fast=True) == b"PONG"
+    assert lends.count == 1
+    await client.aclose(close_connection_pool=True)

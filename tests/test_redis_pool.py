@@ -261,3 +261,21 @@ def test_a_forked_child_never_gets_a_connection_its_parent_set_aside(
     assert childs not in (0, parents)
     assert direct.call(client, ("CLIENT", "ID"), fast=True) == parents  # the parent's, still
     client.close()
+
+
+@pytest.mark.redis
+def test_a_connection_redis_py_marked_to_reconnect_is_not_lent_from_the_stack(
+    server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py marks connections to be connected again on a server's maintenance notice
+    (``should_reconnect``, redis-py 7 and later; set by hand here): such a connection,
+    set aside before the notice, goes back to redis-py's lend."""
+    ready_pool = ReadyPool.from_url(server.url, max_connections=2)
+    client = redis.Redis(connection_pool=ready_pool)
+    assert direct.call(client, ("PING",), fast=True) == b"PONG"
+    [(conn, _, _)] = ready_pool._aside
+    conn.should_reconnect = lambda: True
+    polls = _Polls(monkeypatch)
+    assert direct.call(client, ("PING",), fast=True) == b"PONG"
+    assert polls.count >= 1  # lent by redis-py's lend, which checks it
+    client.close()

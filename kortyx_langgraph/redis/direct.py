@@ -56,7 +56,7 @@ import redis.cluster
 import redis.exceptions
 from redis.crc import key_slot
 
-from kortyx_langgraph.redis.pool import settle
+from kortyx_langgraph.redis.pool import reconnect_asked, settle
 
 _hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
 try:
@@ -148,11 +148,6 @@ async def _asend(conn: Any, packed: list[bytes]) -> None:
     except BaseException:
         await conn.disconnect(nowait=True)  # a write cut short: nothing more may follow it
         raise
-
-
-def _reconnect_asked(conn: Any) -> bool:
-    should = getattr(conn, "should_reconnect", None)  # redis-py 7 and later
-    return bool(should()) if should is not None else False
 
 
 def _one(replies: list[Any]) -> Any:
@@ -294,7 +289,7 @@ def call_many(client: redis.Redis, commands: Sequence[Sequence[Any]], *, fast: b
         whole = True
         return replies
     finally:
-        if _reconnect_asked(conn):
+        if reconnect_asked(conn):
             conn.disconnect()
             whole = False
         settle(pool, conn, whole=whole)  # redis/pool.py: ready again, or a failure
@@ -319,7 +314,7 @@ async def acall_many(
         whole = True
         return replies
     finally:
-        if _reconnect_asked(conn):
+        if reconnect_asked(conn):
             await conn.disconnect()
             whole = False
         settle(pool, conn, whole=whole)  # redis/pool.py: set aside, or a failure

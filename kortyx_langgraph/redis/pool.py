@@ -77,8 +77,15 @@ def _marked(connection: Any, failures: int) -> bool:
     return bool(connection.__dict__.pop(_MARK, None) == failures)
 
 
+def reconnect_asked(connection: Any) -> bool:
+    """Whether redis-py marked ``connection`` to be connected again (a server maintenance
+    notice, redis-py 7 and later)."""
+    should = getattr(connection, "should_reconnect", None)
+    return bool(should()) if should is not None else False
+
+
 def _connected(connection: Any) -> bool:
-    return connection._sock is not None
+    return connection._sock is not None and not reconnect_asked(connection)
 
 
 class ReadyPool(redis.BlockingConnectionPool):
@@ -208,10 +215,16 @@ class _SetAside:
 
 
 def _open(connection: Any) -> bool:
-    """Whether an asyncio connection is connected and the server has not ended its stream
-    as far as the event loop has read (redis-py's own check, without reading)."""
+    """Whether an asyncio connection is connected, the server has not ended its stream as
+    far as the event loop has read (redis-py's own check, without reading), and redis-py
+    has not marked it to be connected again."""
     reader = getattr(connection, "_reader", None)
-    return reader is not None and not reader.at_eof() and reader.exception() is None
+    return (
+        reader is not None
+        and not reader.at_eof()
+        and reader.exception() is None
+        and not reconnect_asked(connection)
+    )
 
 
 class ReadyAsyncPool(_SetAside, redis.asyncio.BlockingConnectionPool):
