@@ -59,16 +59,16 @@ Aside = list[tuple[Any, float, int]]
 count of failed calls then."""
 
 
-def _take(aside: Aside, failures: int, usable: Any, stale: list[Any]) -> Any:
-    """The connection set aside last that may still be lent unchecked (popping it), or
-    ``None``; those popped on the way, no longer ready, go to ``stale``."""
-    now = time.monotonic()
-    while aside:
-        connection, when, marked_failures = aside.pop()
-        if marked_failures == failures and now - when < READY_FOR and usable(connection):
-            return connection
-        stale.append(connection)
-    return None
+def _take(aside: Aside, failures: int, usable: Any) -> tuple[Any, bool]:
+    """Pop the connection set aside last: ``(it, True)`` if it may still be lent unchecked,
+    ``(it, False)`` if it must go back to the pool; ``(None, False)`` if none is aside."""
+    if not aside:
+        return None, False
+    connection, when, marked_failures = aside.pop()
+    ready = (
+        marked_failures == failures and time.monotonic() - when < READY_FOR and usable(connection)
+    )
+    return connection, ready
 
 
 def _marked(connection: Any, failures: int) -> bool:
@@ -109,10 +109,13 @@ class ReadyPool(redis.BlockingConnectionPool):
             return pool.get_connection(*args, **kwargs)
         stale: list[Any] = []
         with self._aside_lock:
-            found = _take(self._aside, self.failures, _connected, stale)
+            found, ready = _take(self._aside, self.failures, _connected)
+            while found is not None and not ready:
+                stale.append(found)
+                found, ready = _take(self._aside, self.failures, _connected)
             if found is None:
                 self._lending += 1
-        for connection in stale:
+        for connection in stale:  # no longer ready: back to the pool, which checks them
             pool.release(connection)
         if found is not None:
             return found
@@ -173,13 +176,11 @@ class _SetAside:
         """The connection set aside last if it is still ready; else the pool's own lend
         (those no longer ready go back to the pool first)."""
         pool: Any = super()
-        if self._aside:
-            stale: list[Any] = []
-            found = _take(self._aside, self.failures, _open, stale)
-            for connection in stale:
-                await pool.release(connection)
-            if found is not None:
+        while self._aside:  # one at a time: a task cancelled here leaves the rest aside
+            found, ready = _take(self._aside, self.failures, _open)
+            if ready:
                 return found
+            await pool.release(found)  # no longer ready: back to the pool, which checks it
         self._lending += 1
         try:
             return await pool.get_connection(*args, **kwargs)
