@@ -292,8 +292,8 @@ def call_many(client: redis.Redis, commands: Sequence[Sequence[Any]], *, fast: b
         if reconnect_asked(conn):
             conn.disconnect()
             whole = False
-        settle(pool, conn, whole=whole)  # redis/pool.py: ready again, or a failure
-        pool.release(conn)
+        if not settle(pool, conn, whole=whole):  # redis/pool.py: set aside, or a failure
+            pool.release(conn)
 
 
 async def acall_many(
@@ -317,5 +317,5 @@ async def acall_many(
         if reconnect_asked(conn):
             await conn.disconnect()
             whole = False
-        settle(pool, conn, whole=whole)  # redis/pool.py: set aside, or a failure
-        await pool.release(conn)
+        if not settle(pool, conn, whole=whole):  # redis/pool.py: set aside, or a failure
+            await pool.release(conn)

@@ -50,10 +50,6 @@ closes an idle client after ``timeout`` seconds, at least 1)."""
 READY_KEPT = 8
 """Connections a pool keeps aside at most (each still counts against its limit)."""
 
-_MARK = "_kortyx_returned_whole"
-"""The attribute :func:`settle` sets on a connection given back whole: the pool's count of
-failed calls then."""
-
 Aside = list[tuple[Any, float, int]]
 """Connections set aside, the last on top: each with when it was given back and the pool's
 count of failed calls then."""
@@ -69,12 +65,6 @@ def _take(aside: Aside, failures: int, usable: Any) -> tuple[Any, bool]:
         marked_failures == failures and time.monotonic() - when < READY_FOR and usable(connection)
     )
     return connection, ready
-
-
-def _marked(connection: Any, failures: int) -> bool:
-    """Whether ``connection`` was given back whole (:func:`settle`) with no failure since
-    (its mark is taken off)."""
-    return bool(connection.__dict__.pop(_MARK, None) == failures)
 
 
 def reconnect_asked(connection: Any) -> bool:
@@ -125,20 +115,18 @@ class ReadyPool(redis.BlockingConnectionPool):
             with self._aside_lock:
                 self._lending -= 1
 
-    def release(self, connection: Any) -> None:
-        """Set ``connection`` aside if it was given back whole and no thread waits for the
-        pool; else give it back to the pool."""
-        if (
-            _marked(connection, self.failures)
-            and connection.pid == self.pid == os.getpid()  # not in a forked child
-            and getattr(self, "cache", None) is None
-        ):
-            with self._aside_lock:
-                if not self._lending and len(self._aside) < READY_KEPT:
-                    self._aside.append((connection, time.monotonic(), self.failures))
-                    return
-        pool: Any = super()
-        pool.release(connection)
+    def keep(self, connection: Any) -> bool:
+        """Set ``connection``, given back whole, aside unless a thread waits for the pool:
+        whether it was (if not, the caller gives it back)."""
+        if connection.pid != self.pid or self.pid != os.getpid():  # a forked child
+            return False
+        if getattr(self, "cache", None) is not None:
+            return False
+        with self._aside_lock:
+            if self._lending or len(self._aside) >= READY_KEPT:
+                return False
+            self._aside.append((connection, time.monotonic(), self.failures))
+        return True
 
     def disconnect(self, *args: Any, **kwargs: Any) -> None:
         """Give back what is set aside, then disconnect as the pool does."""
@@ -187,18 +175,13 @@ class _SetAside:
         finally:
             self._lending -= 1
 
-    async def release(self, connection: Any) -> None:
-        """Set ``connection`` aside if it was given back whole and no task waits for the
-        pool; else give it back to the pool."""
-        if (
-            _marked(connection, self.failures)
-            and not self._lending
-            and len(self._aside) < READY_KEPT
-        ):
-            self._aside.append((connection, time.monotonic(), self.failures))
-            return
-        pool: Any = super()
-        await pool.release(connection)
+    def keep(self, connection: Any) -> bool:
+        """Set ``connection``, given back whole, aside unless a task waits for the pool:
+        whether it was (if not, the caller gives it back)."""
+        if self._lending or len(self._aside) >= READY_KEPT:
+            return False
+        self._aside.append((connection, time.monotonic(), self.failures))
+        return True
 
     async def disconnect(self, *args: Any, **kwargs: Any) -> None:
         """Give back what is set aside, then disconnect as the pool does."""
@@ -238,12 +221,13 @@ class ReadyAsyncNodePool(_SetAside, redis.asyncio.ConnectionPool):
     :class:`redis.asyncio.ConnectionPool`, which raises rather than waits at its limit)."""
 
 
-def settle(pool: Any, connection: Any, *, whole: bool) -> None:
-    """Before ``connection`` goes back to ``pool``: mark it ready if every reply on it was
-    read (``whole``); otherwise make ``pool`` trust no earlier mark."""
+def settle(pool: Any, connection: Any, *, whole: bool) -> bool:
+    """When the direct path is done with ``connection``: set it aside in ``pool`` if every
+    reply on it was read (``whole``), else make ``pool`` lend nothing set aside before.
+    Whether the pool kept it; if not, the caller gives it back (``pool.release``)."""
     if not isinstance(pool, ReadyPool | _SetAside):
-        return
+        return False
     if whole:
-        connection.__dict__[_MARK] = pool.failures
-    else:
-        pool.failures += 1
+        return pool.keep(connection)
+    pool.failures += 1
+    return False
