@@ -51,7 +51,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.memory import InMemorySaver
 
 from benchmarks.redisinfo import RedisNodes
-from kortyx_langgraph.redis import RedisFrameworkAdapter
+from kortyx_langgraph.redis import RedisFrameworkAdapter, merged
 from kortyx_langgraph.redis.layout import thread_keys
 
 SCRIPT = "return 1"
@@ -169,9 +169,10 @@ def without_scripts(adapter: RedisFrameworkAdapter) -> RedisFrameworkAdapter:
         return None if not step.script.writes else 1
 
     def send_pipeline(_client: Any, steps: Any) -> list[Any]:
+        # as the saver sends them: consecutive writes merged into one call (redis/merged.py)
         pipe = client.pipeline(transaction=False)
-        for step in steps:
-            pipe.evalsha(sha, len(step.keys), *step.keys, *step.args)
+        for command in merged.commands(steps, merged.plan(steps), lambda _sha: True):
+            pipe.execute_command("EVALSHA", sha, *command[2:])
         pipe.execute()
         return [None if not step.script.writes else 1 for step in steps]
 

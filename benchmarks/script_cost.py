@@ -33,7 +33,7 @@ from benchmarks.report import table
 from kortyx_langgraph.redis import scripts
 
 _PUT_START = "local missing, new, sent = {}, {}, {}\n"
-_PUT_WRITES_START = "local member, task = ARGV[2], ARGV[4]\n"
+_PUT_WRITES_START = "write_task(0)\n"
 _END = "refresh(tonumber(ARGV[1]))\nreturn 1\n"
 _MARKED_END = "mark_alive()\n" + _END
 

@@ -30,11 +30,15 @@ pytestmark = pytest.mark.redis
 WRITE_SCRIPTS = {
     s.name
     for s in vars(scripts).values()
-    if isinstance(s, scripts.Script) and s.writes and not s.name.startswith("pending_")
+    if isinstance(s, scripts.Script)
+    and s.writes
+    and not s.name.startswith("pending_")
+    and s is not scripts.PUT_WRITES_MANY
 }
 """The thread's write scripts. The claim scripts renew a lease when repeated (by design:
 the lease ends later and the reply carries the server's time); tests/test_pending_retries.py
-checks them by what they mean."""
+checks them by what they mean. Merged writes go only in pipelines, never through the
+sender wrapped here; tests/test_redis_merged_writes.py sends them twice."""
 
 
 class TwiceSender:

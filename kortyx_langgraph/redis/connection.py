@@ -37,7 +37,7 @@ from kortyx_langgraph.errors import (
     StorageError,
     WriteOutcomeUnknownError,
 )
-from kortyx_langgraph.redis import direct
+from kortyx_langgraph.redis import direct, merged, scripts
 from kortyx_langgraph.redis.batching import AsyncGroupCommit, GroupCommit
 from kortyx_langgraph.redis.client_options import (
     adapter_client_options,
@@ -79,11 +79,6 @@ def _route(client: SyncClient | AsyncClient, keys: Sequence[str]) -> dict[str, A
     except _FAILURES:
         return {}  # no map of the slot yet: the client finds the node itself
     return {"target_nodes": node}
-
-
-def _evalshas(steps: Sequence[Call]) -> list[tuple[Any, ...]]:
-    """The ``EVALSHA`` command of each of ``steps``."""
-    return [("EVALSHA", step.script.sha, len(step.keys), *step.keys, *step.args) for step in steps]
 
 
 _FAILURES = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
@@ -661,29 +656,54 @@ class RedisConnection:
             if node is None:
                 primary = client.get_node_from_key(steps[0].keys[0])  # type: ignore[no-untyped-call]
                 node = client.get_redis_connection(primary)
+        runs = merged.plan(steps)
+        sent = merged.commands(steps, runs, functools.partial(self._has_script, node))
         if self._direct_fast is not None:  # a client created here (redis/direct.py)
-            return direct.call_many(node, _evalshas(steps), fast=self._direct_fast)
-        pipe = node.pipeline(transaction=False)
-        for step in steps:
-            pipe.evalsha(step.script.sha, len(step.keys), *step.keys, *step.args)
-        return list(pipe.execute(raise_on_error=False))
+            answers = direct.call_many(node, sent, fast=self._direct_fast)
+        else:
+            pipe = node.pipeline(transaction=False)
+            for command in sent:
+                pipe.execute_command(*command)
+            answers = list(pipe.execute(raise_on_error=False))
+        return self._merged_replies(node, runs, answers, len(steps))
 
     async def _asend_pipeline(self, client: AsyncClient, steps: Sequence[Call]) -> list[Any]:
         """:meth:`_send_pipeline` with the event loop's client."""
         node: Any = client
         if isinstance(client, redis.asyncio.cluster.RedisCluster):
             node = self._async_node_client(client, steps[0].keys[0])
+        runs = merged.plan(steps)
+        sent = merged.commands(steps, runs, functools.partial(self._has_script, node))
         if self._direct_fast is not None:  # a client created here (redis/direct.py)
-            return await direct.acall_many(node, _evalshas(steps), fast=self._direct_fast)
-        pipe = node.pipeline(transaction=False)
-        for step in steps:
-            pipe.evalsha(step.script.sha, len(step.keys), *step.keys, *step.args)
-        return list(await pipe.execute(raise_on_error=False))
+            answers = await direct.acall_many(node, sent, fast=self._direct_fast)
+        else:
+            pipe = node.pipeline(transaction=False)
+            for command in sent:
+                pipe.execute_command(*command)
+            answers = list(await pipe.execute(raise_on_error=False))
+        return self._merged_replies(node, runs, answers, len(steps))
+
+    def _has_script(self, node: object, sha: str) -> bool:
+        return (id(node), sha) in self._loaded
+
+    def _merged_replies(
+        self, node: object, runs: list[list[int]], answers: list[Any], count: int
+    ) -> list[Any]:
+        """Each step's reply (``redis/merged.py``); note whether ``node`` has the merged
+        script now."""
+        loaded = (id(node), scripts.PUT_WRITES_MANY.sha)
+        for run, answer in zip(runs, answers, strict=True):
+            if len(run) > 1:
+                if isinstance(answer, redis.exceptions.NoScriptError):
+                    self._loaded.discard(loaded)
+                elif not isinstance(answer, BaseException):
+                    self._loaded.add(loaded)
+        return merged.replies(runs, answers, count)
 
     def _resolve(self, step: Call, exc: BaseException) -> BaseException | None:
         """A step's error reply in a pipeline: ``None`` to send it again alone (its node
         lost the script, or the slot moved), else the typed error a lone send raises."""
-        if isinstance(exc, redis.exceptions.NoScriptError) or is_redirect(exc):
+        if isinstance(exc, redis.exceptions.NoScriptError | merged.SendAlone) or is_redirect(exc):
             return None
         if not isinstance(exc, _FAILURES):
             return exc

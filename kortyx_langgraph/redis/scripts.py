@@ -629,72 +629,107 @@ return 1
 # the writes other tasks stored for the checkpoint. A task's first writes at a checkpoint
 # (the usual case) are stored as they came, and large ones in a field of their own, so a
 # large value is copied into a Lua string only once, as the argument.
-_PUT_WRITES = r"""
-local member, task = ARGV[2], ARGV[4]
-local n, frames = tonumber(ARGV[6]), ARGV[7]
-local field, later, stored = member, false, nil
--- the first task's writes: after the record's body (at), or in the field '<m>' (while
--- there is no record, or the record is of the earlier form, or the writes are large)
-local rec = redis.call('HGET', KEYS[2], member)
-local at = rec and writes_at(rec)
-local inside = at and at <= #rec
-local holder, first = rec, at
-if not inside then
-  stored = redis.call('HGET', KEYS[4], member)
-  holder, first = stored, 1
-end
-if holder and first <= #holder then
-  -- the first frame's key names the task whose writes these are
-  local klen = struct.unpack('>I4', holder, first)
-  if klen <= #task or string.sub(holder, first + 4, first + 4 + #task) ~= task .. '\0' then
-    field = member .. '|' .. ARGV[5]
-    stored = redis.call('HGET', KEYS[4], field)
-    later = not stored
-    at, inside = nil, false
-  elseif inside then
-    stored = string.sub(rec, at)
+_WRITE_TASK = r"""
+-- One put_writes call, whose k-th argument is ARGV[a + k].
+local function write_task(a)
+  local member, task = ARGV[a + 2], ARGV[a + 4]
+  local n, frames = tonumber(ARGV[a + 6]), ARGV[a + 7]
+  local field, later, stored = member, false, nil
+  -- the first task's writes: after the record's body (at), or in the field '<m>' (while
+  -- there is no record, or the record is of the earlier form, or the writes are large)
+  local rec = redis.call('HGET', KEYS[2], member)
+  local at = rec and writes_at(rec)
+  local inside = at and at <= #rec
+  local holder, first = rec, at
+  if not inside then
+    stored = redis.call('HGET', KEYS[4], member)
+    holder, first = stored, 1
   end
-end
-if n > 0 then
-  local in_field = stored and not inside
-  if stored then
-    -- the task wrote here before: merged per key, a special write (index < 0) replacing
-    -- the stored one, a regular one never
-    local _, order, entries = read_frames(stored)
-    local _, new_order, new_entries = read_frames(frames)
-    for _, key in ipairs(new_order) do
-      if entries[key] == nil then
-        order[#order + 1] = key
-        entries[key] = new_entries[key]
-      elseif string.sub(key, #task + 2, #task + 2) == '-' then
-        entries[key] = new_entries[key]
-      end
+  if holder and first <= #holder then
+    -- the first frame's key names the task whose writes these are
+    local klen = struct.unpack('>I4', holder, first)
+    if klen <= #task or string.sub(holder, first + 4, first + 4 + #task) ~= task .. '\0' then
+      field = member .. '|' .. ARGV[a + 5]
+      stored = redis.call('HGET', KEYS[4], field)
+      later = not stored
+      at, inside = nil, false
+    elseif inside then
+      stored = string.sub(rec, at)
     end
-    frames = pack_frames(task, order, entries)
   end
-  if later then
-    -- the task's first writes at this checkpoint: list its field
-    local count = redis.call('HINCRBY', KEYS[4], member .. '#', 1)
-    redis.call('HSET', KEYS[4], member .. '#' .. count, ARGV[5])
+  if n > 0 then
+    local in_field = stored and not inside
+    if stored then
+      -- the task wrote here before: merged per key, a special write (index < 0) replacing
+      -- the stored one, a regular one never
+      local _, order, entries = read_frames(stored)
+      local _, new_order, new_entries = read_frames(frames)
+      for _, key in ipairs(new_order) do
+        if entries[key] == nil then
+          order[#order + 1] = key
+          entries[key] = new_entries[key]
+        elseif string.sub(key, #task + 2, #task + 2) == '-' then
+          entries[key] = new_entries[key]
+        end
+      end
+      frames = pack_frames(task, order, entries)
+    end
+    if later then
+      -- the task's first writes at this checkpoint: list its field
+      local count = redis.call('HINCRBY', KEYS[4], member .. '#', 1)
+      redis.call('HSET', KEYS[4], member .. '#' .. count, ARGV[a + 5])
+    end
+    if at and not in_field and #frames <= RECORD_WRITES then
+      redis.call('HSET', KEYS[2], member, string.sub(rec, 1, at - 1) .. frames)
+    else
+      redis.call('HSET', KEYS[4], field, frames)
+      if inside then redis.call('HSET', KEYS[2], member, string.sub(rec, 1, at - 1)) end
+    end
   end
-  if at and not in_field and #frames <= RECORD_WRITES then
-    redis.call('HSET', KEYS[2], member, string.sub(rec, 1, at - 1) .. frames)
-  else
-    redis.call('HSET', KEYS[4], field, frames)
-    if inside then redis.call('HSET', KEYS[2], member, string.sub(rec, 1, at - 1)) end
-  end
-end
 
-local i = 8
-if ARGV[i + 2] == '1' then
-  local base, cp = ARGV[i], ARGV[i + 1]
-  local task_id, ids, wanted = read_update(i + 3)
-  apply_interrupts(ARGV[3], base, cp, task_id, ids, wanted)
+  local i = a + 8
+  if ARGV[i + 2] == '1' then
+    local base, cp = ARGV[i], ARGV[i + 1]
+    local task_id, ids, wanted = read_update(i + 3)
+    apply_interrupts(ARGV[a + 3], base, cp, task_id, ids, wanted)
+  end
 end
+"""
+
+_PUT_WRITES = (
+    _WRITE_TASK
+    + r"""
+write_task(0)
 mark_alive()
 refresh(tonumber(ARGV[1]))
 return 1
 """
+)
+
+# ARGV: n, then n times: how many arguments the call has, then the arguments of one
+#       put_writes call as _PUT_WRITES takes them. The calls are concurrent writes of
+#       one thread with the same ttl, sent as one script call instead of a pipeline of n
+#       (redis/merged.py); they run in order, and the thread's keys are refreshed once.
+# -> n; or, when a write fails, {how many ran before it, its error}: the ones after it
+#    have not run.
+_PUT_WRITES_MANY = (
+    _WRITE_TASK
+    + r"""
+local n, at = tonumber(ARGV[1]), 2
+local failed = nil
+for k = 1, n do
+  local ok, err = pcall(write_task, at)
+  if not ok then
+    failed = {k - 1, type(err) == 'table' and err.err or tostring(err)}
+    break
+  end
+  at = at + 1 + tonumber(ARGV[at])
+end
+mark_alive()
+refresh(tonumber(ARGV[3]))
+return failed or n
+"""
+)
 
 # ARGV: thread id
 _DELETE_THREAD = r"""
@@ -1103,6 +1138,7 @@ LIST = _thread_script("list", _LIST)
 LIST_ALL = _thread_script("list_all", _LIST_ALL)
 PUT = _thread_script("put", _PUT, writes=True, saves=True)
 PUT_WRITES = _thread_script("put_writes", _PUT_WRITES, writes=True, grouped=True)
+PUT_WRITES_MANY = _thread_script("put_writes_many", _PUT_WRITES_MANY, writes=True)
 DELETE_THREAD = _thread_script("delete_thread", _DELETE_THREAD, writes=True)
 READ_THREAD = _thread_script("read_thread", _READ_THREAD)
 WRITE_THREAD = _thread_script("write_thread", _WRITE_THREAD, writes=True)
