@@ -232,6 +232,13 @@ def test_only_consecutive_writes_of_the_same_keys_and_ttl_are_merged() -> None:
         list(range(6, 6 + merged.MOST)),
         [6 + merged.MOST],
     ]
+    # and up to MOST_BYTES of arguments: a larger write goes alone
+    half = "x" * (merged.MOST_BYTES // 2 + 1)
+    large = [Call(scripts.PUT_WRITES, ("d",), [900_000, half, "t"]) for _ in range(3)]
+    larger = Call(scripts.PUT_WRITES, ("d",), [900_000, half + half, "t"])
+    assert merged.plan([*large, larger, *large[:1]]) == [[0], [1], [2], [3], [4]]
+    small = Call(scripts.PUT_WRITES, ("d",), [900_000, "m", "t"])
+    assert merged.plan([small, large[0], small, small]) == [[0, 1, 2, 3]]
     sent = merged.commands(steps, merged.plan(steps), lambda sha: False)
     assert sent[0][:2] == ("EVAL", scripts.PUT_WRITES_MANY.source)
     assert sent[0][2:] == (1, "a", 2, 3, 900_000, "m", "t", 3, 900_000, "m", "t")

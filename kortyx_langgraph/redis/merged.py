@@ -29,12 +29,16 @@ from kortyx_langgraph.redis.operations import Call
 
 MOST = 64
 """Writes in one merged call at most, so that no one script call runs long."""
+MOST_BYTES = 1 << 20
+"""Argument bytes in one merged call at most, for the same reason (the script copies each
+value once): a write larger than that goes alone."""
 
 Command = tuple[Any, ...]
 
 
 class SendAlone(Exception):
-    """The answer of each write of a merged call that failed as a whole: send it alone."""
+    """The answer of a write that a merged call did not run (the call was refused, or it
+    stopped at an earlier write that failed): send the write again on its own."""
 
     def __init__(self, error: BaseException) -> None:
         super().__init__(f"a merged put_writes call failed: {error}")
@@ -49,17 +53,26 @@ def _mergeable(step: Call, first: Call) -> bool:
     )
 
 
+def _size(step: Call) -> int:
+    return sum(len(arg) for arg in step.args if isinstance(arg, bytes | str))
+
+
 def plan(steps: Sequence[Call]) -> list[list[int]]:
     """``steps`` cut into runs that go as one command each: consecutive ``put_writes`` of
-    the same keys and ttl, at most :data:`MOST` to a run; any other call alone."""
+    the same keys and ttl, at most :data:`MOST` to a run and :data:`MOST_BYTES` of
+    arguments; any other call alone."""
     runs: list[list[int]] = []
+    size = 0
     for i, step in enumerate(steps):
-        if runs and len(runs[-1]) < MOST:
+        grows = _size(step) if step.script is scripts.PUT_WRITES else MOST_BYTES + 1
+        if runs and len(runs[-1]) < MOST and size + grows <= MOST_BYTES:
             first = steps[runs[-1][0]]
             if first.script is scripts.PUT_WRITES and _mergeable(step, first):
                 runs[-1].append(i)
+                size += grows
                 continue
         runs.append([i])
+        size = grows
     return runs
 
 
