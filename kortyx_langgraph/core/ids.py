@@ -39,6 +39,8 @@ def _configurable(config: RunnableConfig | None, operation: str) -> dict[str, An
 
 def _checked_text(value: str, what: str, operation: str) -> str:
     """``value`` if it can be stored: UTF-8 encodable (no lone surrogate such as ``"\\ud800"``)."""
+    if value.isascii():  # the common case, known without encoding anything
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -29,7 +29,7 @@ import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import ormsgpack
 
@@ -68,12 +68,11 @@ _FIXEXT = {0xD4: 1, 0xD5: 2, 0xD6: 4, 0xD7: 8, 0xD8: 16}
 _EXT = {0xC7: 1, 0xC8: 2, 0xC9: 4}
 
 
-@dataclass(frozen=True)
-class ListShape:
-    """Where a stored list's items are: ``count`` items from byte ``start`` to the end;
+class ListShape(NamedTuple):
+    """Where a stored list's items are: ``item_count`` items from byte ``start`` to the end;
     ``snapshot`` when the list is a ``DeltaChannel`` snapshot (the extension around it)."""
 
-    count: int
+    item_count: int
     start: int
     snapshot: bool
 
@@ -101,12 +100,6 @@ def list_shape(payload: bytes | memoryview) -> ListShape | None:
 def _snapshot_of(array: bytes) -> bytes:
     """``array`` wrapped as a ``DeltaChannel`` snapshot, as the serializer writes one."""
     return ormsgpack.packb(ormsgpack.Ext(SNAPSHOT_EXT, array))
-
-
-def may_grow(kind: str, payload: bytes) -> bool:
-    """Whether a value is a list the planner remembers and may store the next version of as
-    a delta (so the value itself must stay where a delta can name it: a blob field)."""
-    return kind == "msgpack" and list_shape(payload) is not None
 
 
 def make_array_header(count: int) -> bytes:
@@ -162,7 +155,7 @@ def join_chain(chain: Sequence[bytes | None], unpack_full: object) -> tuple[str,
     shape = list_shape(payload)
     if shape is None:
         raise DeserializationError("a stored list delta is based on a value that is no list")
-    count, snapshot = shape.count, shape.snapshot
+    count, snapshot = shape.item_count, shape.snapshot
     pieces = [memoryview(payload)[shape.start :]]
     for delta in reversed(chain[:-1]):
         if delta is None or not delta.startswith(DELTA_MARK):
@@ -174,14 +167,13 @@ def join_chain(chain: Sequence[bytes | None], unpack_full: object) -> tuple[str,
     return kind, _snapshot_of(array) if snapshot else array
 
 
-@dataclass(frozen=True)
-class Remembered:
+class Remembered(NamedTuple):
     """The last version of one channel this process wrote: its blob field, item count and
     the items' byte length, and either the value itself (``payload``, its items from byte
     ``start``) or, once the planner's byte budget let go of it, a digest of its items."""
 
     field: str
-    count: int
+    item_count: int
     length: int
     depth: int
     payload: bytes | None = None
@@ -200,18 +192,22 @@ class Remembered:
         if self.payload is None:
             return self
         items = memoryview(self.payload)[self.start :]
-        return replace(self, payload=None, start=0, digest=hashlib.sha256(items).digest())
+        return self._replace(payload=None, start=0, digest=hashlib.sha256(items).digest())
 
 
-@dataclass(frozen=True)
-class BlobPlan:
-    """Whether ``put`` can send one blob as a delta (``base_field`` empty: no)."""
+class BlobPlan(NamedTuple):
+    """Whether ``put`` can send one blob as a delta (``base_field`` empty: no), and whether
+    the blob is a list the planner remembers (``grows``): the next version may be stored as
+    a delta of it, so the value itself must stay where a delta can name it, a blob field."""
 
     base_field: str
     delta: bytes
+    grows: bool = False
 
 
 NO_DELTA = BlobPlan("", b"")
+WHOLE_LIST = BlobPlan("", b"", grows=True)
+"""A list sent whole: the planner remembers it, so the next version may be a delta of it."""
 
 
 class DeltaPlanner:
@@ -248,17 +244,17 @@ class DeltaPlanner:
         shape = list_shape(payload) if kind == "msgpack" else None
         if shape is None:
             return NO_DELTA
-        count, start = shape.count, shape.start
+        count, start = shape.item_count, shape.start
         length = len(payload) - start
         with self._lock:
             previous = self._last.get(key)
-        plan = NO_DELTA
+        plan = WHOLE_LIST
         depth = 0
         if (
             previous is not None
             and previous.field != field
             and previous.depth < MAX_CHAIN
-            and count >= previous.count
+            and count >= previous.item_count
             and length >= previous.length
             and previous.extended_by(payload, start)
         ):
@@ -266,11 +262,12 @@ class DeltaPlanner:
                 previous.field,
                 pack_delta(
                     previous.field,
-                    count - previous.count,
+                    count - previous.item_count,
                     memoryview(payload)[start + previous.length :],
                     squeeze,
                     snapshot=shape.snapshot,
                 ),
+                grows=True,
             )
             depth = previous.depth + 1
         entry = Remembered(field, count, length, depth, payload, start)

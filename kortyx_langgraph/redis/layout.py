@@ -88,8 +88,12 @@ def pending_key(prefix: str, tag: str) -> str:
     return f"{prefix}{{{tag}}}:pending"
 
 
+@functools.lru_cache(maxsize=1024)
 def checkpoint_member(checkpoint_ns: str, checkpoint_id: str) -> str:
-    """Index member, ``cp`` field and ``wr`` field of one checkpoint."""
+    """Index member, ``cp`` field and ``wr`` field of one checkpoint.
+
+    Remembered for the most recent checkpoints: a step's ``put_writes`` and the next
+    ``put`` (naming it as the parent) ask again for the member the ``put`` before made."""
     return f"{encode(checkpoint_ns)}:{encode(checkpoint_id)}"
 
 

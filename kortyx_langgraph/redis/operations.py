@@ -64,7 +64,7 @@ from kortyx_langgraph.errors import (
 from kortyx_langgraph.pending import PendingInterrupt
 from kortyx_langgraph.redis import codec, scripts
 from kortyx_langgraph.redis.compression import Compression
-from kortyx_langgraph.redis.deltas import BlobPlan, DeltaPlanner, may_grow
+from kortyx_langgraph.redis.deltas import BlobPlan, DeltaPlanner
 from kortyx_langgraph.redis.kept import KeptValues, Remembered
 from kortyx_langgraph.redis.layout import (
     ThreadKeys,
@@ -422,7 +422,7 @@ class RedisOperations:
             if (
                 packed is not None
                 and len(packed) <= self.inline_bytes
-                and not may_grow(*blob)
+                and not plan.grows
                 and versions.get(channel) == version
             ):
                 inline[channel] = packed
