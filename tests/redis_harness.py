@@ -381,6 +381,12 @@ class RedisServer:
         """Return ``INFO <section>`` as a dict."""
         return _parse_info(self.command("INFO", section))
 
+    def errors_sent(self, error: str) -> int:
+        """How many ``error`` replies (``MOVED``, ``ASK``, ``NOSCRIPT``...) the server has
+        sent (``INFO errorstats``)."""
+        stat = self.info("errorstats").get(f"errorstat_{error}", "count=0")
+        return int(stat.split("count=", 1)[1].split(",", 1)[0])
+
     # -- internals -------------------------------------------------------- #
 
     def _args(self, server_bin: str) -> list[str]:

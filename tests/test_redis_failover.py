@@ -23,6 +23,7 @@ from kortyx_langgraph import (
     create_redis_framework_adapter,
 )
 from kortyx_langgraph.redis.layout import thread_keys
+from tests.gated_fan_out import GatedFanOut, check_paused, check_resumed
 from tests.graphs import answer_all, approval_graph
 from tests.pending_truth import config_of
 from tests.redis_harness import RedisCluster, RedisServer
@@ -69,12 +70,6 @@ def _pause(adapter: RedisFrameworkAdapter, cluster: RedisCluster) -> dict[int, l
     return by_port
 
 
-def _errorstat(node: RedisServer, error: str) -> int:
-    """How many ``error`` replies (``NOSCRIPT``, ``MOVED``) the node has sent."""
-    stat = node.info("errorstats").get(f"errorstat_{error}", "count=0")
-    return int(stat.split("count=", 1)[1].split(",", 1)[0])
-
-
 def _victim(cluster: RedisCluster, by_port: dict[int, list[str]]) -> RedisServer:
     port = max(by_port, key=lambda p: len(by_port[p]))
     return next(node for node in cluster.nodes if node.port == port)
@@ -99,7 +94,7 @@ def test_a_killed_primary_is_replaced_and_its_paused_runs_resume_by_token(
     # afterwards the client finds the new primary, loads its scripts again, and every
     # run paused (and replicated) before the failover resumes by token
     assert answer_all(adapter, lost) == len(lost)
-    assert _errorstat(replica, "NOSCRIPT") >= 1
+    assert replica.errors_sent("NOSCRIPT") >= 1
     adapter.close()
 
 
@@ -112,8 +107,8 @@ def test_a_manual_failover_is_followed_by_redirections(replicated: RedisCluster)
     tokens = [token for tokens in by_port.values() for token in tokens]
     assert answer_all(adapter, tokens) == THREADS
     # the demoted primary answered MOVED and the client followed to the new one
-    assert _errorstat(victim, "MOVED") >= 1
-    assert _errorstat(replica, "NOSCRIPT") >= 1
+    assert victim.errors_sent("MOVED") >= 1
+    assert replica.errors_sent("NOSCRIPT") >= 1
     adapter.close()
 
 
@@ -156,7 +151,7 @@ async def test_the_async_client_follows_a_manual_failover_by_redirections(
         result: Any = await graph.ainvoke(Command(resume=claimed.resume_map("ok")), claimed.config)
         assert result["log"] == ["asked", "done:ok"]
     # the demoted primary answered MOVED, and the Cluster client followed to the new one
-    assert _errorstat(victim, "MOVED") >= 1
+    assert victim.errors_sent("MOVED") >= 1
     await adapter.aclose()
     adapter.close()
 
@@ -238,3 +233,23 @@ async def test_a_retry_after_a_lost_node_reads_the_slot_map_again(
     result: Any = graph.invoke(Command(resume=claimed.resume_map("ok")), claimed.config)
     assert result["log"] == ["asked", "done:ok"]
     await adapter.aclose()
+
+
+@pytest.mark.parametrize("colour", ["sync", "async"])
+async def test_a_fan_outs_writes_sent_after_a_manual_failover_are_each_stored_once(
+    replicated: RedisCluster, colour: str
+) -> None:
+    # Every task of a fan-out waits while the thread's primary is failed over, then they
+    # all write: the first write goes to the node the client's slot map still names, which
+    # answers MOVED, and the client follows to the new primary with the rest.
+    adapter = _adapter(replicated)
+    fan_out = GatedFanOut(adapter, colour=colour)
+    thread = f"fan-{uuid.uuid4().hex[:6]}"
+    await fan_out.invoke({"items": 0, "results": []}, thread)  # the thread, on its primary
+    victim = _holder(replicated, adapter, thread)
+    await fan_out.run(thread, lambda: replicated.manual_failover(replicated.replica_of(victim)))
+    assert victim.errors_sent("MOVED") >= 1
+    resume = check_paused(fan_out, adapter, thread)
+    await check_resumed(fan_out, adapter, thread, resume, before=[])
+    await adapter.aclose()
+    adapter.close()

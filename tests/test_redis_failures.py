@@ -208,6 +208,8 @@ def test_what_is_retried_and_what_may_have_run() -> None:
         (errors.ConnectionError("Connection closed by server."), True, True),
         (errors.BusyLoadingError("Redis is loading the dataset in memory"), True, False),
         (errors.ClusterDownError("The cluster is down"), True, False),
+        (errors.TryAgainError("TRYAGAIN Multiple keys request during rehashing"), True, False),
+        (errors.ClusterError("TTL exhausted."), True, False),
         (errors.ConnectionError("No connection available."), False, False),
         (errors.RedisClusterException("Redis Cluster cannot be connected. ..."), True, True),
     ]

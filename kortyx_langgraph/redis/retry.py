@@ -9,9 +9,10 @@ while connecting means nothing was sent; a timeout or a dropped connection after
 means the write may have run.
 
 Retried: connection failures (refused, reset, closed), timeouts, a server still loading
-its data (``LOADING``), and a Cluster that is failing over (``CLUSTERDOWN``, ``TRYAGAIN``,
-no node reachable while the client refreshes its slot map); the Cluster client refreshes
-its slot map before each retry. Never retried: refused
+its data (``LOADING``), a Cluster that is failing over (``CLUSTERDOWN``, ``TRYAGAIN``, no
+node reachable while the client refreshes its slot map), and a slot being migrated to
+another node (redis-py's Cluster client gives up after a run of ``ASK`` and ``TRYAGAIN``
+replies); the Cluster client refreshes its slot map before each retry. Never retried: refused
 credentials, an exhausted pool (its wait was the bound), and every error reply.
 """
 
@@ -88,6 +89,12 @@ def classify(exc: BaseException) -> Failure | None:
         return Failure(retry=True, maybe_ran=False)
     if isinstance(exc, (redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError)):
         return Failure(retry=True, maybe_ran=False)
+    if isinstance(exc, redis.exceptions.ClusterError):
+        # redis-py's Cluster client gives up after 16 redirections and TRYAGAIN replies in a
+        # row ("TTL exhausted"), none of which ran the command: what a slot migrating to
+        # another node answers a script on keys of which some are not there yet, until the
+        # slot has moved
+        return Failure(retry=True, maybe_ran=False)
     if isinstance(exc, redis.exceptions.RedisClusterException) and (
         "cannot be connected" in str(exc)
         or isinstance(
@@ -156,6 +163,13 @@ class Attempts:
             return StorageTimeoutError(
                 f"Redis at {where} did not answer {operation} within the socket timeout "
                 f"({tries}, last: {type(exc).__name__}: {exc})"
+            )
+        if isinstance(exc, (redis.exceptions.ClusterError, redis.exceptions.TryAgainError)):
+            return StorageConnectionError(
+                f"Redis Cluster at {where} kept redirecting {operation} or answering TRYAGAIN "
+                f"({tries}, last: {type(exc).__name__}: {exc}); nothing was written. The "
+                "thread's slot is being migrated to another node (resharding) or failed "
+                "over; give the retry policy more attempts to wait for it"
             )
         return StorageConnectionError(
             f"cannot reach Redis at {where} ({operation}, {tries}): {exc}"

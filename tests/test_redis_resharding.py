@@ -1,0 +1,240 @@
+"""Resharding a live Redis Cluster: a thread's slot migrates to another primary while its
+runs write.
+
+While a slot migrates, its old primary answers ``ASK`` for keys it has handed over and the
+client sends the command on to the new one, without changing its slot map; a command on
+several keys of which some do not exist yet answers ``TRYAGAIN`` there until the slot has
+moved (Redis's rule for multi-key commands during a migration). Each test starts its own
+cluster of 3 primaries on loopback, since it moves slots.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from redis.crc import key_slot
+
+from kortyx_langgraph import (
+    RedisFrameworkAdapter,
+    StorageConnectionError,
+    WriteOutcomeUnknownError,
+    create_redis_framework_adapter,
+)
+from kortyx_langgraph.redis import merged
+from kortyx_langgraph.redis.layout import thread_keys
+from kortyx_langgraph.redis.replication import is_redirect
+from tests.gated_fan_out import GatedFanOut, check_paused, check_resumed
+from tests.pending_truth import config_of
+from tests.redis_harness import RedisCluster, RedisServer
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def cluster(redis_binaries: tuple[str, str]) -> Iterator[RedisCluster]:
+    """3 primaries of the test's own."""
+    with RedisCluster() as started:
+        yield started
+
+
+def _adapter(cluster: RedisCluster) -> RedisFrameworkAdapter:
+    """An adapter with the default retry policy: what it waits through is what users get."""
+    return create_redis_framework_adapter(
+        url=cluster.url, ttl_ms=600_000, prefix=f"kortyx-reshard-{uuid.uuid4().hex[:6]}:"
+    )
+
+
+def _text(node: RedisServer, *args: str) -> str:
+    reply = node.command(*args)
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+
+class Migration:
+    """One slot moving from ``source`` to ``target``, step by step, as ``redis-cli --cluster
+    reshard`` moves it."""
+
+    def __init__(self, cluster: RedisCluster, adapter: RedisFrameworkAdapter, thread: str) -> None:
+        self.cluster = cluster
+        self.keys = thread_keys(adapter.prefix, thread)
+        self.slot = key_slot(self.keys.idx.encode())
+        self.source = next(n for n in cluster.primary_nodes() if self._serves(n))
+        self.target = next(n for n in cluster.primary_nodes() if n is not self.source)
+
+    def _serves(self, node: RedisServer) -> bool:
+        myid = _text(node, "CLUSTER", "MYID")
+        for line in _text(node, "CLUSTER", "NODES").splitlines():
+            fields = line.split()
+            if fields[0] != myid:
+                continue
+            for part in fields[8:]:
+                low, _, high = part.partition("-")
+                if low.isdigit() and int(low) <= self.slot <= int(high or low):
+                    return True
+        return False
+
+    def begin(self) -> None:
+        """Mark the slot importing on the target and migrating on the source."""
+        slot = str(self.slot)
+        source_id = _text(self.source, "CLUSTER", "MYID")
+        target_id = _text(self.target, "CLUSTER", "MYID")
+        assert _text(self.target, "CLUSTER", "SETSLOT", slot, "IMPORTING", source_id) == "OK"
+        assert _text(self.source, "CLUSTER", "SETSLOT", slot, "MIGRATING", target_id) == "OK"
+
+    def move_keys(self) -> None:
+        """``MIGRATE`` every key of the slot to the target."""
+        while True:
+            keys = self.source.command("CLUSTER", "GETKEYSINSLOT", str(self.slot), "100")
+            assert isinstance(keys, list)
+            if not keys:
+                return
+            names = [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
+            reply = _text(
+                self.source,
+                "MIGRATE",
+                "127.0.0.1",
+                str(self.target.port),
+                "",
+                "0",
+                "5000",
+                "KEYS",
+                *names,
+            )
+            assert reply == "OK", reply
+
+    def end(self) -> None:
+        """Give the slot to the target on every primary, the target and source first."""
+        target_id = _text(self.target, "CLUSTER", "MYID")
+        others = [n for n in self.cluster.primary_nodes() if n not in (self.target, self.source)]
+        for node in (self.target, self.source, *others):
+            assert _text(node, "CLUSTER", "SETSLOT", str(self.slot), "NODE", target_id) == "OK"
+
+
+class _RedirectedMerges:
+    """Counts merged calls (``redis/merged.py``) that a node answered as a whole with a
+    redirection."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = merged.replies
+
+        def replies(runs: list[list[int]], answers: list[Any], count: int) -> list[Any]:
+            self.count += sum(
+                1
+                for run, answer in zip(runs, answers, strict=True)
+                if len(run) > 1 and isinstance(answer, BaseException) and is_redirect(answer)
+            )
+            return real(runs, answers, count)
+
+        monkeypatch.setattr(merged, "replies", replies)
+
+
+@pytest.mark.parametrize("colour", ["sync", "async"])
+async def test_writes_sent_while_their_slot_migrates_follow_asks_and_are_each_stored_once(
+    cluster: RedisCluster, colour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every key of the thread exists before its slot migrates (a first run of two tasks
+    # made them all), so the new primary runs each script it is asked to. The client keeps
+    # its slot map through ASK: the fan-out's first write goes to the old primary and is
+    # redirected, and so are the writes group commit sends after it together, as merged
+    # calls, each of which then goes again on its own.
+    adapter = _adapter(cluster)
+    redirected = _RedirectedMerges(monkeypatch)
+    fan_out = GatedFanOut(adapter, colour=colour)
+    thread = f"fan-{uuid.uuid4().hex[:6]}"
+    first = await fan_out.invoke({"items": 2, "asking": False, "results": []}, thread)
+    migration = Migration(cluster, adapter, thread)
+    assert len(_keys_in_slot(migration)) == len(migration.keys)
+
+    def migrate() -> None:
+        migration.begin()
+        migration.move_keys()
+
+    await fan_out.run(thread, migrate)
+    assert migration.source.errors_sent("ASK") >= 1
+    assert redirected.count >= 1, "no merged call was redirected"
+    assert migration.target.errors_sent("TRYAGAIN") == 0
+    resume = check_paused(fan_out, adapter, thread)
+    migration.end()
+    await check_resumed(fan_out, adapter, thread, resume, before=first["results"])
+    await adapter.aclose()
+    adapter.close()
+
+
+@pytest.mark.parametrize("colour", ["sync", "async"])
+async def test_writes_wait_for_a_migration_that_their_keys_make_them_wait_for(
+    cluster: RedisCluster, colour: str
+) -> None:
+    # The thread has no "wr" key yet when its slot migrates, so the new primary answers
+    # TRYAGAIN to every write script (Redis cannot tell whether the missing key is still
+    # on the old one) until the slot has moved. Moved once the first TRYAGAIN was sent, as
+    # a resharding tool moves it meanwhile, the writes must land within the default retry
+    # policy (which waits 0.35-0.45 s in all here; docs/redis.md).
+    adapter = _adapter(cluster)
+    fan_out = GatedFanOut(adapter, colour=colour)
+    thread = f"fan-{uuid.uuid4().hex[:6]}"
+    await fan_out.invoke({"items": 0, "results": []}, thread)
+    migration = Migration(cluster, adapter, thread)
+    assert migration.keys.wr not in _keys_in_slot(migration)
+    ending: list[threading.Thread] = []
+
+    def end_after_the_first_tryagain() -> None:
+        deadline = time.monotonic() + 60
+        while migration.target.errors_sent("TRYAGAIN") == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        migration.end()
+
+    def migrate() -> None:
+        migration.begin()
+        migration.move_keys()
+        ending.append(threading.Thread(target=end_after_the_first_tryagain))
+        ending[0].start()
+
+    await fan_out.run(thread, migrate)
+    ending[0].join()
+    assert migration.target.errors_sent("TRYAGAIN") >= 1
+    resume = check_paused(fan_out, adapter, thread)
+    await check_resumed(fan_out, adapter, thread, resume, before=[])
+    await adapter.aclose()
+    adapter.close()
+
+
+@pytest.mark.parametrize("colour", ["sync", "async"])
+async def test_a_migration_that_outlasts_the_retry_policy_is_a_typed_error_and_writes_nothing(
+    cluster: RedisCluster, colour: str
+) -> None:
+    adapter = _adapter(cluster)
+    fan_out = GatedFanOut(adapter, colour=colour)
+    thread = f"fan-{uuid.uuid4().hex[:6]}"
+    await fan_out.invoke({"items": 0, "results": []}, thread)
+    saved = adapter.get_tuple(config_of(thread))
+    assert saved is not None
+    migration = Migration(cluster, adapter, thread)
+    migration.begin()
+    migration.move_keys()
+    write = [("results", ["late"])]
+    with pytest.raises(StorageConnectionError) as caught:
+        if colour == "sync":
+            adapter.put_writes(saved.config, write, "task-late", "")
+        else:
+            await adapter.aput_writes(saved.config, write, "task-late", "")
+    assert not isinstance(caught.value, WriteOutcomeUnknownError)
+    assert "migrated" in str(caught.value) and "nothing was written" in str(caught.value)
+    migration.end()
+    stored = adapter.get_tuple(saved.config)
+    assert stored is not None and stored.pending_writes == []
+    adapter.put_writes(saved.config, write, "task-late", "")  # the same call, once it moved
+    stored = adapter.get_tuple(saved.config)
+    assert stored is not None and stored.pending_writes == [("task-late", "results", ["late"])]
+    await adapter.aclose()
+    adapter.close()
+
+
+def _keys_in_slot(migration: Migration) -> set[str]:
+    keys = migration.source.command("CLUSTER", "GETKEYSINSLOT", str(migration.slot), "100")
+    assert isinstance(keys, list)
+    return {k.decode() if isinstance(k, bytes) else str(k) for k in keys}
