@@ -154,8 +154,12 @@ async def check_resumed(
     resume: dict[str, str],
     before: list[str],
 ) -> None:
-    """Resumed, every task's write is in the state once, after the ``results`` of the runs
+    """Each interrupt is claimed by its token (as a worker that answers it would); then,
+    resumed, every task's write is in the state once, after the ``results`` of the runs
     ``before``, and only the tasks that asked ran again; nothing is left pending."""
+    for record in adapter.pending.list(thread):
+        claimed = await adapter.pending.aclaim(record.token)
+        assert claimed.interrupt_id in resume
     result = await fan_out.invoke(Command(resume=resume), thread)
     assert sorted(result["results"]) == expected_results("ok", before)
     assert fan_out.ran == Counter({n: 2 if n % ASKING == 0 else 1 for n in range(TASKS)})
