@@ -92,6 +92,12 @@ class GatedFanOut:
             return await asyncio.to_thread(self.graph.invoke, value, self.config(thread))
         return await self.graph.ainvoke(value, self.config(thread))
 
+    async def start(self, thread: str, items: int = 0) -> list[str]:
+        """A first run of ``items`` tasks that do not ask, past the gate: the thread's keys
+        exist from here on. What it added to ``results``."""
+        first = await self.invoke({"items": items, "asking": False, "results": []}, thread)
+        return list(first["results"])
+
     async def run(self, thread: str, while_waiting: Callable[[], None]) -> None:
         """Send :data:`TASKS` tasks; once all of them wait at the gate, call
         ``while_waiting`` (on a thread of its own), then open the gate. The count of runs

@@ -245,7 +245,7 @@ async def test_a_fan_outs_writes_sent_after_a_manual_failover_are_each_stored_on
     adapter = _adapter(replicated)
     fan_out = GatedFanOut(adapter, colour=colour)
     thread = f"fan-{uuid.uuid4().hex[:6]}"
-    await fan_out.invoke({"items": 0, "results": []}, thread)  # the thread, on its primary
+    await fan_out.start(thread)  # the thread, on its primary
     victim = _holder(replicated, adapter, thread)
     await fan_out.run(thread, lambda: replicated.manual_failover(replicated.replica_of(victim)))
     assert victim.errors_sent("MOVED") >= 1

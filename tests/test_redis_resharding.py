@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from redis.crc import key_slot
@@ -47,6 +47,24 @@ def _adapter(cluster: RedisCluster) -> RedisFrameworkAdapter:
     return create_redis_framework_adapter(
         url=cluster.url, ttl_ms=600_000, prefix=f"kortyx-reshard-{uuid.uuid4().hex[:6]}:"
     )
+
+
+class _Setting(NamedTuple):
+    adapter: RedisFrameworkAdapter
+    fan_out: GatedFanOut
+    thread: str
+    migration: Migration
+    before: list[str]
+    """What the first run of the thread added to its ``results``."""
+
+
+async def _a_thread_to_migrate(cluster: RedisCluster, colour: str, items: int) -> _Setting:
+    """A thread whose first run had ``items`` tasks, and the migration of its slot."""
+    adapter = _adapter(cluster)
+    fan_out = GatedFanOut(adapter, colour=colour)
+    thread = f"fan-{uuid.uuid4().hex[:6]}"
+    before = await fan_out.start(thread, items)
+    return _Setting(adapter, fan_out, thread, Migration(cluster, adapter, thread), before)
 
 
 def _text(node: RedisServer, *args: str) -> str:
@@ -142,13 +160,9 @@ async def test_writes_sent_while_their_slot_migrates_follow_asks_and_are_each_st
     # its slot map through ASK: the fan-out's first write goes to the old primary and is
     # redirected, and so are the writes group commit sends after it together, as merged
     # calls, each of which then goes again on its own.
-    adapter = _adapter(cluster)
-    redirected = _RedirectedMerges(monkeypatch)
-    fan_out = GatedFanOut(adapter, colour=colour)
-    thread = f"fan-{uuid.uuid4().hex[:6]}"
-    first = await fan_out.invoke({"items": 2, "asking": False, "results": []}, thread)
-    migration = Migration(cluster, adapter, thread)
+    adapter, fan_out, thread, migration, before = await _a_thread_to_migrate(cluster, colour, 2)
     assert len(_keys_in_slot(migration)) == len(migration.keys)
+    redirected = _RedirectedMerges(monkeypatch)
 
     def migrate() -> None:
         migration.begin()
@@ -160,7 +174,7 @@ async def test_writes_sent_while_their_slot_migrates_follow_asks_and_are_each_st
     assert migration.target.errors_sent("TRYAGAIN") == 0
     resume = check_paused(fan_out, adapter, thread)
     migration.end()
-    await check_resumed(fan_out, adapter, thread, resume, before=first["results"])
+    await check_resumed(fan_out, adapter, thread, resume, before=before)
     await adapter.aclose()
     adapter.close()
 
@@ -174,11 +188,7 @@ async def test_writes_wait_for_a_migration_that_their_keys_make_them_wait_for(
     # on the old one) until the slot has moved. Moved once the first TRYAGAIN was sent, as
     # a resharding tool moves it meanwhile, the writes must land within the default retry
     # policy (which waits 0.35-0.45 s in all here; docs/redis.md).
-    adapter = _adapter(cluster)
-    fan_out = GatedFanOut(adapter, colour=colour)
-    thread = f"fan-{uuid.uuid4().hex[:6]}"
-    await fan_out.invoke({"items": 0, "results": []}, thread)
-    migration = Migration(cluster, adapter, thread)
+    adapter, fan_out, thread, migration, _ = await _a_thread_to_migrate(cluster, colour, 0)
     assert migration.keys.wr not in _keys_in_slot(migration)
     ending: list[threading.Thread] = []
 
@@ -207,13 +217,9 @@ async def test_writes_wait_for_a_migration_that_their_keys_make_them_wait_for(
 async def test_a_migration_that_outlasts_the_retry_policy_is_a_typed_error_and_writes_nothing(
     cluster: RedisCluster, colour: str
 ) -> None:
-    adapter = _adapter(cluster)
-    fan_out = GatedFanOut(adapter, colour=colour)
-    thread = f"fan-{uuid.uuid4().hex[:6]}"
-    await fan_out.invoke({"items": 0, "results": []}, thread)
+    adapter, _, thread, migration, _ = await _a_thread_to_migrate(cluster, colour, 0)
     saved = adapter.get_tuple(config_of(thread))
     assert saved is not None
-    migration = Migration(cluster, adapter, thread)
     migration.begin()
     migration.move_keys()
     write = [("results", ["late"])]
