@@ -9,8 +9,10 @@ takes LangGraph out of the picture: what remains is the saver's own cost per sup
 split into serialization, the Redis round trip, the adapter's Python code and so on. (Under
 ``invoke`` the saver runs on LangGraph's background thread, where ``cProfile`` does not
 look.) Each replay is timed twice over: wall time, and this process's CPU time, which leaves
-out the waits for the Redis server (the client's own work). It also times bare round trips,
-the floor any Redis saver pays per operation.
+out the waits for the Redis server (the client's own work). The standalone Redis saver is
+replayed once more with the replies Redis gave it recorded and handed back
+(:class:`RecordedReplies`): its own Python alone, with no socket, server or group commit.
+It also times bare round trips, the floor any Redis saver pays per operation.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import hashlib
 import pstats
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import redis
@@ -139,6 +141,82 @@ PROBES = {
 }
 
 
+class ReplayDiverged(RuntimeError):
+    """A replay with recorded replies asked for a reply that was never recorded."""
+
+
+_NONE_LEFT = object()
+
+
+class RecordedReplies:
+    """What Redis answered one replay, handed back in the same order to a replay of the same
+    calls on a fresh saver: no socket, no server, no group commit; what that replay costs
+    is the adapter's own Python (reading configs, encoding, planning deltas, packing
+    records, the operation flows) and the serializer's work."""
+
+    def __init__(self) -> None:
+        self.replies: list[Any] = []
+
+    @contextlib.contextmanager
+    def recording(self, saver: Any) -> Iterator[None]:
+        """Keep every reply ``saver``'s connection gets while the block runs."""
+        connection = saver.connection
+        real = connection._send_step
+
+        def send_step(client: Any, step: Any) -> Any:
+            reply = real(client, step)
+            self.replies.append(reply)
+            return reply
+
+        connection._send_step = send_step
+        try:
+            yield
+        finally:
+            del connection._send_step
+
+    @contextlib.contextmanager
+    def playing(self, saver: Any) -> Iterator[None]:
+        """Answer ``saver``'s requests with the kept replies while the block runs."""
+        connection = saver.connection
+        connection.sync_client()  # made (and its deployment asked) before, not in the replay
+        replies = iter(self.replies)
+
+        def send_step(client: Any, step: Any) -> Any:
+            reply = next(replies, _NONE_LEFT)
+            if reply is _NONE_LEFT:
+                raise ReplayDiverged("the replay asked for more than was recorded")
+            return reply
+
+        connection._send_step = send_step
+        try:
+            yield
+        finally:
+            del connection._send_step
+
+
+def own_python(
+    saver_opener: Any, calls: Sequence[Call], rounds: int = 3
+) -> tuple[float, float, cProfile.Profile]:
+    """Replays of ``calls`` on savers from ``saver_opener`` answered with recorded replies
+    (:class:`RecordedReplies`): median wall and CPU seconds, and a profile of one more."""
+    recorded = RecordedReplies()
+    with saver_opener() as saver, recorded.recording(saver):
+        replay(saver, calls)
+    walls, cpus = [], []
+    for _ in range(rounds):
+        gc.collect()
+        with saver_opener() as saver, recorded.playing(saver):
+            wall, cpu = replay_timed(saver, calls)
+        walls.append(wall)
+        cpus.append(cpu)
+    profile = cProfile.Profile()
+    with saver_opener() as saver, recorded.playing(saver):
+        profile.enable()
+        replay(saver, calls)
+        profile.disable()
+    return statistics.median(walls), statistics.median(cpus), profile
+
+
 def round_trip_floor(urls: Sequence[str], cluster: bool, count: int = 2000) -> list[list[str]]:
     """Client-side median µs and server µs per call of a bare PING and of small scripts."""
     client: Any = (
@@ -211,6 +289,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     summary = []
     details = []
+
+    def report(label: str, seconds: float, cpu: float, profile: cProfile.Profile) -> None:
+        spent = buckets(profile)
+        total = sum(spent.values())
+        summary.append(
+            [
+                label,
+                f"{seconds * 1000 / steps:.3f}",
+                f"{cpu * 1000 / steps:.3f}",
+                *(f"{100 * spent[name] / total:.0f}%" for name, _ in BUCKETS),
+            ]
+        )
+        rows = [
+            [where, f"{own * 1000 / steps:.4f}", str(n)] for where, own, n in top(profile, args.top)
+        ]
+        details.append(f"### {label}\n\n" + table(["function", "own ms/step", "calls"], rows))
+
     with Environment() as env:
         for backend in env.backends:
             if backend.reference:
@@ -224,29 +319,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     wall, cpu = replay_timed(saver, calls)
                     timings.append(wall)
                     cpu_times.append(cpu)
-            seconds = statistics.median(timings)
             profile = cProfile.Profile()
             with backend.open() as saver, contextlib.ExitStack():
                 profile.enable()
                 replay(saver, calls)
                 profile.disable()
-            spent = buckets(profile)
-            total = sum(spent.values())
-            summary.append(
-                [
-                    backend.label,
-                    f"{seconds * 1000 / steps:.3f}",
-                    f"{statistics.median(cpu_times) * 1000 / steps:.3f}",
-                    *(f"{100 * spent[name] / total:.0f}%" for name, _ in BUCKETS),
-                ]
-            )
-            rows = [
-                [where, f"{own * 1000 / steps:.4f}", str(n)]
-                for where, own, n in top(profile, args.top)
-            ]
-            details.append(
-                f"### {backend.label}\n\n" + table(["function", "own ms/step", "calls"], rows)
-            )
+            report(backend.label, statistics.median(timings), statistics.median(cpu_times), profile)
+            if backend.name == "kortyx-redis":
+                report(f"{backend.label}, its own Python", *own_python(backend.open, calls))
         floors = [
             [backend.label, *row]
             for backend in env.backends
