@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AIMessage, AnyMessage
@@ -49,6 +50,35 @@ def message_text(thread_id: str, step: int, size: int = MESSAGE_BYTES) -> str:
     return (head + body)[:size]
 
 
+@functools.cache
+def _reference_corpus() -> str:
+    """The text of CPython's language reference (``pydoc_data.topics``, about 430 KB),
+    ASCII only and its whitespace collapsed (so a character is a byte): English that does
+    not repeat, on every CPython."""
+    from pydoc_data.topics import topics
+
+    text = " ".join(text for _, text in sorted(topics.items()))
+    return " ".join(text.encode("ascii", "ignore").decode().split())
+
+
+def reference_text(thread_id: str, step: int, size: int = MESSAGE_BYTES) -> str:
+    """A unique ``size``-character text for ``step`` of ``thread_id``: its name and step,
+    then the next ``size`` characters of CPython's language reference after those of the
+    step before, from a point that depends on the thread. Unlike :func:`message_text`,
+    a thread's messages share words but no passage (until the text wraps around, after
+    about 860 steps of 500 characters), as a real transcript's do, so a value that holds
+    many of them compresses as a real one would."""
+    corpus = _reference_corpus()
+    head = f"{thread_id} step {step}: "
+    offset = int(hashlib.sha256(thread_id.encode()).hexdigest()[:8], 16)
+    start = (offset + step * size) % (len(corpus) - size)
+    return (head + corpus[start : start + size])[:size]
+
+
+TextSource = Callable[[str, int, int], str]
+"""Where the agent loop's messages come from: ``(thread id, step, size) -> text``."""
+
+
 class AgentState(TypedDict):
     """A chat transcript (``add_messages``) and a small counter."""
 
@@ -81,13 +111,15 @@ def agent_loop_graph(
     steps: int,
     state: type = AgentState,
     message_bytes: int = MESSAGE_BYTES,
+    text_source: TextSource = message_text,
 ) -> Graph:
-    """One ``agent`` node looping ``steps`` super-steps, adding one message per step."""
+    """One ``agent`` node looping ``steps`` super-steps, adding one message per step (its
+    text from ``text_source``)."""
 
     def agent(values: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         step = values.get("count", 0) + 1
         thread_id = config["configurable"]["thread_id"]
-        text = message_text(thread_id, step, message_bytes)
+        text = text_source(thread_id, step, message_bytes)
         message = AIMessage(content=text, id=f"m{step}")
         return {"messages": [message], "count": step}
 

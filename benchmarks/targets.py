@@ -142,7 +142,14 @@ def _history(results: dict[str, Any]) -> Target:
 
 
 def _memory(results: dict[str, Any]) -> Iterator[Target]:
-    for key in ("delta-off", "delta-100", "delta-off+zlib", "delta-100+zlib"):
+    for key in (
+        "delta-off",
+        "delta-100",
+        "delta-off+zlib",
+        "delta-100+zlib",
+        "delta-off+zlib+reference",
+        "delta-100+zlib+reference",
+    ):
         state = dig(results, "memory", "states", key)
         if not state:
             yield Target(f"memory-{key}", "DeltaChannel memory", "not measured", None)

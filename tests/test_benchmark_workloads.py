@@ -13,7 +13,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from benchmarks import report
 from benchmarks.async_write import REDIS_PY, sent
-from benchmarks.graphs import MESSAGE_BYTES, message_text, thread_config
+from benchmarks.graphs import MESSAGE_BYTES, message_text, reference_text, thread_config
 from benchmarks.meter import OpMeter, SendCounter, attach
 from benchmarks.run import _parse
 from benchmarks.targets import evaluate
@@ -240,3 +240,19 @@ def test_the_send_counter_counts_each_request_once_on_every_path(redis_standalon
     asyncio.run(asynchronous(counter))
     assert counter.calls == 4
     sync.close()
+
+
+def test_reference_messages_are_unique_and_do_not_repeat_each_other() -> None:
+    texts = [reference_text("t-0", step) for step in range(1, 101)]
+    assert len(set(texts)) == 100
+    assert {len(text.encode()) for text in texts} == {MESSAGE_BYTES}
+    assert reference_text("t-1", 1) != texts[0]
+
+    def together(source: Any) -> float:
+        """How much 100 consecutive messages of one thread compress as one value."""
+        joined = b"".join(source("t-0", step).encode() for step in range(1, 101))
+        return len(joined) / len(zlib.compress(joined, 6))
+
+    # the harness's prose repeats from message to message, the reference does not
+    assert together(message_text) > 10
+    assert together(reference_text) < 4

@@ -5,7 +5,9 @@ three declarations of the same transcript: plain ``add_messages``; LangGraph's
 ``DeltaChannel`` (beta) with its default ``snapshot_frequency=100``; and ``DeltaChannel``
 with snapshots effectively off (``snapshot_frequency=1_000_000``; LangGraph still forces one
 every 5,000 super-steps). Each is measured twice: as the adapter stores it by default, and
-with ``compression="zlib"``, whose cost shows in the time per step. Bytes are the exact
+with ``compression="zlib"``, whose cost shows in the time per step. The compressed
+``DeltaChannel`` states are measured a third time with messages that do not repeat each
+other (:data:`REFERENCE`). Bytes are the exact
 ``MEMORY USAGE`` of every key under the saver's own prefix, divided by the threads written.
 The growth exponent between two lengths is ``log(bytes2 / bytes1) / log(steps2 /
 steps1)``: 1 is linear, 2 quadratic.
@@ -29,6 +31,8 @@ from benchmarks.graphs import (
     agent_input,
     agent_loop_graph,
     delta_state,
+    message_text,
+    reference_text,
     thread_config,
 )
 from benchmarks.stats import sig
@@ -41,10 +45,15 @@ STATES: tuple[tuple[str, str], ...] = (
 )
 COMPRESSED = "+zlib"
 """Suffix of a state measured again with ``compression="zlib"`` (the time/memory trade)."""
+REFERENCE = "+reference"
+"""Suffix of a compressed ``DeltaChannel`` state measured again with each message cut from
+CPython's language reference (:func:`~benchmarks.graphs.reference_text`) rather than from
+the harness's one passage of prose, whose messages repeat each other: what compression
+makes of the many messages a ``DeltaChannel`` snapshot holds depends on it."""
 
 
 def _state(key: str) -> type:
-    key = key.removesuffix(COMPRESSED)
+    key = key.removesuffix(REFERENCE).removesuffix(COMPRESSED)
     if key == "add_messages":
         return AgentState
     return delta_state(100 if key == "delta-100" else 1_000_000)
@@ -70,6 +79,15 @@ def run(env: Environment, sizes: Sizes, log: Log) -> dict[str, Any]:
         variants += [
             (key + COMPRESSED, f"{label}, compression=zlib", compressed) for key, label in STATES
         ]
+        variants += [
+            (
+                key + COMPRESSED + REFERENCE,
+                f"{label}, compression=zlib, messages from the language reference",
+                compressed,
+            )
+            for key, label in STATES
+            if key != "add_messages"
+        ]
     for key, label, opener in variants:
         rows = []
         for length in sizes.memory_lengths:
@@ -88,7 +106,8 @@ def _measure(
 ) -> dict[str, Any]:
     assert backend.nodes is not None
     with opener() as saver:
-        graph = agent_loop_graph(saver, length, _state(key))
+        text = reference_text if key.endswith(REFERENCE) else message_text
+        graph = agent_loop_graph(saver, length, _state(key), text_source=text)
         run_seconds = 0.0
         get_state_ms: list[float] = []
         for n in range(sizes.memory_threads):
