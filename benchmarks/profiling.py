@@ -160,25 +160,20 @@ class RecordedReplies:
     @contextlib.contextmanager
     def recording(self, saver: Any) -> Iterator[None]:
         """Keep every reply ``saver``'s connection gets while the block runs."""
-        connection = saver.connection
-        real = connection._send_step
+        real = saver.connection._send_step
 
         def send_step(client: Any, step: Any) -> Any:
             reply = real(client, step)
             self.replies.append(reply)
             return reply
 
-        connection._send_step = send_step
-        try:
+        with _sending_with(saver.connection, send_step):
             yield
-        finally:
-            del connection._send_step
 
     @contextlib.contextmanager
     def playing(self, saver: Any) -> Iterator[None]:
         """Answer ``saver``'s requests with the kept replies while the block runs."""
-        connection = saver.connection
-        connection.sync_client()  # made (and its deployment asked) before, not in the replay
+        saver.connection.sync_client()  # made (and its deployment asked) before the replay
         replies = iter(self.replies)
 
         def send_step(client: Any, step: Any) -> Any:
@@ -187,11 +182,18 @@ class RecordedReplies:
                 raise ReplayDiverged("the replay asked for more than was recorded")
             return reply
 
-        connection._send_step = send_step
-        try:
+        with _sending_with(saver.connection, send_step):
             yield
-        finally:
-            del connection._send_step
+
+
+@contextlib.contextmanager
+def _sending_with(connection: Any, send_step: Callable[[Any, Any], Any]) -> Iterator[None]:
+    """``connection`` hands each request of a flow to ``send_step`` while the block runs."""
+    connection._send_step = send_step
+    try:
+        yield
+    finally:
+        del connection._send_step
 
 
 def own_python(
