@@ -140,13 +140,13 @@ class _RedirectedMerges:
         self.count = 0
         real = merged.replies
 
-        def replies(runs: list[list[int]], answers: list[Any], count: int) -> list[Any]:
+        def replies(runs: list[list[int]], answers: list[Any]) -> list[Any]:
             self.count += sum(
                 1
                 for run, answer in zip(runs, answers, strict=True)
                 if len(run) > 1 and isinstance(answer, BaseException) and is_redirect(answer)
             )
-            return real(runs, answers, count)
+            return real(runs, answers)
 
         monkeypatch.setattr(merged, "replies", replies)
 

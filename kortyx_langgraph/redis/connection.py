@@ -665,7 +665,7 @@ class RedisConnection:
             for command in sent:
                 pipe.execute_command(*command)
             answers = list(pipe.execute(raise_on_error=False))
-        return self._merged_replies(node, runs, answers, len(steps))
+        return self._merged_replies(node, runs, answers)
 
     async def _asend_pipeline(self, client: AsyncClient, steps: Sequence[Call]) -> list[Any]:
         """:meth:`_send_pipeline` with the event loop's client."""
@@ -681,14 +681,12 @@ class RedisConnection:
             for command in sent:
                 pipe.execute_command(*command)
             answers = list(await pipe.execute(raise_on_error=False))
-        return self._merged_replies(node, runs, answers, len(steps))
+        return self._merged_replies(node, runs, answers)
 
     def _has_script(self, node: object, sha: str) -> bool:
         return (id(node), sha) in self._loaded
 
-    def _merged_replies(
-        self, node: object, runs: list[list[int]], answers: list[Any], count: int
-    ) -> list[Any]:
+    def _merged_replies(self, node: object, runs: list[list[int]], answers: list[Any]) -> list[Any]:
         """Each step's reply (``redis/merged.py``); note whether ``node`` has the merged
         script now."""
         loaded = (id(node), scripts.PUT_WRITES_MANY.sha)
@@ -698,7 +696,7 @@ class RedisConnection:
                     self._loaded.discard(loaded)
                 elif not isinstance(answer, BaseException):
                     self._loaded.add(loaded)
-        return merged.replies(runs, answers, count)
+        return merged.replies(runs, answers)
 
     def _resolve(self, step: Call, exc: BaseException) -> BaseException | None:
         """A step's error reply in a pipeline: ``None`` to send it again alone (its node

@@ -48,6 +48,7 @@ class SendAlone(Exception):
 def _mergeable(step: Call, first: Call) -> bool:
     return (
         step.script is scripts.PUT_WRITES
+        and first.script is scripts.PUT_WRITES
         and step.keys == first.keys
         and step.args[0] == first.args[0]  # the same ttl
     )
@@ -64,15 +65,18 @@ def plan(steps: Sequence[Call]) -> list[list[int]]:
     runs: list[list[int]] = []
     size = 0
     for i, step in enumerate(steps):
-        grows = _size(step) if step.script is scripts.PUT_WRITES else MOST_BYTES + 1
-        if runs and len(runs[-1]) < MOST and size + grows <= MOST_BYTES:
-            first = steps[runs[-1][0]]
-            if first.script is scripts.PUT_WRITES and _mergeable(step, first):
-                runs[-1].append(i)
-                size += grows
-                continue
-        runs.append([i])
-        size = grows
+        grows = _size(step)
+        if (
+            runs
+            and len(runs[-1]) < MOST
+            and size + grows <= MOST_BYTES
+            and _mergeable(step, steps[runs[-1][0]])
+        ):
+            runs[-1].append(i)
+            size += grows
+        else:
+            runs.append([i])
+            size = grows
     return runs
 
 
@@ -98,12 +102,13 @@ def commands(
     return out
 
 
-def replies(runs: Sequence[Sequence[int]], answers: Sequence[Any], count: int) -> list[Any]:
-    """Each step's reply from the runs' replies. A merged call answers how many writes
+def replies(runs: Sequence[Sequence[int]], answers: Sequence[Any]) -> list[Any]:
+    """Each step's reply from the runs' replies (the runs of :func:`plan`, which cover
+    every step once). A merged call answers how many writes
     ran: ``1`` for each. One that stopped at a failed write answers ``[ran, error]``: ``1``
     for each write before it, a ``ResponseError`` for it, :class:`SendAlone` for the rest;
     an error reply to the call is :class:`SendAlone` for every write."""
-    out: list[Any] = [None] * count
+    out: list[Any] = [None] * sum(len(run) for run in runs)
     for run, answer in zip(runs, answers, strict=True):
         if len(run) == 1:
             out[run[0]] = answer
