@@ -177,7 +177,12 @@ async def test_a_failed_call_makes_the_pool_lend_nothing_set_aside_before_it(
         server.url, max_connections=2, timeout=5, socket_timeout=0.2
     )
     client = redis.asyncio.Redis(connection_pool=ready_pool, retry=Retry(NoBackoff(), 0))
-    await asyncio.gather(*(direct.acall(client, ("PING",), fast=True) for _ in range(2)))
+    # two calls that each hold a connection a while, so that both connections are in use
+    # at once (two PINGs may well share one) and both are set aside
+    empty = f"k-{uuid.uuid4().hex[:8]}"
+    await asyncio.gather(
+        *(direct.acall(client, ("BLPOP", empty, "0.1"), fast=True) for _ in range(2))
+    )
     assert len(ready_pool._aside) == 2
     lends = _Lends(monkeypatch)
     with pytest.raises(redis.exceptions.TimeoutError):  # the last set aside: a call times out
