@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from kortyx_langgraph.errors import ConfigurationError
 from kortyx_langgraph.settings import DEFAULT_TTL_MS, check_redis_url, parse_ttl_ms, redact_url
 
 REDIS_URL_VARIABLES: tuple[str, ...] = (
@@ -72,6 +73,12 @@ def resolve_framework_settings(env: Mapping[str, str] | None = None) -> Framewor
     TTL variable holds anything but a positive whole number of milliseconds, or the chosen
     Redis URL variable holds something that is not a Redis URL.
     """
+    if env is not None and not isinstance(env, Mapping):
+        raise ConfigurationError(
+            "env must be a mapping of environment variable names to values (such as "
+            f"os.environ or a dict), not {type(env).__name__}",
+            variable="env",
+        )
     source: Mapping[str, str] = os.environ if env is None else env
     ttl_ms, ttl_source = DEFAULT_TTL_MS, "default"
     for name in TTL_VARIABLES:

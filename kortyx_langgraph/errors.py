@@ -8,6 +8,8 @@ Messages name the problem and, where there is one, the fix; they never contain a
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class KortyxError(Exception):
     """Base class of every error raised by this package."""
@@ -100,7 +102,21 @@ class ExpiredTokenError(ResumeError):
 
 
 class AlreadyClaimedError(ResumeError):
-    """Another caller holds this pending interrupt (its lease still runs); one claim wins."""
+    """Another caller holds this pending interrupt (its lease still runs); one claim wins.
+
+    ``lease_expires_at`` is when that caller's lease runs out (UTC), when known: unless it
+    renews or resumes first, the interrupt can be claimed again from then on.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        token: str | None = None,
+        lease_expires_at: datetime | None = None,
+    ) -> None:
+        super().__init__(message, token=token)
+        self.lease_expires_at = lease_expires_at
 
 
 class ClaimMismatchError(ResumeError):

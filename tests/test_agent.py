@@ -270,3 +270,11 @@ def test_bad_questions_are_refused_in_the_node(
     )
     with pytest.raises(ConfigurationError, match=message):
         agent.run({})
+
+
+def test_use_interrupt_outside_a_node_says_where_it_belongs() -> None:
+    from kortyx_langgraph import use_interrupt
+
+    with pytest.raises(RuntimeError, match="from inside a graph node") as caught:
+        use_interrupt("text", "Why?")
+    assert isinstance(caught.value.__cause__, RuntimeError)  # LangGraph's own, kept as cause

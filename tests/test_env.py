@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -242,3 +243,11 @@ def test_the_settings_command_fails_clearly_on_a_bad_ttl() -> None:
     assert done.returncode == 1
     assert "KORTYX_TTL_MS" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("env", ["KORTYX_TTL_MS=5", ["KORTYX_TTL_MS", "5"], 5])
+def test_an_env_that_is_not_a_mapping_is_refused_by_name(env: Any) -> None:
+    with pytest.raises(ConfigurationError, match="env must be a mapping") as caught:
+        create_framework_adapter_from_env(env)
+    assert caught.value.variable == "env"
+    assert type(env).__name__ in str(caught.value)

@@ -22,6 +22,7 @@ from kortyx_langgraph import (
     AlreadyClaimedError,
     FrameworkAdapter,
     UnknownTokenError,
+    create_in_memory_framework_adapter,
 )
 from tests.pending_truth import assert_agrees, config_of
 
@@ -252,3 +253,27 @@ def test_a_resumed_token_is_unknown_while_the_thread_lives(
         with pytest.raises(UnknownTokenError) as caught:
             lookup(pending.token)
         assert type(caught.value) is UnknownTokenError
+
+
+def test_an_unknown_token_on_the_in_memory_backend_says_tokens_stay_in_their_process(
+    adapter: FrameworkAdapter,
+) -> None:
+    """The usual cause on the in-memory backend: the token came from another process (here,
+    another adapter); other backends do not claim that cause."""
+    thread = _thread()
+    _ask_graph(adapter).invoke({"topic": "t"}, config_of(thread))
+    [pending] = adapter.pending.list(thread)
+    token = pending.token
+    other = (
+        create_in_memory_framework_adapter(ttl_ms=60_000)
+        if adapter.kind == "in-memory"
+        else adapter
+    )
+    if other is adapter:
+        claimed = adapter.pending.claim(token)
+        _ask_graph(adapter).invoke(Command(resume=claimed.resume_map("yes")), claimed.config)
+    with pytest.raises(UnknownTokenError) as caught:
+        other.pending.get(token)
+    in_memory = "an in-memory adapter knows only the interrupts of the process that made it"
+    assert (in_memory in str(caught.value)) == (adapter.kind == "in-memory")
+    assert ("KORTYX_REDIS_URL" in str(caught.value)) == (adapter.kind == "in-memory")

@@ -57,6 +57,19 @@ def test_claiming_again_with_the_same_id_renews(adapter: FrameworkAdapter) -> No
         adapter.pending.claim(token, claim_id="worker-8")
 
 
+def test_a_lost_claim_says_when_the_holders_lease_runs_out(adapter: FrameworkAdapter) -> None:
+    token = _token(adapter)
+    held = adapter.pending.claim(token, claim_id="holder", lease_ms=60_000)
+    assert held.lease_expires_at is not None
+    with pytest.raises(AlreadyClaimedError) as caught:
+        adapter.pending.claim(token, claim_id="other")
+    assert caught.value.token == token
+    assert caught.value.lease_expires_at == held.lease_expires_at
+    assert held.lease_expires_at.isoformat(timespec="seconds") in str(caught.value)
+    adapter.pending.release(token, "holder")
+    assert adapter.pending.claim(token, claim_id="other").claim_id == "other"
+
+
 def test_only_the_holder_releases(adapter: FrameworkAdapter) -> None:
     token = _token(adapter)
     held = adapter.pending.claim(token, claim_id="holder")

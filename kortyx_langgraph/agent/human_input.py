@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, cast
 
 import pydantic
+from langgraph.config import get_config
 from langgraph.types import interrupt
 
 from kortyx_langgraph.errors import ConfigurationError, InvalidAnswerError
@@ -204,5 +205,12 @@ def use_interrupt(
     fit is refused by LangGraph before the node runs on, and the question stays pending.
     """
     request = HumanInputRequest.build(kind, question, options, min_choices, max_choices)
+    try:
+        get_config()
+    except RuntimeError as exc:  # LangGraph's "Called get_config outside of a runnable context"
+        raise RuntimeError(
+            "use_interrupt() asks a human from inside a graph node while the graph runs; it "
+            "was called outside of one"
+        ) from exc
     answer = interrupt(request.as_value(), response_schema=request.answer_type())
     return request.result(answer)

@@ -296,14 +296,27 @@ def decide_claim(
     """
     held = record.claim
     if held is not None and held.holds(now_ms) and held.claim_id != claim_id:
-        raise AlreadyClaimedError(
-            "this pending interrupt is claimed by another caller until "
-            f"{_iso(held.lease_until_ms)}",
-            token=record.token,
-        )
+        raise claimed_error(record)
     outcome: ClaimOutcome = "renewed" if held is not None and held.claim_id == claim_id else "won"
     claimed_at = held.claimed_at_ms if outcome == "renewed" and held else now_ms
     return outcome, Claim(claim_id, claimed_at, now_ms + lease_ms)
+
+
+def claimed_error(record: StoredPending) -> AlreadyClaimedError:
+    """The error for a claim that lost to ``record``'s holder: it says, and carries, when the
+    holder's lease runs out (if ``record`` has its claim)."""
+    held = record.claim
+    if held is None:
+        return AlreadyClaimedError(
+            "this pending interrupt is claimed by another caller", token=record.token
+        )
+    return AlreadyClaimedError(
+        "this pending interrupt is claimed by another caller until "
+        f"{_iso(held.lease_until_ms)} (UTC), when it can be claimed again unless the holder "
+        "renews or resumes it first",
+        token=record.token,
+        lease_expires_at=_datetime(held.lease_until_ms),
+    )
 
 
 def check_release(record: StoredPending, claim_id: str, now_ms: int) -> None:
@@ -355,12 +368,13 @@ def parse_token(token: object) -> TokenParts:
 
 
 def missing_token_error(
-    token: str, parts: TokenParts, now_ms: int, *, thread_alive: bool
+    token: str, parts: TokenParts, now_ms: int, *, thread_alive: bool, where: str = ""
 ) -> Exception:
     """The typed error for a token whose record is gone: expired, or unknown.
 
     "Expired" means the thread is gone and its recorded deadline has passed; a token of a
     thread that still lives was resumed (or the run moved past it), so it is unknown.
+    ``where`` ends the "unknown" message with what the backend can add.
     """
     if not thread_alive and parts.deadline_ms and now_ms >= parts.deadline_ms:
         return ExpiredTokenError(
@@ -369,7 +383,7 @@ def missing_token_error(
         )
     return UnknownTokenError(
         "no pending interrupt has this token: it was resumed, the run moved past it, or it "
-        "was deleted or never existed",
+        f"was deleted or never existed{where}",
         token=token,
     )
 

@@ -73,6 +73,13 @@ _Row = tuple[str, str, str, StoredCheckpoint, dict[str, TypedBytes | None], list
 Fetch = Callable[[str], tuple[StoredCheckpoint, dict[str, TypedBytes | None]] | None]
 
 
+ONLY_THIS_PROCESS = (
+    "; an in-memory adapter knows only the interrupts of the process that made it (to resume "
+    "in another process, set KORTYX_REDIS_URL for both)"
+)
+"""How the in-memory backend ends an "unknown token" message: the usual cause of one."""
+
+
 @dataclass(frozen=True)
 class MemoryOperations:
     """The flows of one in-memory adapter over its thread table."""
@@ -401,7 +408,11 @@ class MemoryOperations:
         record = state.pending.get(token) if state is not None else None
         if state is None or record is None:
             raise missing_token_error(
-                token, parts, self.table.now(), thread_alive=self.table.has_tag(parts.tag)
+                token,
+                parts,
+                self.table.now(),
+                thread_alive=self.table.has_tag(parts.tag),
+                where=ONLY_THIS_PROCESS,
             )
         return state, record
 

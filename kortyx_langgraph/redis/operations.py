@@ -40,6 +40,7 @@ from kortyx_langgraph.core.ids import (
 from kortyx_langgraph.core.interrupts import (
     InterruptUpdate,
     StoredPending,
+    claimed_error,
     interrupt_update,
     mint_token,
     missing_token_error,
@@ -57,7 +58,6 @@ from kortyx_langgraph.core.records import (
     sorted_writes,
 )
 from kortyx_langgraph.errors import (
-    AlreadyClaimedError,
     ClaimMismatchError,
     NothingPendingError,
 )
@@ -671,9 +671,7 @@ class RedisOperations:
         record = codec.unpack_pending(token, raw, claim or None)
         status = codec.as_text(status)
         if status == "taken":
-            raise AlreadyClaimedError(
-                "this pending interrupt is claimed by another caller", token=token
-            )
+            raise claimed_error(record)
         if status == "mismatch":
             raise ClaimMismatchError(
                 "this pending interrupt is claimed by another caller; only its claim id can "
