@@ -154,6 +154,83 @@ def test_a_server_that_is_not_there_is_unreachable_not_an_unknown_outcome(
     assert "2 attempts" in str(caught.value)
 
 
+# -- a new adapter's first contact (is it a Cluster?) goes through the retry policy -------
+
+PATIENT = RetryPolicy(attempts=8, backoff_base_ms=50, backoff_cap_ms=100)
+"""Enough attempts to outlast a server frozen for 0.6 s at a 0.3 s socket timeout."""
+
+
+def _fresh(server: RedisServer, retry: RetryPolicy) -> RedisFrameworkAdapter:
+    """A new adapter that asks the server whether it is a Cluster on its first call."""
+    return create_redis_framework_adapter(
+        url=server.url,
+        ttl_ms=60_000,
+        prefix=f"kortyx-first-{uuid.uuid4().hex[:8]}:",
+        retry=retry,
+        client_options={"socket_timeout": 0.3, "socket_connect_timeout": 0.3},
+    )
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("colour", ["sync", "async"])
+async def test_a_new_adapter_waits_for_a_server_that_comes_back_as_any_call_does(
+    server: RedisServer, colour: str
+) -> None:
+    adapter = _fresh(server, PATIENT)
+    frozen = threading.Event()
+
+    def freeze() -> None:
+        with server.stopped():
+            frozen.set()
+            time.sleep(0.6)
+
+    thawing = threading.Thread(target=freeze)
+    thawing.start()
+    frozen.wait()
+    started = time.monotonic()
+    try:
+        if colour == "sync":
+            assert adapter.get_tuple(config_of("first")) is None
+        else:
+            assert await adapter.aget_tuple(config_of("first")) is None
+    finally:
+        thawing.join()
+    assert time.monotonic() - started >= 0.3  # it did meet the frozen server
+    assert adapter.connection.cluster is False
+    await adapter.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("colour", ["sync", "async"])
+async def test_a_new_adapter_that_never_gets_an_answer_says_so_after_its_attempts(
+    server: RedisServer, colour: str
+) -> None:
+    adapter = _fresh(server, QUICK)
+    with server.stopped(), pytest.raises(StorageTimeoutError) as caught:
+        if colour == "sync":
+            adapter.get_tuple(config_of("first"))
+        else:
+            await adapter.aget_tuple(config_of("first"))
+    assert "INFO cluster" in str(caught.value)
+    assert "2 attempts" in str(caught.value)
+    assert adapter.connection.cluster is None  # asked again on the next call
+    assert adapter.get_tuple(config_of("first")) is None
+    await adapter.aclose()
+
+
+@pytest.mark.redis
+def test_a_new_adapter_for_a_server_that_is_not_there_names_its_attempts(
+    redis_binaries: tuple[str, str],
+) -> None:
+    adapter = create_redis_framework_adapter(
+        url=f"redis://127.0.0.1:{free_port()}/0", ttl_ms=60_000, retry=QUICK
+    )
+    with pytest.raises(StorageConnectionError) as caught:
+        adapter.get_tuple(config_of("nowhere"))
+    assert "cannot reach Redis" in str(caught.value)
+    assert "(INFO cluster, 2 attempts)" in str(caught.value)
+
+
 # -- explicit client options --------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ import functools
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -157,6 +157,16 @@ def translated_errors(where: str) -> Iterator[None]:
         raise error from None
 
 
+async def _ais_cluster(probe: Any) -> bool:
+    """:func:`_is_cluster` with an asyncio client."""
+    try:
+        info = await probe.info("cluster")
+    except redis.exceptions.ResponseError:
+        await probe.ping()  # INFO refused: assume standalone
+        return False
+    return bool(info.get("cluster_enabled"))
+
+
 def _is_cluster(info: Any, ping: Any) -> bool:
     """Ask a server whether it runs in cluster mode (``INFO cluster``).
 
@@ -259,6 +269,36 @@ class RedisConnection:
 
     # -- clients -------------------------------------------------------------------------
 
+    # A client's first contact with the server (is it a Cluster? the slot map) goes through
+    # the retry policy as every operation does: an adapter made while Redis restarts waits
+    # for it as an adapter that is already connected does.
+
+    def _setting_up(self, operation: str, attempt: Callable[[], T]) -> T:
+        attempts = Attempts(self.retry)
+        while True:
+            try:
+                return attempt()
+            except _FAILURES as exc:
+                delay = attempts.after(exc)
+                if delay is None:
+                    raise self._setup_error(exc, operation, attempts) from None
+            time.sleep(delay)
+
+    async def _asetting_up(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        attempts = Attempts(self.retry)
+        while True:
+            try:
+                return await attempt()
+            except _FAILURES as exc:
+                delay = attempts.after(exc)
+                if delay is None:
+                    raise self._setup_error(exc, operation, attempts) from None
+            await asyncio.sleep(delay)
+
+    def _setup_error(self, exc: BaseException, operation: str, attempts: Attempts) -> BaseException:
+        error = attempts.error(exc, where=self.where, operation=operation, writes=False)
+        return error or translate(exc, self.where) or exc
+
     def _detect_cluster_sync(self) -> bool:
         if self.cluster is None:
             assert self._url is not None
@@ -269,8 +309,9 @@ class RedisConnection:
             options.pop("pool_timeout", None)
             probe = redis.Redis.from_url(redis_py_url(self._url), **options)
             try:
-                with translated_errors(self.where):
-                    self.cluster = _is_cluster(probe.info, probe.ping)
+                self.cluster = self._setting_up(
+                    "INFO cluster", lambda: _is_cluster(probe.info, probe.ping)
+                )
             finally:
                 probe.close()
         return self.cluster
@@ -285,13 +326,7 @@ class RedisConnection:
             options.pop("pool_timeout", None)
             probe = redis.asyncio.Redis.from_url(redis_py_url(self._url), **options)
             try:
-                with translated_errors(self.where):
-                    try:
-                        info = await probe.info("cluster")
-                    except redis.exceptions.ResponseError:
-                        await probe.ping()  # INFO refused: assume standalone
-                        info = {}
-                self.cluster = bool(info.get("cluster_enabled"))
+                self.cluster = await self._asetting_up("INFO cluster", lambda: _ais_cluster(probe))
             finally:
                 await probe.aclose()
         return self.cluster
@@ -316,12 +351,14 @@ class RedisConnection:
                     # of failing with "Too many connections" when LangGraph's background
                     # writers and many runs peak together.
                     if cluster:
-                        with translated_errors(self.where):  # it reads the slot map now
-                            self._sync = redis.cluster.RedisCluster.from_url(
+                        self._sync = self._setting_up(  # it reads the slot map now
+                            "CLUSTER SLOTS",
+                            lambda: redis.cluster.RedisCluster.from_url(
                                 url,
                                 connection_pool_class=ReadyPool,
                                 **pool_options(options),
-                            )
+                            ),
+                        )
                         self._direct_fast = direct.hiredis_packs(options)
                     else:
                         pool = ReadyPool.from_url(url, **pool_options(options))
@@ -332,8 +369,8 @@ class RedisConnection:
         """The async client of the running loop; ``None`` means "use the sync one in a thread"."""
         if self._given_async is not None:
             if isinstance(self._given_async, redis.asyncio.cluster.RedisCluster):
-                with translated_errors(self.where):
-                    await self._given_async.initialize()  # a no-op once initialized
+                # a no-op once initialized
+                await self._asetting_up("CLUSTER SLOTS", self._given_async.initialize)
             return self._given_async
         if self._url is None:
             return None
@@ -357,8 +394,7 @@ class RedisConnection:
                     )
                     # Learn the topology now: left to the first commands, concurrent
                     # first calls each start it and disconnect one another's connections.
-                    with translated_errors(self.where):
-                        await cluster.initialize()
+                    await self._asetting_up("CLUSTER SLOTS", cluster.initialize)
                     self._direct_fast = direct.hiredis_packs(options)
                     client = cluster
                 else:
