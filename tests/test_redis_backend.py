@@ -576,6 +576,37 @@ def test_the_acl_permissions_the_readme_lists_are_enough(
         standalone.acl_deluser(user)
 
 
+@pytest.mark.parametrize(
+    "cut",
+    ["+time", "+info", "+@write", "+@scripting", "keys"],
+)
+def test_a_user_without_a_documented_permission_gets_a_typed_error_that_lists_them(
+    redis_standalone: RedisServer, standalone: redis.Redis, cut: str
+) -> None:
+    user, secret = f"app{uuid.uuid4().hex[:6]}", f"secret-{uuid.uuid4().hex[:8]}"
+    prefix = _prefix()
+    granted = ["+@read", "+@write", "+@scripting", "+ping", "+info", "+time"]
+    keys = "~other:*" if cut == "keys" else f"~{prefix}*"
+    standalone.execute_command(
+        "ACL", "SETUSER", user, "on", f">{secret}", keys, "resetchannels", "-@all",
+        *(g for g in granted if g != cut),
+    )  # fmt: skip
+    try:
+        url = f"redis://{user}:{secret}@127.0.0.1:{redis_standalone.port}/0"
+        adapter = create_redis_framework_adapter(url=url, prefix=prefix)
+        graph = approval_graph(adapter)
+        if cut == "+info":  # the adapter takes the server for standalone and runs
+            graph.invoke({"request": "x", "log": []}, _cfg("acl"))
+            assert len(adapter.pending.list("acl")) == 1
+            return
+        with pytest.raises(StorageCapabilityError) as caught:
+            graph.invoke({"request": "x", "log": []}, _cfg("acl"))
+        assert "+@read +@write +@scripting +ping +info +time" in str(caught.value)
+        assert secret not in str(caught.value)
+    finally:
+        standalone.acl_deluser(user)
+
+
 def test_tls_url(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(

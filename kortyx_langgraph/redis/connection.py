@@ -101,6 +101,14 @@ _CORRUPT = "CORRUPT "
 """How a script's error reply says a stored record could not be read."""
 
 
+NEEDED_COMMANDS = "+@read +@write +@scripting +ping +info +time"
+"""The commands an ACL user of the adapter needs (``~<prefix>*`` for the keys; on a Cluster
+redis-py's client also needs ``+cluster|slots +command``)."""
+
+_REFUSED_BY_ACL = ("noperm", "no permissions", "the user executing the script can't")
+"""How Redis words an ACL refusal, of a command or a key, sent alone or inside a script."""
+
+
 def translate(exc: BaseException, where: str) -> KortyxError | None:
     """The typed error for a redis-py exception from Redis at ``where`` (``None``: not a
     Redis failure)."""
@@ -127,6 +135,13 @@ def translate(exc: BaseException, where: str) -> KortyxError | None:
             # 7.0+ its position after it.
             detail = text.split(_CORRUPT, 1)[1].split(" script: ", 1)[0]
             return DeserializationError(f"Redis at {where}: {detail}")
+        if any(marker in text.lower() for marker in _REFUSED_BY_ACL):
+            return StorageCapabilityError(
+                f"Redis at {where} refused this user a command or a key the adapter needs "
+                f"({text}). An ACL user needs the keys of the adapter's prefix and "
+                f"{NEEDED_COMMANDS}: its operations are Lua scripts, and Redis does not say "
+                "which command a script was refused"
+            )
         if any(
             marker in text.lower()
             for marker in ("unknown command", "noperm", "no permissions", "scripting", "disabled")
