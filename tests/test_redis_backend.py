@@ -521,6 +521,90 @@ def test_doctor_reports_a_healthy_server_and_warns_about_eviction(
     assert "noeviction" in eviction.message
 
 
+def test_doctor_checks_what_the_adapters_scripts_do_on_keys_of_its_prefix(
+    redis_standalone: RedisServer, standalone: redis.Redis
+) -> None:
+    from kortyx_langgraph.redis.doctor import diagnose
+
+    prefix = _prefix()
+    findings = {f.check: f for f in diagnose(redis_standalone.url, prefix)}
+    assert findings["access"].level == "ok"
+    assert prefix in findings["access"].message
+    assert findings["memory"].level == "ok"
+    assert _our_keys(standalone, prefix) == []  # the probe's keys are gone
+
+
+def _doctor(url: str, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kortyx_langgraph", "doctor", "--url", url, *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("granted", "keys", "verdict"),
+    [
+        ("+@read +@write +@scripting +ping +info", "mine", "[error] access"),
+        ("+@read +@write +@scripting +ping +info +time", "other", "[error] access"),
+        ("+@read +@write +@scripting +ping +time", "mine", "[warning] info"),
+    ],
+    ids=["no +time", "other keys", "no +info"],
+)
+def test_doctor_fails_a_user_the_adapter_cannot_run_with_and_passes_one_it_can(
+    redis_standalone: RedisServer, standalone: redis.Redis, granted: str, keys: str, verdict: str
+) -> None:
+    user, secret = f"doc{uuid.uuid4().hex[:6]}", f"secret-{uuid.uuid4().hex[:8]}"
+    prefix = _prefix()
+    pattern = f"~{prefix}*" if keys == "mine" else "~other:*"
+    standalone.execute_command(
+        "ACL", "SETUSER", user, "on", f">{secret}", pattern, "resetchannels", "-@all",
+        *granted.split(),
+    )  # fmt: skip
+    try:
+        url = f"redis://{user}:{secret}@127.0.0.1:{redis_standalone.port}/0"
+        done = _doctor(url, "--prefix", prefix)
+        assert verdict in done.stdout, done.stdout
+        assert done.returncode == (1 if verdict.startswith("[error]") else 0), done.stdout
+        assert secret not in done.stdout + done.stderr
+        if verdict == "[error] access":
+            assert "+@read +@write +@scripting +ping +info +time" in done.stdout
+        else:  # the adapter does run with this user
+            adapter = create_redis_framework_adapter(url=url, prefix=prefix)
+            approval_graph(adapter).invoke({"request": "x", "log": []}, _cfg("doc"))
+            assert len(adapter.pending.list("doc")) == 1
+            adapter.close()
+    finally:
+        standalone.acl_deluser(user)
+
+
+@pytest.mark.parametrize(
+    ("used", "limit", "level"),
+    [(950, 1000, "warning"), (900, 1000, "warning"), (899, 1000, "ok"), (10**9, 0, "ok")],
+)
+def test_doctor_warns_when_memory_nears_maxmemory(used: int, limit: int, level: str) -> None:
+    from kortyx_langgraph.redis.doctor import _memory_finding
+
+    finding = _memory_finding({"used_memory": used, "maxmemory": limit})
+    assert finding.level == level
+    assert f"{used:,}" in finding.message
+
+
+def test_doctor_fails_a_server_that_refuses_writes(server: RedisServer) -> None:
+    client = redis.Redis.from_url(server.url)
+    try:
+        client.config_set("maxmemory", "1")
+        done = _doctor(server.url)
+        assert "[error] access" in done.stdout and "out of memory" in done.stdout, done.stdout
+        assert "[warning] memory" in done.stdout
+        assert done.returncode == 1
+    finally:
+        client.config_set("maxmemory", "0")
+        client.close()
+
+
 def test_doctor_command_on_an_unreachable_server_fails_without_the_password() -> None:
     url = f"redis://app:hunter2@127.0.0.1:{free_port()}/0"
     done = subprocess.run(

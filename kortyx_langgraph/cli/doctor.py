@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from kortyx_langgraph.cli.common import EPILOG, EXIT_FAILURE, EXIT_OK, wrap
 from kortyx_langgraph.env import resolve_framework_settings
+from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
 from kortyx_langgraph.server_ttl import server_thread_ttl_from_env, ttl_mismatch
 
 
@@ -20,22 +21,30 @@ def add_parser(commands: Any) -> None:
         "doctor",
         help="check the Redis server, and our TTL against a LangGraph server's",
         description=wrap(
-            "Check a Redis server: connection, version, mode, Lua, eviction policy, "
-            "persistence; and, when a langgraph.json or LANGGRAPH_THREAD_TTL is there, our "
-            "TTL against the LangGraph server's thread TTL. Exit status 1 when any check is "
-            "an error."
+            "Check a Redis server: connection, version, mode, Lua, what the adapter's "
+            "scripts may do on keys of its prefix, memory, eviction policy, persistence; "
+            "and, when a langgraph.json or LANGGRAPH_THREAD_TTL is there, our TTL against "
+            "the LangGraph server's thread TTL. Exit status 1 when any check is an error."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--url", help="Redis URL (default: the one the environment selects)")
     parser.add_argument(
+        "--prefix",
+        default=DEFAULT_PREFIX,
+        help=f"the adapter's key prefix, whose keys the access check writes (default: "
+        f"{DEFAULT_PREFIX!r})",
+    )
+    parser.add_argument(
         "--langgraph-config",
         help="langgraph.json whose checkpointer.ttl to compare with our TTL "
         "(default: ./langgraph.json when it exists)",
     )
     parser.set_defaults(
-        handler=lambda args, out, err: run_doctor(args.url, out, args.langgraph_config)
+        handler=lambda args, out, err: run_doctor(
+            args.url, out, args.langgraph_config, prefix=args.prefix
+        )
     )
 
 
@@ -70,7 +79,13 @@ def server_ttl_line(langgraph_config: str | None) -> str | None:
     )
 
 
-def run_doctor(url: str | None, out: TextIO, langgraph_config: str | None = None) -> int:
+def run_doctor(
+    url: str | None,
+    out: TextIO,
+    langgraph_config: str | None = None,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+) -> int:
     """Print the doctor's findings; exit status 1 when any is an error."""
     from kortyx_langgraph.redis.doctor import diagnose
 
@@ -84,7 +99,7 @@ def run_doctor(url: str | None, out: TextIO, langgraph_config: str | None = None
             print(f"nothing to check on Redis: {settings.describe()}", file=out)
             return EXIT_FAILURE if server_failed else EXIT_OK
         url = settings.redis_url
-    findings = diagnose(url)
+    findings = diagnose(url, prefix)
     for finding in findings:
         print(finding, file=out)
     failed = server_failed or any(f.level == "error" for f in findings)
