@@ -27,6 +27,7 @@ from kortyx_langgraph import (
     DeserializationError,
     ExpiredTokenError,
     RedisFrameworkAdapter,
+    RetryPolicy,
     StorageCapabilityError,
     StorageConnectionError,
     StorageError,
@@ -416,6 +417,12 @@ def test_acl_user_and_password_in_the_url() -> None:
             wrong.get_tuple(_cfg("acl"))
         assert "wrong-pw" not in str(caught.value)
         assert "s3cret-pw" not in str(caught.value)
+        assert "refused the credentials" in str(caught.value)
+
+        nameless = _adapter(f"redis://127.0.0.1:{server.port}/0")
+        with pytest.raises(StorageConnectionError, match="needs a password") as caught:
+            nameless.get_tuple(_cfg("acl"))
+        assert "the URL gives none" in str(caught.value)
 
 
 def test_unix_socket_url(tmp_path: Path) -> None:
@@ -705,7 +712,7 @@ def test_tls_url(tmp_path: Path) -> None:
         "--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
         "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
     ]  # fmt: skip
-    with RedisServer(password="tls-secret", extra_args=tls_args):
+    with RedisServer(password="tls-secret", extra_args=tls_args) as plain:
         url = f"rediss://:tls-secret@127.0.0.1:{tls_port}/0"
         adapter = _adapter(url, client_options={"ssl_ca_certs": str(cert)})
         approval_graph(adapter).invoke({"request": "x", "log": []}, _cfg("tls"))
@@ -715,6 +722,16 @@ def test_tls_url(tmp_path: Path) -> None:
         with pytest.raises(StorageConnectionError) as caught:
             untrusting.get_tuple(_cfg("tls"))
         assert "tls-secret" not in str(caught.value)
+
+        # rediss:// to the plain port: the handshake never ends, and the error says so
+        mismatched = create_redis_framework_adapter(
+            url=f"rediss://:tls-secret@127.0.0.1:{plain.port}/0",
+            prefix=_prefix(),
+            retry=RetryPolicy(attempts=1),
+            client_options={"ssl_ca_certs": str(cert), "socket_connect_timeout": 0.5},
+        )
+        with pytest.raises(StorageConnectionError, match="check that this port speaks TLS"):
+            mismatched.get_tuple(_cfg("tls"))
 
 
 @pytest.mark.parametrize("backend", ["redis_standalone", "redis_cluster"])

@@ -52,7 +52,7 @@ from kortyx_langgraph.redis.replication import (
     is_redirect,
     script_and_wait,
 )
-from kortyx_langgraph.redis.retry import Attempts, RetryPolicy
+from kortyx_langgraph.redis.retry import Attempts, RetryPolicy, tls_hint
 from kortyx_langgraph.settings import check_redis_url, redact_url, redis_py_url
 
 T = TypeVar("T")
@@ -113,9 +113,21 @@ def translate(exc: BaseException, where: str) -> KortyxError | None:
     """The typed error for a redis-py exception from Redis at ``where`` (``None``: not a
     Redis failure)."""
     if isinstance(exc, redis.exceptions.AuthenticationError):
+        text = str(exc).lower()
+        unauthenticated = (
+            "noauth" in text
+            or "authentication required" in text
+            or ("already authenticated" in text)
+        )
+        if unauthenticated and "***@" not in where and "password=" not in where:
+            return StorageConnectionError(
+                f"Redis at {where} needs a password (requirepass or an ACL user) and the URL "
+                f"gives none: use redis://:<password>@... or redis://<user>:<password>@... "
+                f"({exc})"
+            )
         return StorageConnectionError(f"Redis at {where} refused the credentials: {exc}")
     if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)):
-        return StorageConnectionError(f"cannot reach Redis at {where}: {exc}")
+        return StorageConnectionError(f"cannot reach Redis at {where}: {exc}{tls_hint(where, exc)}")
     if isinstance(exc, redis.exceptions.ResponseError):
         text = str(exc)
         if is_redirect(exc):

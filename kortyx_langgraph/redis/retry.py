@@ -112,6 +112,17 @@ def classify(exc: BaseException) -> Failure | None:
     return None
 
 
+def tls_hint(where: str, exc: BaseException) -> str:
+    """What to check when a ``rediss://`` connection could not be set up in time: a port
+    that does not speak TLS never finishes the handshake, which looks like a timeout."""
+    if where.startswith("rediss://") and "timeout connecting" in str(exc).lower():
+        return (
+            "; with rediss://, check that this port speaks TLS (a plain Redis port never "
+            "finishes the TLS handshake, and the connection times out)"
+        )
+    return ""
+
+
 @dataclass
 class Attempts:
     """The failures of one operation so far, under one policy."""
@@ -172,5 +183,5 @@ class Attempts:
                 "over; give the retry policy more attempts to wait for it"
             )
         return StorageConnectionError(
-            f"cannot reach Redis at {where} ({operation}, {tries}): {exc}"
+            f"cannot reach Redis at {where} ({operation}, {tries}): {exc}{tls_hint(where, exc)}"
         )
