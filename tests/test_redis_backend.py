@@ -483,6 +483,26 @@ def test_a_corrupted_value_is_a_typed_error_and_other_threads_still_work(
     assert graph.get_state(_cfg("good")).values["log"] == ["step0"]
 
 
+def test_a_list_that_lost_its_stored_base_names_the_thread_and_channel(
+    redis_standalone: RedisServer, standalone: redis.Redis
+) -> None:
+    """What an evicting policy can do: the oldest field of a list stored as deltas is gone."""
+    adapter = _adapter(redis_standalone.url)
+    graph = counter_graph(adapter)
+    for _ in range(3):
+        graph.invoke({"log": []}, _cfg("evicted"))
+    [blob_key] = [k for k in _our_keys(standalone, adapter.prefix) if k.endswith(b"evicted:blob")]
+    fields = standalone.hgetall(blob_key)
+    bases = [f for f, v in fields.items() if f.startswith(b":log:") and not v.startswith(b"~")]
+    assert bases  # the list's full value, which the later versions extend
+    standalone.hdel(blob_key, *bases)
+    with pytest.raises(DeserializationError) as caught:
+        graph.get_state(_cfg("evicted"))
+    assert "thread 'evicted'" in str(caught.value)
+    assert "channel 'log'" in str(caught.value)
+    assert "lost its base value" in str(caught.value)
+
+
 def test_a_refused_write_leaves_what_was_stored_intact(
     redis_standalone: RedisServer, standalone: redis.Redis
 ) -> None:

@@ -59,6 +59,7 @@ from kortyx_langgraph.core.records import (
 )
 from kortyx_langgraph.errors import (
     ClaimMismatchError,
+    DeserializationError,
     NothingPendingError,
 )
 from kortyx_langgraph.pending import PendingInterrupt
@@ -229,10 +230,15 @@ class RedisOperations:
         member, raw_record, raw_blobs, raw_writes = entry
         checkpoint_ns, checkpoint_id = split_member(codec.as_text(member))
         record = codec.unpack_checkpoint(raw_record)
-        blobs = {
-            channel: codec.unpack_blob(raw)
-            for channel, raw in zip(record.channel_versions, raw_blobs or [], strict=False)
-        }
+        blobs = {}
+        for channel, raw in zip(record.channel_versions, raw_blobs or [], strict=False):
+            try:
+                blobs[channel] = codec.unpack_blob(raw)
+            except DeserializationError as exc:  # say where: the thread stays unreadable
+                raise DeserializationError(
+                    f"thread {thread_id!r}, checkpoint {checkpoint_id!r}, channel "
+                    f"{channel!r}: {exc}"
+                ) from exc
         return build_tuple(
             self.serde,
             thread_id=thread_id,
