@@ -77,6 +77,11 @@ class ReplicationError(StorageError):
         self.wanted = wanted
 
 
+class StorageOutOfMemoryError(StorageError):
+    """Redis reached ``maxmemory`` and refused a write (``noeviction``); nothing was written
+    and what was stored before is intact. Retry once memory is freed or raised."""
+
+
 class StorageCapabilityError(StorageError):
     """The backing store refuses something the saver needs (for example Lua scripting)."""
 

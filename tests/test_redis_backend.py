@@ -30,7 +30,7 @@ from kortyx_langgraph import (
     RetryPolicy,
     StorageCapabilityError,
     StorageConnectionError,
-    StorageError,
+    StorageOutOfMemoryError,
     create_redis_framework_adapter,
 )
 from tests.graphs import approval_graph, counter_graph
@@ -513,7 +513,7 @@ def test_a_refused_write_leaves_what_was_stored_intact(
     old_limit = standalone.config_get("maxmemory")["maxmemory"]
     standalone.config_set("maxmemory", 1)
     try:
-        with pytest.raises(StorageError, match="out of memory"):
+        with pytest.raises(StorageOutOfMemoryError, match="out of memory"):
             graph.invoke({"log": []}, _cfg("t"))
     finally:
         standalone.config_set("maxmemory", old_limit)

@@ -35,6 +35,7 @@ from kortyx_langgraph.errors import (
     StorageCapabilityError,
     StorageConnectionError,
     StorageError,
+    StorageOutOfMemoryError,
     WriteOutcomeUnknownError,
 )
 from kortyx_langgraph.redis import direct, merged, scripts
@@ -137,7 +138,7 @@ def translate(exc: BaseException, where: str) -> KortyxError | None:
                 variable="cluster",
             )
         if text.startswith("OOM") or "maxmemory" in text:
-            return StorageError(
+            return StorageOutOfMemoryError(
                 f"Redis at {where} is out of memory (maxmemory reached) and refused the write; "
                 "nothing was written. Give Redis more memory; keep maxmemory-policy noeviction "
                 f"so that paused runs are never evicted ({text})"
