@@ -171,6 +171,13 @@ def _fresh(server: RedisServer, retry: RetryPolicy) -> RedisFrameworkAdapter:
     )
 
 
+async def _first_read(adapter: RedisFrameworkAdapter, colour: str) -> Any:
+    """The adapter's first call: ``get_tuple``, or ``aget_tuple`` for ``"async"``."""
+    if colour == "sync":
+        return adapter.get_tuple(config_of("first"))
+    return await adapter.aget_tuple(config_of("first"))
+
+
 @pytest.mark.redis
 @pytest.mark.parametrize("colour", ["sync", "async"])
 async def test_a_new_adapter_waits_for_a_server_that_comes_back_as_any_call_does(
@@ -189,10 +196,7 @@ async def test_a_new_adapter_waits_for_a_server_that_comes_back_as_any_call_does
     frozen.wait()
     started = time.monotonic()
     try:
-        if colour == "sync":
-            assert adapter.get_tuple(config_of("first")) is None
-        else:
-            assert await adapter.aget_tuple(config_of("first")) is None
+        assert await _first_read(adapter, colour) is None
     finally:
         thawing.join()
     assert time.monotonic() - started >= 0.3  # it did meet the frozen server
@@ -207,10 +211,7 @@ async def test_a_new_adapter_that_never_gets_an_answer_says_so_after_its_attempt
 ) -> None:
     adapter = _fresh(server, QUICK)
     with server.stopped(), pytest.raises(StorageTimeoutError) as caught:
-        if colour == "sync":
-            adapter.get_tuple(config_of("first"))
-        else:
-            await adapter.aget_tuple(config_of("first"))
+        await _first_read(adapter, colour)
     assert "INFO cluster" in str(caught.value)
     assert "2 attempts" in str(caught.value)
     assert adapter.connection.cluster is None  # asked again on the next call
