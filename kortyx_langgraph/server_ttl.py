@@ -140,7 +140,8 @@ def ttl_mismatch(our_ttl_ms: int | None, server: ServerThreadTTL) -> str | None:
     fix = (
         'set checkpointer.ttl in langgraph.json to {"strategy": "delete", "default_ttl": '
         "<minutes>} with default_ttl plus sweep_interval_minutes at most our TTL, or raise "
-        "KORTYX_FRAMEWORK_TTL_MS"
+        "KORTYX_FRAMEWORK_TTL_MS (the only fix under langgraph dev, which never deletes "
+        "thread records)"
     )
     if server.ttl_ms is None:
         why = "the server has no thread TTL (neither checkpointer.ttl nor LANGGRAPH_THREAD_TTL)"

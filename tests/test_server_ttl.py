@@ -147,3 +147,32 @@ def test_doctor_without_server_settings_prints_no_server_line(tmp_path: Path) ->
     assert code == 0
     assert "server-ttl" not in out
     assert "nothing to check on Redis" in out
+
+
+def test_doctor_reads_our_settings_from_the_env_entry_of_langgraph_json(
+    tmp_path: Path,
+) -> None:
+    """As the server's process does: here the TTL, and no Redis URL (so no Redis check)."""
+    ttl = {"strategy": "delete", "default_ttl": 1, "sweep_interval_minutes": 1}
+    config = {"checkpointer": {"path": "p.c", "ttl": ttl}, "env": {"KORTYX_TTL_MS": "30000"}}
+    code, out = _doctor(tmp_path, config)
+    assert code == 0
+    assert "[warning] server-ttl: ttl_ms=30000" in out  # 30 s against the server's 2 min
+    assert "only fix under langgraph dev" in out
+    assert "ttl_ms=30000 (from KORTYX_TTL_MS)" in out
+    code, out = _doctor(tmp_path, {**config, "env": "./.env"})
+    assert "[warning] env:" in out and "'./.env'" in out
+    assert "ttl_ms=900000" in out
+
+
+def test_doctor_fails_a_checkpointer_path_the_server_cannot_load(tmp_path: Path) -> None:
+    code, out = _doctor(
+        tmp_path, {"checkpointer": {"path": "kortyx_langgraph.server:checkpointer"}}
+    )
+    assert code == 1
+    assert "[error] checkpointer:" in out
+    assert "use 'kortyx_langgraph.server.checkpointer'" in out
+    code, out = _doctor(
+        tmp_path, {"checkpointer": {"path": "kortyx_langgraph.server.checkpointer"}}
+    )
+    assert "[error] checkpointer" not in out

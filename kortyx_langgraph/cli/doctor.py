@@ -48,26 +48,66 @@ def add_parser(commands: Any) -> None:
     )
 
 
-def server_ttl_line(langgraph_config: str | None) -> str | None:
-    """The doctor's line on the LangGraph server's thread TTL against ours.
+def server_lines(langgraph_config: str | None) -> tuple[list[str], dict[str, str]]:
+    """The doctor's lines on the LangGraph server's settings, and the environment the
+    server's process would read ours from.
 
-    Reads ``checkpointer.ttl`` from ``langgraph_config`` (default: ``./langgraph.json`` when
-    it exists) and ``LANGGRAPH_THREAD_TTL``; ``None`` when there is nothing to compare.
+    Reads ``langgraph_config`` (default: ``./langgraph.json`` when it exists): its ``env``
+    mapping is laid over this process's environment, as the server does; its
+    ``checkpointer.path`` is checked to name our entry point as the server can load it; its
+    ``checkpointer.ttl`` (or ``LANGGRAPH_THREAD_TTL``) is compared with our TTL.
     """
     path = Path(langgraph_config or "langgraph.json")
     env = dict(os.environ)
+    lines: list[str] = []
     if path.is_file():
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
-            return f"[error] server-ttl: {path} is not valid JSON"
-        if isinstance(document, dict) and isinstance(document.get("checkpointer"), dict):
-            env["LANGGRAPH_CHECKPOINTER"] = json.dumps(document["checkpointer"])
+            return [f"[error] server-ttl: {path} is not valid JSON"], env
+        if not isinstance(document, dict):
+            document = {}
+        lines += _env_lines(path, document.get("env"), env)
+        checkpointer = document.get("checkpointer")
+        if isinstance(checkpointer, dict):
+            env["LANGGRAPH_CHECKPOINTER"] = json.dumps(checkpointer)
+            lines += _path_lines(path, checkpointer.get("path"))
     elif langgraph_config is not None:
-        return f"[error] server-ttl: {path} not found"
+        return [f"[error] server-ttl: {path} not found"], env
     elif "LANGGRAPH_THREAD_TTL" not in env and "LANGGRAPH_CHECKPOINTER" not in env:
-        return None
-    ours = resolve_framework_settings().ttl_ms
+        return lines, env
+    lines.append(_ttl_line(env))
+    return lines, env
+
+
+def _env_lines(path: Path, entry: object, env: dict[str, str]) -> list[str]:
+    """Lay ``langgraph.json``'s ``env`` mapping over ``env``; a line when it is a file."""
+    if isinstance(entry, dict):
+        env.update({str(k): str(v) for k, v in entry.items()})
+        return []
+    if isinstance(entry, str):
+        return [
+            f"[warning] env: {path} takes the server's variables from the file {entry!r}, "
+            "which doctor does not read: set them in this shell to check the same Redis and TTL"
+        ]
+    return []
+
+
+def _path_lines(path: Path, entry: object) -> list[str]:
+    """An error line when ``checkpointer.path`` names our entry point in a form the server
+    cannot load."""
+    if isinstance(entry, str) and entry.replace(" ", "") == "kortyx_langgraph.server:checkpointer":
+        return [
+            f"[error] checkpointer: {path} has path {entry!r}, which the server reads as an "
+            "attribute 'server:checkpointer' of kortyx_langgraph and cannot load; use "
+            "'kortyx_langgraph.server.checkpointer'"
+        ]
+    return []
+
+
+def _ttl_line(env: dict[str, str]) -> str:
+    """The server's thread TTL against ours, both read from ``env``."""
+    ours = resolve_framework_settings(env).ttl_ms
     server = server_thread_ttl_from_env(env)
     mismatch = ttl_mismatch(ours, server)
     if mismatch is not None:
@@ -89,12 +129,12 @@ def run_doctor(
     """Print the doctor's findings; exit status 1 when any is an error."""
     from kortyx_langgraph.redis.doctor import diagnose
 
-    server_line = server_ttl_line(langgraph_config)
-    if server_line is not None:
-        print(server_line, file=out)
-    server_failed = server_line is not None and server_line.startswith("[error]")
+    lines, env = server_lines(langgraph_config)
+    for line in lines:
+        print(line, file=out)
+    server_failed = any(line.startswith("[error]") for line in lines)
     if url is None:
-        settings = resolve_framework_settings()
+        settings = resolve_framework_settings(env)
         if settings.redis_url is None:
             print(f"nothing to check on Redis: {settings.describe()}", file=out)
             return EXIT_FAILURE if server_failed else EXIT_OK
