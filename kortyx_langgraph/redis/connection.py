@@ -155,10 +155,7 @@ def translate(exc: BaseException, where: str) -> KortyxError | None:
                 f"{NEEDED_COMMANDS}: its operations are Lua scripts, and Redis does not say "
                 "which command a script was refused"
             )
-        if any(
-            marker in text.lower()
-            for marker in ("unknown command", "noperm", "no permissions", "scripting", "disabled")
-        ):
+        if any(marker in text.lower() for marker in ("unknown command", "scripting", "disabled")):
             return StorageCapabilityError(
                 f"Redis at {where} refused a command the adapter needs (Lua scripting with "
                 f"EVAL/EVALSHA, hashes, sorted sets): {text}"
@@ -309,7 +306,7 @@ class RedisConnection:
             except _FAILURES as exc:
                 delay = attempts.after(exc)
                 if delay is None:
-                    raise self._setup_error(exc, operation, attempts) from None
+                    raise self._failed(exc, operation, attempts) from None
             time.sleep(delay)
 
     async def _asetting_up(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
@@ -320,12 +317,18 @@ class RedisConnection:
             except _FAILURES as exc:
                 delay = attempts.after(exc)
                 if delay is None:
-                    raise self._setup_error(exc, operation, attempts) from None
+                    raise self._failed(exc, operation, attempts) from None
             await asyncio.sleep(delay)
 
-    def _setup_error(self, exc: BaseException, operation: str, attempts: Attempts) -> BaseException:
-        error = attempts.error(exc, where=self.where, operation=operation, writes=False)
-        return error or translate(exc, self.where) or exc
+    def _failed(
+        self, exc: BaseException, operation: str, attempts: Attempts, *, writes: bool = False
+    ) -> KortyxError:
+        """The typed error for ``operation`` once ``attempts`` gave up after ``exc``."""
+        error = attempts.error(exc, where=self.where, operation=operation, writes=writes)
+        if error is None:
+            error = translate(exc, self.where)
+        assert error is not None  # only redis-py errors and OSError reach here
+        return error
 
     def _detect_cluster_sync(self) -> bool:
         if self.cluster is None:
@@ -604,11 +607,7 @@ class RedisConnection:
     def _give_up(self, exc: BaseException, step: Call | Scan, attempts: Attempts) -> KortyxError:
         operation = "scan" if isinstance(step, Scan) else step.script.name
         writes = isinstance(step, Call) and step.script.writes
-        error = attempts.error(exc, where=self.where, operation=operation, writes=writes)
-        if error is None:
-            error = translate(exc, self.where)
-        assert error is not None  # only redis-py errors and OSError reach here
-        return error
+        return self._failed(exc, operation, attempts, writes=writes)
 
     # After a connection failure the next attempt must not go to the same dead node: the
     # clients the adapter creates are told the node (_route), and redis-py 8.2 refreshes

@@ -79,7 +79,7 @@ def diagnose(url: str, prefix: str = DEFAULT_PREFIX) -> list[Finding]:
         findings.append(
             Finding("ok" if answer == 7 else "error", "lua", "Lua scripting with cmsgpack works")
         )
-        findings.append(_access_finding(url, where, prefix, bool(info.get("cluster_enabled"))))
+        findings.append(_access_finding(client, url, where, prefix, info))
         if info:
             findings.append(_memory_finding(info))
             findings.append(_eviction_finding(str(info.get("maxmemory_policy", "unknown"))))
@@ -116,23 +116,28 @@ def _info(client: redis.Redis, where: str, findings: list[Finding]) -> dict[str,
     return info
 
 
-def _access_finding(url: str, where: str, prefix: str, cluster: bool) -> Finding:
+def _access_finding(
+    client: redis.Redis, url: str, where: str, prefix: str, info: dict[str, Any]
+) -> Finding:
     """Run what the adapter's scripts run on keys of ``prefix``: the user's permissions, the
-    key pattern, and whether the server takes writes (a replica, or memory full)."""
+    key pattern, and whether the server takes writes (a replica, or memory full). On a
+    Cluster through a Cluster client, so that the keys' node runs it; else on ``client``."""
     tag = "{" + uuid.uuid4().hex + "}"
     keys = [f"{prefix}{tag}:doctor", f"{prefix}{tag}:doctor-index"]
-    probe: Any = (
-        redis.cluster.RedisCluster.from_url(redis_py_url(url), socket_connect_timeout=5)
-        if cluster
-        else redis.Redis.from_url(redis_py_url(url), socket_connect_timeout=5)
-    )
+    cluster = bool(info.get("cluster_enabled"))
+    probe: Any = client
     try:
         with translated_errors(where):
+            if cluster:
+                probe = redis.cluster.RedisCluster.from_url(
+                    redis_py_url(url), socket_connect_timeout=5
+                )
             probe.eval(_PROBE, 2, *keys)
     except KortyxError as exc:
         return Finding("error", "access", str(exc))
     finally:
-        probe.close()
+        if probe is not client:
+            probe.close()
     return Finding("ok", "access", f"scripts can read and write keys of the prefix {prefix!r}")
 
 
