@@ -51,11 +51,17 @@ class WriteOutcomeUnknownError(StorageConnectionError):
     Every write script is atomic and safe to repeat, so the write either happened as a
     whole or not at all; which one is unknown. Repeating the same call is safe.
     ``operation`` names the write (``put``, ``put_writes``, ``pending_claim``, ...).
+
+    For a claim, ``claim_id`` is the id it was sent with (the caller's, or the one made
+    for it): repeat the claim with ``claim_id=error.claim_id``, and a claim that was
+    applied is recognised as the caller's own. A claim repeated without it is another
+    claim, refused with ``AlreadyClaimedError`` while the first one's lease runs.
     """
 
-    def __init__(self, message: str, *, operation: str) -> None:
+    def __init__(self, message: str, *, operation: str, claim_id: str | None = None) -> None:
         super().__init__(message)
         self.operation = operation
+        self.claim_id = claim_id
 
 
 class PoolExhaustedError(StorageConnectionError):
@@ -139,14 +145,29 @@ class ResumeFailedError(ResumeError):
     ``token_still_pending`` tells whether the interrupt still waits (the node raised after
     it received the answer: resuming the same token again re-runs the node, but LangGraph
     hands it the answer it already received, whatever the new one) or was answered and a
-    later step failed (retry the thread with ``agent.run(None, thread_id=...)``).
+    later step failed (retry the thread with
+    ``agent.run(None, thread_id=..., workflow_id=...)``).
+
+    ``claim_id`` is the id of the claim the resume held. ``claim_released`` is false when
+    storage did not confirm its release either: the claim may hold the interrupt until
+    its lease ends, so resume again with ``claim_id=error.claim_id`` (recognised as the
+    same claim) or release it with that id; ``token_still_pending`` is then true, as far
+    as is known.
     """
 
     def __init__(
-        self, message: str, *, token: str | None = None, token_still_pending: bool = False
+        self,
+        message: str,
+        *,
+        token: str | None = None,
+        token_still_pending: bool = False,
+        claim_id: str | None = None,
+        claim_released: bool = True,
     ) -> None:
         super().__init__(message, token=token)
         self.token_still_pending = token_still_pending
+        self.claim_id = claim_id
+        self.claim_released = claim_released
 
 
 class UnknownWorkflowError(ResumeError):

@@ -8,28 +8,35 @@ their defaults are checked separately.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, TypedDict
 
 import hiredis
 import pytest
 import redis
 from hypothesis import given
 from hypothesis import strategies as st
+from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
 from kortyx_langgraph import (
+    AlreadyClaimedError,
     ConfigurationError,
     PoolExhaustedError,
     RedisFrameworkAdapter,
+    ResumeFailedError,
     RetryPolicy,
     StorageConnectionError,
     StorageTimeoutError,
     WriteOutcomeUnknownError,
+    create_agent,
     create_redis_framework_adapter,
+    use_interrupt,
 )
 from kortyx_langgraph.redis import direct
 from kortyx_langgraph.redis.client_options import (
@@ -91,6 +98,101 @@ def test_a_stopped_server_gives_typed_errors_within_the_timeout_then_the_adapter
     result = graph.invoke(Command(resume=claimed.resume_map("yes")), claimed.config)
     assert result["log"] == ["asked", "done:yes"]
     assert adapter.pending.list(thread) == []
+    adapter.close()
+
+
+@pytest.mark.redis
+def test_a_claim_whose_outcome_is_unknown_carries_its_id_and_is_repeated_with_it(
+    server: RedisServer,
+) -> None:
+    adapter = _adapter(server, socket_timeout=0.3)
+    graph, _, token = _paused(adapter)
+    with server.stopped(), pytest.raises(WriteOutcomeUnknownError) as lost:
+        adapter.pending.claim(token)  # no id of the caller's: one is made for it
+    made = lost.value.claim_id
+    assert made is not None
+    assert lost.value.operation == "pending_claim"
+    assert "claim_id=error.claim_id" in str(lost.value)
+    # the claim was applied once the server ran again: another claim is refused ...
+    assert adapter.pending.get(token).claimed
+    with pytest.raises(AlreadyClaimedError):
+        adapter.pending.claim(token)
+    # ... and the same claim, repeated with its id, is recognised as the caller's own
+    claimed = adapter.pending.claim(token, claim_id=made)
+    assert claimed.claim_id == made
+    result = graph.invoke(Command(resume=claimed.resume_map("yes")), claimed.config)
+    assert result["log"] == ["asked", "done:yes"]
+    adapter.close()
+
+
+@pytest.mark.redis
+async def test_an_async_claim_next_whose_outcome_is_unknown_carries_its_id(
+    server: RedisServer,
+) -> None:
+    adapter = _adapter(server, socket_timeout=0.3)
+    _, thread, token = _paused(adapter)
+    await adapter.aget_tuple(config_of(thread))  # this loop's client is connected
+    with server.stopped(), pytest.raises(WriteOutcomeUnknownError) as lost:
+        await adapter.pending.aclaim_next(thread)
+    assert lost.value.claim_id is not None
+    again = await adapter.pending.aclaim_next(thread, claim_id=lost.value.claim_id)
+    assert (again.token, again.claim_id) == (token, lost.value.claim_id)
+    await adapter.aclose()
+
+
+def _freezing_note(server: RedisServer, frozen: list[bool]) -> StateGraph[Any]:
+    """One free-text question whose node, the first time it gets an answer, freezes the
+    server (SIGSTOP) and raises: the run fails, and so does the release of its claim."""
+
+    def ask(state: dict[str, Any]) -> dict[str, Any]:
+        note = use_interrupt("text", "Any note?")
+        if not frozen[0]:
+            frozen[0] = True
+            assert server.pid is not None
+            os.kill(server.pid, signal.SIGSTOP)
+            raise ConnectionError("the booking service is down")
+        return {"note": note}
+
+    builder: StateGraph[Any] = StateGraph(Note)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    return builder
+
+
+class Note(TypedDict, total=False):
+    note: str
+
+
+@pytest.mark.redis
+def test_a_resume_whose_claim_cannot_be_released_says_so_and_is_repeated_with_its_id(
+    server: RedisServer,
+) -> None:
+    adapter = _adapter(server, socket_timeout=0.3)
+    frozen = [False]
+    agent = create_agent(
+        workflows={"note": _freezing_note(server, frozen)},
+        default_workflow_id="note",
+        framework_adapter=adapter,
+    )
+    [question] = agent.run({}).interrupts
+    try:
+        with pytest.raises(ResumeFailedError) as failed:
+            agent.resume(question.token, "hi")
+    finally:
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGCONT)
+    assert frozen[0]
+    error = failed.value
+    assert (error.claim_released, error.token_still_pending) == (False, True)
+    assert error.claim_id is not None
+    assert "releasing the claim failed too" in str(error)
+    # the claim still holds the interrupt: another resume is refused, the same one is not
+    with pytest.raises(AlreadyClaimedError):
+        agent.resume(question.token, "hi")
+    result = agent.resume(question.token, "hi", claim_id=error.claim_id)
+    assert (result.status, result.values["note"]) == ("completed", "hi")
+    assert adapter.pending.list(result.thread_id) == []
     adapter.close()
 
 

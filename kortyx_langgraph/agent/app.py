@@ -27,6 +27,7 @@ from kortyx_langgraph.errors import (
     KortyxError,
     ResumeError,
     ResumeFailedError,
+    StorageError,
     UnknownWorkflowError,
 )
 from kortyx_langgraph.factory import create_framework_adapter_from_env
@@ -143,12 +144,15 @@ class Agent(Closing):
 
     # -- sync ------------------------------------------------------------------------------
 
-    def _release(self, token: str, claim_id: str) -> bool:
-        """Release after a failed resume; whether the interrupt still waits for an answer."""
+    def _release(self, token: str, claim_id: str) -> bool | StorageError:
+        """Release after a failed resume: whether the interrupt still waits for an answer,
+        or the storage error that kept the release from being confirmed."""
         try:
             self._adapter.pending.release(token, claim_id)
         except ResumeError:
             return False  # answered (or gone): nothing is held any more
+        except StorageError as exc:
+            return exc
         return True
 
     def _finish(self, workflow_id: str, graph: Graph, config: RunnableConfig) -> RunResult:
@@ -195,7 +199,14 @@ class Agent(Closing):
                 return recorded
         raise _no_workflow(thread_id)
 
-    def resume(self, token: str, value: Any, *, lease_ms: int | None = None) -> RunResult:
+    def resume(
+        self,
+        token: str,
+        value: Any,
+        *,
+        lease_ms: int | None = None,
+        claim_id: str | None = None,
+    ) -> RunResult:
         """Answer the pending interrupt of ``token`` with ``value`` and run on.
 
         Claims the token first (``AlreadyClaimedError`` if another caller holds it,
@@ -203,8 +214,15 @@ class Agent(Closing):
         answer that does not fit a :func:`use_interrupt` question raises
         ``InvalidAnswerError`` before anything runs; a resumed run that raises becomes
         ``ResumeFailedError``. Either way the claim is released and the token still works.
+
+        ``claim_id`` names the claim (a request id, say; one is made when none is given).
+        When storage does not confirm the claim or its release (``WriteOutcomeUnknownError``,
+        or a ``ResumeFailedError`` whose ``claim_released`` is false), the error carries the
+        claim's id: calling again with ``claim_id=error.claim_id`` is recognised as the same
+        claim, where another id is refused with ``AlreadyClaimedError`` until the lease
+        (``lease_ms``) ends.
         """
-        claimed = self._adapter.pending.claim(token, lease_ms=lease_ms)
+        claimed = self._adapter.pending.claim(token, lease_ms=lease_ms, claim_id=claim_id)
         assert claimed.claim_id is not None  # claim() always returns the holder's id
         try:
             self._checked(claimed, value)
@@ -213,7 +231,8 @@ class Agent(Closing):
             config = self._config(workflow_id, claimed.thread_id)
             graph.invoke(Command(resume=claimed.resume_map(value)), config)
         except BaseException as exc:
-            _raise_resume_error(exc, token, self._release(token, claimed.claim_id))
+            released = self._release(token, claimed.claim_id)
+            _raise_resume_error(exc, token, claimed.claim_id, released)
         result = self._finish(workflow_id, graph, config)
         if any(p.token == token for p in result.interrupts):
             self._adapter.pending.release(token, claimed.claim_id)
@@ -221,12 +240,14 @@ class Agent(Closing):
 
     # -- async -----------------------------------------------------------------------------
 
-    async def _arelease(self, token: str, claim_id: str) -> bool:
+    async def _arelease(self, token: str, claim_id: str) -> bool | StorageError:
         """Async :meth:`_release`."""
         try:
             await self._adapter.pending.arelease(token, claim_id)
         except ResumeError:
             return False
+        except StorageError as exc:
+            return exc
         return True
 
     async def _afinish(self, workflow_id: str, graph: Graph, config: RunnableConfig) -> RunResult:
@@ -269,9 +290,16 @@ class Agent(Closing):
                 return recorded
         raise _no_workflow(thread_id)
 
-    async def aresume(self, token: str, value: Any, *, lease_ms: int | None = None) -> RunResult:
+    async def aresume(
+        self,
+        token: str,
+        value: Any,
+        *,
+        lease_ms: int | None = None,
+        claim_id: str | None = None,
+    ) -> RunResult:
         """Async :meth:`resume`."""
-        claimed = await self._adapter.pending.aclaim(token, lease_ms=lease_ms)
+        claimed = await self._adapter.pending.aclaim(token, lease_ms=lease_ms, claim_id=claim_id)
         assert claimed.claim_id is not None
         try:
             self._checked(claimed, value)
@@ -280,7 +308,8 @@ class Agent(Closing):
             config = self._config(workflow_id, claimed.thread_id)
             await graph.ainvoke(Command(resume=claimed.resume_map(value)), config)
         except BaseException as exc:
-            _raise_resume_error(exc, token, await self._arelease(token, claimed.claim_id))
+            released = await self._arelease(token, claimed.claim_id)
+            _raise_resume_error(exc, token, claimed.claim_id, released)
         result = await self._afinish(workflow_id, graph, config)
         if any(p.token == token for p in result.interrupts):
             await self._adapter.pending.arelease(token, claimed.claim_id)
@@ -308,8 +337,23 @@ def _no_workflow(thread_id: str) -> UnknownWorkflowError:
     )
 
 
-def _raise_resume_error(exc: BaseException, token: str, still_pending: bool) -> NoReturn:
-    """Raise what a failed resume raises: ours as they are, the run's as a typed error."""
+def _raise_resume_error(
+    exc: BaseException, token: str, claim_id: str, released: bool | StorageError
+) -> NoReturn:
+    """Raise what a failed resume raises: ours as they are, the run's as a typed error;
+    either as a ``ResumeFailedError`` when the claim could not be released."""
+    if isinstance(released, StorageError):
+        raise ResumeFailedError(
+            f"the resumed run raised {type(exc).__name__}: {exc}; releasing the claim "
+            f"failed too ({type(released).__name__}: {released}), so the claim may still "
+            "hold the interrupt until its lease ends: resume again with "
+            "claim_id=error.claim_id (recognised as the same claim), or release it with "
+            "adapter.pending.release(token, error.claim_id)",
+            token=token,
+            token_still_pending=True,
+            claim_id=claim_id,
+            claim_released=False,
+        ) from exc
     if isinstance(exc, (KortyxError, KeyboardInterrupt, SystemExit, GeneratorExit)):
         raise exc
     if is_invalid_resume(exc):
@@ -319,14 +363,15 @@ def _raise_resume_error(exc: BaseException, token: str, still_pending: bool) -> 
     then = (
         "the interrupt is still pending: resuming its token again re-runs the node, with "
         "the answer it already received (LangGraph keeps it; a different answer is ignored)"
-        if still_pending
+        if released
         else "the answer was taken and a later step failed; retry the thread with "
-        "run(None, thread_id=...)"
+        "run(None, thread_id=..., workflow_id=...)"
     )
     raise ResumeFailedError(
         f"the resumed run raised {type(exc).__name__}: {exc}; the claim was released and {then}",
         token=token,
-        token_still_pending=still_pending,
+        token_still_pending=released,
+        claim_id=claim_id,
     ) from exc
 
 

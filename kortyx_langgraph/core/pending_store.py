@@ -10,6 +10,7 @@ import builtins
 from typing import TYPE_CHECKING
 
 from kortyx_langgraph.core.interrupts import check_claim_id, check_lease, new_claim_id
+from kortyx_langgraph.errors import WriteOutcomeUnknownError
 from kortyx_langgraph.pending import DEFAULT_LEASE_MS, PendingInterrupt
 
 if TYPE_CHECKING:
@@ -43,12 +44,30 @@ class PendingStore:
             claim = new_claim_id() if claim_id is None else check_claim_id(claim_id)
         return self._ops.pending_lookup(token, action, claim, lease)
 
+    def _claim(
+        self, token: str, claim_id: str | None, lease_ms: int | None
+    ) -> tuple[str, Flow[PendingInterrupt]]:
+        claim = new_claim_id() if claim_id is None else check_claim_id(claim_id)
+        return claim, self._lookup(token, "claim", claim, lease_ms)
+
     def _claim_next(
         self, thread_id: str, claim_id: str | None, lease_ms: int | None
-    ) -> Flow[PendingInterrupt]:
+    ) -> tuple[str, Flow[PendingInterrupt]]:
         lease = DEFAULT_LEASE_MS if lease_ms is None else check_lease(lease_ms)
         claim = new_claim_id() if claim_id is None else check_claim_id(claim_id)
-        return self._ops.pending_claim_next(thread_id, claim, lease)
+        return claim, self._ops.pending_claim_next(thread_id, claim, lease)
+
+    def _claimed(self, claim: str, flow: Flow[PendingInterrupt]) -> PendingInterrupt:
+        try:
+            return self._engine.run(flow)
+        except WriteOutcomeUnknownError as exc:
+            raise _with_claim_id(exc, claim) from exc.__cause__
+
+    async def _aclaimed(self, claim: str, flow: Flow[PendingInterrupt]) -> PendingInterrupt:
+        try:
+            return await self._engine.arun(flow)
+        except WriteOutcomeUnknownError as exc:
+            raise _with_claim_id(exc, claim) from exc.__cause__
 
     def get(self, token: str) -> PendingInterrupt:
         """The interrupt for ``token``, claimed or not.
@@ -71,7 +90,7 @@ class PendingStore:
         lease runs, every other claim raises ``AlreadyClaimedError``; claiming again with
         the same ``claim_id`` succeeds and extends the lease (a retry is safe).
         """
-        return self._engine.run(self._lookup(token, "claim", claim_id, lease_ms))
+        return self._claimed(*self._claim(token, claim_id, lease_ms))
 
     def claim_next(
         self, thread_id: str, *, lease_ms: int | None = None, claim_id: str | None = None
@@ -83,7 +102,7 @@ class PendingStore:
         the interrupt that claim already took instead of taking another. Raises
         ``NothingPendingError`` when nothing is left to claim.
         """
-        return self._engine.run(self._claim_next(thread_id, claim_id, lease_ms))
+        return self._claimed(*self._claim_next(thread_id, claim_id, lease_ms))
 
     def release(self, token: str, claim_id: str) -> PendingInterrupt:
         """Undo the claim ``claim_id`` (for a worker that claimed but could not resume).
@@ -105,14 +124,25 @@ class PendingStore:
         self, token: str, *, lease_ms: int | None = None, claim_id: str | None = None
     ) -> PendingInterrupt:
         """Async :meth:`claim`."""
-        return await self._engine.arun(self._lookup(token, "claim", claim_id, lease_ms))
+        return await self._aclaimed(*self._claim(token, claim_id, lease_ms))
 
     async def aclaim_next(
         self, thread_id: str, *, lease_ms: int | None = None, claim_id: str | None = None
     ) -> PendingInterrupt:
         """Async :meth:`claim_next`."""
-        return await self._engine.arun(self._claim_next(thread_id, claim_id, lease_ms))
+        return await self._aclaimed(*self._claim_next(thread_id, claim_id, lease_ms))
 
     async def arelease(self, token: str, claim_id: str) -> PendingInterrupt:
         """Async :meth:`release`."""
         return await self._engine.arun(self._lookup(token, "release", claim_id, None))
+
+
+def _with_claim_id(error: WriteOutcomeUnknownError, claim: str) -> WriteOutcomeUnknownError:
+    """``error`` for a claim sent with id ``claim``, saying how to repeat it."""
+    return WriteOutcomeUnknownError(
+        f"{error}; to repeat the claim, pass claim_id=error.claim_id: a claim that was "
+        "applied is then recognised as this one (a claim with another id is refused while "
+        "its lease runs)",
+        operation=error.operation,
+        claim_id=claim,
+    )
