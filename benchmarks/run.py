@@ -113,8 +113,9 @@ def _write_json(path: Path, results: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the selected workloads; see the module docstring."""
+def main(argv: Sequence[str] | None = None, *, program: str = "python -m benchmarks.run") -> int:
+    """Run the selected workloads; see the module docstring. ``program``: the command the
+    report names (a what-if that runs the harness names its own)."""
     args = _parse(argv)
     # A cancelled CI job sends SIGTERM: exit through the context managers, which stop
     # the Redis servers and remove the temp files.
@@ -127,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(message: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
-    command = "python -m benchmarks.run" + (" --quick" if args.quick else "")
+    command = program + (" --quick" if args.quick else "")
     if args.only != list(DEFAULT):
         command += f" --only {','.join(args.only)}"
     if args.message_bytes is not None:
