@@ -38,7 +38,7 @@ from kortyx_langgraph.errors import (
     StorageOutOfMemoryError,
     WriteOutcomeUnknownError,
 )
-from kortyx_langgraph.redis import direct, merged, scripts
+from kortyx_langgraph.redis import direct, loops, merged, scripts
 from kortyx_langgraph.redis.batching import AsyncGroupCommit, GroupCommit
 from kortyx_langgraph.redis.client_options import (
     adapter_client_options,
@@ -409,6 +409,7 @@ class RedisConnection:
         client = self._async.get(loop)
         if client is not None:
             return client
+        self._forget_closed_loops()
         # Many coroutines may ask at once; only one creates the loop's client.
         lock = self._async_locks.setdefault(loop, asyncio.Lock())
         async with lock:
@@ -845,7 +846,9 @@ class RedisConnection:
     # -- closing -------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the clients this connection created (never the caller's)."""
+        """Close the clients this connection created (never the caller's); of the asyncio
+        ones, those of event loops that have closed (see :meth:`aclose` for the others)."""
+        self._forget_closed_loops()
         if not self.owns_clients:
             return
         with self._lock:
@@ -855,8 +858,20 @@ class RedisConnection:
             if isinstance(client, redis.Redis):
                 client.connection_pool.disconnect()
 
+    def _forget_closed_loops(self) -> None:
+        """Let go of what was made for event loops that have closed (``redis/loops.py``)."""
+        for of_loop in loops.forget_closed(self._node_clients):
+            for node_client in of_loop.values():
+                loops.shut_down(node_client)
+        for client in loops.forget_closed(self._async):
+            if self.owns_clients:
+                loops.shut_down(client)
+        loops.forget_closed(self._async_locks)
+        loops.forget_closed(self._agroups)
+
     async def aclose(self) -> None:
-        """Close the clients this connection created, async ones of this loop included."""
+        """Close the clients this connection created: the sync one, the asyncio ones of
+        this loop, and those of loops that have closed (their sockets shut down)."""
         self.close()
         with contextlib.suppress(RuntimeError):
             loop = asyncio.get_running_loop()
