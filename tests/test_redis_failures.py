@@ -70,6 +70,15 @@ def _paused(adapter: RedisFrameworkAdapter) -> tuple[Any, str, str]:
     return graph, thread, pending.token
 
 
+async def _apaused(server: RedisServer) -> tuple[RedisFrameworkAdapter, Any, str, str]:
+    """An adapter with short timeouts, a thread paused through it, and this event loop's
+    client connected."""
+    adapter = _adapter(server, socket_timeout=0.3)
+    graph, thread, token = _paused(adapter)
+    await adapter.aget_tuple(config_of(thread))
+    return adapter, graph, thread, token
+
+
 # -- a server that stops answering (SIGSTOP) ---------------------------------------------
 
 
@@ -129,9 +138,7 @@ def test_a_claim_whose_outcome_is_unknown_carries_its_id_and_is_repeated_with_it
 async def test_an_async_claim_next_whose_outcome_is_unknown_carries_its_id(
     server: RedisServer,
 ) -> None:
-    adapter = _adapter(server, socket_timeout=0.3)
-    _, thread, token = _paused(adapter)
-    await adapter.aget_tuple(config_of(thread))  # this loop's client is connected
+    adapter, _, thread, token = await _apaused(server)
     with server.stopped(), pytest.raises(WriteOutcomeUnknownError) as lost:
         await adapter.pending.aclaim_next(thread)
     assert lost.value.claim_id is not None
@@ -200,9 +207,7 @@ def test_a_resume_whose_claim_cannot_be_released_says_so_and_is_repeated_with_it
 async def test_a_stopped_server_async_gives_typed_errors_then_recovers(
     server: RedisServer,
 ) -> None:
-    adapter = _adapter(server, socket_timeout=0.3)
-    graph, thread, token = _paused(adapter)
-    await adapter.aget_tuple(config_of(thread))  # this loop's client is connected
+    adapter, graph, thread, token = await _apaused(server)
     with server.stopped():
         with pytest.raises(StorageTimeoutError):
             await adapter.aget_tuple(config_of(thread))
