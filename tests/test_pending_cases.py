@@ -13,9 +13,10 @@ from typing import Annotated, Any
 
 import pydantic
 import pytest
+from langgraph.checkpoint.serde.types import ERROR, INTERRUPT
 from langgraph.func import entrypoint, task
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, Send, interrupt
+from langgraph.types import Command, Interrupt, Send, interrupt
 from typing_extensions import TypedDict
 
 from kortyx_langgraph import (
@@ -24,6 +25,7 @@ from kortyx_langgraph import (
     UnknownTokenError,
     create_in_memory_framework_adapter,
 )
+from tests.graphs import parallel_graph
 from tests.pending_truth import assert_agrees, config_of
 
 
@@ -277,3 +279,55 @@ def test_an_unknown_token_on_the_in_memory_backend_says_tokens_stay_in_their_pro
     in_memory = "an in-memory adapter knows only the interrupts of the process that made it"
     assert (in_memory in str(caught.value)) == (adapter.kind == "in-memory")
     assert ("KORTYX_REDIS_URL" in str(caught.value)) == (adapter.kind == "in-memory")
+
+
+# -- 5. two runs of one thread at once -----------------------------------------------------
+
+
+def test_a_task_another_run_finished_is_not_pending_when_its_interrupt_comes_late(
+    adapter: FrameworkAdapter,
+) -> None:
+    """Two callers answer the two interrupts of a thread at once: each run re-runs the
+    other's task. A task's writes from one run (finished) and its interrupt from the other
+    then arrive in either order; LangGraph counts a task with a regular write as finished,
+    so its interrupt is not pending, however late it comes."""
+    graph = parallel_graph(adapter)
+    thread = _thread()
+    graph.invoke({"request": "r", "log": []}, config_of(thread))
+    assert_agrees(graph, adapter, thread)
+    at = graph.get_state(config_of(thread)).config
+    left = next(p for p in adapter.pending.list(thread) if p.value == "left?")
+    again = [(INTERRUPT, [Interrupt(value="left?", id=left.interrupt_id)])]
+    adapter.put_writes(at, [("log", ["left:ok"])], left.task_id)  # one run finished it
+    assert_agrees(graph, adapter, thread)
+    adapter.put_writes(at, again, left.task_id)  # the other re-raised it, later
+    assert_agrees(graph, adapter, thread)
+    assert [p.value for p in adapter.pending.list(thread)] == ["right?"]
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_a_task_that_only_failed_elsewhere_is_still_pending_when_raised_again(
+    make_adapter: Any, compression: str | None
+) -> None:
+    """A failure (an error and the node that raised it, for LangGraph's error handlers)
+    finishes nothing: the task's interrupt raised again by the other run stays pending.
+    Its regular writes, compressed or not, do finish it."""
+    try:
+        adapter = make_adapter(compression=compression)
+    except TypeError:  # the in-memory backend, which compresses nothing
+        adapter = make_adapter()
+    graph = parallel_graph(adapter)
+    thread = _thread()
+    graph.invoke({"request": "r", "log": []}, config_of(thread))
+    at = graph.get_state(config_of(thread)).config
+    left = next(p for p in adapter.pending.list(thread) if p.value == "left?")
+    again = [(INTERRUPT, [Interrupt(value="left?", id=left.interrupt_id)])]
+    failed = [(ERROR, "the booking service is down"), ("__error_source_node__", "left")]
+    adapter.put_writes(at, failed, left.task_id)
+    adapter.put_writes(at, again, left.task_id)
+    assert_agrees(graph, adapter, thread)
+    assert sorted(p.value for p in adapter.pending.list(thread)) == ["left?", "right?"]
+    adapter.put_writes(at, [("log", ["left:" + "ok " * 40])], left.task_id)
+    adapter.put_writes(at, again, left.task_id)
+    assert_agrees(graph, adapter, thread)
+    assert [p.value for p in adapter.pending.list(thread)] == ["right?"]

@@ -6,7 +6,9 @@ recorded for the top-level checkpoint (namespace ``""``; a subgraph's interrupt 
 there too, by the parent task that ran the subgraph):
 
 * a task that wrote anything but a control write (``__interrupt__``, ``__resume__``,
-  ``__error__``, ``__error_source_node__``) has finished, and nothing of it is pending;
+  ``__error__``, ``__error_source_node__``) has finished, and nothing of it is pending, even
+  an interrupt of it written later (two runs of the thread resumed at once each re-run the
+  other's task: :func:`task_finished`);
 * otherwise the task's latest ``__interrupt__`` write (a fixed slot: a newer one replaces
   it) holds what it waits for. An ``__error__`` (a resume that failed validation, or a node
   that raised after ``interrupt()`` returned) changes nothing: the question still waits;
@@ -148,6 +150,13 @@ def interrupt_update(
             checkpoint_id, task_id, raised_interrupts(serde, interrupt_values[-1])
         )
     return None
+
+
+def task_finished(writes: Iterable[StoredWrite]) -> bool:
+    """Whether one task's stored writes at a checkpoint include one that finishes it (any
+    but a control write): then nothing of the task is pending, whatever it raised since
+    (another run of the thread, resumed at the same time, may re-raise it later)."""
+    return any(write.channel not in CONTROL_CHANNELS for write in writes)
 
 
 def apply_update(

@@ -51,6 +51,7 @@ from kortyx_langgraph.core.interrupts import (
     parse_token,
     rebuild,
     retire_superseded,
+    task_finished,
     to_public,
     updates_from_writes,
 )
@@ -257,6 +258,10 @@ class MemoryOperations:
                 key = (write.task_id, write.idx)
                 if write.overwrites or key not in stored:
                     stored[key] = write
+            if update is not None and update.interrupts is not None:
+                mine = (w for (task, _), w in stored.items() if task == task_id)
+                if task_finished(mine):  # another run of the thread finished it first
+                    update = replace(update, interrupts=None)
             if update is not None:
                 before = set(state.pending)
                 tag, deadline = thread_tag(thread_id), state.deadline_ms

@@ -45,7 +45,7 @@ from typing import Any
 
 import ormsgpack
 
-from kortyx_langgraph.core.interrupts import Claim, StoredPending
+from kortyx_langgraph.core.interrupts import CONTROL_CHANNELS, Claim, StoredPending
 from kortyx_langgraph.core.records import EMPTY_BLOB, StoredCheckpoint, StoredWrite, TypedBytes
 from kortyx_langgraph.errors import DeserializationError
 from kortyx_langgraph.redis.compression import inflate
@@ -261,10 +261,10 @@ def write_key(write: StoredWrite) -> bytes:
 
 
 def pack_write(write: StoredWrite, squeeze: Squeeze = same) -> bytes:
-    """One write's entry (without its frame)."""
-    return squeeze(
-        ormsgpack.packb([write.channel, write.value[0], write.value[1], write.task_path])
-    )
+    """One write's entry (without its frame). A control write's is never compressed: the
+    put_writes script reads its channel (``task_finished``)."""
+    entry = ormsgpack.packb([write.channel, write.value[0], write.value[1], write.task_path])
+    return entry if write.channel in CONTROL_CHANNELS else squeeze(entry)
 
 
 def iter_frames(data: bytes) -> Iterator[tuple[bytes, bytes]]:

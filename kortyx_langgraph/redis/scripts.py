@@ -386,6 +386,23 @@ local function pack_frames(task, order, entries)
   return table.concat(parts)
 end
 
+-- Whether one task's stored frames hold a write that finishes it, as LangGraph counts
+-- one: a write at a non-negative index (the special channels' are negative) that is not
+-- the error's source node, the one control write stored at its position (its entry,
+-- [channel, ...], is never compressed; a compressed entry is a regular write's).
+local ERROR_SOURCE = '\148\181__error_source_node__'
+local function task_finished(stored)
+  local _, order, entries = read_frames(stored)
+  for _, key in ipairs(order) do
+    local idx = string.sub(key, string.find(key, '\0', 1, true) + 1)
+    if string.sub(idx, 1, 1) ~= '-'
+        and string.sub(entries[key], 1, #ERROR_SOURCE) ~= ERROR_SOURCE then
+      return true
+    end
+  end
+  return false
+end
+
 -- later: later_tasks(member) when the caller has read it already
 local function drop_writes(member, later)
   local doomed = {member, member .. '#'}
@@ -657,6 +674,9 @@ local function write_task(a)
       stored = string.sub(rec, at)
     end
   end
+  -- an interrupt of a task that finished here already (another run of the thread wrote
+  -- its result first) is not pending, however late it comes
+  local done = stored and ARGV[a + 10] == '1' and ARGV[a + 12] == 'i' and task_finished(stored)
   if n > 0 then
     local in_field = stored and not inside
     if stored then
@@ -691,6 +711,7 @@ local function write_task(a)
   if ARGV[i + 2] == '1' then
     local base, cp = ARGV[i], ARGV[i + 1]
     local task_id, ids, wanted = read_update(i + 3)
+    if done then ids, wanted = nil, nil end
     apply_interrupts(ARGV[a + 3], base, cp, task_id, ids, wanted)
   end
 end
