@@ -284,8 +284,13 @@ def test_an_unknown_token_on_the_in_memory_backend_says_tokens_stay_in_their_pro
 # -- 5. two runs of one thread at once -----------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "finished",
+    [("log", ["left:ok"]), ("__scheduled__", None)],
+    ids=["a-result", "a-special-write-langgraph-counts-as-one"],
+)
 def test_a_task_another_run_finished_is_not_pending_when_its_interrupt_comes_late(
-    adapter: FrameworkAdapter,
+    adapter: FrameworkAdapter, finished: tuple[str, Any]
 ) -> None:
     """Two callers answer the two interrupts of a thread at once: each run re-runs the
     other's task. A task's writes from one run (finished) and its interrupt from the other
@@ -298,7 +303,7 @@ def test_a_task_another_run_finished_is_not_pending_when_its_interrupt_comes_lat
     at = graph.get_state(config_of(thread)).config
     left = next(p for p in adapter.pending.list(thread) if p.value == "left?")
     again = [(INTERRUPT, [Interrupt(value="left?", id=left.interrupt_id)])]
-    adapter.put_writes(at, [("log", ["left:ok"])], left.task_id)  # one run finished it
+    adapter.put_writes(at, [finished], left.task_id)  # one run finished it
     assert_agrees(graph, adapter, thread)
     adapter.put_writes(at, again, left.task_id)  # the other re-raised it, later
     assert_agrees(graph, adapter, thread)

@@ -387,15 +387,17 @@ local function pack_frames(task, order, entries)
 end
 
 -- Whether one task's stored frames hold a write that finishes it, as LangGraph counts
--- one: a write at a non-negative index (the special channels' are negative) that is not
--- the error's source node, the one control write stored at its position (its entry,
--- [channel, ...], is never compressed; a compressed entry is a regular write's).
+-- one: any but a control write. The control writes are the error, the interrupt and the
+-- resume, each at its fixed index (-1, -3, -4), and the error's source node, the one
+-- stored at its position, told by its entry's first bytes ([channel, ...]; a control
+-- write's entry is never compressed, a compressed entry is another write's).
+local CONTROL_AT = {['-1'] = true, ['-3'] = true, ['-4'] = true}
 local ERROR_SOURCE = '\148\181__error_source_node__'
 local function task_finished(stored)
   local _, order, entries = read_frames(stored)
   for _, key in ipairs(order) do
     local idx = string.sub(key, string.find(key, '\0', 1, true) + 1)
-    if string.sub(idx, 1, 1) ~= '-'
+    if not CONTROL_AT[idx]
         and string.sub(entries[key], 1, #ERROR_SOURCE) ~= ERROR_SOURCE then
       return true
     end
