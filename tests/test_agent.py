@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, TypedDict
 
 import pytest
+from langgraph.graph import END, START, StateGraph
 
 from kortyx_langgraph import (
     AlreadyClaimedError,
@@ -16,6 +18,7 @@ from kortyx_langgraph import (
     UnknownTokenError,
     UnknownWorkflowError,
     create_agent,
+    use_interrupt,
 )
 from tests.agent_workflows import note_builder, trip_builder
 from tests.pending_truth import assert_agrees
@@ -278,3 +281,36 @@ def test_use_interrupt_outside_a_node_says_where_it_belongs() -> None:
     with pytest.raises(RuntimeError, match="from inside a graph node") as caught:
         use_interrupt("text", "Why?")
     assert isinstance(caught.value.__cause__, RuntimeError)  # LangGraph's own, kept as cause
+
+
+async def test_a_cancelled_resume_is_cancelled_and_its_claim_released(
+    make_adapter: Any,
+) -> None:
+    """A task cancelled while its resumed run waits stays cancelled (not a
+    ``ResumeFailedError``), and the claim it held is released: the token works again."""
+    started = asyncio.Event()
+
+    async def ask(state: dict[str, Any]) -> dict[str, Any]:
+        note = use_interrupt("text", "Any note?")
+        started.set()
+        await asyncio.sleep(30)
+        return {"note": note}
+
+    builder: StateGraph[Any] = StateGraph(_Note)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    agent = create_agent(
+        workflows={"note": builder}, default_workflow_id="note", framework_adapter=make_adapter()
+    )
+    [question] = (await agent.arun({})).interrupts
+    resuming = asyncio.create_task(agent.aresume(question.token, "hi"))
+    await started.wait()
+    resuming.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await resuming
+    assert not agent.framework_adapter.pending.get(question.token).claimed
+
+
+class _Note(TypedDict, total=False):
+    note: str

@@ -340,8 +340,11 @@ def _no_workflow(thread_id: str) -> UnknownWorkflowError:
 def _raise_resume_error(
     exc: BaseException, token: str, claim_id: str, released: bool | StorageError
 ) -> NoReturn:
-    """Raise what a failed resume raises: ours as they are, the run's as a typed error;
-    either as a ``ResumeFailedError`` when the claim could not be released."""
+    """Raise what a failed resume raises: a cancellation or an exit as it is (the claim
+    was released, or tried), ours as they are, the run's as a typed error; either as a
+    ``ResumeFailedError`` when the claim could not be released."""
+    if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, SystemExit...
+        raise exc
     if isinstance(released, StorageError):
         raise ResumeFailedError(
             f"the resumed run raised {type(exc).__name__}: {exc}; releasing the claim "
@@ -354,7 +357,7 @@ def _raise_resume_error(
             claim_id=claim_id,
             claim_released=False,
         ) from exc
-    if isinstance(exc, (KortyxError, KeyboardInterrupt, SystemExit, GeneratorExit)):
+    if isinstance(exc, KortyxError):
         raise exc
     if is_invalid_resume(exc):
         raise InvalidAnswerError(
