@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from typing import Any
@@ -15,6 +16,7 @@ from kortyx_langgraph import (
     ConfigurationError,
     FrameworkAdapter,
 )
+from kortyx_langgraph.core.interrupts import MAX_LEASE_MS
 from tests.pending_truth import config_of
 from tests.test_pending_cases import _fan_graph
 
@@ -138,6 +140,26 @@ def test_bad_leases_are_refused(adapter: FrameworkAdapter, lease_ms: Any) -> Non
     with pytest.raises(ConfigurationError, match="lease_ms"):
         adapter.pending.claim(token, lease_ms=lease_ms)
     assert not adapter.pending.get(token).claimed
+
+
+@pytest.mark.parametrize("lease_ms", [MAX_LEASE_MS + 1, 10**17, sys.maxsize])
+def test_leases_past_the_longest_are_refused_before_anything_is_sent(
+    adapter: FrameworkAdapter, lease_ms: int
+) -> None:
+    thread = _paused(adapter)
+    [pending] = adapter.pending.list(thread)
+    for claim in (
+        lambda: adapter.pending.claim(pending.token, lease_ms=lease_ms),
+        lambda: adapter.pending.claim_next(thread, lease_ms=lease_ms),
+    ):
+        with pytest.raises(ConfigurationError, match=r"lease_ms .*maximum"):
+            claim()
+    assert adapter.pending.list(thread) == [pending]  # nothing claimed, still readable
+    longest = adapter.pending.claim(pending.token, lease_ms=MAX_LEASE_MS)
+    assert longest.lease_expires_at is not None
+    assert longest.lease_expires_at.year >= 2100
+    [listed] = adapter.pending.list(thread)
+    assert listed.claimed and listed.lease_expires_at == longest.lease_expires_at
 
 
 @pytest.mark.parametrize("claim_id", ["", "a" * 201, "é", "line\nbreak", 7])

@@ -264,16 +264,29 @@ def rebuild(
 ClaimOutcome = Literal["won", "renewed"]
 
 
+MAX_LEASE_MS = 100 * 365 * 24 * 3600 * 1000
+"""The longest lease a claim takes: 100 years, as the longest TTL."""
+
+
 def new_claim_id() -> str:
     """A fresh claim id, made by the caller before the claim is sent."""
     return secrets.token_urlsafe(_CLAIM_ID_RANDOM_BYTES)
 
 
 def check_lease(lease_ms: object) -> int:
-    """Validate a lease length (whole milliseconds, at least 1)."""
+    """Validate a lease length: whole milliseconds, at least 1 and at most
+    :data:`MAX_LEASE_MS` (a lease past that would end after the year 9999, which no
+    timestamp can name)."""
     if isinstance(lease_ms, bool) or not isinstance(lease_ms, int) or lease_ms < 1:
         raise ConfigurationError(
             f"lease_ms must be a positive whole number of milliseconds, got {lease_ms!r}",
+            variable="lease_ms",
+        )
+    if lease_ms > MAX_LEASE_MS:
+        raise ConfigurationError(
+            f"lease_ms is {lease_ms} ms, above the maximum of {MAX_LEASE_MS} ms (100 years);"
+            " a claim that should hold for as long as the interrupt lives needs no more than"
+            " the thread's TTL",
             variable="lease_ms",
         )
     return lease_ms
