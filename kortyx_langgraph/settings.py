@@ -148,6 +148,14 @@ def _check_options(url: str, variable: str, shown: str) -> None:
             f"{variable} ({shown}) has options redis-py does not know: {', '.join(unknown)}",
             variable=variable,
         )
+    if "decode_responses" in options:
+        # redis-py lets the URL's options override the client's, and reads this one's
+        # value as text: even "false" would decode every stored value
+        raise ConfigurationError(
+            f"{variable} ({shown}) asks for decode_responses: the adapter stores bytes and "
+            "reads them back as bytes; remove the option from the URL",
+            variable=variable,
+        )
 
 
 def redis_py_url(url: str) -> str:

@@ -169,6 +169,10 @@ def test_from_env_selects_redis_without_connecting_and_hides_the_password() -> N
         "redis://:pw@host:6379/0?socket_timeout=abc",
         "redis://:pw@host:6379/0?sockettimeout=5",
         "unix:///run/redis.sock?password=pw&db=first",
+        # redis-py lets the URL override the client's decode_responses=False
+        "redis://:pw@host:6379/0?decode_responses=true",
+        "rediss://:pw@host:6379/0?ssl_cert_reqs=none&decode_responses=yes",
+        "redis://:pw@host:6379/0?decode_responses=false",  # read as the text "false": true
     ],
 )
 def test_a_bad_redis_url_from_env_names_the_variable(url: str) -> None:
