@@ -63,6 +63,31 @@ def test_functional_api_interrupt_has_one_record(adapter: FrameworkAdapter) -> N
     assert_agrees(workflow, adapter, thread)
 
 
+def test_functional_calls_waiting_at_once_are_pending_as_their_caller_raises_them(
+    adapter: FrameworkAdapter,
+) -> None:
+    @task
+    def ask(topic: str) -> str:
+        return str(interrupt({"topic": topic}))
+
+    @entrypoint(checkpointer=adapter)
+    def workflow(topics: list[str]) -> list[str]:
+        calls = [ask(topic) for topic in topics]  # all run at once, each interrupts
+        return [call.result() for call in calls]
+
+    thread = _thread()
+    workflow.invoke(["a", "b", "c"], config_of(thread))
+    assert_agrees(workflow, adapter, thread)  # LangGraph lists the first the caller awaits
+    answered = 0
+    while pending := adapter.pending.list(thread):
+        assert len(pending) == 1
+        claimed = adapter.pending.claim(pending[0].token)
+        workflow.invoke(Command(resume=claimed.resume_map(f"yes-{answered}")), claimed.config)
+        answered += 1
+        assert_agrees(workflow, adapter, thread)
+    assert answered == 3 and workflow.get_state(config_of(thread)).next == ()
+
+
 # -- 2 and 6. failing resumes keep the interrupt; response_schema is published -------------
 
 
@@ -220,6 +245,26 @@ def test_copy_onto_a_paused_thread_replaces_its_pending(adapter: FrameworkAdapte
     assert_agrees(graph, adapter, target)
     assert_agrees(graph, adapter, source)
     assert len(adapter.pending.list(source)) == 1
+
+
+@pytest.mark.parametrize("durability", ["sync", "async"])
+def test_a_run_resumed_at_an_older_checkpoint_adds_nothing_pending(
+    adapter: FrameworkAdapter, durability: Any
+) -> None:
+    graph = parallel_graph(adapter)
+    thread = _thread()
+    graph.invoke({"log": []}, config_of(thread), durability=durability)
+    paused = graph.get_state(config_of(thread))  # two interrupts at checkpoint M
+    fork = graph.update_state(paused.config, {"log": ["forked"]})  # F, newer than M
+    graph.invoke(None, fork, durability=durability)  # F pauses on both too
+    assert_agrees(graph, adapter, thread)
+    at_fork = {p.interrupt_id: p.token for p in adapter.pending.list(thread)}
+    left = next(i for i in paused.interrupts if i.value == "left?")
+    # answered at M: left finishes there and right raises again at M, which is not the
+    # latest checkpoint; LangGraph still reports F's two
+    graph.invoke(Command(resume={left.id: "at M"}), paused.config, durability=durability)
+    assert_agrees(graph, adapter, thread)
+    assert {p.interrupt_id: p.token for p in adapter.pending.list(thread)} == at_fork
 
 
 def test_a_token_is_refused_once_the_thread_moved_past_it(adapter: FrameworkAdapter) -> None:

@@ -10,6 +10,7 @@ step ``pending.list`` equals ``get_state().interrupts`` by id, value and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
 import uuid
@@ -160,6 +161,17 @@ class PendingMachine(RuleBasedStateMachine):
         history = self._history(name)
         if len(history) > back:
             self.graph.update_state(history[back].config, {"done": ["forked"]})
+
+    @rule(name=st.sampled_from(THREADS), back=st.integers(1, 4), pick=st.integers(0, 5))
+    def resume_at_an_older_checkpoint(self, name: str, back: int, pick: int) -> None:
+        """Answer an interrupt of an older checkpoint, by its config (time travel)."""
+        history = self._history(name)
+        if len(history) <= back or not history[back].interrupts:
+            return
+        old = history[back]
+        asked = old.interrupts[pick % len(old.interrupts)]
+        with contextlib.suppress(pydantic.ValidationError, RuntimeError):
+            self.graph.invoke(Command(resume={asked.id: {"text": "old"}}), old.config)
 
     @rule(origin=st.sampled_from(THREADS), into=st.sampled_from(THREADS))
     def copy_thread(self, origin: str, into: str) -> None:

@@ -12,17 +12,21 @@ there too, by the parent task that ran the subgraph):
 * otherwise the task's latest ``__interrupt__`` write (a fixed slot: a newer one replaces
   it) holds what it waits for. An ``__error__`` (a resume that failed validation, or a node
   that raised after ``interrupt()`` returned) changes nothing: the question still waits;
-* only the latest checkpoint counts: a new top-level checkpoint retires everything older.
+* only the latest checkpoint counts: a new top-level checkpoint retires everything older,
+  and an interrupt written at a checkpoint older than the latest (a run resumed there by
+  its config, after a fork) is not pending.
   Checkpoint ids are time-ordered strings, and LangGraph saves in the background, so a
   late ``put`` of an older checkpoint, or writes arriving before their checkpoint, must
   retire nothing newer than itself.
 
-One record stands for one interrupt id at one checkpoint, however many tasks carry it (the
-functional API writes a ``@task``'s interrupt for the task and again for the entrypoint
-that awaited it). The record keeps the ids of the tasks that still wait on it and is
-dropped when none is left. Its token, creation time and claim survive every re-raise of
-the same interrupt (a failed resume, a sibling task resumed first); its value and schema
-follow the newest write.
+A functional-API call (a ``@task`` awaited by a node or an entrypoint) writes its interrupt
+under its own task id, and its caller raises it again; LangGraph reports only the caller's,
+one at a time when several calls wait at once (:func:`is_call_path`), and so does the store.
+
+One record stands for one interrupt id at one checkpoint, however many tasks carry it. The
+record keeps the ids of the tasks that still wait on it and is dropped when none is left.
+Its token, creation time and claim survive every re-raise of the same interrupt (a failed
+resume, a sibling task resumed first); its value and schema follow the newest write.
 
 A claim is ``(claim id, claimed at, lease until)``. The claim id is made by the caller
 before the request is sent, so a retried claim recognises its own earlier success. A claim
@@ -132,15 +136,30 @@ def raised_interrupts(serde: SerializerProtocol, value: Any) -> tuple[RaisedInte
     return tuple(found.values())
 
 
+_CALL_PATH_HEAD = "~__pregel_push, ~"
+_CALL_PATH_TAIL = f", {True:010d}"
+
+
+def is_call_path(task_path: str) -> bool:
+    """Whether ``task_path`` (as ``put_writes`` receives it) is a functional-API call's: a
+    ``@task`` run for the node or entrypoint that called it. LangGraph's path for one is
+    ``(PUSH, <caller's path>, <index>, True)``; its interrupt is reported through the
+    caller, which awaits it and raises it again (``get_state`` lists only the caller's),
+    so a call's own writes change nothing pending."""
+    return task_path.startswith(_CALL_PATH_HEAD) and task_path.endswith(_CALL_PATH_TAIL)
+
+
 def interrupt_update(
     serde: SerializerProtocol,
     checkpoint_ns: str,
     checkpoint_id: str,
     task_id: str,
     writes: Sequence[tuple[str, Any]],
+    *,
+    task_path: str = "",
 ) -> InterruptUpdate | None:
     """The pending-store change implied by one ``put_writes`` call, or ``None`` for none."""
-    if checkpoint_ns != ROOT_NS or task_id == NULL_TASK_ID:
+    if checkpoint_ns != ROOT_NS or task_id == NULL_TASK_ID or is_call_path(task_path):
         return None
     if any(channel not in CONTROL_CHANNELS for channel, _ in writes):
         return InterruptUpdate(checkpoint_id, task_id, None)
@@ -220,12 +239,16 @@ def updates_from_writes(
     that leave an older checkpoint as the latest. Only ``__interrupt__`` values are decoded.
     """
     by_task: dict[str, list[tuple[str, Any]]] = {}
+    paths: dict[str, str] = {}
     for write in writes:
         value = loads(serde, write.value, "interrupt") if write.channel == INTERRUPT else None
         by_task.setdefault(write.task_id, []).append((write.channel, value))
+        paths[write.task_id] = write.task_path
     updates = []
     for task_id, task_writes in by_task.items():
-        update = interrupt_update(serde, ROOT_NS, checkpoint_id, task_id, task_writes)
+        update = interrupt_update(
+            serde, ROOT_NS, checkpoint_id, task_id, task_writes, task_path=paths[task_id]
+        )
         if update is not None:
             updates.append(update)
     return updates

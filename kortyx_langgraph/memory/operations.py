@@ -250,7 +250,9 @@ class MemoryOperations:
         thread_id, checkpoint_ns, checkpoint_id = read_write_target(config, "put_writes")
         assert checkpoint_id is not None  # read_write_target guarantees it
         encoded = encode_writes(self.serde, writes, task_id, task_path)
-        update = interrupt_update(self.serde, checkpoint_ns, checkpoint_id, task_id, writes)
+        update = interrupt_update(
+            self.serde, checkpoint_ns, checkpoint_id, task_id, writes, task_path=task_path
+        )
         with self.lock:
             state = self.table.for_write(thread_id)
             stored = state.writes.setdefault((checkpoint_ns, checkpoint_id), {})
@@ -258,6 +260,12 @@ class MemoryOperations:
                 key = (write.task_id, write.idx)
                 if write.overwrites or key not in stored:
                     stored[key] = write
+            if update is not None and update.interrupts is not None:
+                root = state.namespaces.get(ROOT_NS)
+                if root is not None and root.ids and root.ids[-1] > checkpoint_id:
+                    # a run resumed at an older checkpoint (after a fork): LangGraph
+                    # reports the latest checkpoint's interrupts alone
+                    update = None
             if update is not None and update.interrupts is not None:
                 mine = (w for (task, _), w in stored.items() if task == task_id)
                 if task_finished(mine):  # another run of the thread finished it first

@@ -496,7 +496,9 @@ class RedisOperations:
             count,
             frames,
         ]
-        update = interrupt_update(self.serde, checkpoint_ns, checkpoint_id, task_id, writes)
+        update = interrupt_update(
+            self.serde, checkpoint_ns, checkpoint_id, task_id, writes, task_path=task_path
+        )
         args += [keys.base, checkpoint_id, 0 if update is None else 1]
         if update is not None:
             args += self._update_args(thread_id, update)

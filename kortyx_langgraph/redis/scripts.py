@@ -649,6 +649,12 @@ return 1
 # (the usual case) are stored as they came, and large ones in a field of their own, so a
 # large value is copied into a Lua string only once, as the argument.
 _WRITE_TASK = r"""
+-- Whether the thread has a top-level checkpoint newer than ``member`` (a top-level one):
+-- its members sort in [':', ';') by id.
+local function newer_root(member)
+  return #redis.call('ZRANGEBYLEX', KEYS[1], '(' .. member, '(;', 'LIMIT', 0, 1) > 0
+end
+
 -- One put_writes call, whose k-th argument is ARGV[a + k].
 local function write_task(a)
   local member, task = ARGV[a + 2], ARGV[a + 4]
@@ -714,7 +720,11 @@ local function write_task(a)
     local base, cp = ARGV[i], ARGV[i + 1]
     local task_id, ids, wanted = read_update(i + 3)
     if done then ids, wanted = nil, nil end
-    apply_interrupts(ARGV[a + 3], base, cp, task_id, ids, wanted)
+    -- an interrupt at a checkpoint older than the thread's latest (a run resumed there
+    -- after a fork) is not pending: LangGraph reports the latest checkpoint's alone
+    if not (ids and newer_root(member)) then
+      apply_interrupts(ARGV[a + 3], base, cp, task_id, ids, wanted)
+    end
   end
 end
 """
