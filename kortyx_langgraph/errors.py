@@ -41,6 +41,13 @@ class StorageConnectionError(StorageError, ConnectionError):
     """The backing store could not be reached, or refused our credentials."""
 
 
+class StorageReadOnlyError(StorageConnectionError):
+    """The server is a read-only replica (a failover demoted the node the URL reaches) and
+    refused the write on every attempt; nothing was written, and it is safe to repeat. The
+    adapter reconnects before each attempt, so a host name that now points at the new
+    primary is followed; a URL naming the old node's address is not."""
+
+
 class StorageTimeoutError(StorageConnectionError):
     """Redis did not answer a read within the socket timeout, on every attempt."""
 

@@ -32,6 +32,7 @@ from kortyx_langgraph import (
     ResumeFailedError,
     RetryPolicy,
     StorageConnectionError,
+    StorageReadOnlyError,
     StorageTimeoutError,
     WriteOutcomeUnknownError,
     create_agent,
@@ -217,6 +218,64 @@ async def test_a_stopped_server_async_gives_typed_errors_then_recovers(
     result = await graph.ainvoke(Command(resume=claimed.resume_map("yes")), claimed.config)
     assert result["log"] == ["asked", "done:yes"]
     await adapter.aclose()
+
+
+def _replicate(replica: RedisServer, primary: RedisServer) -> None:
+    """Make ``replica`` a replica of ``primary`` and wait until it has its data."""
+    replica.command("REPLICAOF", primary.host, str(primary.port))
+    deadline = time.monotonic() + 10
+    while replica.info("replication").get("master_link_status") != "up":
+        assert time.monotonic() < deadline, "the replica never synced"
+        time.sleep(0.05)
+
+
+def _connection_ids(server: RedisServer, name: str) -> set[str]:
+    reply = server.command("CLIENT", "LIST")
+    listed = reply.decode() if isinstance(reply, bytes) else str(reply)
+    return {
+        field.split("=", 1)[1]
+        for line in listed.splitlines()
+        if f" name={name} " in f" {line} "
+        for field in line.split()
+        if field.startswith("id=")
+    }
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_demoted_primary_gives_a_typed_error_and_the_adapter_reconnects(
+    server: RedisServer, asynchronous: bool
+) -> None:
+    adapter = _adapter(server, client_name="kortyx-demoted")
+    graph, thread, token = _paused(adapter)
+    before = _connection_ids(server, "kortyx-demoted")
+    with RedisServer() as other:
+        # a failover: the other server takes the data and becomes the primary, this one
+        # its replica, while the adapter's URL still names this one
+        _replicate(other, server)
+        other.command("REPLICAOF", "NO", "ONE")
+        _replicate(server, other)
+        claim = (
+            (lambda: asyncio.run(adapter.pending.aclaim(token, claim_id="w")))
+            if asynchronous
+            else (lambda: adapter.pending.claim(token, claim_id="w"))
+        )
+        with pytest.raises(StorageReadOnlyError) as refused:
+            claim()
+        assert isinstance(refused.value, StorageConnectionError)
+        assert "nothing was written" in str(refused.value)
+        assert "2 attempts" in str(refused.value)  # QUICK: every attempt reconnected
+        assert not adapter.pending.get(token).claimed  # reads still work, from the replica
+        # the node is the primary again (the name it is reached by points at a primary)
+        server.command("REPLICAOF", "NO", "ONE")
+        claimed = claim()
+    assert claimed.claim_id == "w"
+    if not asynchronous:  # the sync client let go of the connections that were refused
+        assert before and not before & _connection_ids(server, "kortyx-demoted")
+    result = graph.invoke(Command(resume=claimed.resume_map("yes")), claimed.config)
+    assert result["log"] == ["asked", "done:yes"]
+    assert adapter.pending.list(thread) == []
+    adapter.close()
 
 
 @pytest.mark.redis

@@ -53,7 +53,13 @@ from kortyx_langgraph.redis.replication import (
     is_redirect,
     script_and_wait,
 )
-from kortyx_langgraph.redis.retry import Attempts, RetryPolicy, tls_hint
+from kortyx_langgraph.redis.retry import (
+    Attempts,
+    RetryPolicy,
+    is_read_only,
+    read_only_error,
+    tls_hint,
+)
 from kortyx_langgraph.settings import check_redis_url, redact_url, redis_py_url
 
 T = TypeVar("T")
@@ -85,6 +91,10 @@ def _route(client: SyncClient | AsyncClient, keys: Sequence[str]) -> dict[str, A
 _FAILURES = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
 """What a send can raise besides our own errors (redis-py's Cluster errors are not all
 ``RedisError``s)."""
+
+
+def _is_cluster_client(client: SyncClient | AsyncClient) -> bool:
+    return isinstance(client, (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster))
 
 
 def _lost_node(client: SyncClient | AsyncClient, exc: BaseException) -> bool:
@@ -137,6 +147,8 @@ def translate(exc: BaseException, where: str) -> KortyxError | None:
                 "standalone server; pass cluster=True (or leave cluster unset)",
                 variable="cluster",
             )
+        if is_read_only(exc):
+            return read_only_error(where, "not retried", exc)
         if text.startswith("OOM") or "maxmemory" in text:
             return StorageOutOfMemoryError(
                 f"Redis at {where} is out of memory (maxmemory reached) and refused the write; "
@@ -616,17 +628,29 @@ class RedisConnection:
     # Cluster client's map is read again before the next attempt (a failover moved the
     # slot to a promoted replica); a refresh that fails leaves the old map.
 
+    # A replica's READONLY (a failover demoted the node) is met the same way: a Cluster
+    # client reads its map again, a standalone one drops its connections so that the next
+    # attempt connects anew (a host name that follows failovers now reaches the primary).
+
     def _refresh_slots(self, client: SyncClient, exc: BaseException) -> None:
-        if self.owns_clients and _lost_node(client, exc):
+        if not self.owns_clients:
+            return
+        if _lost_node(client, exc) or (_is_cluster_client(client) and is_read_only(exc)):
             cluster: Any = client
             with contextlib.suppress(*_FAILURES):
                 cluster.nodes_manager.initialize()
+        elif is_read_only(exc):
+            client.connection_pool.disconnect()  # type: ignore[union-attr]
 
     async def _arefresh_slots(self, client: AsyncClient, exc: BaseException) -> None:
-        if self.owns_clients and _lost_node(client, exc):
+        if not self.owns_clients:
+            return
+        if _lost_node(client, exc) or (_is_cluster_client(client) and is_read_only(exc)):
             cluster: Any = client
             with contextlib.suppress(*_FAILURES):
                 await cluster.nodes_manager.initialize()
+        elif is_read_only(exc):
+            await client.connection_pool.disconnect()  # type: ignore[union-attr]
 
     def _send_retrying(self, client: SyncClient, step: Call | Scan) -> Any:
         attempts = None  # made on the first failure only: this is every operation's path

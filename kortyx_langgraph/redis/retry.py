@@ -29,6 +29,7 @@ from kortyx_langgraph.errors import (
     KortyxError,
     PoolExhaustedError,
     StorageConnectionError,
+    StorageReadOnlyError,
     StorageTimeoutError,
     WriteOutcomeUnknownError,
 )
@@ -78,11 +79,24 @@ def _is_pool_exhausted(exc: BaseException) -> bool:
     return "No connection available" in text or "Too many connections" in text
 
 
+def is_read_only(exc: BaseException) -> bool:
+    """Whether ``exc`` is a replica's refusal of a write (``READONLY``; Redis 6.2 wraps it
+    in a script's ``ERR``): nothing was written."""
+    if not isinstance(exc, redis.exceptions.ResponseError):
+        return False
+    text = str(exc)
+    return text.startswith("READONLY") or "read only replica" in text or "-READONLY" in text
+
+
 def classify(exc: BaseException) -> Failure | None:
     """How ``exc`` from one send counts; ``None`` for what is not a connection failure
     (error replies, refused credentials), which is never retried."""
     if isinstance(exc, redis.exceptions.AuthenticationError):
         return None
+    if is_read_only(exc):
+        # a failover demoted the node: the next attempt connects anew (a host name may
+        # point at the new primary by then)
+        return Failure(retry=True, maybe_ran=False)
     if isinstance(exc, redis.exceptions.ConnectionError) and _is_pool_exhausted(exc):
         return Failure(retry=False, maybe_ran=False)
     if isinstance(exc, redis.exceptions.BusyLoadingError):
@@ -110,6 +124,17 @@ def classify(exc: BaseException) -> Failure | None:
     if isinstance(exc, OSError):
         return Failure(retry=True, maybe_ran=True)
     return None
+
+
+def read_only_error(where: str, what: str, exc: BaseException) -> StorageReadOnlyError:
+    """The error for a write a replica refused, with what to do about it."""
+    return StorageReadOnlyError(
+        f"Redis at {where} is a read-only replica and refused the write ({what}): {exc}; "
+        "nothing was written. A failover has probably demoted this node: point the URL at "
+        "the primary by a name that follows failovers (the adapter reconnects before every "
+        "attempt), or pass a client that finds the primary itself (client= a Sentinel "
+        "master_for() client, or a Redis Cluster client)"
+    )
 
 
 def tls_hint(where: str, exc: BaseException) -> str:
@@ -175,6 +200,8 @@ class Attempts:
                 f"Redis at {where} did not answer {operation} within the socket timeout "
                 f"({tries}, last: {type(exc).__name__}: {exc})"
             )
+        if is_read_only(exc):
+            return read_only_error(where, f"{operation}, {tries}", exc)
         if isinstance(exc, (redis.exceptions.ClusterError, redis.exceptions.TryAgainError)):
             return StorageConnectionError(
                 f"Redis Cluster at {where} kept redirecting {operation} or answering TRYAGAIN "
