@@ -22,6 +22,7 @@ from typing_extensions import TypedDict
 from kortyx_langgraph import (
     AlreadyClaimedError,
     FrameworkAdapter,
+    NothingPendingError,
     UnknownTokenError,
     create_in_memory_framework_adapter,
 )
@@ -265,6 +266,51 @@ def test_a_run_resumed_at_an_older_checkpoint_adds_nothing_pending(
     graph.invoke(Command(resume={left.id: "at M"}), paused.config, durability=durability)
     assert_agrees(graph, adapter, thread)
     assert {p.interrupt_id: p.token for p in adapter.pending.list(thread)} == at_fork
+
+
+def test_an_interrupt_whose_checkpoint_was_never_stored_is_not_pending(
+    adapter: FrameworkAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Steps(TypedDict, total=False):
+        log: Annotated[list[str], operator.add]
+
+    def first(state: Steps) -> Steps:
+        return {"log": ["first"]}
+
+    def ask(state: Steps) -> Steps:
+        return {"log": [f"ask:{interrupt('go on?')}"]}
+
+    builder = StateGraph(Steps)
+    builder.add_node("first", first)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "first")
+    builder.add_edge("first", "ask")
+    graph = builder.compile(checkpointer=adapter)
+    put = adapter.put
+
+    def failing_put(config: Any, checkpoint: Any, metadata: Any, versions: Any) -> Any:
+        if metadata.get("step") == 1:  # the checkpoint "ask" runs at: a storage blip
+            raise ConnectionError("the put failed")
+        return put(config, checkpoint, metadata, versions)
+
+    monkeypatch.setattr(adapter, "put", failing_put)
+    thread = _thread()
+    # with async durability the step's writes are sent while its put is under way, and
+    # they land: the interrupt is written for a checkpoint that is never stored
+    with pytest.raises(ConnectionError):
+        graph.invoke({"log": []}, config_of(thread), durability="async")
+    monkeypatch.undo()
+    assert graph.get_state(config_of(thread)).interrupts == ()
+    assert_agrees(graph, adapter, thread)
+    with pytest.raises(NothingPendingError):
+        adapter.pending.claim_next(thread)
+    graph.invoke(None, config_of(thread))  # run again from what is stored: asks anew
+    assert_agrees(graph, adapter, thread)
+    [pending] = adapter.pending.list(thread)
+    claimed = adapter.pending.claim(pending.token)
+    result = graph.invoke(Command(resume=claimed.resume_map("yes")), claimed.config)
+    assert result["log"] == ["first", "ask:yes"]
+    assert adapter.pending.list(thread) == []
 
 
 def test_a_token_is_refused_once_the_thread_moved_past_it(adapter: FrameworkAdapter) -> None:

@@ -437,7 +437,7 @@ class MemoryOperations:
             state = self.table.find(thread_id)
             if state is None:
                 return []
-            records = sorted(state.pending.values(), key=lambda r: r.order)
+            records = sorted(_listed(state), key=lambda r: r.order)
             deadline, now = state.deadline_ms, self.table.now()
         return [to_public(self.serde, record, deadline, now_ms=now) for record in records]
 
@@ -465,7 +465,7 @@ class MemoryOperations:
         with self.lock:
             state = self.table.find(thread_id)
             now = self.table.now()
-            records = [] if state is None else list(state.pending.values())
+            records = [] if state is None else _listed(state)
             own = [r for r in records if r.claim is not None and r.claim.claim_id == claim_id]
             free = [r for r in records if r.claim is None or not r.claim.holds(now)]
             candidates = own or free
@@ -478,3 +478,12 @@ class MemoryOperations:
             record = state.pending[record.token] = replace(record, claim=claim)
             deadline = state.deadline_ms
         return to_public(self.serde, record, deadline, now_ms=now, own_claim=True)
+
+
+def _listed(state: ThreadState) -> list[StoredPending]:
+    """The thread's records whose checkpoint is stored: one whose ``put`` has not landed
+    (LangGraph's async durability may send a task's writes first) or failed is not
+    pending yet, as ``get_state`` does not see it."""
+    root = state.namespaces.get(ROOT_NS)
+    stored = root.records if root is not None else {}
+    return [r for r in state.pending.values() if r.checkpoint_id in stored]

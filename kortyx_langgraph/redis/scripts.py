@@ -121,6 +121,12 @@ local function thread_pending(thread_id)
   return out
 end
 
+-- Whether the checkpoint of a record (its header ``h``) is stored: a record whose put has
+-- not landed (writes may come first) or failed is not pending yet, as LangGraph sees it.
+local function checkpoint_stored(h)
+  return redis.call('HEXISTS', KEYS[2], ':' .. enc(h[3])) == 1
+end
+
 local function drop_pending(f)
   redis.call('HDEL', KEYS[5], f, f .. ':c')
 end
@@ -1017,7 +1023,9 @@ return 1
 _PENDING_LIST = r"""
 local out = {}
 for _, p in ipairs(thread_pending(ARGV[1])) do
-  out[#out + 1] = {p[1], p[3], redis.call('HGET', KEYS[5], p[1] .. ':c')}
+  if checkpoint_stored(p[2]) then
+    out[#out + 1] = {p[1], p[3], redis.call('HGET', KEYS[5], p[1] .. ':c')}
+  end
 end
 return {thread_deadline(string.sub(KEYS[2], 1, -4)), out, now_ms()}
 """
@@ -1031,7 +1039,9 @@ for _, p in ipairs(thread_pending(ARGV[1])) do
   local raw = redis.call('HGET', KEYS[5], p[1] .. ':c')
   local c = raw and cmsgpack.unpack(raw)
   local key = string.format('%020d%020d', p[2][6], p[2][7])
-  if c and c[1] == ARGV[2] then
+  if not checkpoint_stored(p[2]) then
+    -- not pending yet (its checkpoint's put has not landed, or failed)
+  elseif c and c[1] == ARGV[2] then
     if not own_key or key < own_key then own, own_key = {p, c}, key end
   elseif not c or now >= c[3] then
     if not best_key or key < best_key then best, best_key = {p, c}, key end
