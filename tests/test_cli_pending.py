@@ -132,8 +132,20 @@ def test_one_thread_as_text(setup: tuple[FrameworkAdapter, Pending]) -> None:
     assert claimed.claim_id is not None and claimed.claim_id not in ran.out
     assert "value: " in ran.out and "answer schema: none" in ran.out
     empty = pending("--thread", "no-such-thread")
-    assert empty.status == 0
     assert "thread 'no-such-thread': 0 pending interrupts" in empty.out
+    finished = f"finished-{uuid.uuid4().hex[:6]}"
+    graph = approval_graph(adapter)
+    graph.invoke({"request": "x", "log": []}, config_of(finished))
+    [asked] = adapter.pending.list(finished)
+    graph.invoke(Command(resume=asked.resume_map("ok")), config_of(finished))
+    answered = pending("--thread", finished, "--json")
+    assert answered.status == 0 and answered.json()["interrupts"] == []
+    if adapter.kind == "redis":  # a thread with nothing pending, and one that is not there
+        assert empty.status == 1 and "no such thread" in empty.out
+        assert answered.json()["thread_found"] is True
+        assert pending("--thread", "no-such-thread", "--json").json()["thread_found"] is False
+    else:  # in memory another process's store is not this one's: nothing is said
+        assert empty.status == 0 and "no such thread" not in empty.out
 
 
 def test_all_threads_and_the_limit(setup: tuple[FrameworkAdapter, Pending]) -> None:
@@ -188,6 +200,8 @@ def test_usage_errors_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
         ["pending", "--all", "--thread", "t"],
         ["pending", "--all", "--limit", "0"],
         ["pending", "--thread", "t", "--limit", "5"],
+        ["inspect", "t", "--limit", "0"],
+        ["inspect", "t", "--limit", "-5"],
     ):
         assert run_here(monkeypatch, *args).status == 2
 

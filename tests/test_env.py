@@ -18,6 +18,7 @@ from kortyx_langgraph import (
     redact_url,
     resolve_framework_settings,
 )
+from kortyx_langgraph.settings import MAX_TTL_MS
 
 URL_A = "redis://a.example:6379/0"
 URL_B = "redis://b.example:6379/0"
@@ -105,6 +106,16 @@ def test_bad_ttl_names_the_variable_and_the_value(variable: str, bad: str) -> No
     assert caught.value.variable == variable
     if bad.strip():
         assert bad.strip() in message
+
+
+def test_the_longest_ttl_is_100_years_wherever_it_is_given() -> None:
+    assert MAX_TTL_MS == 100 * 365 * 24 * 3600 * 1000
+    assert resolve_framework_settings({"KORTYX_TTL_MS": str(MAX_TTL_MS)}).ttl_ms == MAX_TTL_MS
+    assert create_in_memory_framework_adapter(ttl_ms=MAX_TTL_MS).ttl_ms == MAX_TTL_MS
+    with pytest.raises(ConfigurationError, match=r"KORTYX_TTL_MS .*maximum"):
+        resolve_framework_settings({"KORTYX_TTL_MS": str(MAX_TTL_MS + 1)})
+    with pytest.raises(ConfigurationError, match="maximum"):
+        create_in_memory_framework_adapter(ttl_ms=MAX_TTL_MS + 1)
 
 
 def test_a_zero_ttl_says_how_to_turn_expiry_off_where_it_was_given() -> None:

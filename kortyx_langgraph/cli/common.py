@@ -35,6 +35,17 @@ IN_MEMORY_NOTE = (
 """Why a command on the in-memory backend cannot see another process's interrupts."""
 
 
+def positive_number(text: str) -> int:
+    """An option's value as a whole number of at least 1 (argparse's ``type``)."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {text!r}")
+    return number
+
+
 def wrap(text: str) -> str:
     """``text`` with each blank-line-separated paragraph filled to 88 columns, for --help."""
     return "\n\n".join(textwrap.fill(" ".join(p.split()), 88) for p in text.split("\n\n"))

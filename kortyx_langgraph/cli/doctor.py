@@ -41,9 +41,20 @@ def add_parser(commands: Any) -> None:
         help="langgraph.json whose checkpointer.ttl to compare with our TTL "
         "(default: ./langgraph.json when it exists)",
     )
+    parser.add_argument(
+        "--require-redis",
+        action="store_true",
+        help="exit status 1 when the environment selects no Redis (the in-memory default): "
+        "for a deploy check, where a missing URL would leave every instance with a store "
+        "of its own",
+    )
     parser.set_defaults(
         handler=lambda args, out, err: run_doctor(
-            args.url, out, args.langgraph_config, prefix=args.prefix
+            args.url,
+            out,
+            args.langgraph_config,
+            prefix=args.prefix,
+            require_redis=args.require_redis,
         )
     )
 
@@ -125,8 +136,10 @@ def run_doctor(
     langgraph_config: str | None = None,
     *,
     prefix: str = DEFAULT_PREFIX,
+    require_redis: bool = False,
 ) -> int:
-    """Print the doctor's findings; exit status 1 when any is an error."""
+    """Print the doctor's findings; exit status 1 when any is an error, or when no Redis
+    URL is set and ``require_redis``."""
     from kortyx_langgraph.redis.doctor import diagnose
 
     lines, env = server_lines(langgraph_config)
@@ -136,6 +149,9 @@ def run_doctor(
     if url is None:
         settings = resolve_framework_settings(env)
         if settings.redis_url is None:
+            if require_redis:
+                print(f"[error] redis: no Redis URL is set: {settings.describe()}", file=out)
+                return EXIT_FAILURE
             print(f"nothing to check on Redis: {settings.describe()}", file=out)
             return EXIT_FAILURE if server_failed else EXIT_OK
         url = settings.redis_url

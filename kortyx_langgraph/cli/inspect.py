@@ -12,6 +12,7 @@ from kortyx_langgraph.cli.common import (
     IN_MEMORY_NOTE,
     add_prefix_option,
     open_adapter,
+    positive_number,
     wrap,
 )
 from kortyx_langgraph.cli.render import now_utc, pending_lines, printable
@@ -31,7 +32,9 @@ def add_parser(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("thread_id", help="the thread to show")
-    parser.add_argument("--limit", type=int, default=20, help="newest checkpoints to list")
+    parser.add_argument(
+        "--limit", type=positive_number, default=20, help="newest checkpoints to list"
+    )
     add_prefix_option(parser)
     parser.set_defaults(
         handler=lambda args, out, err: run_inspect(args.thread_id, args.limit, args.prefix, out)
@@ -48,7 +51,7 @@ def run_inspect(thread_id: str, limit: int, prefix: str, out: TextIO) -> int:
     shown = printable(repr(thread_id))
     with open_adapter(settings, prefix) as adapter:
         config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
-        checkpoints = list(adapter.list(config, limit=max(limit, 1)))  # type: ignore[arg-type]
+        checkpoints = list(adapter.list(config, limit=limit))  # type: ignore[arg-type]
         if not checkpoints:
             print(f"thread {shown}: not found (never written, deleted or expired)", file=out)
             return EXIT_FAILURE

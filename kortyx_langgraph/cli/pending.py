@@ -1,11 +1,15 @@
 """kortyx-langgraph pending: the interrupts waiting for an answer, of one thread or all.
 
---thread ID costs one script call (one round trip). --all is an administrative scan:
-list_threads(limit), that is one SCAN over the prefix's checkpoint hashes (on every
-primary of a Cluster) stopped once --limit threads are found, then one pending.list script
-per thread found. SCAN visits the database's keys in pages whatever the limit, so its cost
-grows with the size of the whole database; the limit bounds the threads read and printed.
-In memory, a command sees only its own process's (empty) store.
+--thread ID costs one script call (one round trip), and one more when the list is empty,
+to tell a thread without pending interrupts (exit status 0) from one that does not exist
+(exit status 1; on Redis only, as a command's in-memory store is its own).
+
+--all is an administrative scan: list_threads(limit), that is one SCAN over the prefix's
+checkpoint hashes (on every primary of a Cluster) stopped once --limit threads are found,
+then one pending.list script per thread found. SCAN visits the database's keys in pages
+whatever the limit, so its cost grows with the size of the whole database; the limit
+bounds the threads read and printed. In memory, a command sees only its own process's
+(empty) store.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from typing import Any, TextIO
 
 from kortyx_langgraph.cli.common import (
     EPILOG,
+    EXIT_FAILURE,
     EXIT_OK,
     IN_MEMORY_NOTE,
     add_prefix_option,
     open_adapter,
+    positive_number,
     where,
 )
 from kortyx_langgraph.cli.render import (
@@ -36,7 +42,8 @@ JSON_KEYS = """\
 --json prints one object: backend ("redis" or "in-memory"), where (the Redis URL with its
 password hidden, or "in-memory (this process only)"), thread_id (null with --all), limit
 (null with --thread), threads_scanned, complete (false when --all stopped at the limit and
-more threads exist), note (null, or why the list may be incomplete), interrupts: a list of
+more threads exist), thread_found (with --thread on Redis: whether the thread exists; else
+null), note (null, or why the list may be incomplete), interrupts: a list of
 objects with token, thread_id, interrupt_id, checkpoint_id, task_id, created_at,
 age_seconds, expires_at, expires_in_seconds, claimed, claimed_at, lease_expires_at,
 lease_expires_in_seconds, value (the value itself when it is JSON of at most 200
@@ -63,22 +70,12 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--limit",
-        type=_positive,
+        type=positive_number,
         help=f"with --all: read at most this many threads (default {DEFAULT_THREAD_LIMIT})",
     )
     parser.add_argument("--json", action="store_true", help="print JSON (keys below)")
     add_prefix_option(parser)
     parser.set_defaults(handler=lambda args, out, err: run(args, out), parser=parser)
-
-
-def _positive(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {text!r}")
-    return number
 
 
 def check_limit(args: argparse.Namespace) -> int | None:
@@ -128,6 +125,11 @@ def show_pending(
     for thread in threads:
         found.extend(adapter.pending.list(thread))
     note = IN_MEMORY_NOTE if settings.backend == "in-memory" else None
+    # in memory, a command's own store is empty: whether the thread exists is unknown
+    on_redis = settings.backend == "redis"
+    missing = on_redis and thread_id is not None and not found and not _exists(adapter, thread_id)
+    if missing and note is None:
+        note = "no such thread: never written, deleted or expired"
     if not complete:
         note = (
             f"stopped after {limit} threads: more exist, and which ones were read is "
@@ -142,11 +144,12 @@ def show_pending(
             "limit": limit,
             "threads_scanned": len(threads),
             "complete": complete,
+            "thread_found": None if thread_id is None or not on_redis else not missing,
             "note": note,
             "interrupts": [pending_record(p, now) for p in found],
         }
         print(dump_json(document), file=out)
-        return EXIT_OK
+        return EXIT_FAILURE if missing else EXIT_OK
     print(f"backend: {settings.describe()}", file=out)
     if note is not None:
         print(f"note: {note}", file=out)
@@ -155,7 +158,7 @@ def show_pending(
         for p in found:
             for line in pending_lines(p, now):
                 print(f"  {line}", file=out)
-        return EXIT_OK
+        return EXIT_FAILURE if missing else EXIT_OK
     by_thread: dict[str, list[PendingInterrupt]] = {}
     for p in found:
         by_thread.setdefault(p.thread_id, []).append(p)
@@ -170,6 +173,12 @@ def show_pending(
         file=out,
     )
     return EXIT_OK
+
+
+def _exists(adapter: FrameworkAdapter, thread_id: str) -> bool:
+    """Whether the thread has a checkpoint (one more call, made only for an empty list)."""
+    config: Any = {"configurable": {"thread_id": thread_id}}
+    return next(iter(adapter.list(config, limit=1)), None) is not None
 
 
 def _count(n: int) -> str:
