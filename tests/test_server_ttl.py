@@ -108,12 +108,14 @@ def test_the_entry_point_check_reports_unreadable_server_settings_without_failin
         check_server_ttl({"KORTYX_TTL_MS": "soon"})
 
 
-def _doctor(tmp_path: Path, config: dict[str, object] | None, **env: str) -> tuple[int, str]:
+def _doctor(
+    tmp_path: Path, config: dict[str, object] | None, *options: str, **env: str
+) -> tuple[int, str]:
     if config is not None:
         (tmp_path / "langgraph.json").write_text(json.dumps(config))
     base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parent.parent)}
     done = subprocess.run(
-        [sys.executable, "-m", "kortyx_langgraph", "doctor"],
+        [sys.executable, "-m", "kortyx_langgraph", "doctor", *options],
         cwd=tmp_path,
         env={**base, **env},
         capture_output=True,
@@ -147,6 +149,13 @@ def test_doctor_without_server_settings_prints_no_server_line(tmp_path: Path) ->
     assert code == 0
     assert "server-ttl" not in out
     assert "nothing to check on Redis" in out
+
+
+def test_doctor_require_redis_fails_when_no_redis_url_is_set(tmp_path: Path) -> None:
+    code, out = _doctor(tmp_path, None, "--require-redis")
+    assert code == 1
+    assert "[error] redis: no Redis URL is set" in out
+    assert "in-memory" in out
 
 
 def test_doctor_reads_our_settings_from_the_env_entry_of_langgraph_json(
