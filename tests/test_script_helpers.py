@@ -12,7 +12,7 @@ THREAD_SCRIPTS = [
     value
     for value in vars(scripts).values()
     if isinstance(value, scripts.Script)
-    and value.source.endswith(getattr(scripts, "_" + value.name.upper()))
+    and getattr(scripts, "_" + value.name.upper()) in value.source
 ]
 HELPERS = [name for name, _ in scripts._helpers(scripts._PRELUDE)]
 
