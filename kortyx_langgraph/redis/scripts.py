@@ -1207,3 +1207,25 @@ PENDING_CLAIM_NEXT = _thread_script("pending_claim_next", _PENDING_CLAIM_NEXT, w
 PENDING_GET = Script("pending_get", _PENDING_GET)
 PENDING_CLAIM = Script("pending_claim", _PENDING_CLAIM, writes=True)
 PENDING_RELEASE = Script("pending_release", _PENDING_RELEASE, writes=True)
+
+_CALLED = re.compile(r"\bredis\.p?call\(\s*'([A-Za-z|]+)'")
+_TRIED = re.compile(r"\bpcall\(\s*redis\.call\s*,\s*'([A-Za-z|]+)'")
+
+
+def _named(pattern: re.Pattern[str]) -> frozenset[str]:
+    """The commands ``pattern`` finds in the source of every script above (no comments)."""
+    return frozenset(
+        name.upper()
+        for script in list(globals().values())
+        if isinstance(script, Script)
+        for name in pattern.findall(_COMMENT.sub("", script.source))
+    )
+
+
+SCRIPT_COMMANDS: frozenset[str] = _named(_CALLED)
+"""Every command the scripts run (``redis.call``/``redis.pcall``), read from their sources:
+an ACL user of the adapter needs each of them."""
+
+OPTIONAL_SCRIPT_COMMANDS: frozenset[str] = _named(_TRIED) - SCRIPT_COMMANDS
+"""Commands the scripts only try (``pcall(redis.call, ...)``) and do without: ``PEXPIRETIME``,
+which Redis 6.2 lacks (the scripts then read ``PTTL`` between two ``TIME``s)."""
