@@ -33,6 +33,8 @@ from kortyx_langgraph import (
     StorageOutOfMemoryError,
     create_redis_framework_adapter,
 )
+from kortyx_langgraph.redis.connection import CLIENT_COMMANDS, NEEDED_COMMANDS
+from kortyx_langgraph.redis.scripts import SCRIPT_COMMANDS
 from tests.graphs import approval_graph, counter_graph
 from tests.redis_clock import expiry_ms, server_ms
 from tests.redis_harness import RedisCluster, RedisServer, free_port
@@ -574,9 +576,9 @@ def _doctor(url: str, *options: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("granted", "keys", "verdict"),
     [
-        ("+@read +@write +@scripting +ping +info", "mine", "[error] access"),
-        ("+@read +@write +@scripting +ping +info +time", "other", "[error] access"),
-        ("+@read +@write +@scripting +ping +time", "mine", "[warning] info"),
+        (NEEDED_COMMANDS.replace(" +time", ""), "mine", "[error] access"),
+        (NEEDED_COMMANDS, "other", "[error] access"),
+        (NEEDED_COMMANDS.replace(" +info", ""), "mine", "[warning] info"),
     ],
     ids=["no +time", "other keys", "no +info"],
 )
@@ -597,13 +599,87 @@ def test_doctor_fails_a_user_the_adapter_cannot_run_with_and_passes_one_it_can(
         assert done.returncode == (1 if verdict.startswith("[error]") else 0), done.stdout
         assert secret not in done.stdout + done.stderr
         if verdict == "[error] access":
-            assert "+@read +@write +@scripting +ping +info +time" in done.stdout
+            assert NEEDED_COMMANDS in done.stdout
         else:  # the adapter does run with this user
             adapter = create_redis_framework_adapter(url=url, prefix=prefix)
             approval_graph(adapter).invoke({"request": "x", "log": []}, _cfg("doc"))
             assert len(adapter.pending.list("doc")) == 1
             adapter.close()
     finally:
+        standalone.acl_deluser(user)
+
+
+def _user_without(client: redis.Redis, prefix: str, command: str) -> tuple[str, str]:
+    """An ACL user with the documented permissions but ``command``; -> (user, URL)."""
+    user = f"no{command.lower()}{uuid.uuid4().hex[:6]}"
+    granted = [g for g in NEEDED_COMMANDS.split() if g != f"+{command.lower()}"]
+    client.execute_command(
+        "ACL", "SETUSER", user, "on", ">pw", f"~{prefix}*", "resetchannels", "-@all", *granted
+    )
+    port = client.connection_pool.connection_kwargs["port"]
+    return user, f"redis://{user}:pw@127.0.0.1:{port}/0"
+
+
+def _without_ttl(client: redis.Redis, prefix: str) -> list[bytes]:
+    return [key for key in _our_keys(client, prefix) if client.pttl(key) < 0]
+
+
+@pytest.mark.parametrize("command", sorted(SCRIPT_COMMANDS | {"EVALSHA", "SCAN"}))
+def test_doctor_names_each_command_the_user_may_not_run_and_leaves_no_key_without_ttl(
+    redis_standalone: RedisServer, standalone: redis.Redis, command: str
+) -> None:
+    from kortyx_langgraph.redis.doctor import diagnose
+
+    prefix = _prefix()
+    user, url = _user_without(standalone, prefix, command)
+    try:
+        access = {f.check: f for f in diagnose(url, prefix)}["access"]
+        assert access.level == "error", access
+        assert access.message.startswith(f"this ACL user may not run {command}: "), access
+        assert NEEDED_COMMANDS in access.message
+        assert _without_ttl(standalone, prefix) == []
+        if command in ("PEXPIRE", "DEL"):  # checked before anything is written
+            assert _our_keys(standalone, prefix) == []
+    finally:
+        standalone.acl_deluser(user)
+
+
+def test_doctor_passes_a_user_with_exactly_the_documented_commands(
+    redis_standalone: RedisServer, standalone: redis.Redis
+) -> None:
+    from kortyx_langgraph.redis.doctor import diagnose
+
+    prefix = _prefix()
+    user, url = _user_without(standalone, prefix, "none")
+    try:
+        findings = {f.check: f for f in diagnose(url, prefix)}
+        assert findings["access"].level == "ok", findings["access"]
+        assert _our_keys(standalone, prefix) == []
+    finally:
+        standalone.acl_deluser(user)
+
+
+@pytest.mark.parametrize("command", ["HGETALL", "HSET", "EXISTS"])
+def test_a_write_script_refused_a_command_part_way_leaves_every_key_with_a_ttl(
+    redis_standalone: RedisServer, standalone: redis.Redis, command: str
+) -> None:
+    """A script writes before the refused command; the thread's TTL still covers that."""
+    prefix = _prefix()
+    user, url = _user_without(standalone, prefix, command)
+    adapter = create_redis_framework_adapter(url=url, prefix=prefix, ttl_ms=60_000)
+    graph = approval_graph(adapter)
+    try:
+        with pytest.raises(StorageCapabilityError):
+            graph.invoke({"request": "x", "log": []}, _cfg("half"))
+            [pending] = adapter.pending.list("half")
+            claimed = adapter.pending.claim(pending.token)
+            graph.invoke(Command(resume=claimed.resume_map("ok")), claimed.config)
+            adapter.copy_thread("half", "half-copy")
+            adapter.prune(["half"])
+        assert _our_keys(standalone, prefix), "the script wrote nothing before the refusal"
+        assert _without_ttl(standalone, prefix) == []
+    finally:
+        adapter.close()
         standalone.acl_deluser(user)
 
 
@@ -668,7 +744,7 @@ def test_the_acl_permissions_the_readme_lists_are_enough(
     prefix = _prefix()
     standalone.execute_command(
         "ACL", "SETUSER", user, "on", ">pw", f"~{prefix}*", "resetchannels",
-        "-@all", "+@read", "+@write", "+@scripting", "+ping", "+info", "+time",
+        "-@all", *NEEDED_COMMANDS.split(),
     )  # fmt: skip
     try:
         url = f"redis://{user}:pw@127.0.0.1:{redis_standalone.port}/0"
@@ -685,18 +761,21 @@ def test_the_acl_permissions_the_readme_lists_are_enough(
         adapter.delete_thread("acl")
     finally:
         standalone.acl_deluser(user)
+    documented = (REPO / "docs" / "redis.md").read_text()
+    assert f"resetchannels -@all {NEEDED_COMMANDS}\n" in documented
+    assert {c.lower() for c in CLIENT_COMMANDS} <= set(NEEDED_COMMANDS.replace("+", "").split())
 
 
 @pytest.mark.parametrize(
     "cut",
-    ["+time", "+info", "+@write", "+@scripting", "keys"],
+    ["+time", "+info", "+hset", "+eval", "+evalsha", "keys"],
 )
 def test_a_user_without_a_documented_permission_gets_a_typed_error_that_lists_them(
     redis_standalone: RedisServer, standalone: redis.Redis, cut: str
 ) -> None:
     user, secret = f"app{uuid.uuid4().hex[:6]}", f"secret-{uuid.uuid4().hex[:8]}"
     prefix = _prefix()
-    granted = ["+@read", "+@write", "+@scripting", "+ping", "+info", "+time"]
+    granted = NEEDED_COMMANDS.split()
     keys = "~other:*" if cut == "keys" else f"~{prefix}*"
     standalone.execute_command(
         "ACL", "SETUSER", user, "on", f">{secret}", keys, "resetchannels", "-@all",
@@ -712,7 +791,7 @@ def test_a_user_without_a_documented_permission_gets_a_typed_error_that_lists_th
             return
         with pytest.raises(StorageCapabilityError) as caught:
             graph.invoke({"request": "x", "log": []}, _cfg("acl"))
-        assert "+@read +@write +@scripting +ping +info +time" in str(caught.value)
+        assert NEEDED_COMMANDS in str(caught.value)
         assert secret not in str(caught.value)
     finally:
         standalone.acl_deluser(user)

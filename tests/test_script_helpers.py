@@ -12,7 +12,7 @@ THREAD_SCRIPTS = [
     value
     for value in vars(scripts).values()
     if isinstance(value, scripts.Script)
-    and value.source.endswith(getattr(scripts, "_" + value.name.upper()))
+    and getattr(scripts, "_" + value.name.upper()) in value.source
 ]
 HELPERS = [name for name, _ in scripts._helpers(scripts._PRELUDE)]
 
@@ -50,3 +50,17 @@ def test_a_script_leaves_out_the_helpers_it_does_not_use() -> None:
     assert _definition(put, "apply_interrupts") == -1  # only put_writes records interrupts
     assert _definition(scripts.PUT_WRITES.source, "apply_interrupts") >= 0
     assert len(put) < len(scripts._PRELUDE) + len(scripts._PUT)
+
+
+def test_the_commands_read_from_the_scripts_are_those_they_run() -> None:
+    expected = {"HSET", "HGET", "HDEL", "HGETALL", "HMGET", "HEXISTS", "HSTRLEN", "HSETNX"}
+    expected |= {"HKEYS", "HINCRBY", "ZADD", "ZREM", "ZRANGE", "ZRANGEBYLEX", "ZREVRANGEBYLEX"}
+    expected |= {"EXISTS", "DEL", "PEXPIRE", "PTTL", "TIME"}
+    assert expected == scripts.SCRIPT_COMMANDS
+    assert {"PEXPIRETIME"} == scripts.OPTIONAL_SCRIPT_COMMANDS
+
+
+def test_doctor_tries_every_command_the_scripts_run() -> None:
+    from kortyx_langgraph.redis import doctor
+
+    assert scripts.SCRIPT_COMMANDS <= doctor._PROBED

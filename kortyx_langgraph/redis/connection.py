@@ -112,9 +112,18 @@ _CORRUPT = "CORRUPT "
 """How a script's error reply says a stored record could not be read."""
 
 
-NEEDED_COMMANDS = "+@read +@write +@scripting +ping +info +time"
+CLIENT_COMMANDS = frozenset({"EVAL", "EVALSHA", "SCAN", "PING", "INFO"})
+"""The commands the adapter sends itself: its scripts (``EVALSHA``, ``EVAL`` after
+``NOSCRIPT``), ``SCAN`` for the operations across threads, and ``INFO``/``PING`` when it
+starts (whether the server is a Cluster)."""
+
+NEEDED_COMMANDS = " ".join(
+    f"+{name.lower()}" for name in sorted(CLIENT_COMMANDS | scripts.SCRIPT_COMMANDS)
+)
 """The commands an ACL user of the adapter needs (``~<prefix>*`` for the keys; on a Cluster
-redis-py's client also needs ``+cluster|slots +command``)."""
+redis-py's client also needs ``+cluster|slots +command``): what the client sends and every
+command its scripts run, each by name (categories such as ``+@write`` also grant keyless
+commands such as ``FLUSHALL``, which key patterns do not bound)."""
 
 _REFUSED_BY_ACL = ("noperm", "no permissions", "the user executing the script can't")
 """How Redis words an ACL refusal, of a command or a key, sent alone or inside a script."""
@@ -164,8 +173,8 @@ def translate(exc: BaseException, where: str) -> KortyxError | None:
             return StorageCapabilityError(
                 f"Redis at {where} refused this user a command or a key the adapter needs "
                 f"({text}). An ACL user needs the keys of the adapter's prefix and "
-                f"{NEEDED_COMMANDS}: its operations are Lua scripts, and Redis does not say "
-                "which command a script was refused"
+                f"{NEEDED_COMMANDS}: its operations are Lua scripts, and Redis does not always "
+                "say which command a script was refused (kortyx-langgraph doctor does)"
             )
         if any(marker in text.lower() for marker in ("unknown command", "scripting", "disabled")):
             return StorageCapabilityError(

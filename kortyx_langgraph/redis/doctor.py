@@ -1,9 +1,13 @@
 """``kortyx-langgraph doctor``: check that a Redis server suits the adapter, and say why not.
 
 Every check uses commands managed services allow (``PING``, ``INFO``, ``EVAL``); none needs
-``CONFIG``. One script runs what the adapter's scripts run on two keys of its prefix (which
-it deletes, and which would expire within 10 s): the user's permissions, the key pattern,
-and whether the server takes writes. The eviction policy matters most: with
+``CONFIG``. The access check tries every command the adapter sends or its scripts run
+(:data:`~kortyx_langgraph.redis.connection.NEEDED_COMMANDS`, read from the scripts' sources)
+on two keys of its prefix, and names each one the ACL user may not run. It first checks,
+writing nothing, that the user may run ``PEXPIRE`` and ``DEL``; then each write is followed
+at once by a 10 s ``PEXPIRE`` of its key, and the keys are deleted at the end, so nothing
+it writes outlives it. It also finds a key pattern that leaves out the prefix, and a server
+that refuses writes (a replica, or memory full). The eviction policy matters most: with
 ``allkeys-*`` or ``volatile-*`` policies Redis may evict a paused run (every key the
 adapter writes has a TTL, so ``volatile-*`` policies pick them first); ``noeviction`` plus
 the adapter's TTLs is the safe setting.
@@ -11,15 +15,17 @@ the adapter's TTLs is the safe setting.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis
 import redis.cluster
+import redis.exceptions
 
 from kortyx_langgraph.errors import KortyxError, StorageCapabilityError
-from kortyx_langgraph.redis.connection import translated_errors
+from kortyx_langgraph.redis.connection import NEEDED_COMMANDS, translated_errors
 from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
 from kortyx_langgraph.settings import check_redis_url, redact_url, redis_py_url
 
@@ -44,19 +50,95 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
 
 
-_PROBE = """
-local t = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'at', t[1])
-redis.call('HINCRBY', KEYS[1], 'n', 1)
-redis.call('HGET', KEYS[1], 'at')
-redis.call('HDEL', KEYS[1], 'n')
-redis.call('ZADD', KEYS[2], 0, 'm')
-redis.call('ZREM', KEYS[2], 'm')
-redis.call('PEXPIRE', KEYS[1], 10000)
-redis.call('DEL', KEYS[1], KEYS[2])
-return 1
+_TRIES: dict[str, str] = {
+    "TIME": "",
+    "HSET": "KEYS[1], 'n', '1'",
+    "HSETNX": "KEYS[1], 'm', '1'",
+    "HINCRBY": "KEYS[1], 'n', 1",
+    "HGET": "KEYS[1], 'n'",
+    "HMGET": "KEYS[1], 'n', 'm'",
+    "HEXISTS": "KEYS[1], 'n'",
+    "HSTRLEN": "KEYS[1], 'n'",
+    "HKEYS": "KEYS[1]",
+    "HGETALL": "KEYS[1]",
+    "HDEL": "KEYS[1], 'm'",
+    "ZADD": "KEYS[2], 0, 'm'",
+    "ZRANGE": "KEYS[2], 0, -1",
+    "ZRANGEBYLEX": "KEYS[2], '-', '+', 'LIMIT', 0, 1",
+    "ZREVRANGEBYLEX": "KEYS[2], '+', '-', 'LIMIT', 0, 1",
+    "ZREM": "KEYS[2], 'm'",
+    "EXISTS": "KEYS[1], KEYS[2]",
+    "PTTL": "KEYS[1]",
+}
+"""Each command the scripts run, with arguments on the probe's two keys (``KEYS[1]`` a hash,
+``KEYS[2]`` a sorted set). ``PEXPIRE`` and ``DEL`` are checked first, on their own."""
+
+_GATE = ("PEXPIRE", "DEL")
+"""What the probe needs to leave nothing behind: checked before it writes anything."""
+
+_CHECK = r"""
+-- -> {refused commands...}; an error other than a refused command (a replica, out of
+-- memory) is the script's reply
+local refused = {}
+local function check(command, reply)
+  if type(reply) ~= 'table' or not reply.err then return end
+  -- how Redis 6.2 and 7 and Valkey word a refused command
+  local e = string.lower(reply.err)
+  for _, marker in ipairs({'noperm', 'no permissions', "can't run"}) do
+    if string.find(e, marker, 1, true) then
+      refused[#refused + 1] = command
+      return
+    end
+  end
+  error(reply.err, 0)
+end
 """
-"""What the adapter's scripts do, on two keys of its prefix that live at most 10 s."""
+
+_GATE_PROBE = (
+    _CHECK
+    + """
+-- the keys do not exist yet: Redis checks the permission all the same. A script of its
+-- own: once a script ran a write command, Redis no longer refuses its writes for memory
+check('PEXPIRE', redis.pcall('PEXPIRE', KEYS[1], 10000))
+check('DEL', redis.pcall('DEL', KEYS[1], KEYS[2]))
+return refused
+"""
+)
+"""Whether the user may run :data:`_GATE`, on two keys of the prefix it leaves missing."""
+
+
+_WRITES = frozenset({"HSET", "HSETNX", "HINCRBY", "ZADD"})
+"""The commands of :data:`_TRIES` that may create their key: its TTL is set right after."""
+
+
+def _lua_try(command: str, args: str) -> str:
+    """One probe line: run ``command`` with ``redis.pcall``; after a write, its key's TTL."""
+    call = f"redis.pcall('{command}'{', ' + args if args else ''})"
+    line = f"check('{command}', {call})\n"
+    if command in _WRITES:
+        key = args.split(",", maxsplit=1)[0]
+        line += f"redis.call('PEXPIRE', {key}, 10000)\n"
+    return line
+
+
+_PROBE = (
+    _CHECK
+    + "".join(_lua_try(command, args) for command, args in _TRIES.items())
+    + """redis.call('DEL', KEYS[1], KEYS[2])
+return refused
+"""
+)
+"""What the adapter's scripts run, each command on its own (its first write ``HSET``, which
+Redis refuses when out of memory), on two keys of the prefix that live at most 10 s and
+are deleted at the end: the refused commands are collected."""
+
+_PROBED = frozenset(_TRIES) | frozenset(_GATE)
+"""The commands :data:`_PROBE` tries; :data:`~kortyx_langgraph.redis.scripts.SCRIPT_COMMANDS`
+must be among them (the tests say so)."""
+
+_NO_SCRIPT_SHA = "0" * 40
+"""No script has this SHA1: ``EVALSHA`` of it answers ``NOSCRIPT`` when the user may run
+``EVALSHA`` at all, and an ACL refusal otherwise."""
 
 MEMORY_WARNING = 0.9
 """The share of ``maxmemory`` in use above which the doctor warns."""
@@ -119,26 +201,71 @@ def _info(client: redis.Redis, where: str, findings: list[Finding]) -> dict[str,
 def _access_finding(
     client: redis.Redis, url: str, where: str, prefix: str, info: dict[str, Any]
 ) -> Finding:
-    """Run what the adapter's scripts run on keys of ``prefix``: the user's permissions, the
+    """Try every command the adapter runs on keys of ``prefix``: the user's permissions, the
     key pattern, and whether the server takes writes (a replica, or memory full). On a
     Cluster through a Cluster client, so that the keys' node runs it; else on ``client``."""
     tag = "{" + uuid.uuid4().hex + "}"
     keys = [f"{prefix}{tag}:doctor", f"{prefix}{tag}:doctor-index"]
-    cluster = bool(info.get("cluster_enabled"))
     probe: Any = client
     try:
         with translated_errors(where):
-            if cluster:
+            if info.get("cluster_enabled"):
                 probe = redis.cluster.RedisCluster.from_url(
                     redis_py_url(url), socket_connect_timeout=5
                 )
-            probe.eval(_PROBE, 2, *keys)
+            refused = _names(probe.eval(_GATE_PROBE, 2, *keys))
+            stopped = bool(refused)
+            if not stopped:
+                refused = _names(probe.eval(_PROBE, 2, *keys))
+            refused += _refused_by_client(probe, keys, where)
     except KortyxError as exc:
         return Finding("error", "access", str(exc))
     finally:
         if probe is not client:
             probe.close()
-    return Finding("ok", "access", f"scripts can read and write keys of the prefix {prefix!r}")
+    if refused:
+        return Finding("error", "access", _refused_message(refused, stopped))
+    return Finding(
+        "ok", "access", f"the user may run every command the adapter runs on keys of {prefix!r}"
+    )
+
+
+def _refused_by_client(probe: Any, keys: list[str], where: str) -> list[str]:
+    """The commands the client sends itself (``EVALSHA``, ``SCAN``) that the user may not
+    run; ``EVALSHA`` of a script no server holds runs nothing."""
+    refused = []
+    for command, args in (
+        ("EVALSHA", (_NO_SCRIPT_SHA, 2, *keys)),
+        ("SCAN", (0, "MATCH", keys[0], "COUNT", 1)),
+    ):
+        try:
+            with translated_errors(where):
+                _sent(probe, command, *args)
+        except StorageCapabilityError:
+            refused.append(command)
+    return refused
+
+
+def _names(reply: Any) -> list[str]:
+    """A probe's reply (the commands it was refused), as text."""
+    return [bytes(name).decode() for name in reply]
+
+
+def _sent(probe: Any, *command: Any) -> None:
+    """Send ``command``; ``NOSCRIPT`` counts as done (the user may run ``EVALSHA``)."""
+    with contextlib.suppress(redis.exceptions.NoScriptError):
+        probe.execute_command(*command)
+
+
+def _refused_message(refused: list[str], stopped: bool) -> str:
+    """The access finding's text for a user refused ``refused``."""
+    text = (
+        f"this ACL user may not run {', '.join(refused)}: an ACL user of the adapter needs "
+        f"{NEEDED_COMMANDS} (and the keys of its prefix)"
+    )
+    if stopped:
+        text += "; nothing was written (the probe needs PEXPIRE and DEL to clean up)"
+    return text
 
 
 def _memory_finding(info: dict[str, Any]) -> Finding:

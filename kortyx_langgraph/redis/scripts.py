@@ -1170,9 +1170,43 @@ def _with_helpers(prelude: str, body: str) -> str:
     return "".join(source for name, source in blocks if name in needed) + body
 
 
+_REFRESH = re.compile(r"\brefresh\(tonumber\(ARGV\[(\d+)\]\)\)")
+
+
+def _refreshing_on_error(body: str) -> str:
+    """``body`` made to refresh the thread's TTL when it raises, then raise the same error.
+
+    A write script refreshes the thread's keys at its end; a command refused part way (an
+    ACL denial, out of memory, a corrupt record) would otherwise leave what it wrote before
+    without a TTL. ``xpcall`` (not ``pcall``, which Redis 7 makes turn a command's error
+    into a string) hands the error over as raised, so the reply stays the one the client
+    translates (``NOPERM``, ``OOM``, ``CORRUPT``); the refresh runs under ``pcall`` so that a
+    refused ``PEXPIRE`` cannot hide it. A body that never refreshes is returned as it is.
+    """
+    found = set(_REFRESH.findall(_COMMENT.sub("", body)))
+    if not found:
+        return body
+    if len(found) > 1:
+        raise ValueError(f"a script refreshes with different TTL arguments: {sorted(found)}")
+    (ttl,) = found
+    return (
+        "local function script_body()\n"
+        + body
+        + "end\n"
+        + "local ok, reply = xpcall(script_body, function(e) return e end)\n"
+        + "if ok then return reply end\n"
+        + f"pcall(refresh, tonumber(ARGV[{ttl}]))\n"
+        + "error(reply, 0)\n"
+    )
+
+
 def _thread_script(
     name: str, body: str, *, writes: bool = False, grouped: bool = False, saves: bool = False
 ) -> Script:
+    """A script on the five keys of a thread: ``body`` after the prelude helpers it uses; a
+    writing one keeps its TTL refresh when a command in it fails (``_refreshing_on_error``)."""
+    if writes:
+        body = _refreshing_on_error(body)
     return Script(name, _with_helpers(_PRELUDE, body), writes, grouped, saves)
 
 
@@ -1193,3 +1227,25 @@ PENDING_CLAIM_NEXT = _thread_script("pending_claim_next", _PENDING_CLAIM_NEXT, w
 PENDING_GET = Script("pending_get", _PENDING_GET)
 PENDING_CLAIM = Script("pending_claim", _PENDING_CLAIM, writes=True)
 PENDING_RELEASE = Script("pending_release", _PENDING_RELEASE, writes=True)
+
+_CALLED = re.compile(r"\bredis\.p?call\(\s*'([A-Za-z|]+)'")
+_TRIED = re.compile(r"\bpcall\(\s*redis\.call\s*,\s*'([A-Za-z|]+)'")
+
+
+def _named(pattern: re.Pattern[str]) -> frozenset[str]:
+    """The commands ``pattern`` finds in the source of every script above (no comments)."""
+    return frozenset(
+        name.upper()
+        for script in list(globals().values())
+        if isinstance(script, Script)
+        for name in pattern.findall(_COMMENT.sub("", script.source))
+    )
+
+
+SCRIPT_COMMANDS: frozenset[str] = _named(_CALLED)
+"""Every command the scripts run (``redis.call``/``redis.pcall``), read from their sources:
+an ACL user of the adapter needs each of them."""
+
+OPTIONAL_SCRIPT_COMMANDS: frozenset[str] = _named(_TRIED) - SCRIPT_COMMANDS
+"""Commands the scripts only try (``pcall(redis.call, ...)``) and do without: ``PEXPIRETIME``,
+which Redis 6.2 lacks (the scripts then read ``PTTL`` between two ``TIME``s)."""
