@@ -45,6 +45,12 @@ class ServerThreadTTL:
         return self.ttl_ms + self.sweep_interval_ms
 
 
+NUMERIC_TTL_SWEEP_MINUTES = 5.1
+"""The sweep interval a server gives a thread TTL set as a number of minutes
+(``LANGGRAPH_THREAD_TTL=60``), as langgraph-api 0.16 reads it: a record can outlive its TTL
+by that much."""
+
+
 def _minutes_to_ms(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ConfigurationError(f"{where} must be a positive number of minutes, got {value!r}")
@@ -93,7 +99,10 @@ def server_thread_ttl_from_env(env: Mapping[str, str]) -> ServerThreadTTL:
                 variable="LANGGRAPH_THREAD_TTL",
             ) from None
         found = ServerThreadTTL(
-            _minutes_to_ms(minutes, "LANGGRAPH_THREAD_TTL"), "delete", 0, "LANGGRAPH_THREAD_TTL"
+            _minutes_to_ms(minutes, "LANGGRAPH_THREAD_TTL"),
+            "delete",
+            _minutes_to_ms(NUMERIC_TTL_SWEEP_MINUTES, "LANGGRAPH_THREAD_TTL"),
+            "LANGGRAPH_THREAD_TTL",
         )
     else:
         checkpointer = env.get("LANGGRAPH_CHECKPOINTER", "").strip()

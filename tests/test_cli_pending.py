@@ -142,6 +142,8 @@ def test_one_thread_as_text(setup: tuple[FrameworkAdapter, Pending]) -> None:
     assert answered.status == 0 and answered.json()["interrupts"] == []
     if adapter.kind == "redis":  # a thread with nothing pending, and one that is not there
         assert empty.status == 1 and "no such thread" in empty.out
+        assert f"under the key prefix {adapter.prefix!r}" in empty.out  # type: ignore[attr-defined]
+        assert "needs --prefix" in empty.out
         assert answered.json()["thread_found"] is True
         assert pending("--thread", "no-such-thread", "--json").json()["thread_found"] is False
     else:  # in memory another process's store is not this one's: nothing is said

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import decimal
+import enum
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+import pydantic
 
 from kortyx_langgraph.cli.render import (
     SUMMARY_CHARS,
@@ -92,6 +97,35 @@ def test_values_json_cannot_hold_never_fail() -> None:
         assert json.loads(dump_json(record))["value_summary"] == record["value_summary"]
     assert "Opaque()" in summarize({"obj": Opaque()})[0]
     assert "BrokenRepr" in summarize(BrokenRepr())[0]
+
+
+def test_values_json_cannot_hold_are_summarized_as_the_server_shows_them() -> None:
+    class Colour(enum.Enum):
+        RED = "red"
+
+    class Model(pydantic.BaseModel):
+        when: datetime
+        n: int
+
+    value = {
+        "when": NOW,
+        "id": uuid.UUID(int=7),
+        "price": decimal.Decimal("1.50"),
+        "tags": {1},
+        "colour": Colour.RED,
+        "model": Model(when=NOW, n=1),
+        "point": Point(3),
+    }
+    assert json.loads(summarize(value)[0]) == {
+        "when": "2026-12-03T08:30:00+00:00",
+        "id": "00000000-0000-0000-0000-000000000007",
+        "price": "1.50",
+        "tags": [1],
+        "colour": "red",
+        "model": {"when": "2026-12-03T08:30:00Z", "n": 1},
+        "point": {"x": 3},
+    }
+    assert strict_json(value) is None  # the "value" field stays strict JSON
 
 
 def test_control_characters_are_escaped_in_text() -> None:

@@ -266,3 +266,20 @@ def test_an_env_that_is_not_a_mapping_is_refused_by_name(env: Any) -> None:
         create_framework_adapter_from_env(env)
     assert caught.value.variable == "env"
     assert type(env).__name__ in str(caught.value)
+
+
+def test_a_command_whose_reader_went_away_stops_quietly() -> None:
+    """``kortyx-langgraph ... | head -1``: the reader closes the pipe before the command
+    writes, which is a quiet stop (exit status 1), not a traceback."""
+    env = {k: v for k, v in os.environ.items() if "REDIS_URL" not in k and "TTL_MS" not in k}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "kortyx_langgraph", "settings"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # before the child has written anything: it takes longer to start
+    errors = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 1
+    assert "BrokenPipeError" not in errors and "Traceback" not in errors, errors

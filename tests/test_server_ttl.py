@@ -49,6 +49,9 @@ def test_env_thread_ttl_wins_over_the_checkpointer_setting() -> None:
     }
     server = server_thread_ttl_from_env(env)
     assert (server.ttl_ms, server.source) == (5 * MINUTE, "LANGGRAPH_THREAD_TTL")
+    # minutes alone: the server sweeps every 5.1 minutes, so a record lives up to 10.1
+    assert server.keeps_records_ms == 5 * MINUTE + 306_000
+    assert check_server_ttl({"LANGGRAPH_THREAD_TTL": "1", "KORTYX_TTL_MS": "120000"})
     json_env = {"LANGGRAPH_THREAD_TTL": '{"strategy": "keep_latest", "default_ttl": 1}'}
     assert server_thread_ttl_from_env(json_env).strategy == "keep_latest"
     checkpointer_env = {"LANGGRAPH_CHECKPOINTER": json.dumps({"ttl": {"default_ttl": 60}})}

@@ -8,6 +8,7 @@ error. No output ever shows a password: URLs are printed redacted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -64,8 +65,15 @@ def main(
     args = build_parser().parse_args(argv)
     try:
         status: int = args.handler(args, stdout, stderr)
+        stdout.flush()
     except KortyxError as exc:
         print(f"error: {exc}", file=stderr)
+        return EXIT_FAILURE
+    except BrokenPipeError:
+        # the reader went away (`... | head -1`): stop quietly, and keep Python from
+        # failing again when it flushes standard output at exit
+        if stdout is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE
     return status
 

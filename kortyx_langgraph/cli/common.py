@@ -35,6 +35,15 @@ IN_MEMORY_NOTE = (
 """Why a command on the in-memory backend cannot see another process's interrupts."""
 
 
+def not_found(adapter: FrameworkAdapter) -> str:
+    """Why a thread may not be found: gone, or kept under another key prefix."""
+    prefix = getattr(adapter, "prefix", None)
+    where = "" if prefix is None else f" under the key prefix {prefix!r}"
+    return (
+        f"never written{where}, deleted or expired; an app that uses another prefix needs --prefix"
+    )
+
+
 def positive_number(text: str) -> int:
     """An option's value as a whole number of at least 1 (argparse's ``type``)."""
     try:

@@ -11,6 +11,7 @@ from kortyx_langgraph.cli.common import (
     EXIT_OK,
     IN_MEMORY_NOTE,
     add_prefix_option,
+    not_found,
     open_adapter,
     positive_number,
     wrap,
@@ -53,7 +54,7 @@ def run_inspect(thread_id: str, limit: int, prefix: str, out: TextIO) -> int:
         config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
         checkpoints = list(adapter.list(config, limit=limit))  # type: ignore[arg-type]
         if not checkpoints:
-            print(f"thread {shown}: not found (never written, deleted or expired)", file=out)
+            print(f"thread {shown}: not found ({not_found(adapter)})", file=out)
             return EXIT_FAILURE
         print(f"thread {shown} on {settings.redis_url_redacted}", file=out)
         for item in checkpoints:

@@ -23,6 +23,7 @@ from kortyx_langgraph.cli.common import (
     EXIT_OK,
     IN_MEMORY_NOTE,
     add_prefix_option,
+    not_found,
     open_adapter,
     positive_number,
     where,
@@ -129,7 +130,7 @@ def show_pending(
     on_redis = settings.backend == "redis"
     missing = on_redis and thread_id is not None and not found and not _exists(adapter, thread_id)
     if missing and note is None:
-        note = "no such thread: never written, deleted or expired"
+        note = f"no such thread: {not_found(adapter)}"
     if not complete:
         note = (
             f"stopped after {limit} threads: more exist, and which ones were read is "

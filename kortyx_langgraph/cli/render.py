@@ -7,10 +7,14 @@ how long the whole was. Text meant for a terminal has its non-printable characte
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import reprlib
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from enum import Enum
 from typing import Any
+from uuid import UUID
 
 from kortyx_langgraph.pending import PendingInterrupt
 
@@ -40,7 +44,25 @@ def _bounded_repr(value: Any) -> str:
         return f"<{type(value).__name__} object>"
 
 
-def _fallback(value: Any) -> str:
+def _fallback(value: Any) -> Any:
+    """What JSON shows for a value it cannot hold: times in ISO 8601, ids and decimals as
+    text, sets as lists, an enum by its value, a pydantic model or a dataclass by its
+    fields (as LangGraph's server shows them); anything else as its bounded ``repr``."""
+    try:
+        if isinstance(value, (datetime, date, time)):
+            return value.isoformat()
+        if isinstance(value, (UUID, Decimal)):
+            return str(value)
+        if isinstance(value, (set, frozenset)):
+            return list(value)
+        if isinstance(value, Enum):
+            return value.value
+        if callable(getattr(value, "model_dump", None)):
+            return value.model_dump(mode="json")
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return dataclasses.asdict(value)
+    except Exception:  # a broken model or field must not break a listing
+        pass
     return _bounded_repr(value)
 
 
