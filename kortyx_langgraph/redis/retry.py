@@ -85,7 +85,7 @@ def is_read_only(exc: BaseException) -> bool:
     if not isinstance(exc, redis.exceptions.ResponseError):
         return False
     text = str(exc)
-    return text.startswith("READONLY") or "read only replica" in text or "-READONLY" in text
+    return text.startswith("READONLY") or "read only replica" in text
 
 
 def classify(exc: BaseException) -> Failure | None:

@@ -121,10 +121,14 @@ local function thread_pending(thread_id)
   return out
 end
 
--- Whether the checkpoint of a record (its header ``h``) is stored: a record whose put has
--- not landed (writes may come first) or failed is not pending yet, as LangGraph sees it.
-local function checkpoint_stored(h)
-  return redis.call('HEXISTS', KEYS[2], ':' .. enc(h[3])) == 1
+-- The thread's records whose checkpoint is stored: a record whose put has not landed
+-- (writes may come first) or failed is not pending yet, as LangGraph sees it.
+local function listed_pending(thread_id)
+  local out = {}
+  for _, p in ipairs(thread_pending(thread_id)) do
+    if redis.call('HEXISTS', KEYS[2], ':' .. enc(p[2][3])) == 1 then out[#out + 1] = p end
+  end
+  return out
 end
 
 local function drop_pending(f)
@@ -1022,10 +1026,8 @@ return 1
 # ARGV: thread id -> {expiry of the thread (unix ms, -1 none), {token, record, claim}..., now}
 _PENDING_LIST = r"""
 local out = {}
-for _, p in ipairs(thread_pending(ARGV[1])) do
-  if checkpoint_stored(p[2]) then
-    out[#out + 1] = {p[1], p[3], redis.call('HGET', KEYS[5], p[1] .. ':c')}
-  end
+for _, p in ipairs(listed_pending(ARGV[1])) do
+  out[#out + 1] = {p[1], p[3], redis.call('HGET', KEYS[5], p[1] .. ':c')}
 end
 return {thread_deadline(string.sub(KEYS[2], 1, -4)), out, now_ms()}
 """
@@ -1035,13 +1037,11 @@ return {thread_deadline(string.sub(KEYS[2], 1, -4)), out, now_ms()}
 _PENDING_CLAIM_NEXT = r"""
 local now = now_ms()
 local best, best_key, own, own_key = nil, nil, nil, nil
-for _, p in ipairs(thread_pending(ARGV[1])) do
+for _, p in ipairs(listed_pending(ARGV[1])) do
   local raw = redis.call('HGET', KEYS[5], p[1] .. ':c')
   local c = raw and cmsgpack.unpack(raw)
   local key = string.format('%020d%020d', p[2][6], p[2][7])
-  if not checkpoint_stored(p[2]) then
-    -- not pending yet (its checkpoint's put has not landed, or failed)
-  elseif c and c[1] == ARGV[2] then
+  if c and c[1] == ARGV[2] then
     if not own_key or key < own_key then own, own_key = {p, c}, key end
   elseif not c or now >= c[3] then
     if not best_key or key < best_key then best, best_key = {p, c}, key end
