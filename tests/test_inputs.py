@@ -16,6 +16,7 @@ from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.memory import InMemorySaver
 
 from kortyx_langgraph import FrameworkAdapter, InvalidConfigError
+from tests.graphs import approval_graph
 
 THREAD = "inputs-thread"
 OTHER = "inputs-other"
@@ -106,7 +107,9 @@ def test_list_of_an_empty_config_lists_every_thread(adapter: FrameworkAdapter) -
 
 
 @pytest.mark.parametrize(
-    "thread_id", ["", 7, uuid.UUID(int=42)], ids=["empty string", "int", "uuid"]
+    "thread_id",
+    ["", 7, uuid.UUID(int=42), 1.5, True, (1, 2), b"ab"],
+    ids=["empty string", "int", "uuid", "float", "bool", "tuple", "bytes"],
 )
 def test_thread_ids_in_memory_saver_accepts(adapter: FrameworkAdapter, thread_id: Any) -> None:
     ids = _ids(2)
@@ -118,6 +121,31 @@ def test_thread_ids_in_memory_saver_accepts(adapter: FrameworkAdapter, thread_id
         assert _listed(saver, {"configurable": {"thread_id": thread_id}}) == ids[::-1]
     adapter.delete_thread(thread_id)
     assert adapter.get_tuple({"configurable": {"thread_id": thread_id}}) is None
+
+
+@pytest.mark.parametrize("kind", ["float", "tuple"])
+def test_a_thread_id_of_another_type_names_the_thread_a_graph_ran_under(
+    adapter: FrameworkAdapter, kind: str
+) -> None:
+    n = uuid.uuid4().int % 10**9
+    thread_id: Any = n + 0.5 if kind == "float" else (n, "x")
+    graph = approval_graph(adapter)
+    config: Any = {"configurable": {"thread_id": thread_id}}
+    graph.invoke({"request": "r"}, config)
+    asked = graph.get_state(config).interrupts
+    listed = adapter.pending.list(thread_id)
+    assert [(p.interrupt_id, p.value) for p in listed] == [(i.id, i.value) for i in asked]
+    assert listed[0].thread_id == str(thread_id)
+    adapter.delete_thread(thread_id)
+    assert adapter.pending.list(thread_id) == []
+    assert graph.get_state(config).values == {}
+
+
+def test_a_thread_id_of_none_is_a_typed_error(adapter: FrameworkAdapter) -> None:
+    with pytest.raises(InvalidConfigError, match="thread_id"):
+        adapter.delete_thread(None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidConfigError, match="thread_id"):
+        adapter.pending.list(None)  # type: ignore[arg-type]
 
 
 LONE_SURROGATE = "a\ud800b"

@@ -8,7 +8,6 @@ missing key instead of a bare ``KeyError`` deep inside a backend.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from typing import Any, NamedTuple
 
 from langchain_core.runnables import RunnableConfig
@@ -54,18 +53,16 @@ def _checked_text(value: str, what: str, operation: str) -> str:
 def read_thread_id(value: object, operation: str) -> str:
     """Validate a thread id given directly (``delete_thread("t-1")`` and friends).
 
-    Accepts what ``InMemorySaver`` accepts: any string (the empty one too), and ints and UUIDs,
-    which are stored as their string form.
+    Accepts what ``InMemorySaver`` accepts, and stores it as LangGraph's graphs name it: a
+    string as it is (the empty one too), any other value as ``str(value)``, which is the
+    thread id a graph run with ``{"thread_id": value}`` hands the saver (``7`` and ``"7"``,
+    ``1.5`` and ``"1.5"`` are one thread). ``None`` names no thread.
     """
     if isinstance(value, str):
         return _checked_text(value, "thread_id", operation)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise InvalidConfigError(
-        f"{operation} needs a string thread_id, got {type(value).__name__} {value!r}"
-    )
+    if value is None:
+        raise InvalidConfigError(f"{operation} needs a thread_id, got None")
+    return _checked_text(str(value), "thread_id", operation)
 
 
 def read_address(config: RunnableConfig | None, operation: str) -> CheckpointAddress:
