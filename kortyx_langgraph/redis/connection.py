@@ -129,6 +129,11 @@ _REFUSED_BY_ACL = ("noperm", "no permissions", "the user executing the script ca
 """How Redis words an ACL refusal, of a command or a key, sent alone or inside a script."""
 
 
+def refused_by_acl(text: str) -> bool:
+    """Whether an error reply's ``text`` is an ACL refusal, of a command or a key."""
+    return any(marker in text.lower() for marker in _REFUSED_BY_ACL)
+
+
 def translate(exc: BaseException, where: str) -> KortyxError | None:
     """The typed error for a redis-py exception from Redis at ``where`` (``None``: not a
     Redis failure)."""
@@ -169,7 +174,7 @@ def translate(exc: BaseException, where: str) -> KortyxError | None:
             # 7.0+ its position after it.
             detail = text.split(_CORRUPT, 1)[1].split(" script: ", 1)[0]
             return DeserializationError(f"Redis at {where}: {detail}")
-        if any(marker in text.lower() for marker in _REFUSED_BY_ACL):
+        if refused_by_acl(text):
             return StorageCapabilityError(
                 f"Redis at {where} refused this user a command or a key the adapter needs "
                 f"({text}). An ACL user needs the keys of the adapter's prefix and "

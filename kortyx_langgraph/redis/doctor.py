@@ -25,7 +25,7 @@ import redis.cluster
 import redis.exceptions
 
 from kortyx_langgraph.errors import KortyxError, StorageCapabilityError
-from kortyx_langgraph.redis.connection import NEEDED_COMMANDS, translated_errors
+from kortyx_langgraph.redis.connection import NEEDED_COMMANDS, refused_by_acl, translated_errors
 from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
 from kortyx_langgraph.settings import check_redis_url, redact_url, redis_py_url
 
@@ -140,6 +140,9 @@ _NO_SCRIPT_SHA = "0" * 40
 """No script has this SHA1: ``EVALSHA`` of it answers ``NOSCRIPT`` when the user may run
 ``EVALSHA`` at all, and an ACL refusal otherwise."""
 
+_LUA_CHECK = "return cmsgpack.unpack(cmsgpack.pack({7}))[1]"
+"""A script that answers 7 where Lua and its cmsgpack library work."""
+
 MEMORY_WARNING = 0.9
 """The share of ``maxmemory`` in use above which the doctor warns."""
 
@@ -153,15 +156,16 @@ def diagnose(url: str, prefix: str = DEFAULT_PREFIX) -> list[Finding]:
     findings: list[Finding] = []
     try:
         with translated_errors(where):
-            client.ping()
+            refused = _refused(client.ping)
         findings.append(Finding("ok", "connection", f"reached {where}"))
+        if refused:
+            findings.append(Finding("error", "access", _refused_message(["PING"], False)))
+            return findings
         info = _info(client, where, findings)
-        with translated_errors(where):
-            answer = client.eval("return cmsgpack.unpack(cmsgpack.pack({7}))[1]", 0)
-        findings.append(
-            Finding("ok" if answer == 7 else "error", "lua", "Lua scripting with cmsgpack works")
-        )
-        findings.append(_access_finding(client, url, where, prefix, info))
+        lua = _lua_finding(client, where)
+        findings.append(lua)
+        if lua.check == "lua":
+            findings.append(_access_finding(client, url, where, prefix, info))
         if info:
             findings.append(_memory_finding(info))
             findings.append(_eviction_finding(str(info.get("maxmemory_policy", "unknown"))))
@@ -171,6 +175,32 @@ def diagnose(url: str, prefix: str = DEFAULT_PREFIX) -> list[Finding]:
     finally:
         client.close()
     return findings
+
+
+def _refused(call: Any) -> bool:
+    """Run ``call()``; True when the ACL refused this user its command."""
+    try:
+        call()
+    except redis.exceptions.ResponseError as exc:
+        if not refused_by_acl(str(exc)):
+            raise
+        return True
+    return False
+
+
+def _lua_finding(client: redis.Redis, where: str) -> Finding:
+    """Whether Lua scripting with cmsgpack works; an access error naming ``EVAL`` when this
+    user may not run it, as every operation of the adapter is a script."""
+    answer: list[Any] = []
+    try:
+        with translated_errors(where):
+            refused = _refused(lambda: answer.append(client.eval(_LUA_CHECK, 0)))
+    except StorageCapabilityError as exc:  # scripting disabled or missing
+        return Finding("error", "lua", str(exc))
+    if refused:
+        return Finding("error", "access", _refused_message(["EVAL"], False))
+    level: Level = "ok" if answer == [7] else "error"
+    return Finding(level, "lua", "Lua scripting with cmsgpack works")
 
 
 def _info(client: redis.Redis, where: str, findings: list[Finding]) -> dict[str, Any]:
