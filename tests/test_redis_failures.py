@@ -522,21 +522,30 @@ _LARGE = b"v" * (64 << 20)
 """More than a stopped server's socket buffers take: a write of it waits to drain."""
 
 
-async def _one_connection(server: RedisServer, timeout: float) -> tuple[Any, str, Any]:
+async def _one_connection(server: RedisServer, timeout: float) -> tuple[Any, str, Any, int]:
     """An asyncio client of one pooled connection, connected, and a key it set to
-    ``before``: the client, the key, the connection."""
+    ``before``: the client, the key, the connection and its id on the server."""
     client = redis.asyncio.Redis.from_url(server.url, socket_timeout=timeout, max_connections=1)
     key = f"kortyx-write-{uuid.uuid4().hex[:8]}"
     assert await direct.acall(client, ("SET", key, "before"), fast=True) in (True, b"OK")
     [conn] = client.connection_pool._available_connections
-    return client, key, conn
+    return client, key, conn, int(await direct.acall(client, ("CLIENT", "ID"), fast=True))
+
+
+async def _server_dropped(server: RedisServer, client_id: int) -> None:
+    """Wait until the server has closed connection ``client_id``: by then it has read and
+    run whatever of the connection's writes reached it."""
+    deadline = time.monotonic() + 20
+    while f"id={client_id} " in str(server.command("CLIENT", "LIST")):
+        assert time.monotonic() < deadline, "the server kept the connection"
+        await asyncio.sleep(0.02)
 
 
 @pytest.mark.redis
 async def test_an_async_write_the_server_does_not_take_times_out_and_closes_the_connection(
     server: RedisServer, write_bound: bool
 ) -> None:
-    client, key, conn = await _one_connection(server, timeout=0.3)
+    client, key, conn, client_id = await _one_connection(server, timeout=0.3)
     with server.stopped():
         started = time.monotonic()
         # writing; reading where the event loop buffers the write without waiting (3.12.1)
@@ -545,7 +554,8 @@ async def test_an_async_write_the_server_does_not_take_times_out_and_closes_the_
         waited = time.monotonic() - started
     assert waited < 10  # bounded by the socket timeout, not by the server coming back
     assert not conn.is_connected  # a write cut short is never continued by the next call
-    assert await direct.acall(client, ("GET", key), fast=True) == b"before"
+    await _server_dropped(server, client_id)
+    assert await direct.acall(client, ("GET", key), fast=True) == b"before"  # it never ran
     await client.aclose()
 
 
@@ -553,7 +563,7 @@ async def test_an_async_write_the_server_does_not_take_times_out_and_closes_the_
 async def test_an_async_write_cancelled_midway_closes_the_connection(
     server: RedisServer, write_bound: bool
 ) -> None:
-    client, key, conn = await _one_connection(server, timeout=30)
+    client, key, conn, client_id = await _one_connection(server, timeout=30)
     with server.stopped():
         task = asyncio.create_task(direct.acall(client, ("SET", key, _LARGE), fast=True))
         await asyncio.sleep(0.3)  # the write waits for a server that reads nothing
@@ -562,6 +572,7 @@ async def test_an_async_write_cancelled_midway_closes_the_connection(
         with pytest.raises(asyncio.CancelledError):
             await task
     assert not conn.is_connected
+    await _server_dropped(server, client_id)  # the rest of the cut write never reaches it
     for _ in range(3):  # each call gets its own reply, none of the cut write's
         assert await direct.acall(client, ("GET", key), fast=True) == b"before"
     await client.aclose()

@@ -129,7 +129,29 @@ _TURN_FIRST = True
 async def _asend(conn: Any, packed: list[bytes]) -> None:
     """Write ``packed`` on ``conn`` as its ``send_packed_command`` does: connected first and
     its health checked, the write bounded by its socket timeout, and on any failure the
-    connection closed and the error raised as redis-py raises it."""
+    connection closed and the error raised as redis-py raises it.
+
+    A write cut short (a timeout, a cancelled task) also drops what the event loop still
+    holds of it: closing a transport sends its buffer first, so the rest of a command cut
+    mid-write would reach the server once it reads again, and the command would run after
+    the caller was told it failed."""
+    if not conn.is_connected:
+        await conn.connect()
+    transport = _transport(conn)
+    try:
+        await _write(conn, packed)
+    except BaseException:
+        if transport is not None:
+            transport.abort()  # unsent bytes are dropped: the command never completes
+        raise
+
+
+def _transport(conn: Any) -> Any:
+    """The asyncio transport under a connected redis-py connection, or ``None``."""
+    return getattr(getattr(conn, "_writer", None), "transport", None)
+
+
+async def _write(conn: Any, packed: list[bytes]) -> None:
     write = getattr(conn, "_send_packed_command", None)
     if not _TIMEOUT_CONTEXT or write is None or not conn.is_connected or not conn.socket_timeout:
         await conn.send_packed_command(packed)
