@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+import redis
 from langgraph.types import Command, Interrupt
 
 from kortyx_langgraph import (
@@ -14,11 +15,14 @@ from kortyx_langgraph import (
     FrameworkAdapter,
     NothingPendingError,
     UnknownTokenError,
+    create_redis_framework_adapter,
 )
 from kortyx_langgraph.redis import layout, operations
 from tests.conftest import FakeClock
 from tests.graphs import approval_graph
-from tests.pending_truth import config_of
+from tests.pending_truth import assert_agrees, config_of
+from tests.redis_harness import RedisServer
+from tests.test_pending_cases import _fan_graph
 
 
 def _checkpoint(adapter: FrameworkAdapter, thread: str) -> dict[str, Any]:
@@ -109,3 +113,66 @@ def test_two_threads_sharing_a_hash_tag_stay_apart(
             adapter.pending.get(theirs.token)
     finally:
         layout.thread_keys.cache_clear()
+
+
+def _index_fields(client: Any, key: str) -> list[bytes]:
+    return [f for f in client.hkeys(key) if f[:2] in (b"=:", b">:", b"%:")]
+
+
+def test_records_stored_without_the_index_are_indexed_once_and_keep_tokens_and_claims(
+    redis_pair: tuple[FrameworkAdapter, Any],
+) -> None:
+    """A thread paused by an earlier version has records but no index: the next write
+    indexes them, so interrupts raised again keep their tokens and claims (without, each
+    would get a second record) and an answered one is no longer pending."""
+    adapter, client = redis_pair
+    graph = _fan_graph(adapter, {})
+    thread = f"t-{uuid.uuid4().hex}"
+    graph.invoke({"items": ["a", "b", "c"]}, config_of(thread))
+    key = layout.thread_keys(adapter.prefix, thread).pending
+    client.hdel(key, *_index_fields(client, key))  # as an earlier version stored it
+    before = {p.value["item"]: p for p in adapter.pending.list(thread)}
+    claimed = adapter.pending.claim(before["a"].token, claim_id="worker-a")
+    answered = adapter.pending.claim(before["b"].token)
+
+    graph.invoke(Command(resume=answered.resume_map("yes")), answered.config)
+
+    assert_agrees(graph, adapter, thread)
+    after = {p.value["item"]: p for p in adapter.pending.list(thread)}
+    assert sorted(after) == ["a", "c"]
+    assert after["a"].token == before["a"].token and after["c"].token == before["c"].token
+    assert after["a"].lease_expires_at == claimed.lease_expires_at is not None  # still claimed
+    assert {p.value["attempt"] for p in after.values()} == {2}  # raised again, new values
+    assert _index_fields(client, key) != []
+
+
+@pytest.mark.redis
+def test_an_interrupt_write_reads_no_record_but_its_own(redis_standalone: RedisServer) -> None:
+    """With many interrupts waiting at a checkpoint, a task's write finds its own records
+    through the index: no script reads the whole pending hash, so the write's cost does not
+    grow with the interrupts already waiting."""
+    adapter = create_redis_framework_adapter(
+        url=redis_standalone.url, prefix=f"kortyx-test-{uuid.uuid4().hex[:12]}:"
+    )
+    probe = redis.Redis.from_url(redis_standalone.url)
+
+    def hgetall_calls() -> int:
+        return int(probe.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0))
+
+    try:
+        config = _checkpoint(adapter, "many")
+        for n in range(60):
+            raised = (Interrupt(value=n, id=f"id-{n}"),)
+            adapter.put_writes(config, [("__interrupt__", raised)], f"task-{n}", "")
+        calls = hgetall_calls()
+        adapter.put_writes(config, [("__interrupt__", (Interrupt(value=0, id="id-x"),))], "new", "")
+        adapter.put_writes(config, [("__interrupt__", (Interrupt(value=1, id="id-0"),))], "new", "")
+        adapter.put_writes(config, [("answer", 1)], "task-7", "")  # task-7 finished
+        assert hgetall_calls() == calls
+        listed = {p.interrupt_id: p for p in adapter.pending.list("many")}
+        assert len(listed) == 59  # id-x came and went for "new"; id-7 went with task-7
+        assert "id-7" not in listed and "id-x" not in listed
+        assert listed["id-0"].value == 1  # the latest value raised for it
+    finally:
+        probe.close()
+        adapter.close()

@@ -18,7 +18,11 @@ and the tag owns one more, where pending-interrupt tokens resolve in O(1)::
 
     {prefix}{<tag>}:pending          HASH   "<token>" -> record, "<token>:c" -> claim time,
                                             "@" thread marker, "#" counter,
-                                            "!:<thread>" pending set to derive again
+                                            "!:<thread>" pending set to derive again,
+                                            the index of a thread's records:
+                                            "=:<thread>:<cp>:<id>" -> token,
+                                            ">:<thread>:<cp>:<task>" -> the ids the task
+                                            waits for, "%:<thread>" the index is whole
 
 ``<tag>`` is :func:`~kortyx_langgraph.core.ids.thread_tag` (a digest of the thread id), and
 ``<thread>``, ``<ns>``, ``<channel>``, ``<version>`` and ids are percent-encoded, so none of

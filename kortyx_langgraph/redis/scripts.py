@@ -99,7 +99,11 @@ local function ns_of(member)
 end
 
 -- pending hash fields: '<token>' record, '<token>:c' claim, '@' thread marker, '#' counter,
--- '!:<thread>' that thread's pending set must be derived again (see delete_checkpoints)
+-- '!:<thread>' that thread's pending set must be derived again (see delete_checkpoints),
+-- and the index of a thread's records (see index_pending): '%:<thread>' the index is
+-- whole, '=:<thread>:<cp>:<id>' the token of the record of interrupt id at checkpoint cp,
+-- '>:<thread>:<cp>:<task>' the interrupt ids task waits for at cp (cmsgpack); each with
+-- ':' in it, so none is a token
 local function stale_field(thread_id)
   return '!:' .. enc(thread_id)
 end
@@ -131,8 +135,21 @@ local function listed_pending(thread_id)
   return out
 end
 
-local function drop_pending(f)
-  redis.call('HDEL', KEYS[5], f, f .. ':c')
+local function by_id_field(t, cp, id)
+  return '=:' .. t .. ':' .. enc(cp) .. ':' .. enc(id)
+end
+
+local function by_task_field(t, cp, task)
+  return '>:' .. t .. ':' .. enc(cp) .. ':' .. enc(task)
+end
+
+-- Drop the record in field f, whose header is h, with its claim and index fields. Every
+-- caller drops all the thread's records of h's checkpoint but apply_interrupts, which
+-- drops a record no task waits for: so each task's list of ids at h's checkpoint goes too.
+local function drop_pending(f, h)
+  local t = enc(h[2])
+  redis.call('HDEL', KEYS[5], f, f .. ':c', by_id_field(t, h[3], h[1]))
+  for _, task in ipairs(h[4]) do redis.call('HDEL', KEYS[5], by_task_field(t, h[3], task)) end
 end
 
 -- the thread's pending hash exists while the thread lives: a vanished token of a live
@@ -165,42 +182,85 @@ local function read_update(i)
   return task, ids, wanted, i
 end
 
+-- The thread's records, indexed by (checkpoint, interrupt id) and (checkpoint, task), so
+-- that a write finds its own without reading the others: its cost does not grow with the
+-- interrupts waiting at the checkpoint. Records stored before the index (by an earlier
+-- version) are indexed here once. -> the thread id as index fields name it
+local function index_pending(thread_id)
+  local t = enc(thread_id)
+  local whole = '%:' .. t
+  if redis.call('HEXISTS', KEYS[5], whole) == 1 then return t end
+  local waits = {}
+  for _, p in ipairs(thread_pending(thread_id)) do
+    local h = p[2]
+    redis.call('HSET', KEYS[5], by_id_field(t, h[3], h[1]), p[1])
+    for _, task in ipairs(h[4]) do
+      local f = by_task_field(t, h[3], task)
+      waits[f] = waits[f] or {}
+      waits[f][#waits[f] + 1] = h[1]
+    end
+  end
+  for f, ids in pairs(waits) do redis.call('HSET', KEYS[5], f, cmsgpack.pack(ids)) end
+  redis.call('HSET', KEYS[5], whole, '1')
+  return t
+end
+
+-- The record of interrupt id at checkpoint cp: {token, header, raw}, or nil
+local function indexed(t, thread_id, cp, id)
+  local token = redis.call('HGET', KEYS[5], by_id_field(t, cp, id))
+  local raw = token and redis.call('HGET', KEYS[5], token)
+  if not raw then return nil end
+  local h = head(raw)
+  if h[1] ~= id or h[2] ~= thread_id or h[3] ~= cp then return nil end
+  return {token, h, raw}
+end
+
 -- record header: {interrupt id, thread id, checkpoint id, {task id...}, key base, created, seq}
 -- One task at checkpoint cp now waits for `ids` (nil: it finished). A record stays while
 -- some task waits on it; re-raised ones keep token and claim and take the new value.
 local function apply_interrupts(thread_id, base, cp, task, ids, wanted)
-  local seen = {}
-  for _, p in ipairs(thread_pending(thread_id)) do
-    local h = p[2]
-    if h[3] == cp then
-      local tasks, at = h[4], nil
-      for j, t in ipairs(tasks) do if t == task then at = j end end
-      local w = wanted and wanted[h[1]]
-      if w then
-        seen[h[1]] = true
-        if not at then tasks[#tasks + 1] = task end
-        redis.call('HSET', KEYS[5], p[1], pack_pending(h, w[2]))
-      elseif at then
-        table.remove(tasks, at)
-        if #tasks == 0 then
-          drop_pending(p[1])
-        else
-          redis.call('HSET', KEYS[5], p[1], pack_pending(h, pending_body(p[3])))
+  local t = index_pending(thread_id)
+  local waits = by_task_field(t, cp, task)
+  local before = redis.call('HGET', KEYS[5], waits)
+  if before then
+    -- what the task waited for here and no longer does
+    for _, id in ipairs(cmsgpack.unpack(before)) do
+      local p = not (wanted and wanted[id]) and indexed(t, thread_id, cp, id)
+      if p then
+        local h, at = p[2], nil
+        for j, other in ipairs(h[4]) do if other == task then at = j end end
+        if at then
+          table.remove(h[4], at)
+          if #h[4] == 0 then
+            drop_pending(p[1], h)
+          else
+            redis.call('HSET', KEYS[5], p[1], pack_pending(h, pending_body(p[3])))
+          end
         end
       end
     end
   end
-  if ids then
+  if ids and #ids > 0 then
     local now = nil
     for _, id in ipairs(ids) do
-      if not seen[id] then
+      local w = wanted[id]
+      local p = indexed(t, thread_id, cp, id)
+      if p then
+        local h, found = p[2], false
+        for _, other in ipairs(h[4]) do if other == task then found = true end end
+        if not found then h[4][#h[4] + 1] = task end
+        redis.call('HSET', KEYS[5], p[1], pack_pending(h, w[2]))
+      else
         now = now or now_ms()
         local seq = redis.call('HINCRBY', KEYS[5], '#', 1)
-        local w = wanted[id]
         redis.call('HSET', KEYS[5], w[1],
           pack_pending({id, thread_id, cp, {task}, base, now, seq}, w[2]))
+        redis.call('HSET', KEYS[5], by_id_field(t, cp, id), w[1])
       end
     end
+    redis.call('HSET', KEYS[5], waits, cmsgpack.pack(ids))
+  elseif before then
+    redis.call('HDEL', KEYS[5], waits)
   end
 end
 
@@ -642,7 +702,7 @@ for _, i in ipairs(new) do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2]) end
 for _, c in ipairs(copies) do fill(c[1], c[2]) end
 if ARGV[5] ~= '' then
   for _, p in ipairs(thread_pending(ARGV[4])) do
-    if p[2][3] < ARGV[5] then drop_pending(p[1]) end
+    if p[2][3] < ARGV[5] then drop_pending(p[1], p[2]) end
   end
 end
 mark_alive()
@@ -777,13 +837,13 @@ return failed or n
 # ARGV: thread id
 _DELETE_THREAD = r"""
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-for _, p in ipairs(thread_pending(ARGV[1])) do drop_pending(p[1]) end
+for _, p in ipairs(thread_pending(ARGV[1])) do drop_pending(p[1], p[2]) end
 local others = false
 for _, f in ipairs(redis.call('HKEYS', KEYS[5])) do
   if is_token(f) then others = true end
 end
 if others then
-  redis.call('HDEL', KEYS[5], stale_field(ARGV[1]))
+  redis.call('HDEL', KEYS[5], stale_field(ARGV[1]), '%:' .. enc(ARGV[1]))
 else
   redis.call('DEL', KEYS[5])
 end
@@ -949,7 +1009,7 @@ for _, f in ipairs(redis.call('HKEYS', KEYS[3])) do
   if not used[f] then redis.call('HDEL', KEYS[3], f) end
 end
 for _, p in ipairs(thread_pending(ARGV[1])) do
-  if root_ids[p[2][3]] then drop_pending(p[1]) end
+  if root_ids[p[2][3]] then drop_pending(p[1], p[2]) end
 end
 if ARGV[2] == 'r' and redis.call('EXISTS', KEYS[5]) == 1 then
   redis.call('HSET', KEYS[5], stale, '1')
@@ -1011,7 +1071,7 @@ local latest = ''
 if #newest > 0 then latest = dec(string.sub(newest[1], 2)) end
 if latest ~= ARGV[3] then return 0 end
 for _, p in ipairs(thread_pending(ARGV[1])) do
-  if p[2][3] ~= latest then drop_pending(p[1]) end
+  if p[2][3] ~= latest then drop_pending(p[1], p[2]) end
 end
 local i = 5
 for _ = 1, tonumber(ARGV[4]) do
