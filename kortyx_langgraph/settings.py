@@ -98,9 +98,22 @@ def check_redis_url(url: object, *, variable: str = "url") -> str:
         parts = urlsplit(url)
         _ = parts.port
     except ValueError as exc:
+        # the parser's text quotes the part it could not read, which may be a password
+        reason = (
+            "its host or port cannot be read; a password that holds '/', '?', '#' or '@' "
+            "must be percent-encoded"
+            if "@" in url
+            else str(exc)
+        )
         raise ConfigurationError(
-            f"{variable} is not a valid Redis URL ({shown}): {exc}", variable=variable
+            f"{variable} is not a valid Redis URL ({shown}): {reason}", variable=variable
         ) from None
+    if "://" not in url and parts.scheme != "unix":
+        raise ConfigurationError(
+            f"{variable} ({shown}) has no '://' after its scheme: write it as "
+            "redis://[[user]:password@]host[:port][/db]",
+            variable=variable,
+        )
     if parts.scheme not in REDIS_URL_SCHEMES:
         schemes = ", ".join(f"{s}://" for s in REDIS_URL_SCHEMES)
         raise ConfigurationError(
@@ -174,28 +187,56 @@ _VALKEY_SCHEMES = {"valkey": "redis", "valkeys": "rediss"}
 def redact_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***``; the rest is kept for debugging.
 
-    ``redis://alice:s3cret@host:6379/0`` becomes ``redis://alice:***@host:6379/0``. A URL that
-    cannot be parsed is replaced whole, since we cannot tell which part is secret.
+    ``redis://alice:s3cret@host:6379/0`` becomes ``redis://alice:***@host:6379/0``, and the
+    value of a ``password`` query option (however its name is percent-encoded) is hidden
+    too. A URL whose credentials cannot be told apart (no ``//`` before them, or a password
+    holding ``/``, ``?``, ``#`` or ``@`` that is not percent-encoded) is shown with everything
+    up to its last ``@`` hidden; one that cannot be parsed at all is replaced whole.
     """
     try:
         parts = urlsplit(url)
         password = parts.password
         _ = parts.port  # raises ValueError on a malformed port
     except ValueError:
-        return "<unparseable URL>"
+        return _without_credentials(url) if "@" in url else "<unparseable URL>"
     netloc = parts.netloc
+    stray = "@" in parts.path or "@" in parts.fragment or ("://" not in url and "@" in url)
+    if stray or any("@" in item and not _names_password(item) for item in parts.query.split("&")):
+        return _without_credentials(url)  # an '@' outside the host part ends credentials
     if password is not None or "@" in netloc:
         userinfo, _, hostinfo = netloc.rpartition("@")
         user = userinfo.split(":", 1)[0] if ":" in userinfo else ""
         # A lone value in the user slot is how some services pass a token: hide it too.
         netloc = f"{user}:{_REDACTED}@{hostinfo}" if ":" in userinfo else f"{_REDACTED}@{hostinfo}"
-    query = re.sub(r"(?i)(password=)[^&]*", rf"\g<1>{_REDACTED}", parts.query)
     shown = (
         f"{parts.scheme}://{netloc}{parts.path}"
         if "://" in url
         else urlunsplit((parts.scheme, netloc, parts.path, "", ""))
     )
-    return shown + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+    query = _redacted_query(parts.query)
+    # a fragment means nothing to redis-py; it holds what follows a '#' in a password
+    return shown + (f"?{query}" if query else "") + (f"#{_REDACTED}" if parts.fragment else "")
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` with all but its scheme hidden: where its credentials end is not known."""
+    scheme, sep, _ = url.partition("://")
+    return f"{scheme}{sep}{_REDACTED}" if sep else _REDACTED
+
+
+def _redacted_query(query: str) -> str:
+    """A URL's query with the value of every option whose name, decoded, holds
+    ``password`` hidden (redis-py decodes option names: ``pass%77ord`` is ``password``)."""
+    shown = []
+    for item in query.split("&") if query else ():
+        shown.append(f"{item.partition('=')[0]}={_REDACTED}" if _names_password(item) else item)
+    return "&".join(shown)
+
+
+def _names_password(item: str) -> bool:
+    """Whether the query option ``item`` (``name=value``) is a password."""
+    name, eq, _ = item.partition("=")
+    return bool(eq) and "password" in unquote(name.replace("+", " ")).lower()
 
 
 __all__ = [

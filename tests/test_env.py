@@ -8,6 +8,8 @@ import sys
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kortyx_langgraph import (
     ConfigurationError,
@@ -18,7 +20,7 @@ from kortyx_langgraph import (
     redact_url,
     resolve_framework_settings,
 )
-from kortyx_langgraph.settings import MAX_TTL_MS
+from kortyx_langgraph.settings import MAX_TTL_MS, check_redis_url
 
 URL_A = "redis://a.example:6379/0"
 URL_B = "redis://b.example:6379/0"
@@ -218,12 +220,52 @@ def test_a_redis_url_redis_py_reads_is_accepted_as_it_is(url: str) -> None:
         ("rediss://s3cret@host", "rediss://***@host"),
         ("redis://host:6379/0", "redis://host:6379/0"),
         ("unix:///run/redis.sock?password=s3cret&db=1", "unix:///run/redis.sock?password=***&db=1"),
-        ("redis://alice:s3cret@host:notaport", "<unparseable URL>"),
+        ("redis://alice:s3cret@host:notaport", "redis://***"),
+        ("redis://[::1:s3cret", "<unparseable URL>"),
     ],
 )
 def test_redact_url_hides_passwords(url: str, shown: str) -> None:
     assert redact_url(url) == shown
     assert "s3cret" not in redact_url(url)
+
+
+_SECRET_PART = st.text(alphabet="QXZJK", min_size=4, max_size=8)
+"""A run of a password: letters no scheme, host, option or message of this test uses."""
+
+
+@st.composite
+def _urls_with_a_password(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A Redis URL, well-formed or not, that carries a password -> (url, its runs)."""
+    runs = draw(st.lists(_SECRET_PART, min_size=1, max_size=3))
+    joiners = st.sampled_from(["", "/", "?", "#", "@", ":", "%2F", "&"])
+    password = runs[0] + "".join(draw(joiners) + run for run in runs[1:])
+    user = draw(st.sampled_from(["", "app", "alice"]))
+    scheme = draw(st.sampled_from(["redis://", "rediss://", "redis:/", "redis//", "", "unix://"]))
+    host = draw(st.sampled_from(["cache", "cache:6379", "cache:port", "[::1]:6379", "10.0.0.1"]))
+    path = draw(st.sampled_from(["", "/", "/0", "/x"]))
+    where = draw(st.sampled_from(["userinfo", "lone", "query", "encoded-query"]))
+    if where == "lone" and ":" not in password:  # with one it reads as user:password
+        url = f"{scheme}{password}@{host}{path}"
+    elif where in ("userinfo", "lone"):
+        url = f"{scheme}{user}:{password}@{host}{path}"
+    else:  # where an unencoded '&' or '#' would end the value, it is encoded
+        key = "password" if where == "query" else "pass%77ord"
+        value = password.replace("&", "%26").replace("#", "%23")
+        url = f"{scheme}{host}{path}?db=0&{key}={value}&socket_timeout=1"
+    return url, runs
+
+
+@settings(max_examples=300, deadline=None)
+@given(_urls_with_a_password())
+def test_no_url_shows_its_password_in_redact_url_or_an_error(case: tuple[str, list[str]]) -> None:
+    url, runs = case
+    shown = [redact_url(url)]
+    try:
+        check_redis_url(url, variable="KORTYX_REDIS_URL")
+    except ConfigurationError as exc:
+        shown.append(str(exc))
+    for text in shown:
+        assert not any(run in text for run in runs), (url, text)
 
 
 def test_settings_never_show_the_password() -> None:
