@@ -161,6 +161,12 @@ def _check_options(url: str, variable: str, shown: str) -> None:
             f"{variable} ({shown}) has options redis-py does not know: {', '.join(unknown)}",
             variable=variable,
         )
+    for name, value in options.items():
+        problem = _option_problem(name, value)
+        if problem:
+            raise ConfigurationError(
+                f"{variable} ({shown}) has {name}={value!r}: {problem}", variable=variable
+            )
     if "decode_responses" in options:
         # redis-py lets the URL's options override the client's, and reads this one's
         # value as text: even "false" would decode every stored value
@@ -169,6 +175,34 @@ def _check_options(url: str, variable: str, shown: str) -> None:
             "reads them back as bytes; remove the option from the URL",
             variable=variable,
         )
+
+
+_POSITIVE = (
+    "socket_timeout",
+    "socket_connect_timeout",
+    "timeout",
+    "max_connections",
+    "socket_read_size",
+)
+"""Options redis-py reads from a URL that only a positive number makes work (it would
+refuse another value at the first connection, with an error that names no setting)."""
+
+
+def _option_problem(name: str, value: object) -> str | None:
+    """What is wrong with the URL option ``name=value`` as redis-py read it, or ``None``."""
+    if name == "ssl_cert_reqs" and isinstance(value, str):
+        if value.lower() not in ("none", "optional", "required"):
+            return "it must be none, optional or required"
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if name in _POSITIVE and not (math.isfinite(value) and value > 0):
+        return "it must be a positive number"
+    if name in ("health_check_interval", "db") and value < 0:
+        return "it must be 0 or more"
+    if name == "protocol" and value not in (2, 3):
+        return "Redis speaks protocol 2 or 3"
+    return None
 
 
 def redis_py_url(url: str) -> str:

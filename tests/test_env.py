@@ -186,6 +186,15 @@ def test_from_env_selects_redis_without_connecting_and_hides_the_password() -> N
         "redis://:pw@host:6379/0?decode_responses=true",
         "rediss://:pw@host:6379/0?ssl_cert_reqs=none&decode_responses=yes",
         "redis://:pw@host:6379/0?decode_responses=false",  # read as the text "false": true
+        # values redis-py reads, then refuses at the first connection with a bare ValueError
+        "redis://:pw@host:6379/0?socket_timeout=-1",
+        "redis://:pw@host:6379/0?socket_timeout=0",
+        "redis://:pw@host:6379/0?socket_connect_timeout=-2",
+        "redis://:pw@host:6379/0?socket_timeout=inf",
+        "redis://:pw@host:6379/0?max_connections=0",
+        "redis://:pw@host:6379/0?health_check_interval=-5",
+        "redis://:pw@host:6379/0?protocol=9",
+        "rediss://:pw@host:6379/0?ssl_cert_reqs=bogus",
     ],
 )
 def test_a_bad_redis_url_from_env_names_the_variable(url: str) -> None:
