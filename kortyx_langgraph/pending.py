@@ -115,8 +115,9 @@ class PendingInterruptStore(Protocol):
         """Atomically claim the oldest unclaimed interrupt of a thread."""
         ...
 
-    def release(self, token: str, claim_id: str) -> PendingInterrupt:
-        """Undo the claim ``claim_id`` holds; another caller's claim is refused."""
+    def release(self, token: str, claim_id: str | None) -> PendingInterrupt:
+        """Undo the claim ``claim_id`` holds (``claimed.claim_id`` of what ``claim`` returned;
+        ``None`` is a ``ConfigurationError``); another caller's claim is refused."""
         ...
 
     async def aget(self, token: str) -> PendingInterrupt:
@@ -139,7 +140,7 @@ class PendingInterruptStore(Protocol):
         """Async :meth:`claim_next`."""
         ...
 
-    async def arelease(self, token: str, claim_id: str) -> PendingInterrupt:
+    async def arelease(self, token: str, claim_id: str | None) -> PendingInterrupt:
         """Async :meth:`release`."""
         ...
 

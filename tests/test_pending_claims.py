@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -82,6 +84,43 @@ def test_only_the_holder_releases(adapter: FrameworkAdapter) -> None:
     assert not adapter.pending.release(token, "holder").claimed  # a retried release: no-op
     assert not adapter.pending.release(token, "anyone").claimed  # nothing is held
     assert held.claim_id == "holder"
+
+
+def test_release_with_the_claim_id_of_a_listed_record_is_a_typed_error(
+    adapter: FrameworkAdapter,
+) -> None:
+    token = _token(adapter)
+    listed = adapter.pending.get(token)
+    assert listed.claim_id is None
+    with pytest.raises(ConfigurationError, match="claim_id of the claim"):
+        adapter.pending.release(token, listed.claim_id)
+    claimed = adapter.pending.claim(token)
+    assert not adapter.pending.release(token, claimed.claim_id).claimed
+
+
+_CLAIM_AND_RELEASE = """
+from kortyx_langgraph import create_framework_adapter_from_env
+
+adapter = create_framework_adapter_from_env()
+for pending in adapter.pending.list("expense-42"):
+    claimed = adapter.pending.claim(pending.token)
+    adapter.pending.release(claimed.token, claimed.claim_id)
+
+
+async def later() -> None:
+    claimed = await adapter.pending.aclaim_next("expense-42")
+    await adapter.pending.arelease(claimed.token, claimed.claim_id)
+"""
+
+
+def test_the_documented_claim_and_release_pattern_passes_mypy_strict(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(_CLAIM_AND_RELEASE)
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),
+         str(tmp_path / "app.py")],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_claim_next_retried_with_its_id_returns_the_same_interrupt(

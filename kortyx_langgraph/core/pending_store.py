@@ -10,7 +10,7 @@ import builtins
 from typing import TYPE_CHECKING
 
 from kortyx_langgraph.core.interrupts import check_claim_id, check_lease, new_claim_id
-from kortyx_langgraph.errors import WriteOutcomeUnknownError
+from kortyx_langgraph.errors import ConfigurationError, WriteOutcomeUnknownError
 from kortyx_langgraph.pending import DEFAULT_LEASE_MS, PendingInterrupt
 
 if TYPE_CHECKING:
@@ -39,6 +39,12 @@ class PendingStore:
     ) -> Flow[PendingInterrupt]:
         lease = DEFAULT_LEASE_MS if lease_ms is None else check_lease(lease_ms)
         if action == "release":
+            if claim_id is None:  # the claim_id of a record that get or list returned
+                raise ConfigurationError(
+                    "release needs the claim_id of the claim to undo, as claim() or "
+                    "claim_next() returned it; a record from get() or list() carries none",
+                    variable="claim_id",
+                )
             claim = check_claim_id(claim_id)
         else:
             claim = new_claim_id() if claim_id is None else check_claim_id(claim_id)
@@ -104,7 +110,7 @@ class PendingStore:
         """
         return self._claimed(*self._claim_next(thread_id, claim_id, lease_ms))
 
-    def release(self, token: str, claim_id: str) -> PendingInterrupt:
+    def release(self, token: str, claim_id: str | None) -> PendingInterrupt:
         """Undo the claim ``claim_id`` (for a worker that claimed but could not resume).
 
         Raises ``ClaimMismatchError`` while another claim holds the interrupt; releasing an
@@ -132,7 +138,7 @@ class PendingStore:
         """Async :meth:`claim_next`."""
         return await self._aclaimed(*self._claim_next(thread_id, claim_id, lease_ms))
 
-    async def arelease(self, token: str, claim_id: str) -> PendingInterrupt:
+    async def arelease(self, token: str, claim_id: str | None) -> PendingInterrupt:
         """Async :meth:`release`."""
         return await self._engine.arun(self._lookup(token, "release", claim_id, None))
 
