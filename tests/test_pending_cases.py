@@ -26,6 +26,7 @@ from kortyx_langgraph import (
     UnknownTokenError,
     create_in_memory_framework_adapter,
 )
+from kortyx_langgraph.core import interrupts
 from tests.graphs import parallel_graph
 from tests.pending_truth import assert_agrees, config_of
 
@@ -87,6 +88,39 @@ def test_functional_calls_waiting_at_once_are_pending_as_their_caller_raises_the
         answered += 1
         assert_agrees(workflow, adapter, thread)
     assert answered == 3 and workflow.get_state(config_of(thread)).next == ()
+
+
+def test_records_an_earlier_version_made_for_functional_calls_are_retired_by_the_calls(
+    adapter: FrameworkAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Earlier versions listed each waiting call's own interrupt. After an upgrade, the
+    calls' next writes retire those records, so the store agrees with LangGraph again and an
+    answered call's token stops working."""
+
+    @task
+    def ask(topic: str) -> str:
+        return str(interrupt({"topic": topic}))
+
+    @entrypoint(checkpointer=adapter)
+    def workflow(topics: list[str]) -> list[str]:
+        return [call.result() for call in [ask(topic) for topic in topics]]
+
+    thread = _thread()
+    with monkeypatch.context() as earlier:  # as an earlier version stored it
+        earlier.setattr(interrupts, "is_call_path", lambda path: False)
+        workflow.invoke(["a", "b"], config_of(thread))
+    stale = {p.value["topic"]: p.token for p in adapter.pending.list(thread)}
+    assert sorted(stale) == ["a", "b"]
+    [first] = workflow.get_state(config_of(thread)).interrupts
+    workflow.invoke(Command(resume={first.id: "yes"}), config_of(thread))
+    assert_agrees(workflow, adapter, thread)
+    with pytest.raises(UnknownTokenError):
+        adapter.pending.get(stale[first.value["topic"]])
+    while pending := adapter.pending.list(thread):
+        claimed = adapter.pending.claim(pending[0].token)
+        workflow.invoke(Command(resume=claimed.resume_map("yes")), claimed.config)
+        assert_agrees(workflow, adapter, thread)
+    assert workflow.get_state(config_of(thread)).next == ()
 
 
 # -- 2 and 6. failing resumes keep the interrupt; response_schema is published -------------

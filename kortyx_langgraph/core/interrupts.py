@@ -158,9 +158,15 @@ def interrupt_update(
     *,
     task_path: str = "",
 ) -> InterruptUpdate | None:
-    """The pending-store change implied by one ``put_writes`` call, or ``None`` for none."""
-    if checkpoint_ns != ROOT_NS or task_id == NULL_TASK_ID or is_call_path(task_path):
+    """The pending-store change implied by one ``put_writes`` call, or ``None`` for none.
+
+    A functional-API call's writes add nothing pending; they only retire what the call's
+    task may still be listed for (records an earlier version made for calls), as if the
+    call had finished: without one, nothing changes."""
+    if checkpoint_ns != ROOT_NS or task_id == NULL_TASK_ID:
         return None
+    if is_call_path(task_path):
+        return InterruptUpdate(checkpoint_id, task_id, None)
     if any(channel not in CONTROL_CHANNELS for channel, _ in writes):
         return InterruptUpdate(checkpoint_id, task_id, None)
     interrupt_values = [value for channel, value in writes if channel == INTERRUPT]
