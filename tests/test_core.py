@@ -27,14 +27,14 @@ def test_an_int_thread_id_is_read_as_its_digits() -> None:
     assert read_thread_id("", "delete_thread") == ""  # InMemorySaver takes it too
 
 
-@pytest.mark.parametrize("value", [True, False, None, ["t"], 1.5, b"t"])
-def test_other_thread_ids_are_refused_naming_the_operation_and_the_value(value: Any) -> None:
-    pattern = (
-        rf"^delete_thread needs a string thread_id, got "
-        rf"{re.escape(type(value).__name__)} {re.escape(repr(value))}$"
-    )
-    with pytest.raises(InvalidConfigError, match=pattern):
-        read_thread_id(value, "delete_thread")
+@pytest.mark.parametrize("value", [True, False, ["t"], 1.5, b"t"])
+def test_other_thread_ids_are_read_as_a_graph_names_them(value: Any) -> None:
+    assert read_thread_id(value, "delete_thread") == str(value)  # what LangGraph hands on
+
+
+def test_a_thread_id_of_none_is_refused_naming_the_operation() -> None:
+    with pytest.raises(InvalidConfigError, match=r"^delete_thread needs a thread_id, got None$"):
+        read_thread_id(None, "delete_thread")
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,6 @@ def test_other_thread_ids_are_refused_naming_the_operation_and_the_value(value: 
     [
         ({"thread_id": "t", "checkpoint_ns": 5}, "^get_tuple: checkpoint_ns must be a string$"),
         ({"thread_id": "t", "checkpoint_id": 5}, "^get_tuple: checkpoint_id must be a string$"),
-        ({"thread_id": ["t"]}, "^get_tuple needs a string thread_id, got list"),
         ({"thread_id": None}, r"^get_tuple needs configurable\.thread_id: pass config="),
     ],
 )
