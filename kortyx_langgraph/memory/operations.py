@@ -41,6 +41,7 @@ from kortyx_langgraph.core.ids import (
     thread_tag,
 )
 from kortyx_langgraph.core.interrupts import (
+    InterruptUpdate,
     StoredPending,
     apply_update,
     check_release,
@@ -235,7 +236,9 @@ class MemoryOperations:
             if checkpoint_ns == ROOT_NS and state.pending:
                 before = set(state.pending)
                 retire_superseded(state.pending, encoded.checkpoint_id)
-                self.table.sync_tokens(thread_id, before, state)
+                if len(state.pending) != len(before):
+                    state.index = None
+                    self.table.sync_tokens(thread_id, before, state)
         return checkpoint_config(thread_id, checkpoint_ns, encoded.checkpoint_id)
 
     @flow
@@ -260,28 +263,55 @@ class MemoryOperations:
                 key = (write.task_id, write.idx)
                 if write.overwrites or key not in stored:
                     stored[key] = write
+            if task_finished(encoded):
+                state.finished.setdefault((checkpoint_ns, checkpoint_id), set()).add(task_id)
             if update is not None and update.interrupts is not None:
                 root = state.namespaces.get(ROOT_NS)
                 if root is not None and root.ids and root.ids[-1] > checkpoint_id:
                     # a run resumed at an older checkpoint (after a fork): LangGraph
                     # reports the latest checkpoint's interrupts alone
                     update = None
-            if update is not None and update.interrupts is not None:
-                mine = (w for (task, _), w in stored.items() if task == task_id)
-                if task_finished(mine):  # another run of the thread finished it first
-                    update = replace(update, interrupts=None)
+            finished = state.finished.get((checkpoint_ns, checkpoint_id), ())
+            if update is not None and update.interrupts is not None and task_id in finished:
+                # another run of the thread finished the task here first
+                update = replace(update, interrupts=None)
             if update is not None:
-                before = set(state.pending)
-                tag, deadline = thread_tag(thread_id), state.deadline_ms
-                apply_update(
-                    state.pending,
-                    update,
-                    thread_id=thread_id,
-                    new_token=lambda: mint_token(tag, deadline),
-                    now_ms=self.table.now(),
-                    next_seq=self.table.next_seq,
-                )
-                self.table.sync_tokens(thread_id, before, state)
+                self._apply(thread_id, state, update)
+
+    def _apply(self, thread_id: str, state: ThreadState, update: InterruptUpdate) -> None:
+        """Apply ``update`` to the records of its task and interrupts alone, found through
+        the thread's index (the lock is held)."""
+        index = state.pending_index()
+        checkpoint_id, task_id = update.checkpoint_id, update.task_id
+        ids = [raised.interrupt_id for raised in update.interrupts or ()]
+        mine: dict[str, StoredPending] = {}
+        for interrupt_id in (*index.waits.get((checkpoint_id, task_id), ()), *ids):
+            token = index.by_id.get((checkpoint_id, interrupt_id))
+            if token is not None and token in state.pending:
+                mine[token] = state.pending[token]
+        before = set(mine)
+        tag, deadline = thread_tag(thread_id), state.deadline_ms
+        apply_update(
+            mine,
+            update,
+            thread_id=thread_id,
+            new_token=lambda: mint_token(tag, deadline),
+            now_ms=self.table.now(),
+            next_seq=self.table.next_seq,
+        )
+        for token in before - mine.keys():
+            gone = state.pending.pop(token)
+            index.by_id.pop((checkpoint_id, gone.interrupt_id), None)
+            self.table.tokens.pop(token, None)
+        for token, record in mine.items():
+            if token not in before:
+                index.by_id[(checkpoint_id, record.interrupt_id)] = token
+                self.table.tokens[token] = thread_id
+            state.pending[token] = record
+        if ids:
+            index.waits[(checkpoint_id, task_id)] = tuple(ids)
+        else:
+            index.waits.pop((checkpoint_id, task_id), None)
 
     @flow
     def delete_thread(self, thread_id: str) -> None:
@@ -326,6 +356,7 @@ class MemoryOperations:
         if latest is not None and (stored := state.writes.get((ROOT_NS, latest))):
             updates = updates_from_writes(self.serde, latest, stored.values())
         before = set(state.pending)
+        state.index = None
         tag, deadline = thread_tag(thread_id), state.deadline_ms
         rebuild(
             state.pending,
@@ -360,6 +391,8 @@ class MemoryOperations:
             target.blobs.update(source.blobs)
             for key, writes in source.writes.items():
                 target.writes.setdefault(key, {}).update(writes)
+            for key, tasks in source.finished.items():
+                target.finished.setdefault(key, set()).update(tasks)
             self._rebuild_pending(target_id, target)
 
     @flow

@@ -66,6 +66,28 @@ WriteKey = tuple[str, int]
 
 
 @dataclass
+class PendingIndex:
+    """Where a write finds its own task's records among a thread's pending ones, so that
+    its cost does not grow with the interrupts waiting beside it."""
+
+    by_id: dict[tuple[str, str], str] = field(default_factory=dict)
+    """``(checkpoint id, interrupt id) -> token``."""
+    waits: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    """``(checkpoint id, task id) -> the interrupt ids the task waits for there``."""
+
+    @classmethod
+    def of(cls, records: dict[str, StoredPending]) -> PendingIndex:
+        """The index of ``token -> record``."""
+        index = cls()
+        for token, record in records.items():
+            index.by_id[(record.checkpoint_id, record.interrupt_id)] = token
+            for task_id in record.task_ids:
+                key = (record.checkpoint_id, task_id)
+                index.waits[key] = (*index.waits.get(key, ()), record.interrupt_id)
+        return index
+
+
+@dataclass
 class ThreadState:
     """Everything stored for one thread; expires as a whole."""
 
@@ -77,6 +99,17 @@ class ThreadState:
     """``(namespace, checkpoint id) -> writes``; may exist before its checkpoint does."""
     pending: dict[str, StoredPending] = field(default_factory=dict)
     """``token -> pending interrupt`` of the top-level graph."""
+    finished: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    """``(namespace, checkpoint id) -> the tasks with a write that finishes them there``."""
+    index: PendingIndex | None = None
+    """Of ``pending``; ``None`` once something but ``put_writes`` changed it (made again
+    from it when next needed)."""
+
+    def pending_index(self) -> PendingIndex:
+        """The index of ``pending``, made first if it is not there."""
+        if self.index is None:
+            self.index = PendingIndex.of(self.pending)
+        return self.index
 
     def namespaces_in_order(self) -> list[tuple[str, Namespace]]:
         """The root namespace first, then the others by their first checkpoint id: the
@@ -104,6 +137,7 @@ class ThreadState:
             if not namespace.records:
                 del self.namespaces[checkpoint_ns]
         self.writes.pop((checkpoint_ns, checkpoint_id), None)
+        self.finished.pop((checkpoint_ns, checkpoint_id), None)
 
     def is_empty(self) -> bool:
         """No checkpoint and no write left."""
