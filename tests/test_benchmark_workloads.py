@@ -213,6 +213,22 @@ def test_the_list_study_lists_every_checkpoint_of_each_shape(redis_standalone: A
 
 
 @pytest.mark.redis
+def test_the_interrupt_fanout_study_pauses_and_answers_every_task(redis_standalone: Any) -> None:
+    from benchmarks import interrupt_fanout
+
+    rows = interrupt_fanout.run(str(redis_standalone.url), [6, 12], 1)
+    assert [(r.saver, r.tasks) for r in rows] == [
+        (saver, tasks)
+        for tasks in (6, 12)
+        for saver in ("InMemorySaver", "kortyx in-memory", "kortyx Redis")
+    ]
+    assert all((r.server_s is None) == (r.saver != "kortyx Redis") for r in rows)
+    table = interrupt_fanout.report(rows).splitlines()
+    assert table[2].split("|")[6].strip() == "1.00"  # InMemorySaver is the baseline
+    assert len(table) == 2 + 6 + 3 + 3
+
+
+@pytest.mark.redis
 def test_the_send_counter_counts_each_request_once_on_every_path(redis_standalone: Any) -> None:
     sync = redis.Redis.from_url(redis_standalone.url, socket_timeout=5.0)
     sync.ping()  # connected before counting: the handshake's writes are not calls
