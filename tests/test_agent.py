@@ -13,6 +13,7 @@ from kortyx_langgraph import (
     ConfigurationError,
     FrameworkAdapter,
     InvalidAnswerError,
+    Option,
     ResumeFailedError,
     RunResult,
     UnknownTokenError,
@@ -273,6 +274,29 @@ def test_bad_questions_are_refused_in_the_node(
     )
     with pytest.raises(ConfigurationError, match=message):
         agent.run({})
+
+
+@pytest.mark.parametrize(
+    ("kind", "question", "extra", "variable"),
+    [
+        ("choice", "?", {"options": ["", "b"]}, "options"),
+        ("choice", "?", {"options": [Option("", "empty")]}, "options"),
+        ("choice", "?", {"options": "yes"}, "options"),  # would be options y, e and s
+        ("multi-choice", "?", {"options": ["a", "b"], "min_choices": True}, "min_choices"),
+        ("multi-choice", "?", {"options": ["a", "b"], "max_choices": 1.5}, "max_choices"),
+        ("choice", "?", {"options": ["a", "b"], "min_choices": 2}, "min_choices"),
+        ("text", "?", {"max_choices": 1}, "max_choices"),
+        ("text", 42, {}, "question"),
+    ],
+)
+def test_a_question_its_own_rules_refuse_is_refused_before_it_is_asked(
+    kind: str, question: Any, extra: dict[str, Any], variable: str
+) -> None:
+    from kortyx_langgraph import use_interrupt
+
+    with pytest.raises(ConfigurationError) as caught:
+        use_interrupt(kind, question, **extra)  # type: ignore[arg-type]
+    assert caught.value.variable == variable
 
 
 def test_use_interrupt_outside_a_node_says_where_it_belongs() -> None:

@@ -48,9 +48,9 @@ OptionLike = Option | dict[str, Any] | str
 
 
 def _option(raw: OptionLike) -> Option:
-    if isinstance(raw, Option):
+    if isinstance(raw, Option) and isinstance(raw.id, str) and raw.id:
         return raw
-    if isinstance(raw, str):
+    if isinstance(raw, str) and raw:
         return Option(id=raw, label=raw)
     if isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw["id"]:
         return Option(
@@ -89,6 +89,26 @@ class HumanInputRequest:
                 f"unknown input kind {kind!r}; use 'text', 'choice' or 'multi-choice'",
                 variable="kind",
             )
+        if not isinstance(question, str):
+            raise ConfigurationError(
+                f"the question must be text, got {type(question).__name__}", variable="question"
+            )
+        if isinstance(options, (str, bytes)):  # a string is a sequence of its characters
+            raise ConfigurationError(
+                f"options must be a list of options, got the string {options!r}",
+                variable="options",
+            )
+        for name, bound in (("min_choices", min_choices), ("max_choices", max_choices)):
+            if bound is None:
+                continue
+            if kind != "multi-choice":
+                raise ConfigurationError(
+                    f"{name} applies to 'multi-choice' questions only", variable=name
+                )
+            if isinstance(bound, bool) or not isinstance(bound, int):
+                raise ConfigurationError(
+                    f"{name} must be a whole number, got {bound!r}", variable=name
+                )
         parsed = tuple(_option(o) for o in options or ())
         if kind == "text":
             if parsed:
