@@ -299,6 +299,34 @@ def test_a_question_its_own_rules_refuse_is_refused_before_it_is_asked(
     assert caught.value.variable == variable
 
 
+def test_an_answer_the_serializer_refuses_is_refused_before_anything_runs(
+    adapter: FrameworkAdapter,
+) -> None:
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import interrupt
+
+    from tests.agent_workflows import Trip
+
+    runs: list[Any] = []
+
+    def ask(state: Trip) -> Trip:
+        runs.append(answer := interrupt("anything?"))
+        return {"note": str(answer)}
+
+    builder = StateGraph(Trip)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    agent = create_agent(
+        workflows={"q": builder}, default_workflow_id="q", framework_adapter=adapter
+    )
+    [pending] = agent.run({}).interrupts
+    with pytest.raises(InvalidAnswerError, match="cannot be stored"):
+        agent.resume(pending.token, object())
+    assert runs == [] and adapter.pending.get(pending.token).claimed is False
+    assert agent.resume(pending.token, "fine").values["note"] == "fine"
+
+
 def test_use_interrupt_outside_a_node_says_where_it_belongs() -> None:
     from kortyx_langgraph import use_interrupt
 

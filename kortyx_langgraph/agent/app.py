@@ -136,11 +136,21 @@ class Agent(Closing):
             interrupts=tuple(pending),
         )
 
-    @staticmethod
-    def _checked(claimed: PendingInterrupt, value: Any) -> None:
+    def _checked(self, claimed: PendingInterrupt, value: Any) -> None:
+        """Refuse an answer that does not fit the question, or that cannot be stored (the
+        run would fail on it after the node ran, with nothing of it kept)."""
         request = HumanInputRequest.from_value(claimed.value)
         if request is not None:
             request.check(value)
+        try:
+            self._adapter.serde.dumps_typed(value)
+        except Exception as exc:
+            raise InvalidAnswerError(
+                f"the answer cannot be stored ({type(exc).__name__}: {exc}); answer with "
+                "values the checkpointer's serializer takes (JSON-like data, pydantic models, "
+                "dataclasses...)",
+                token=claimed.token,
+            ) from None
 
     # -- sync ------------------------------------------------------------------------------
 
