@@ -327,6 +327,27 @@ def test_an_answer_the_serializer_refuses_is_refused_before_anything_runs(
     assert agent.resume(pending.token, "fine").values["note"] == "fine"
 
 
+def test_a_run_stopped_at_a_static_breakpoint_is_paused_not_completed(
+    adapter: FrameworkAdapter,
+) -> None:
+    from langgraph.graph import END, START, StateGraph
+
+    from tests.agent_workflows import Trip
+
+    builder = StateGraph(Trip)
+    builder.add_node("a", lambda state: {"note": "a"})
+    builder.add_node("b", lambda state: {"note": "b"})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", "b")
+    builder.add_edge("b", END)
+    graph = builder.compile(checkpointer=adapter, interrupt_before=["b"])
+    agent = create_agent(workflows={"q": graph}, default_workflow_id="q", framework_adapter=adapter)
+    paused = agent.run({})
+    assert (paused.status, paused.values["note"], paused.interrupts) == ("paused", "a", ())
+    done = agent.run(None, thread_id=paused.thread_id)
+    assert (done.status, done.values["note"]) == ("completed", "b")
+
+
 def test_use_interrupt_outside_a_node_says_where_it_belongs() -> None:
     from kortyx_langgraph import use_interrupt
 

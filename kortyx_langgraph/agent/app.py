@@ -15,10 +15,10 @@ from typing import Any, NoReturn
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import is_invalid_resume
 from langgraph.pregel import Pregel
-from langgraph.types import Command
+from langgraph.types import Command, StateSnapshot
 
 from kortyx_langgraph.agent.human_input import HumanInputRequest
-from kortyx_langgraph.agent.result import RunResult
+from kortyx_langgraph.agent.result import RunResult, RunStatus
 from kortyx_langgraph.core.adapter import FrameworkAdapter
 from kortyx_langgraph.core.lifetime import Closing
 from kortyx_langgraph.errors import (
@@ -125,14 +125,15 @@ class Agent(Closing):
         self,
         workflow_id: str,
         config: RunnableConfig,
-        values: Any,
+        state: StateSnapshot,
         pending: list[PendingInterrupt],
     ) -> RunResult:
+        status: RunStatus = "interrupted" if pending else "paused" if state.next else "completed"
         return RunResult(
             thread_id=config["configurable"]["thread_id"],
             workflow_id=workflow_id,
-            status="interrupted" if pending else "completed",
-            values=values,
+            status=status,
+            values=state.values,
             interrupts=tuple(pending),
         )
 
@@ -166,9 +167,9 @@ class Agent(Closing):
         return True
 
     def _finish(self, workflow_id: str, graph: Graph, config: RunnableConfig) -> RunResult:
-        values = graph.get_state(config).values
+        state = graph.get_state(config)
         pending = self._adapter.pending.list(config["configurable"]["thread_id"])
-        return self._result(workflow_id, config, values, pending)
+        return self._result(workflow_id, config, state, pending)
 
     def run(
         self,
@@ -261,9 +262,9 @@ class Agent(Closing):
         return True
 
     async def _afinish(self, workflow_id: str, graph: Graph, config: RunnableConfig) -> RunResult:
-        values = (await graph.aget_state(config)).values
+        state = await graph.aget_state(config)
         pending = await self._adapter.pending.alist(config["configurable"]["thread_id"])
-        return self._result(workflow_id, config, values, pending)
+        return self._result(workflow_id, config, state, pending)
 
     async def arun(
         self,

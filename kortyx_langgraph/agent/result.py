@@ -7,8 +7,10 @@ from typing import Any, Literal
 
 from kortyx_langgraph.pending import PendingInterrupt
 
-RunStatus = Literal["completed", "interrupted"]
-"""``"interrupted"`` while a human is asked something, ``"completed"`` otherwise."""
+RunStatus = Literal["completed", "interrupted", "paused"]
+"""``"interrupted"`` while a human is asked something; ``"paused"`` when the run stopped
+with nodes still to run and nothing asked (a static breakpoint: ``interrupt_before`` or
+``interrupt_after``), ``run(None, thread_id=...)`` goes on; ``"completed"`` otherwise."""
 
 
 @dataclass(frozen=True)
