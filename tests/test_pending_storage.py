@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import ormsgpack
 import pytest
 import redis
 from langgraph.types import Command, Interrupt
@@ -57,7 +58,20 @@ def test_claim_next_takes_interrupts_in_the_order_they_were_recorded(
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("garbage", [b"", b"\x00\x00\x00\x09not msgpack", b"\xff" * 40])
+def _framed(header: list[Any]) -> bytes:
+    packed = ormsgpack.packb(header)
+    return len(packed).to_bytes(4, "big") + packed
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"",
+        b"\x00\x00\x00\x09not msgpack",
+        b"\xff" * 40,
+        _framed(["id", "thread", "checkpoint"]),  # another shape: no tasks, times or order
+    ],
+)
 def test_a_corrupt_pending_record_is_a_typed_error_and_nothing_else_is_lost(
     redis_pair: tuple[FrameworkAdapter, Any], garbage: bytes
 ) -> None:
@@ -73,6 +87,8 @@ def test_a_corrupt_pending_record_is_a_typed_error_and_nothing_else_is_lost(
         adapter.pending.get(pending.token)
     with pytest.raises(DeserializationError):
         adapter.pending.list(thread)
+    with pytest.raises(DeserializationError):
+        adapter.pending.claim_next(thread)
     assert adapter.get_tuple(config_of(thread)) is not None  # the run itself is intact
     assert graph.get_state(config_of(thread)).interrupts
 

@@ -112,13 +112,24 @@ local function is_token(f)
   return string.find(f, '.', 1, true) ~= nil and string.find(f, ':', 1, true) == nil
 end
 
+-- a pending record's header: {interrupt id, thread id, checkpoint id, {task id...}, key
+-- base, created, seq}; another shape (an earlier development form) is corrupt here
+local function pending_head(raw)
+  local h = head(raw)
+  if type(h[1]) ~= 'string' or type(h[2]) ~= 'string' or type(h[3]) ~= 'string'
+      or type(h[4]) ~= 'table' or type(h[6]) ~= 'number' or type(h[7]) ~= 'number' then
+    error('CORRUPT a stored pending interrupt has a form this version does not read', 0)
+  end
+  return h
+end
+
 local function thread_pending(thread_id)
   local out = {}
   local all = redis.call('HGETALL', KEYS[5])
   for i = 1, #all, 2 do
     local f = all[i]
     if is_token(f) then
-      local rec = head(all[i + 1])
+      local rec = pending_head(all[i + 1])
       if rec[2] == thread_id then out[#out + 1] = {f, rec, all[i + 1]} end
     end
   end
@@ -210,7 +221,7 @@ local function indexed(t, thread_id, cp, id)
   local token = redis.call('HGET', KEYS[5], by_id_field(t, cp, id))
   local raw = token and redis.call('HGET', KEYS[5], token)
   if not raw then return nil end
-  local h = head(raw)
+  local h = pending_head(raw)
   if h[1] ~= id or h[2] ~= thread_id or h[3] ~= cp then return nil end
   return {token, h, raw}
 end
@@ -1123,7 +1134,11 @@ _PENDING_PRELUDE = (
 local token = ARGV[1]
 local rec = redis.call('HGET', KEYS[1], token)
 if not rec then return {false, redis.call('EXISTS', KEYS[1])} end
-local expires = thread_deadline(head(rec)[5])
+local base = head(rec)[5]
+if type(base) ~= 'string' then
+  error('CORRUPT a stored pending interrupt has a form this version does not read', 0)
+end
+local expires = thread_deadline(base)
 if expires == -2 then
   redis.call('HDEL', KEYS[1], token, token .. ':c')
   return {false, 0}
