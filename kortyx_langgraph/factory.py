@@ -15,7 +15,7 @@ from kortyx_langgraph.memory.store import Clock, wall_clock_ms
 from kortyx_langgraph.redis import RedisFrameworkAdapter
 from kortyx_langgraph.redis.compression import Compression
 from kortyx_langgraph.redis.connection import AsyncClient, SyncClient
-from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
+from kortyx_langgraph.redis.layout import DEFAULT_PREFIX, check_prefix
 from kortyx_langgraph.redis.replication import DEFAULT_REPLICA_ACK_TIMEOUT_MS
 from kortyx_langgraph.redis.retry import RetryPolicy
 from kortyx_langgraph.settings import DEFAULT_TTL_MS, resolve_ttl_ms
@@ -101,17 +101,11 @@ def create_redis_framework_adapter(
             deflated when that makes them smaller. ``None`` (the default) stores them as
             they are. Either way, data written with the other setting stays readable.
     """
-    if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
-        raise ConfigurationError(
-            f"prefix must be a string without '{{' or '}}' (they would break the hash "
-            f"tags that keep a thread on one Cluster slot), got {prefix!r}",
-            variable="prefix",
-        )
     return RedisFrameworkAdapter(
         url=url,
         client=client,
         ttl_ms=resolve_ttl_ms(ttl_ms),
-        prefix=prefix,
+        prefix=check_prefix(prefix),
         serde=serde,
         cluster=cluster,
         refresh_on_read=refresh_on_read,

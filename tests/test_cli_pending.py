@@ -204,6 +204,8 @@ def test_usage_errors_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
         ["pending", "--thread", "t", "--limit", "5"],
         ["inspect", "t", "--limit", "0"],
         ["inspect", "t", "--limit", "-5"],
+        ["pending", "--all", "--prefix", "a{b"],  # a prefix the adapter refuses
+        ["doctor", "--prefix", "a}b"],
     ):
         assert run_here(monkeypatch, *args).status == 2
 

@@ -7,8 +7,9 @@ import textwrap
 
 from kortyx_langgraph.core.adapter import FrameworkAdapter
 from kortyx_langgraph.env import REDIS_URL_VARIABLES, FrameworkSettings
+from kortyx_langgraph.errors import ConfigurationError
 from kortyx_langgraph.factory import create_framework_adapter_from_env
-from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
+from kortyx_langgraph.redis.layout import DEFAULT_PREFIX, check_prefix
 
 EXIT_OK = 0
 """The command did what was asked."""
@@ -65,8 +66,17 @@ def add_prefix_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prefix",
         default=DEFAULT_PREFIX,
+        type=prefix_argument,
         help=f"Redis key prefix of the adapter (default: {DEFAULT_PREFIX!r}); ignored in memory",
     )
+
+
+def prefix_argument(text: str) -> str:
+    """An argparse ``type`` for a key prefix: refused as the adapter refuses it."""
+    try:
+        return check_prefix(text)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def open_adapter(settings: FrameworkSettings, prefix: str) -> FrameworkAdapter:

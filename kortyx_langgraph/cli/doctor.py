@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, TextIO
 
-from kortyx_langgraph.cli.common import EPILOG, EXIT_FAILURE, EXIT_OK, wrap
+from kortyx_langgraph.cli.common import EPILOG, EXIT_FAILURE, EXIT_OK, prefix_argument, wrap
 from kortyx_langgraph.env import resolve_framework_settings
 from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
 from kortyx_langgraph.server_ttl import server_thread_ttl_from_env, ttl_mismatch
@@ -33,6 +33,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--prefix",
         default=DEFAULT_PREFIX,
+        type=prefix_argument,
         help=f"the adapter's key prefix, whose keys the access check writes (default: "
         f"{DEFAULT_PREFIX!r})",
     )

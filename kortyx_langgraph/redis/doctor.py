@@ -26,7 +26,7 @@ import redis.exceptions
 
 from kortyx_langgraph.errors import KortyxError, StorageCapabilityError
 from kortyx_langgraph.redis.connection import NEEDED_COMMANDS, refused_by_acl, translated_errors
-from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
+from kortyx_langgraph.redis.layout import DEFAULT_PREFIX, check_prefix
 from kortyx_langgraph.settings import check_redis_url, redact_url, redis_py_url
 
 Level = Literal["ok", "warning", "error"]
@@ -151,6 +151,7 @@ def diagnose(url: str, prefix: str = DEFAULT_PREFIX) -> list[Finding]:
     """Run every check against the server at ``url``, for an adapter whose keys start with
     ``prefix``; never raises for a server problem."""
     url = check_redis_url(url)
+    prefix = check_prefix(prefix)
     where = redact_url(url)
     client = redis.Redis.from_url(redis_py_url(url), socket_connect_timeout=5)
     findings: list[Finding] = []

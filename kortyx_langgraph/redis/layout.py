@@ -39,8 +39,22 @@ from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 from kortyx_langgraph.core.ids import thread_tag
+from kortyx_langgraph.errors import ConfigurationError
 
 DEFAULT_PREFIX = "kortyx:"
+
+
+def check_prefix(prefix: object) -> str:
+    """``prefix`` if keys may start with it: a string without ``{`` or ``}``, which would
+    break the hash tags that keep a thread on one Cluster slot."""
+    if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
+        raise ConfigurationError(
+            f"prefix must be a string without '{{' or '}}' (they would break the hash "
+            f"tags that keep a thread on one Cluster slot), got {prefix!r}",
+            variable="prefix",
+        )
+    return prefix
+
 
 _GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
