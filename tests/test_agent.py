@@ -348,6 +348,25 @@ def test_a_run_stopped_at_a_static_breakpoint_is_paused_not_completed(
     assert (done.status, done.values["note"]) == ("completed", "b")
 
 
+def test_an_empty_thread_id_names_a_thread_and_two_different_ones_are_refused(
+    adapter: FrameworkAdapter,
+) -> None:
+    agent = create_agent(
+        workflows={"note": note_builder([0], [0])},
+        default_workflow_id="note",
+        framework_adapter=adapter,
+    )
+    first = agent.run({}, thread_id="")
+    assert first.thread_id == ""
+    assert agent.run({}, config={"configurable": {"thread_id": ""}}).thread_id == ""
+    with pytest.raises(ConfigurationError) as caught:
+        agent.run({}, thread_id="a", config={"configurable": {"thread_id": "b"}})
+    assert caught.value.variable == "thread_id"
+    assert (
+        agent.run({}, thread_id="a", config={"configurable": {"thread_id": "a"}}).thread_id == "a"
+    )
+
+
 def test_use_interrupt_outside_a_node_says_where_it_belongs() -> None:
     from kortyx_langgraph import use_interrupt
 

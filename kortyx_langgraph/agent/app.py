@@ -110,7 +110,15 @@ class Agent(Closing):
         workflow_id = workflow_id or self.default_workflow_id
         graph = self._graph(workflow_id)
         given = (config or {}).get("configurable", {}).get("thread_id")
-        thread = thread_id or (str(given) if given else f"thread-{uuid.uuid4().hex}")
+        if thread_id is not None and given is not None and str(given) != str(thread_id):
+            raise ConfigurationError(
+                f"thread_id={thread_id!r} and config's thread_id {given!r} name different "
+                "threads; give one of them",
+                variable="thread_id",
+            )
+        named = thread_id if thread_id is not None else given
+        # "" names a thread, as it does for LangGraph; only None asks for a new one
+        thread = str(named) if named is not None else f"thread-{uuid.uuid4().hex}"
         return workflow_id, graph, self._config(workflow_id, thread, config)
 
     def _recorded_workflow(self, metadata: Mapping[str, Any] | None) -> str | None:
