@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from kortyx_langgraph.errors import ConfigurationError
@@ -149,12 +150,8 @@ def _check_options(url: str, variable: str, shown: str) -> None:
             f"{variable} has an option redis-py cannot read ({shown}): {exc}", variable=variable
         ) from None
     connection_class = options.pop("connection_class", redis.connection.Connection)
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    known = {"connection_class"}
-    for cls in (*connection_class.__mro__, redis.connection.ConnectionPool):
-        if "__init__" in vars(cls):
-            parameters = inspect.signature(cls.__init__).parameters.values()
-            known.update(p.name for p in parameters if p.kind in named and p.name != "self")
+    known = {"connection_class"} | _parameters(*connection_class.__mro__)
+    known |= _parameters(redis.connection.ConnectionPool)
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigurationError(
@@ -175,6 +172,62 @@ def _check_options(url: str, variable: str, shown: str) -> None:
             "reads them back as bytes; remove the option from the URL",
             variable=variable,
         )
+
+
+def _parameters(*classes: type) -> set[str]:
+    """The keyword parameters of the ``__init__`` of each of ``classes`` that defines one."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    found: set[str] = set()
+    for cls in classes:
+        if "__init__" in vars(cls):
+            parameters = inspect.signature(vars(cls)["__init__"]).parameters.values()
+            found.update(p.name for p in parameters if p.kind in named and p.name != "self")
+    return found
+
+
+def check_client_options(options: object) -> dict[str, Any]:
+    """``client_options`` if redis-py's clients take them: known keyword arguments, with
+    values it would not refuse only at the first connection."""
+    import redis
+    import redis.asyncio
+    import redis.cluster
+    import redis.connection
+
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise ConfigurationError(
+            "client_options must be a dict of redis-py client keyword arguments",
+            variable="client_options",
+        )
+    known = _parameters(
+        redis.Redis,
+        redis.asyncio.Redis,
+        redis.cluster.RedisCluster,
+        redis.asyncio.cluster.RedisCluster,
+        redis.connection.ConnectionPool,
+        redis.connection.BlockingConnectionPool,
+        *redis.connection.SSLConnection.__mro__,
+        redis.connection.UnixDomainSocketConnection,
+    )
+    known.add("pool_timeout")  # the adapter's name for its blocking pool's timeout
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"client_options has options redis-py does not know: {', '.join(unknown)}",
+            variable="client_options",
+        )
+    for name, value in options.items():
+        problem = _option_problem(name, value)
+        if problem:
+            raise ConfigurationError(
+                f"client_options has {name}={value!r}: {problem}", variable="client_options"
+            )
+    if options.get("decode_responses"):
+        raise ConfigurationError(
+            "client_options asks for decode_responses: the adapter stores bytes and reads "
+            "them back as bytes",
+            variable="client_options",
+        )
+    return options
 
 
 _POSITIVE = (

@@ -17,6 +17,7 @@ from kortyx_langgraph import (
     RedisFrameworkAdapter,
     create_framework_adapter_from_env,
     create_in_memory_framework_adapter,
+    create_redis_framework_adapter,
     redact_url,
     resolve_framework_settings,
 )
@@ -275,6 +276,31 @@ def test_no_url_shows_its_password_in_redact_url_or_an_error(case: tuple[str, li
         shown.append(str(exc))
     for text in shown:
         assert not any(run in text for run in runs), (url, text)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"sockettimeout": 5},
+        {"socket_timeout": -1},
+        {"max_connections": 0},
+        {"decode_responses": True},
+        {"protocol": 9},
+        ["socket_timeout", 5],
+    ],
+)
+def test_client_options_redis_py_would_refuse_at_the_first_call_are_refused_at_once(
+    options: Any,
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        create_redis_framework_adapter(url="redis://127.0.0.1:1/0", client_options=options)
+    assert caught.value.variable == "client_options"
+
+
+def test_client_options_redis_py_takes_are_taken() -> None:
+    options = {"client_name": "app", "pool_timeout": 2, "health_check_interval": 10}
+    adapter = create_redis_framework_adapter(url="redis://127.0.0.1:1/0", client_options=options)
+    adapter.close()
 
 
 def test_settings_never_show_the_password() -> None:

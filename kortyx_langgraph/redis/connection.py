@@ -60,7 +60,12 @@ from kortyx_langgraph.redis.retry import (
     read_only_error,
     tls_hint,
 )
-from kortyx_langgraph.settings import check_redis_url, redact_url, redis_py_url
+from kortyx_langgraph.settings import (
+    check_client_options,
+    check_redis_url,
+    redact_url,
+    redis_py_url,
+)
 
 T = TypeVar("T")
 R = TypeVar("R", redis.Redis, redis.asyncio.Redis)
@@ -263,7 +268,7 @@ class RedisConnection:
             raise ConfigurationError("pass either url= or client=, not both", variable="client")
         self._url = check_redis_url(url) if url is not None else None
         self.where = redact_url(self._url) if self._url else type(client).__name__
-        self._given_options = dict(client_options)
+        self._given_options = dict(check_client_options(client_options))
         self.retry = retry if retry is not None else RetryPolicy()
         self.replica_acks = replica_acks if replica_acks and replica_acks.count else None
         # per event loop, a plain asyncio client of each Cluster node, by node name
