@@ -154,8 +154,14 @@ def _check_options(url: str, variable: str, shown: str) -> None:
     known |= _parameters(redis.connection.ConnectionPool)
     unknown = sorted(set(options) - known)
     if unknown:
+        hint = (
+            "; TLS options (ssl_*) need a rediss:// URL"
+            if any(name.startswith("ssl_") for name in unknown)
+            and urlsplit(url).scheme.lower() in ("redis", "valkey")
+            else ""
+        )
         raise ConfigurationError(
-            f"{variable} ({shown}) has options redis-py does not know: {', '.join(unknown)}",
+            f"{variable} ({shown}) has options redis-py does not know: {', '.join(unknown)}" + hint,
             variable=variable,
         )
     for name, value in options.items():

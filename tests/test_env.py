@@ -303,6 +303,12 @@ def test_client_options_redis_py_takes_are_taken() -> None:
     adapter.close()
 
 
+def test_a_tls_option_on_a_plain_url_says_to_use_rediss() -> None:
+    with pytest.raises(ConfigurationError, match=r"ssl_keyfile; TLS options .* rediss://"):
+        check_redis_url("redis://h:6379/0?ssl_keyfile=/etc/key.pem")
+    assert check_redis_url("rediss://h:6379/0?ssl_keyfile=/etc/key.pem")
+
+
 def test_settings_never_show_the_password() -> None:
     settings = resolve_framework_settings({"REDIS_URL": "redis://u:hunter2@db:6379/0"})
     assert settings.redis_url == "redis://u:hunter2@db:6379/0"
