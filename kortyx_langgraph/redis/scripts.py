@@ -196,11 +196,9 @@ end
 -- The thread's records, indexed by (checkpoint, interrupt id) and (checkpoint, task), so
 -- that a write finds its own without reading the others: its cost does not grow with the
 -- interrupts waiting at the checkpoint. Records stored before the index (by an earlier
--- version) are indexed here once. -> the thread id as index fields name it
+-- version) are indexed here once.
 local function index_pending(thread_id)
   local t = enc(thread_id)
-  local whole = '%:' .. t
-  if redis.call('HEXISTS', KEYS[5], whole) == 1 then return t end
   local waits = {}
   for _, p in ipairs(thread_pending(thread_id)) do
     local h = p[2]
@@ -212,8 +210,7 @@ local function index_pending(thread_id)
     end
   end
   for f, ids in pairs(waits) do redis.call('HSET', KEYS[5], f, cmsgpack.pack(ids)) end
-  redis.call('HSET', KEYS[5], whole, '1')
-  return t
+  redis.call('HSET', KEYS[5], '%:' .. t, '1')
 end
 
 -- The record of interrupt id at checkpoint cp: {token, header, raw}, or nil
@@ -230,9 +227,14 @@ end
 -- One task at checkpoint cp now waits for `ids` (nil: it finished). A record stays while
 -- some task waits on it; re-raised ones keep token and claim and take the new value.
 local function apply_interrupts(thread_id, base, cp, task, ids, wanted)
-  local t = index_pending(thread_id)
+  local t = enc(thread_id)
   local waits = by_task_field(t, cp, task)
-  local before = redis.call('HGET', KEYS[5], waits)
+  local got = redis.call('HMGET', KEYS[5], '%:' .. t, waits)
+  local before = got[2]
+  if not got[1] then
+    index_pending(thread_id)
+    before = redis.call('HGET', KEYS[5], waits)
+  end
   if before then
     -- what the task waited for here and no longer does
     for _, id in ipairs(cmsgpack.unpack(before)) do
