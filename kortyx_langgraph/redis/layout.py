@@ -20,8 +20,8 @@ and the tag owns one more, where pending-interrupt tokens resolve in O(1)::
                                             "@" thread marker, "#" counter,
                                             "!:<thread>" pending set to derive again,
                                             the index of a thread's records:
-                                            "=:<thread>:<cp>:<id>" -> token,
-                                            ">:<thread>:<cp>:<task>" -> the ids the task
+                                            "=:<n>:<thread><m>:<cp><id>" -> token,
+                                            ">:<n>:<thread><m>:<cp><task>" -> the ids the task
                                             waits for, "%:<thread>" the index is whole
 
 ``<tag>`` is :func:`~kortyx_langgraph.core.ids.thread_tag` (a digest of the thread id), and

@@ -101,9 +101,9 @@ end
 -- pending hash fields: '<token>' record, '<token>:c' claim, '@' thread marker, '#' counter,
 -- '!:<thread>' that thread's pending set must be derived again (see delete_checkpoints),
 -- and the index of a thread's records (see index_pending): '%:<thread>' the index is
--- whole, '=:<thread>:<cp>:<id>' the token of the record of interrupt id at checkpoint cp,
--- '>:<thread>:<cp>:<task>' the interrupt ids task waits for at cp (cmsgpack); each with
--- ':' in it, so none is a token
+-- whole, '=:<n>:<thread><m>:<cp><id>' the token of the record of interrupt id at checkpoint
+-- cp (n, m: the lengths of thread and checkpoint ids), '>:<n>:<thread><m>:<cp><task>' the
+-- interrupt ids task waits for at cp (cmsgpack); each with ':' in it, so none is a token
 local function stale_field(thread_id)
   return '!:' .. enc(thread_id)
 end
@@ -146,21 +146,25 @@ local function listed_pending(thread_id)
   return out
 end
 
-local function by_id_field(t, cp, id)
-  return '=:' .. t .. ':' .. enc(cp) .. ':' .. enc(id)
+-- index fields name thread and checkpoint by length and text (no encoding to pay for)
+local function by_id_field(thread_id, cp, id)
+  return '=:' .. #thread_id .. ':' .. thread_id .. #cp .. ':' .. cp .. id
 end
 
-local function by_task_field(t, cp, task)
-  return '>:' .. t .. ':' .. enc(cp) .. ':' .. enc(task)
+local function by_task_field(thread_id, cp, task)
+  return '>:' .. #thread_id .. ':' .. thread_id .. #cp .. ':' .. cp .. task
+end
+
+local function index_whole_field(thread_id)
+  return '%:' .. thread_id
 end
 
 -- Drop the record in field f, whose header is h, with its claim and index fields. Every
 -- caller drops all the thread's records of h's checkpoint but apply_interrupts, which
 -- drops a record no task waits for: so each task's list of ids at h's checkpoint goes too.
 local function drop_pending(f, h)
-  local t = enc(h[2])
-  redis.call('HDEL', KEYS[5], f, f .. ':c', by_id_field(t, h[3], h[1]))
-  for _, task in ipairs(h[4]) do redis.call('HDEL', KEYS[5], by_task_field(t, h[3], task)) end
+  redis.call('HDEL', KEYS[5], f, f .. ':c', by_id_field(h[2], h[3], h[1]))
+  for _, task in ipairs(h[4]) do redis.call('HDEL', KEYS[5], by_task_field(h[2], h[3], task)) end
 end
 
 -- the thread's pending hash exists while the thread lives: a vanished token of a live
@@ -198,24 +202,23 @@ end
 -- interrupts waiting at the checkpoint. Records stored before the index (by an earlier
 -- version) are indexed here once.
 local function index_pending(thread_id)
-  local t = enc(thread_id)
   local waits = {}
   for _, p in ipairs(thread_pending(thread_id)) do
     local h = p[2]
-    redis.call('HSET', KEYS[5], by_id_field(t, h[3], h[1]), p[1])
+    redis.call('HSET', KEYS[5], by_id_field(thread_id, h[3], h[1]), p[1])
     for _, task in ipairs(h[4]) do
-      local f = by_task_field(t, h[3], task)
+      local f = by_task_field(thread_id, h[3], task)
       waits[f] = waits[f] or {}
       waits[f][#waits[f] + 1] = h[1]
     end
   end
   for f, ids in pairs(waits) do redis.call('HSET', KEYS[5], f, cmsgpack.pack(ids)) end
-  redis.call('HSET', KEYS[5], '%:' .. t, '1')
+  redis.call('HSET', KEYS[5], index_whole_field(thread_id), '1')
 end
 
 -- The record of interrupt id at checkpoint cp: {token, header, raw}, or nil
-local function indexed(t, thread_id, cp, id)
-  local token = redis.call('HGET', KEYS[5], by_id_field(t, cp, id))
+local function indexed(thread_id, cp, id)
+  local token = redis.call('HGET', KEYS[5], by_id_field(thread_id, cp, id))
   local raw = token and redis.call('HGET', KEYS[5], token)
   if not raw then return nil end
   local h = pending_head(raw)
@@ -227,9 +230,8 @@ end
 -- One task at checkpoint cp now waits for `ids` (nil: it finished). A record stays while
 -- some task waits on it; re-raised ones keep token and claim and take the new value.
 local function apply_interrupts(thread_id, base, cp, task, ids, wanted)
-  local t = enc(thread_id)
-  local waits = by_task_field(t, cp, task)
-  local got = redis.call('HMGET', KEYS[5], '%:' .. t, waits)
+  local waits = by_task_field(thread_id, cp, task)
+  local got = redis.call('HMGET', KEYS[5], index_whole_field(thread_id), waits)
   local before = got[2]
   if not got[1] then
     index_pending(thread_id)
@@ -238,7 +240,7 @@ local function apply_interrupts(thread_id, base, cp, task, ids, wanted)
   if before then
     -- what the task waited for here and no longer does
     for _, id in ipairs(cmsgpack.unpack(before)) do
-      local p = not (wanted and wanted[id]) and indexed(t, thread_id, cp, id)
+      local p = not (wanted and wanted[id]) and indexed(thread_id, cp, id)
       if p then
         local h, at = p[2], nil
         for j, other in ipairs(h[4]) do if other == task then at = j end end
@@ -257,7 +259,7 @@ local function apply_interrupts(thread_id, base, cp, task, ids, wanted)
     local now = nil
     for _, id in ipairs(ids) do
       local w = wanted[id]
-      local p = indexed(t, thread_id, cp, id)
+      local p = indexed(thread_id, cp, id)
       if p then
         local h, found = p[2], false
         for _, other in ipairs(h[4]) do if other == task then found = true end end
@@ -268,7 +270,7 @@ local function apply_interrupts(thread_id, base, cp, task, ids, wanted)
         local seq = redis.call('HINCRBY', KEYS[5], '#', 1)
         redis.call('HSET', KEYS[5], w[1],
           pack_pending({id, thread_id, cp, {task}, base, now, seq}, w[2]))
-        redis.call('HSET', KEYS[5], by_id_field(t, cp, id), w[1])
+        redis.call('HSET', KEYS[5], by_id_field(thread_id, cp, id), w[1])
       end
     end
     redis.call('HSET', KEYS[5], waits, cmsgpack.pack(ids))
@@ -856,7 +858,7 @@ for _, f in ipairs(redis.call('HKEYS', KEYS[5])) do
   if is_token(f) then others = true end
 end
 if others then
-  redis.call('HDEL', KEYS[5], stale_field(ARGV[1]), '%:' .. enc(ARGV[1]))
+  redis.call('HDEL', KEYS[5], stale_field(ARGV[1]), index_whole_field(ARGV[1]))
 else
   redis.call('DEL', KEYS[5])
 end
