@@ -244,6 +244,21 @@ def test_bad_agent_arguments_are_named(
     assert caught.value.variable == variable
 
 
+def _one_node_agent(adapter: FrameworkAdapter, ask: Any) -> Any:
+    """An agent of one workflow, ``q``: START -> ask -> END."""
+    from langgraph.graph import END, START, StateGraph
+
+    from tests.agent_workflows import Trip
+
+    builder = StateGraph(Trip)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    return create_agent(
+        workflows={"q": builder}, default_workflow_id="q", framework_adapter=adapter
+    )
+
+
 @pytest.mark.parametrize(
     ("kind", "options", "message"),
     [
@@ -257,7 +272,6 @@ def test_bad_agent_arguments_are_named(
 def test_bad_questions_are_refused_in_the_node(
     adapter: FrameworkAdapter, kind: str, options: Any, message: str
 ) -> None:
-    from langgraph.graph import END, START, StateGraph
 
     from kortyx_langgraph import use_interrupt
     from tests.agent_workflows import Trip
@@ -265,13 +279,7 @@ def test_bad_questions_are_refused_in_the_node(
     def ask(state: Trip) -> Trip:
         return {"note": use_interrupt(kind, "?", options=options)}  # type: ignore[arg-type]
 
-    builder = StateGraph(Trip)
-    builder.add_node("ask", ask)
-    builder.add_edge(START, "ask")
-    builder.add_edge("ask", END)
-    agent = create_agent(
-        workflows={"q": builder}, default_workflow_id="q", framework_adapter=adapter
-    )
+    agent = _one_node_agent(adapter, ask)
     with pytest.raises(ConfigurationError, match=message):
         agent.run({})
 
@@ -302,7 +310,6 @@ def test_a_question_its_own_rules_refuse_is_refused_before_it_is_asked(
 def test_an_answer_the_serializer_refuses_is_refused_before_anything_runs(
     adapter: FrameworkAdapter,
 ) -> None:
-    from langgraph.graph import END, START, StateGraph
     from langgraph.types import interrupt
 
     from tests.agent_workflows import Trip
@@ -313,13 +320,7 @@ def test_an_answer_the_serializer_refuses_is_refused_before_anything_runs(
         runs.append(answer := interrupt("anything?"))
         return {"note": str(answer)}
 
-    builder = StateGraph(Trip)
-    builder.add_node("ask", ask)
-    builder.add_edge(START, "ask")
-    builder.add_edge("ask", END)
-    agent = create_agent(
-        workflows={"q": builder}, default_workflow_id="q", framework_adapter=adapter
-    )
+    agent = _one_node_agent(adapter, ask)
     [pending] = agent.run({}).interrupts
     with pytest.raises(InvalidAnswerError, match="cannot be stored"):
         agent.resume(pending.token, object())

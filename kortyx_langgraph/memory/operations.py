@@ -290,15 +290,7 @@ class MemoryOperations:
             if token is not None and token in state.pending:
                 mine[token] = state.pending[token]
         before = set(mine)
-        tag, deadline = thread_tag(thread_id), state.deadline_ms
-        apply_update(
-            mine,
-            update,
-            thread_id=thread_id,
-            new_token=lambda: mint_token(tag, deadline),
-            now_ms=self.table.now(),
-            next_seq=self.table.next_seq,
-        )
+        apply_update(mine, update, **self._making_records(thread_id, state))
         for token in before - mine.keys():
             gone = state.pending.pop(token)
             index.by_id.pop((checkpoint_id, gone.interrupt_id), None)
@@ -357,17 +349,19 @@ class MemoryOperations:
             updates = updates_from_writes(self.serde, latest, stored.values())
         before = set(state.pending)
         state.index = None
-        tag, deadline = thread_tag(thread_id), state.deadline_ms
-        rebuild(
-            state.pending,
-            latest,
-            updates,
-            thread_id=thread_id,
-            new_token=lambda: mint_token(tag, deadline),
-            now_ms=self.table.now(),
-            next_seq=self.table.next_seq,
-        )
+        rebuild(state.pending, latest, updates, **self._making_records(thread_id, state))
         self.table.sync_tokens(thread_id, before, state)
+
+    def _making_records(self, thread_id: str, state: ThreadState) -> dict[str, Any]:
+        """What the core's record rules need to make a thread's new records: its id, new
+        tokens (routed by its tag, dated by its deadline), the time and the order."""
+        tag, deadline = thread_tag(thread_id), state.deadline_ms
+        return {
+            "thread_id": thread_id,
+            "new_token": lambda: mint_token(tag, deadline),
+            "now_ms": self.table.now(),
+            "next_seq": self.table.next_seq,
+        }
 
     @flow
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
