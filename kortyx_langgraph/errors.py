@@ -81,13 +81,18 @@ class ReplicationError(StorageError):
     asked acknowledged it within the timeout, so a failover now could lose it.
 
     ``acknowledged`` is how many did; ``wanted`` how many were asked for. Repeating the
-    call is safe (every write script is idempotent).
+    call is safe (every write script is idempotent). For a claim, ``claim_id`` is the id the
+    applied claim holds the interrupt with: repeat (or release) the claim with it; another
+    id is refused while the lease runs.
     """
 
-    def __init__(self, message: str, *, acknowledged: int, wanted: int) -> None:
+    def __init__(
+        self, message: str, *, acknowledged: int, wanted: int, claim_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.acknowledged = acknowledged
         self.wanted = wanted
+        self.claim_id = claim_id
 
 
 class StorageOutOfMemoryError(StorageError):

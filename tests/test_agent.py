@@ -7,15 +7,18 @@ from typing import Any, TypedDict
 
 import pytest
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
 
 from kortyx_langgraph import (
     AlreadyClaimedError,
     ConfigurationError,
+    ExpiredTokenError,
     FrameworkAdapter,
     InvalidAnswerError,
     Option,
     ResumeFailedError,
     RunResult,
+    StorageTimeoutError,
     UnknownTokenError,
     UnknownWorkflowError,
     create_agent,
@@ -366,6 +369,58 @@ def test_an_empty_thread_id_names_a_thread_and_two_different_ones_are_refused(
     assert (
         agent.run({}, thread_id="a", config={"configurable": {"thread_id": "a"}}).thread_id == "a"
     )
+
+
+@pytest.mark.parametrize("change", ["deleted", "moved on"])
+def test_a_thread_that_changes_between_the_claim_and_the_run_runs_nothing(
+    adapter: FrameworkAdapter, change: str
+) -> None:
+    """The thread expires (deleted here) or moves past the question's checkpoint after
+    resume claimed the token and before its run reads the thread: the run must not start
+    the graph anew, nor answer another checkpoint's question."""
+    runs: list[Any] = []
+
+    def ask(state: Any) -> Any:
+        runs.append(answer := interrupt("ok?"))
+        return {"note": str(answer)}
+
+    agent = _one_node_agent(adapter, ask)
+    [pending] = agent.run({}).interrupts
+    graph_of = agent._graph
+
+    def changed_then(workflow_id: str) -> Any:
+        graph = graph_of(workflow_id)
+        if change == "deleted":
+            adapter.delete_thread(pending.thread_id)
+        else:
+            graph.update_state(pending.config, {"note": "edited"})
+        return graph
+
+    agent._graph = changed_then  # type: ignore[method-assign]
+    expected = ExpiredTokenError if change == "deleted" else UnknownTokenError
+    with pytest.raises(expected) as caught:
+        agent.resume(pending.token, "yes")
+    assert caught.value.token == pending.token
+    assert runs == []  # no node ran
+
+
+def test_a_storage_error_in_the_resumed_run_is_a_resume_failure(adapter: FrameworkAdapter) -> None:
+    failures = [1]
+
+    def ask(state: Any) -> Any:
+        answer = interrupt("ok?")
+        if failures[0]:
+            failures[0] -= 1
+            raise StorageTimeoutError("Redis did not answer in time")
+        return {"note": str(answer)}
+
+    agent = _one_node_agent(adapter, ask)
+    [pending] = agent.run({}).interrupts
+    with pytest.raises(ResumeFailedError) as caught:
+        agent.resume(pending.token, "yes")
+    assert isinstance(caught.value.__cause__, StorageTimeoutError)
+    assert caught.value.token_still_pending
+    assert agent.resume(pending.token, "yes").values["note"] == "yes"
 
 
 def test_use_interrupt_outside_a_node_says_where_it_belongs() -> None:

@@ -23,7 +23,7 @@ from kortyx_langgraph import (
     ReplicationError,
     create_redis_framework_adapter,
 )
-from tests.graphs import approval_graph
+from tests.graphs import approval_graph, parallel_graph
 from tests.pending_truth import config_of
 from tests.redis_harness import RedisServer
 from tests.redis_snapshot import stored
@@ -98,6 +98,31 @@ def test_a_replica_that_falls_behind_is_a_replication_error_and_the_write_stands
     # applied on the primary; repeating the same claim is safe and now acknowledged
     assert adapter.pending.get(pending.token).claimed
     assert adapter.pending.claim(pending.token, claim_id="w").claim_id == "w"
+    adapter.close()
+
+
+def test_a_claim_the_replicas_did_not_acknowledge_carries_its_claim_id(
+    pair: tuple[RedisServer, RedisServer],
+) -> None:
+    """A claim made without an id of the caller's is applied under one made for it: the
+    error says which, so the caller can go on with the claim, or release it."""
+    primary, replica = pair
+    adapter = _adapter(primary, replica_acks=1, replica_ack_timeout_ms=200)
+    graph = parallel_graph(adapter)
+    graph.invoke({"log": []}, config_of("unacked"))
+    first, second = adapter.pending.list("unacked")
+    with replica.stopped(), pytest.raises(ReplicationError) as by_token:
+        adapter.pending.claim(first.token)
+    with replica.stopped(), pytest.raises(ReplicationError) as next_one:
+        adapter.pending.claim_next("unacked")
+    assert by_token.value.claim_id and next_one.value.claim_id
+    assert "claim_id=error.claim_id" in str(by_token.value)
+    again = adapter.pending.claim(first.token, claim_id=by_token.value.claim_id)
+    assert again.claim_id == by_token.value.claim_id  # the applied claim, renewed
+    assert adapter.pending.claim_next("unacked", claim_id=next_one.value.claim_id).token == (
+        second.token
+    )  # the interrupt it took, not another
+    assert not adapter.pending.release(second.token, next_one.value.claim_id).claimed
     adapter.close()
 
 

@@ -19,7 +19,7 @@ from langgraph.types import Command, StateSnapshot
 
 from kortyx_langgraph.agent.human_input import HumanInputRequest
 from kortyx_langgraph.agent.result import RunResult, RunStatus
-from kortyx_langgraph.core.adapter import FrameworkAdapter
+from kortyx_langgraph.core.adapter import RESUME_CHECKPOINT_KEY, FrameworkAdapter
 from kortyx_langgraph.core.lifetime import Closing
 from kortyx_langgraph.errors import (
     ConfigurationError,
@@ -248,7 +248,7 @@ class Agent(Closing):
             workflow_id = self.workflow_of(claimed.thread_id)
             graph = self._graph(workflow_id)
             config = self._config(workflow_id, claimed.thread_id)
-            graph.invoke(Command(resume=claimed.resume_map(value)), config)
+            graph.invoke(Command(resume=claimed.resume_map(value)), _resuming(config, claimed))
         except BaseException as exc:
             released = self._release(token, claimed.claim_id)
             _raise_resume_error(exc, token, claimed.claim_id, released)
@@ -325,7 +325,9 @@ class Agent(Closing):
             workflow_id = await self.aworkflow_of(claimed.thread_id)
             graph = self._graph(workflow_id)
             config = self._config(workflow_id, claimed.thread_id)
-            await graph.ainvoke(Command(resume=claimed.resume_map(value)), config)
+            await graph.ainvoke(
+                Command(resume=claimed.resume_map(value)), _resuming(config, claimed)
+            )
         except BaseException as exc:
             released = await self._arelease(token, claimed.claim_id)
             _raise_resume_error(exc, token, claimed.claim_id, released)
@@ -356,6 +358,13 @@ def _no_workflow(thread_id: str) -> UnknownWorkflowError:
     )
 
 
+def _resuming(config: RunnableConfig, claimed: PendingInterrupt) -> RunnableConfig:
+    """``config`` for the run that answers ``claimed``: it runs only from the checkpoint
+    the question was asked at (see ``RESUME_CHECKPOINT_KEY``)."""
+    configurable = {**config["configurable"], RESUME_CHECKPOINT_KEY: claimed.checkpoint_id}
+    return {**config, "configurable": configurable}
+
+
 def _raise_resume_error(
     exc: BaseException, token: str, claim_id: str, released: bool | StorageError
 ) -> NoReturn:
@@ -376,8 +385,10 @@ def _raise_resume_error(
             claim_id=claim_id,
             claim_released=False,
         ) from exc
-    if isinstance(exc, KortyxError):
-        raise exc
+    if isinstance(exc, ResumeError) and exc.token is None:
+        exc.token = token  # raised where the token is not known (the run's first read)
+    if isinstance(exc, KortyxError) and not isinstance(exc, StorageError):
+        raise exc  # the claim's, the answer's or the workflow's: nothing of the run stands
     if is_invalid_resume(exc):
         raise InvalidAnswerError(
             f"the answer does not fit the interrupt's response_schema: {exc}", token=token

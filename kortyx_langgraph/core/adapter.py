@@ -29,7 +29,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from kortyx_langgraph.core.flows import Engine, Flow
 from kortyx_langgraph.core.lifetime import Closing
 from kortyx_langgraph.core.pending_store import PendingStore
-from kortyx_langgraph.errors import ConfigurationError
+from kortyx_langgraph.errors import ConfigurationError, ExpiredTokenError, UnknownTokenError
 from kortyx_langgraph.pending import PendingInterrupt
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ class FrameworkAdapter(Closing, BaseCheckpointSaver[str]):
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint named by ``config`` (the latest one without ``checkpoint_id``)."""
-        return self._engine.run(self._ops.get_tuple(config))
+        return _as_resumed(config, self._engine.run(self._ops.get_tuple(config)))
 
     def list(
         self,
@@ -267,7 +267,7 @@ class FrameworkAdapter(Closing, BaseCheckpointSaver[str]):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Async :meth:`get_tuple`."""
-        return await self._engine.arun(self._ops.get_tuple(config))
+        return _as_resumed(config, await self._engine.arun(self._ops.get_tuple(config)))
 
     async def alist(
         self,
@@ -324,3 +324,28 @@ class FrameworkAdapter(Closing, BaseCheckpointSaver[str]):
     ) -> Mapping[str, DeltaChannelHistory]:
         """Async :meth:`get_delta_channel_history`."""
         return await self._engine.arun(self._ops.delta_history(config, channels))
+
+
+RESUME_CHECKPOINT_KEY = "__kortyx_resume_checkpoint"
+"""A ``configurable`` key of a resume run (``agent.resume``): the id of the checkpoint its
+question was asked at. A run reads its top-level checkpoint once, first; when that is not
+this one (the thread expired or moved on after the claim), the read raises instead of
+letting LangGraph start the graph anew or answer another checkpoint's question."""
+
+
+def _as_resumed(config: RunnableConfig, found: CheckpointTuple | None) -> CheckpointTuple | None:
+    """``found``, unless ``config`` is a resume run's and ``found`` is not its checkpoint."""
+    configurable = config.get("configurable") or {}
+    wanted = configurable.get(RESUME_CHECKPOINT_KEY)
+    if wanted is None or configurable.get("checkpoint_ns", ""):
+        return found
+    if found is None:
+        raise ExpiredTokenError(
+            "the thread expired (or was deleted) after the interrupt was claimed; nothing ran"
+        )
+    if found.config["configurable"]["checkpoint_id"] != wanted:
+        raise UnknownTokenError(
+            "the thread moved past the checkpoint the interrupt was asked at after it was "
+            "claimed; nothing ran"
+        )
+    return found

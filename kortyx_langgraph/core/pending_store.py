@@ -10,7 +10,11 @@ import builtins
 from typing import TYPE_CHECKING
 
 from kortyx_langgraph.core.interrupts import check_claim_id, check_lease, new_claim_id
-from kortyx_langgraph.errors import ConfigurationError, WriteOutcomeUnknownError
+from kortyx_langgraph.errors import (
+    ConfigurationError,
+    ReplicationError,
+    WriteOutcomeUnknownError,
+)
 from kortyx_langgraph.pending import DEFAULT_LEASE_MS, PendingInterrupt
 
 if TYPE_CHECKING:
@@ -66,13 +70,13 @@ class PendingStore:
     def _claimed(self, claim: str, flow: Flow[PendingInterrupt]) -> PendingInterrupt:
         try:
             return self._engine.run(flow)
-        except WriteOutcomeUnknownError as exc:
+        except (WriteOutcomeUnknownError, ReplicationError) as exc:
             raise _with_claim_id(exc, claim) from exc.__cause__
 
     async def _aclaimed(self, claim: str, flow: Flow[PendingInterrupt]) -> PendingInterrupt:
         try:
             return await self._engine.arun(flow)
-        except WriteOutcomeUnknownError as exc:
+        except (WriteOutcomeUnknownError, ReplicationError) as exc:
             raise _with_claim_id(exc, claim) from exc.__cause__
 
     def get(self, token: str) -> PendingInterrupt:
@@ -143,8 +147,19 @@ class PendingStore:
         return await self._engine.arun(self._lookup(token, "release", claim_id, None))
 
 
-def _with_claim_id(error: WriteOutcomeUnknownError, claim: str) -> WriteOutcomeUnknownError:
+def _with_claim_id(
+    error: WriteOutcomeUnknownError | ReplicationError, claim: str
+) -> WriteOutcomeUnknownError | ReplicationError:
     """``error`` for a claim sent with id ``claim``, saying how to repeat it."""
+    if isinstance(error, ReplicationError):
+        return ReplicationError(
+            f"{error}; the claim holds the interrupt with claim_id=error.claim_id: repeat "
+            "the claim, resume or release it with that id (another id is refused while "
+            "its lease runs)",
+            acknowledged=error.acknowledged,
+            wanted=error.wanted,
+            claim_id=claim,
+        )
     return WriteOutcomeUnknownError(
         f"{error}; to repeat the claim, pass claim_id=error.claim_id: a claim that was "
         "applied is then recognised as this one (a claim with another id is refused while "
