@@ -249,6 +249,8 @@ refuse another value at the first connection, with an error that names no settin
 
 def _option_problem(name: str, value: object) -> str | None:
     """What is wrong with the URL option ``name=value`` as redis-py read it, or ``None``."""
+    if name == "protocol":  # an int, or its text where redis-py reads no type for it (5.x)
+        return None if str(value) in ("2", "3") else "Redis speaks protocol 2 or 3"
     if name == "ssl_cert_reqs" and isinstance(value, str):
         if value.lower() not in ("none", "optional", "required"):
             return "it must be none, optional or required"
@@ -259,8 +261,6 @@ def _option_problem(name: str, value: object) -> str | None:
         return "it must be a positive number"
     if name in ("health_check_interval", "db") and value < 0:
         return "it must be 0 or more"
-    if name == "protocol" and value not in (2, 3):
-        return "Redis speaks protocol 2 or 3"
     return None
 
 
