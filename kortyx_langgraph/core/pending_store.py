@@ -154,8 +154,8 @@ def _with_claim_id(
     if isinstance(error, ReplicationError):
         return ReplicationError(
             f"{error}; the claim holds the interrupt with claim_id=error.claim_id: repeat "
-            "the claim, resume or release it with that id (another id is refused while "
-            "its lease runs)",
+            "the claim (claim or claim_next) with that id to get the record it holds, then "
+            "resume or release it (another id is refused while its lease runs)",
             acknowledged=error.acknowledged,
             wanted=error.wanted,
             claim_id=claim,
