@@ -5,7 +5,9 @@
 runs one graph: ``fan`` sends n ``ask`` tasks, each of which calls ``interrupt()``. The run
 pauses with n interrupts pending (n ``put_writes`` at one checkpoint, each bringing one
 interrupt), then one ``Command(resume={id: answer, ...})`` answers all of them (n more
-``put_writes``, each retiring one) and ``join`` checks that every answer arrived. Savers:
+``put_writes``, each retiring one) and ``join`` checks that every answer arrived. Between
+the two, the adapters' workers take all n by ``pending.claim_next``, each claim held
+(timed apart: "claims"). Savers:
 ``InMemorySaver`` (the baseline), the in-memory adapter, and the Redis adapter on a
 ``redis-server`` of its own. Per size and saver the run of median wall time is reported
 (``--repeats`` runs, savers in turn), with the Redis server's script time from
@@ -72,6 +74,9 @@ class Run:
     pause_s: float
     resume_s: float
     server_s: float | None
+    claims_s: float | None = None
+    """All n interrupts taken by ``pending.claim_next`` (the adapters only)."""
+    claims_server_s: float | None = None
 
     @property
     def seconds(self) -> float:
@@ -91,13 +96,31 @@ def measure(name: str, checkpointer: Any, tasks: int, probe: Any = None) -> Run:
     if len(waiting) != tasks:
         raise RuntimeError(f"{name}: {tasks} tasks paused with {len(waiting)} interrupts")
     answers = {i.id: f"yes-{i.value['item']}" for i in waiting}
+    server_s = _script_usec(probe) - before
+    claims_s = claims_server_s = None
+    if hasattr(checkpointer, "pending"):
+        claims_s, claims_server_s = _claim_all(checkpointer, config, tasks, probe)
+    before = _script_usec(probe)
     started = time.perf_counter()
     done = compiled.invoke(Command(resume=answers), config)
     resume_s = time.perf_counter() - started
     if done.get("joined") != tasks or sorted(done["answers"]) != sorted(answers.values()):
         raise RuntimeError(f"{name}: {tasks} tasks joined {done.get('joined')} answers")
-    server = None if probe is None else (_script_usec(probe) - before) / 1e6
-    return Run(name, tasks, pause_s, resume_s, server)
+    server = None if probe is None else (server_s + _script_usec(probe) - before) / 1e6
+    return Run(name, tasks, pause_s, resume_s, server, claims_s, claims_server_s)
+
+
+def _claim_all(adapter: Any, config: Any, tasks: int, probe: Any) -> tuple[float, float | None]:
+    """Take every interrupt of the thread by ``claim_next``, each claim held, as a fleet
+    of workers that each took one and is still answering would: ``(wall s, server s)``."""
+    thread_id = config["configurable"]["thread_id"]
+    before = _script_usec(probe)
+    started = time.perf_counter()
+    taken = {adapter.pending.claim_next(thread_id).token for _ in range(tasks)}
+    wall = time.perf_counter() - started
+    if len(taken) != tasks:
+        raise RuntimeError(f"claim_next took {len(taken)} distinct interrupts of {tasks}")
+    return wall, None if probe is None else (_script_usec(probe) - before) / 1e6
 
 
 def _script_usec(probe: Any) -> float:
@@ -177,6 +200,25 @@ def report(rows: list[Run]) -> str:
     for saver in dict.fromkeys(r.saver for r in rows):
         total = growth(rows, saver, lambda r: r.seconds)
         server = growth(rows, saver, lambda r: r.server_s)
+        lines.append(f"| {saver} | {_exp(total)} | {_exp(server)} |")
+    lines += [
+        "",
+        "| tasks | saver | claims s | µs per claim | claims server s | µs per claim, server |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if row.claims_s is None:
+            continue
+        server = row.claims_server_s
+        lines.append(
+            f"| {row.tasks:,} | {row.saver} | {row.claims_s:.2f} "
+            f"| {row.claims_s / row.tasks * 1e6:.0f} | {'' if server is None else f'{server:.2f}'} "
+            f"| {'' if server is None else f'{server / row.tasks * 1e6:.0f}'} |"
+        )
+    lines += ["", "| saver | exponent, claims | exponent, claims server |", "|---|---|---|"]
+    for saver in dict.fromkeys(r.saver for r in rows if r.claims_s is not None):
+        total = growth(rows, saver, lambda r: r.claims_s)
+        server = growth(rows, saver, lambda r: r.claims_server_s)
         lines.append(f"| {saver} | {_exp(total)} | {_exp(server)} |")
     return "\n".join(lines)
 

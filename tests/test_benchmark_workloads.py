@@ -225,7 +225,10 @@ def test_the_interrupt_fanout_study_pauses_and_answers_every_task(redis_standalo
     assert all((r.server_s is None) == (r.saver != "kortyx Redis") for r in rows)
     table = interrupt_fanout.report(rows).splitlines()
     assert table[2].split("|")[6].strip() == "1.00"  # InMemorySaver is the baseline
-    assert len(table) == 2 + 6 + 3 + 3
+    assert all((r.claims_s is None) == (r.saver == "InMemorySaver") for r in rows)
+    assert all((r.claims_server_s is None) == (r.saver != "kortyx Redis") for r in rows)
+    # runs, exponents; then the adapters' claims and their exponents
+    assert len(table) == (2 + 6 + 3 + 3) + (3 + 4 + 3 + 2)
 
 
 @pytest.mark.redis

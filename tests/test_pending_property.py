@@ -2,8 +2,9 @@
 
 Hypothesis drives a graph with parallel (``Send``) and sequential interrupts through random
 steps: start a run, resume one interrupt by token, resume with an answer that fails
-validation, resume with one that makes the node raise, ``update_state``, fork from an
-older checkpoint, ``copy_thread``, ``prune``, ``delete_thread`` and expiry. After every
+validation, resume with one that makes the node raise, workers taking interrupts by
+``claim_next``, ``update_state``, fork from an older checkpoint, ``copy_thread``,
+``prune``, ``delete_thread`` and expiry. After every
 step ``pending.list`` equals ``get_state().interrupts`` by id, value and
 ``response_schema``, and every listed token can be claimed exactly once.
 """
@@ -36,6 +37,7 @@ from typing_extensions import TypedDict
 from kortyx_langgraph import (
     AlreadyClaimedError,
     FrameworkAdapter,
+    NothingPendingError,
     create_in_memory_framework_adapter,
     create_redis_framework_adapter,
 )
@@ -150,6 +152,35 @@ class PendingMachine(RuleBasedStateMachine):
     @rule(name=st.sampled_from(THREADS), pick=st.integers(0, 5))
     def resume_and_raise(self, name: str, pick: int) -> None:
         self._resume(name, pick, "boom")
+
+    @rule(name=st.sampled_from(THREADS), workers=st.integers(1, 4), put_back=st.integers(0, 3))
+    def claim_next_in_turn(self, name: str, workers: int, put_back: int) -> None:
+        """Workers take interrupts by claim_next: each gets the oldest one nobody holds
+        (listing order), a retry with its claim id gets its own again, and one released
+        is the next taken; then all are released."""
+        thread_id, listed = self.threads[name], [p.token for p in self._pending(name)]
+        taken: list[Any] = []
+        for n in range(workers + 1):
+            claim_id = f"worker-{n}-{uuid.uuid4().hex[:6]}"
+            if len(taken) == len(listed):
+                with pytest.raises(NothingPendingError):
+                    self.adapter.pending.claim_next(thread_id, claim_id=claim_id)
+                break
+            claimed = self.adapter.pending.claim_next(thread_id, claim_id=claim_id)
+            assert claimed.token == listed[len(taken)]
+            retried = self.adapter.pending.claim_next(thread_id, claim_id=claim_id)
+            assert (retried.token, retried.claimed_at) == (claimed.token, claimed.claimed_at)
+            taken.append(claimed)
+        if taken:
+            back = taken[put_back % len(taken)]
+            assert back.claim_id is not None
+            self.adapter.pending.release(back.token, back.claim_id)
+            again = self.adapter.pending.claim_next(thread_id, claim_id=f"again-{name}")
+            assert again.token == back.token
+            taken[put_back % len(taken)] = again
+        for claimed in taken:
+            assert claimed.claim_id is not None
+            self.adapter.pending.release(claimed.token, claimed.claim_id)
 
     @rule(name=st.sampled_from(THREADS))
     def update_state(self, name: str) -> None:

@@ -3,6 +3,7 @@ threads that share a hash tag on Redis."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -131,8 +132,13 @@ def test_two_threads_sharing_a_hash_tag_stay_apart(
         layout.thread_keys.cache_clear()
 
 
-def _index_fields(client: Any, key: str) -> list[bytes]:
-    return [f for f in client.hkeys(key) if f[:2] in (b"=:", b">:", b"%:")]
+_INDEX = (b"=:", b">:", b"%:", b"<:", b"_:", b"^:")
+"""The pending hash's index fields (see ``redis/layout.py``); the first three were the
+index's first form (``%:`` ``'1'``), the last three came with its order (``'2'``)."""
+
+
+def _index_fields(client: Any, key: str, kinds: tuple[bytes, ...] = _INDEX) -> list[bytes]:
+    return [f for f in client.hkeys(key) if f[:2] in kinds]
 
 
 def test_records_stored_without_the_index_are_indexed_once_and_keep_tokens_and_claims(
@@ -192,3 +198,92 @@ def test_an_interrupt_write_reads_no_record_but_its_own(redis_standalone: RedisS
     finally:
         probe.close()
         adapter.close()
+
+
+@pytest.mark.redis
+def test_claim_next_reads_only_the_records_before_the_first_free_one(
+    redis_standalone: RedisServer,
+) -> None:
+    """claim_next walks the thread's records in order from its mark: it neither reads the
+    whole pending hash nor every record, so a fleet draining a thread of many interrupts by
+    claim_next does not cost O(n) per claim (before, 51 ms of server time per claim at
+    4,000 waiting)."""
+    adapter = create_redis_framework_adapter(
+        url=redis_standalone.url, prefix=f"kortyx-test-{uuid.uuid4().hex[:12]}:"
+    )
+    probe = redis.Redis.from_url(redis_standalone.url)
+
+    def calls(command: str) -> int:
+        stats = probe.info("commandstats").get(f"cmdstat_{command}", {})
+        return int(stats.get("calls", 0))
+
+    try:
+        config = _checkpoint(adapter, "many")
+        for n in range(200):
+            raised = (Interrupt(value=n, id=f"id-{n}"),)
+            adapter.put_writes(config, [("__interrupt__", raised)], f"task-{n}", "")
+        first = adapter.pending.claim_next("many", claim_id="w-0")
+        adapter.put_writes(config, [("answer", 1)], "task-1", "")  # id-1 answered: a gap
+        hgetall, hmget = calls("hgetall"), calls("hmget")
+        taken = [adapter.pending.claim_next("many", claim_id=f"w-{n}") for n in (1, 2, 3)]
+        again = adapter.pending.claim_next("many", claim_id="w-2")  # a retry: the same one
+        assert calls("hgetall") == hgetall
+        # a few order reads and one read of each record passed over, not 200 of either
+        assert calls("hmget") - hmget < 20
+        assert [first.value, *(t.value for t in taken)] == [0, 2, 3, 4]
+        assert again.token == taken[1].token and again.claimed_at == taken[1].claimed_at
+    finally:
+        probe.close()
+        adapter.close()
+
+
+@pytest.mark.redis
+def test_records_indexed_before_the_order_are_ordered_once_and_keep_their_claims(
+    redis_pair: tuple[FrameworkAdapter, Any],
+) -> None:
+    """A thread whose records an earlier version indexed without their order: the next
+    claim_next adds it, takes the oldest free record, and a claim that claim_next made
+    before is found again by its retry."""
+    adapter, client = redis_pair
+    graph = _fan_graph(adapter, {})
+    thread = f"t-{uuid.uuid4().hex}"
+    graph.invoke({"items": ["a", "b", "c", "d"]}, config_of(thread))
+    listed = adapter.pending.list(thread)
+    held = adapter.pending.claim_next(thread, claim_id="worker-1")
+    assert held.token == listed[0].token
+    key = layout.thread_keys(adapter.prefix, thread).pending
+    client.hdel(key, *_index_fields(client, key, (b"<:", b"_:", b"^:")))
+    client.hset(key, f"%:{thread}", "1")  # as the earlier version marked its index
+
+    assert adapter.pending.claim_next(thread, claim_id="worker-1").token == held.token
+    assert adapter.pending.claim_next(thread, claim_id="worker-2").token == listed[1].token
+    assert _index_fields(client, key, (b"<:",)) != []
+    assert client.hget(key, f"%:{thread}") == b"2"
+    claimed = adapter.pending.claim(listed[2].token)
+    graph.invoke(Command(resume=claimed.resume_map("yes")), claimed.config)
+    assert adapter.pending.claim_next(thread, claim_id="worker-3").token == listed[3].token
+    assert_agrees(graph, adapter, thread)
+
+
+def test_claim_next_takes_a_record_whose_lease_ran_out_before_newer_ones(
+    make_adapter: Any,
+) -> None:
+    """On Redis claim_next remembers how far the records are all held and until when;
+    what frees one of them early (a lease renewed shorter, a short lease) must not let a
+    newer record be taken before it."""
+    adapter = make_adapter()
+    thread = f"t-{uuid.uuid4().hex}"
+    config = _checkpoint(adapter, thread)
+    for n in range(6):
+        adapter.put_writes(
+            config, [("__interrupt__", (Interrupt(value=n, id=f"i{n}"),))], f"task-{n}"
+        )
+    first, _, _ = (adapter.pending.claim_next(thread, claim_id=f"w{n}") for n in range(3))
+    adapter.pending.claim(first.token, claim_id="w0", lease_ms=1)  # renewed, shorter
+    time.sleep(0.05)
+    assert adapter.pending.claim_next(thread, claim_id="w3").value == 0
+    short = adapter.pending.claim_next(thread, claim_id="w4", lease_ms=1)
+    assert short.value == 3
+    time.sleep(0.05)
+    assert adapter.pending.claim_next(thread, claim_id="w5").value == 3
+    assert adapter.pending.claim_next(thread, claim_id="w6").value == 4

@@ -97,9 +97,11 @@ class StoredPending:
     claim: Claim | None = None
 
     @property
-    def order(self) -> tuple[int, int]:
-        """Oldest first: creation time, then the order records were made in."""
-        return (self.created_at_ms, self.seq)
+    def order(self) -> int:
+        """Oldest first: the order records were made in. Not the creation time, which
+        comes from a clock that may step back (a failover to a server whose clock is
+        behind)."""
+        return self.seq
 
 
 @dataclass(frozen=True)

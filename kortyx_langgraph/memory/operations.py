@@ -478,9 +478,11 @@ class MemoryOperations:
             now = self.table.now()
             if action == "claim":
                 _, claim = decide_claim(record, claim_id, now, lease_ms)
+                _forget_next(state, record, claim_id)
                 record = state.pending[token] = replace(record, claim=claim)
             elif action == "release":
                 check_release(record, claim_id, now)
+                _forget_next(state, record, None)
                 record = state.pending[token] = replace(record, claim=None)
             deadline = state.deadline_ms
         return to_public(self.serde, record, deadline, now_ms=now, own_claim=action == "claim")
@@ -492,19 +494,54 @@ class MemoryOperations:
         with self.lock:
             state = self.table.find(thread_id)
             now = self.table.now()
-            records = [] if state is None else _listed(state)
-            own = [r for r in records if r.claim is not None and r.claim.claim_id == claim_id]
-            free = [r for r in records if r.claim is None or not r.claim.holds(now)]
-            candidates = own or free
-            if state is None or not candidates:
+            found = None if state is None else _own_or_oldest_free(state, claim_id, now)
+            if state is None or found is None:
                 raise NothingPendingError(
                     f"thread {thread_id!r} has no unclaimed pending interrupt"
                 )
-            record = min(candidates, key=lambda r: r.order)
-            _, claim = decide_claim(record, claim_id, now, lease_ms)
-            record = state.pending[record.token] = replace(record, claim=claim)
+            _forget_next(state, found, claim_id)
+            _, claim = decide_claim(found, claim_id, now, lease_ms)
+            record = state.pending[found.token] = replace(found, claim=claim)
+            state.next_claims[claim_id] = record.token
             deadline = state.deadline_ms
         return to_public(self.serde, record, deadline, now_ms=now, own_claim=True)
+
+
+def _own_or_oldest_free(state: ThreadState, claim_id: str, now: int) -> StoredPending | None:
+    """The record ``claim_next`` took for ``claim_id`` while that claim holds it (a retry),
+    else the oldest listed record that no lease holds."""
+    token = state.next_claims.get(claim_id)
+    own = state.pending.get(token) if token is not None else None
+    if (
+        own is not None
+        and own.claim is not None
+        and own.claim.claim_id == claim_id
+        and _is_listed(state, own)
+    ):
+        return own
+    state.next_claims.pop(claim_id, None)
+    if len(state.next_claims) > len(state.pending):  # drop those of records gone
+        state.next_claims = {c: t for c, t in state.next_claims.items() if t in state.pending}
+    free = [r for r in _listed(state) if r.claim is None or not r.claim.holds(now)]
+    return min(free, key=lambda r: r.order, default=None)
+
+
+def _forget_next(state: ThreadState, record: StoredPending, claim_id: str | None) -> None:
+    """Forget that ``claim_next`` took ``record`` for the claim that holds it, when that
+    claim is replaced by another claim id's or released (``claim_id`` ``None``)."""
+    held = record.claim
+    if (
+        held is not None
+        and held.claim_id != claim_id
+        and state.next_claims.get(held.claim_id) == record.token
+    ):
+        del state.next_claims[held.claim_id]
+
+
+def _is_listed(state: ThreadState, record: StoredPending) -> bool:
+    """Whether ``record``'s checkpoint is stored (see :func:`_listed`)."""
+    root = state.namespaces.get(ROOT_NS)
+    return root is not None and record.checkpoint_id in root.records
 
 
 def _listed(state: ThreadState) -> list[StoredPending]:

@@ -104,6 +104,9 @@ class ThreadState:
     index: PendingIndex | None = None
     """Of ``pending``; ``None`` once something but ``put_writes`` changed it (made again
     from it when next needed)."""
+    next_claims: dict[str, str] = field(default_factory=dict)
+    """``claim id -> token`` of the record ``claim_next`` took for it, which a retry with
+    that claim id gets again (checked against the record's claim when read)."""
 
     def pending_index(self) -> PendingIndex:
         """The index of ``pending``, made first if it is not there."""

@@ -22,7 +22,13 @@ and the tag owns one more, where pending-interrupt tokens resolve in O(1)::
                                             the index of a thread's records:
                                             "=:<n>:<thread><m>:<cp><id>" -> token,
                                             ">:<n>:<thread><m>:<cp><task>" -> the ids the task
-                                            waits for, "%:<thread>" the index is whole
+                                            waits for, "<:<n>:<thread><seq>" -> token (and
+                                            lease end while claimed) in the order records
+                                            were made, "_:<thread>" the lowest seq in use,
+                                            "~:<thread>" how far from it all are held,
+                                            "^:<n>:<thread><claim id>" -> the token
+                                            claim_next took for it, "%:<thread>" the
+                                            index's form
 
 ``<tag>`` is :func:`~kortyx_langgraph.core.ids.thread_tag` (a digest of the thread id), and
 ``<thread>``, ``<ns>``, ``<channel>``, ``<version>`` and ids are percent-encoded, so none of

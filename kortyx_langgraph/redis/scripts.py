@@ -42,6 +42,31 @@ local function head(raw)
   return value
 end
 
+-- the pending hash field naming the record that claim_next took for a claim id (a retry
+-- of that claim_next finds it there), while the claim holds it (see claim_next)
+local function next_field(thread_id, claim_id)
+  return '^:' .. #thread_id .. ':' .. thread_id .. claim_id
+end
+
+-- the pending hash field naming the record made seq-th for a thread (the order claim_next
+-- takes them in), and its value: the record's token, and while a claim holds the record
+-- the end of its lease (so claim_next passes held records without reading them)
+local function order_field(thread_id, seq)
+  return '<:' .. #thread_id .. ':' .. thread_id .. seq
+end
+
+local function order_value(token, lease_until)
+  if not lease_until then return token end
+  return token .. ' ' .. string.format('%.0f', lease_until)
+end
+
+-- the pending hash field where claim_next remembers how far a thread's records from its
+-- mark are all held, and until when they all are at least: {seq, lease end} (cmsgpack); a
+-- release, or a claim renewed by its own id (its lease may be shorter), forgets it
+local function held_field(thread_id)
+  return '~:' .. thread_id
+end
+
 -- the server's clock, in ms since the epoch
 local function now_ms()
   local t = redis.call('TIME')
@@ -100,10 +125,13 @@ end
 
 -- pending hash fields: '<token>' record, '<token>:c' claim, '@' thread marker, '#' counter,
 -- '!:<thread>' that thread's pending set must be derived again (see delete_checkpoints),
--- and the index of a thread's records (see index_pending): '%:<thread>' the index is
--- whole, '=:<n>:<thread><m>:<cp><id>' the token of the record of interrupt id at checkpoint
--- cp (n, m: the lengths of thread and checkpoint ids), '>:<n>:<thread><m>:<cp><task>' the
--- interrupt ids task waits for at cp (cmsgpack); each with ':' in it, so none is a token
+-- and the index of a thread's records (see index_pending): '%:<thread>' the index's form
+-- (INDEX_FORM when whole), '=:<n>:<thread><m>:<cp><id>' the token of the record of
+-- interrupt id at checkpoint cp (n, m: the lengths of thread and checkpoint ids),
+-- '>:<n>:<thread><m>:<cp><task>' the interrupt ids task waits for at cp (cmsgpack),
+-- '<:<n>:<thread><seq>' the token of the record made seq-th (the order claim_next takes
+-- them in), '_:<thread>' the thread's mark (no record of it has a lower seq), and
+-- '^:<n>:<thread><claim id>' (see next_field); each with ':' in it, so none is a token
 local function stale_field(thread_id)
   return '!:' .. enc(thread_id)
 end
@@ -159,11 +187,23 @@ local function index_whole_field(thread_id)
   return '%:' .. thread_id
 end
 
+-- the index's form: '1' (an earlier version) had no order fields, marks nor next fields
+local INDEX_FORM = '2'
+
+local function mark_field(thread_id)
+  return '_:' .. thread_id
+end
+
 -- Drop the record in field f, whose header is h, with its claim and index fields. Every
 -- caller drops all the thread's records of h's checkpoint but apply_interrupts, which
 -- drops a record no task waits for: so each task's list of ids at h's checkpoint goes too.
 local function drop_pending(f, h)
-  redis.call('HDEL', KEYS[5], f, f .. ':c', by_id_field(h[2], h[3], h[1]))
+  local claim = redis.call('HGET', KEYS[5], f .. ':c')
+  if claim then
+    local nf = next_field(h[2], cmsgpack.unpack(claim)[1])
+    if redis.call('HGET', KEYS[5], nf) == f then redis.call('HDEL', KEYS[5], nf) end
+  end
+  redis.call('HDEL', KEYS[5], f, f .. ':c', by_id_field(h[2], h[3], h[1]), order_field(h[2], h[7]))
   for _, task in ipairs(h[4]) do redis.call('HDEL', KEYS[5], by_task_field(h[2], h[3], task)) end
 end
 
@@ -202,10 +242,16 @@ end
 -- interrupts waiting at the checkpoint. Records stored before the index (by an earlier
 -- version) are indexed here once.
 local function index_pending(thread_id)
-  local waits = {}
+  local waits, mark, held = {}, nil, {}
   for _, p in ipairs(thread_pending(thread_id)) do
     local h = p[2]
-    redis.call('HSET', KEYS[5], by_id_field(thread_id, h[3], h[1]), p[1])
+    local claim = redis.call('HGET', KEYS[5], p[1] .. ':c')
+    local c = claim and cmsgpack.unpack(claim)
+    redis.call('HSET', KEYS[5], by_id_field(thread_id, h[3], h[1]), p[1],
+      order_field(thread_id, h[7]), order_value(p[1], c and c[3]))
+    if not mark or h[7] < mark then mark = h[7] end
+    -- a claim made before the next fields: a retry of claim_next finds the oldest it holds
+    if c and (not held[c[1]] or h[7] < held[c[1]][1]) then held[c[1]] = {h[7], p[1]} end
     for _, task in ipairs(h[4]) do
       local f = by_task_field(thread_id, h[3], task)
       waits[f] = waits[f] or {}
@@ -213,7 +259,13 @@ local function index_pending(thread_id)
     end
   end
   for f, ids in pairs(waits) do redis.call('HSET', KEYS[5], f, cmsgpack.pack(ids)) end
-  redis.call('HSET', KEYS[5], index_whole_field(thread_id), '1')
+  for claim_id, at in pairs(held) do
+    redis.call('HSET', KEYS[5], next_field(thread_id, claim_id), at[2])
+  end
+  mark = mark or tonumber(redis.call('HGET', KEYS[5], '#') or '0') + 1
+  redis.call('HSET', KEYS[5], mark_field(thread_id), mark,
+    index_whole_field(thread_id), INDEX_FORM)
+  redis.call('HDEL', KEYS[5], held_field(thread_id))
 end
 
 -- The record of interrupt id at checkpoint cp: {token, header, raw}, or nil
@@ -233,7 +285,7 @@ local function apply_interrupts(thread_id, base, cp, task, ids, wanted)
   local waits = by_task_field(thread_id, cp, task)
   local got = redis.call('HMGET', KEYS[5], index_whole_field(thread_id), waits)
   local before = got[2]
-  if not got[1] then
+  if got[1] ~= INDEX_FORM then
     index_pending(thread_id)
     before = redis.call('HGET', KEYS[5], waits)
   end
@@ -270,7 +322,8 @@ local function apply_interrupts(thread_id, base, cp, task, ids, wanted)
         local seq = redis.call('HINCRBY', KEYS[5], '#', 1)
         redis.call('HSET', KEYS[5], w[1],
           pack_pending({id, thread_id, cp, {task}, base, now, seq}, w[2]))
-        redis.call('HSET', KEYS[5], by_id_field(thread_id, cp, id), w[1])
+        redis.call('HSET', KEYS[5], by_id_field(thread_id, cp, id), w[1],
+          order_field(thread_id, seq), w[1])
       end
     end
     redis.call('HSET', KEYS[5], waits, cmsgpack.pack(ids))
@@ -858,7 +911,8 @@ for _, f in ipairs(redis.call('HKEYS', KEYS[5])) do
   if is_token(f) then others = true end
 end
 if others then
-  redis.call('HDEL', KEYS[5], stale_field(ARGV[1]), index_whole_field(ARGV[1]))
+  redis.call('HDEL', KEYS[5], stale_field(ARGV[1]), index_whole_field(ARGV[1]),
+    mark_field(ARGV[1]), held_field(ARGV[1]))
 else
   redis.call('DEL', KEYS[5])
 end
@@ -1108,27 +1162,103 @@ return {thread_deadline(string.sub(KEYS[2], 1, -4)), out, now_ms()}
 """
 
 # ARGV: thread id, claim id, lease ms -> false | {token, record, claim, expiry, now}
-# The caller's own claim (a retry) is renewed; otherwise the oldest free record is taken.
+# A retry (the record this claim id took, while it holds it) is renewed; otherwise the
+# oldest free record is taken. Records are walked in the order they were made, from the
+# thread's mark, 64 order fields per HMGET: a claim passes over the held records before
+# the first free one, not over every record (a fleet draining a thread of thousands by
+# claim_next is not quadratic), and moves the mark past the records gone.
 _PENDING_CLAIM_NEXT = r"""
+local thread_id, claim_id = ARGV[1], ARGV[2]
+-- no hash, no record: and a field written here would make the hash without a TTL
+if redis.call('EXISTS', KEYS[5]) == 0 then return false end
 local now = now_ms()
-local best, best_key, own, own_key = nil, nil, nil, nil
-for _, p in ipairs(listed_pending(ARGV[1])) do
-  local raw = redis.call('HGET', KEYS[5], p[1] .. ':c')
-  local c = raw and cmsgpack.unpack(raw)
-  local key = string.format('%020d%020d', p[2][6], p[2][7])
-  if c and c[1] == ARGV[2] then
-    if not own_key or key < own_key then own, own_key = {p, c}, key end
-  elseif not c or now >= c[3] then
-    if not best_key or key < best_key then best, best_key = {p, c}, key end
-  end
+if redis.call('HGET', KEYS[5], index_whole_field(thread_id)) ~= INDEX_FORM then
+  index_pending(thread_id)
 end
-best = own or best
-if not best then return false end
-local since = now
-if own then since = own[2][2] end
-local claim = cmsgpack.pack({ARGV[2], since, now + tonumber(ARGV[3])})
-redis.call('HSET', KEYS[5], best[1][1] .. ':c', claim)
-return {best[1][1], best[1][3], claim, thread_deadline(string.sub(KEYS[2], 1, -4)), now}
+local stored = {}
+local function listed(h)
+  if stored[h[3]] == nil then
+    stored[h[3]] = redis.call('HEXISTS', KEYS[2], ':' .. enc(h[3])) == 1
+  end
+  return stored[h[3]]
+end
+local function take(token, raw, since)
+  local until_ms = now + tonumber(ARGV[3])
+  local claim = cmsgpack.pack({claim_id, since, until_ms})
+  redis.call('HSET', KEYS[5], token .. ':c', claim, next_field(thread_id, claim_id), token,
+    order_field(thread_id, pending_head(raw)[7]), order_value(token, until_ms))
+  return {token, raw, claim, thread_deadline(string.sub(KEYS[2], 1, -4)), now}
+end
+local own = redis.call('HGET', KEYS[5], next_field(thread_id, claim_id))
+if own then
+  local got = redis.call('HMGET', KEYS[5], own, own .. ':c')
+  local c = got[2] and cmsgpack.unpack(got[2])
+  if got[1] and c and c[1] == claim_id and listed(pending_head(got[1])) then
+    redis.call('HDEL', KEYS[5], held_field(thread_id))  -- the new lease may be shorter
+    return take(own, got[1], c[2])
+  end
+  redis.call('HDEL', KEYS[5], next_field(thread_id, claim_id))
+end
+local last = tonumber(redis.call('HGET', KEYS[5], '#') or '0')
+local first = tonumber(redis.call('HGET', KEYS[5], mark_field(thread_id)) or '1')
+-- start past the records remembered as held, while all their leases run
+local from, ends = first, nil
+local held = redis.call('HGET', KEYS[5], held_field(thread_id))
+held = held and cmsgpack.unpack(held)
+if held and held[1] > first and now < held[2] then from, ends = held[1], held[2] end
+local start = from
+local mark, stop, taken = nil, nil, nil  -- stop: the first record passed that is not held
+while from <= last and not taken do
+  local to = math.min(from + 63, last)
+  local fields = {}
+  for seq = from, to do fields[#fields + 1] = order_field(thread_id, seq) end
+  local tokens = redis.call('HMGET', KEYS[5], unpack(fields))
+  for k = 1, #fields do
+    local seq, value, token, got = from + k - 1, tokens[k], nil, nil
+    if value then
+      local cut = string.find(value, ' ', 1, true)
+      token = cut and string.sub(value, 1, cut - 1) or value
+      local lease_end = cut and tonumber(string.sub(value, cut + 1))
+      if lease_end and now < lease_end then
+        mark = mark or seq  -- held: passed without reading it
+        if not stop then ends = math.min(ends or lease_end, lease_end) end
+      else
+        got = redis.call('HMGET', KEYS[5], token, token .. ':c')
+      end
+    end
+    if got and not got[1] then
+      redis.call('HDEL', KEYS[5], fields[k])  -- its record went without it
+    elseif got then
+      mark = mark or seq
+      local h = pending_head(got[1])
+      local c = got[2] and cmsgpack.unpack(got[2])
+      if h[2] == thread_id and listed(h) and (not c or now >= c[3]) then
+        if c and redis.call('HGET', KEYS[5], next_field(thread_id, c[1])) == token then
+          redis.call('HDEL', KEYS[5], next_field(thread_id, c[1]))
+        end
+        -- a lease of this claim id's own that ran out is renewed, as claim does
+        taken = take(token, got[1], c and c[1] == claim_id and c[2] or now)
+        if not stop then
+          stop = seq + 1
+          ends = math.min(ends or math.huge, now + tonumber(ARGV[3]))
+        end
+        break
+      end
+      stop = stop or seq  -- free, but not claimable yet (its checkpoint is not stored)
+    end
+  end
+  from = to + 1
+end
+if start == first then
+  mark = mark or from
+  if mark ~= first then redis.call('HSET', KEYS[5], mark_field(thread_id), mark) end
+end
+stop = stop or from
+if stop > first and ends then
+  redis.call('HSET', KEYS[5], held_field(thread_id), cmsgpack.pack({stop, ends}))
+end
+if taken then return taken end
+return false
 """
 
 # The token's record and claim, or {false, whether the tag's hash (its thread) still lives}
@@ -1138,7 +1268,8 @@ _PENDING_PRELUDE = (
 local token = ARGV[1]
 local rec = redis.call('HGET', KEYS[1], token)
 if not rec then return {false, redis.call('EXISTS', KEYS[1])} end
-local base = head(rec)[5]
+local h = head(rec)
+local base = h[5]
 if type(base) ~= 'string' then
   error('CORRUPT a stored pending interrupt has a form this version does not read', 0)
 end
@@ -1151,6 +1282,20 @@ local now = now_ms()
 local claim = redis.call('HGET', KEYS[1], token .. ':c')
 local held = claim and cmsgpack.unpack(claim)
 local other = held and now < held[3] and held[1] ~= ARGV[2]
+-- a claim claim_next made, replaced or released here: its retry must not find it again
+local function forget_next(claim_id)
+  local f = next_field(h[2], claim_id)
+  if redis.call('HGET', KEYS[1], f) == token then redis.call('HDEL', KEYS[1], f) end
+end
+local function forget_held()
+  if type(h[2]) == 'string' then redis.call('HDEL', KEYS[1], held_field(h[2])) end
+end
+-- the record's order field tells claim_next whether a claim holds it, and until when
+local function set_order(lease_until)
+  if type(h[2]) == 'string' and type(h[7]) == 'number' then
+    redis.call('HSET', KEYS[1], order_field(h[2], h[7]), order_value(token, lease_until))
+  end
+end
 """
 )
 
@@ -1170,8 +1315,11 @@ _PENDING_CLAIM = (
 if other then return {rec, claim, expires, 'taken', now} end
 local since = now
 if held and held[1] == ARGV[2] then since = held[2] end
+if held and held[1] ~= ARGV[2] then forget_next(held[1]) end
 claim = cmsgpack.pack({ARGV[2], since, now + tonumber(ARGV[3])})
 redis.call('HSET', KEYS[1], token .. ':c', claim)
+set_order(now + tonumber(ARGV[3]))
+if held and held[1] == ARGV[2] then forget_held() end  -- the new lease may be shorter
 return {rec, claim, expires, 'ok', now}
 """
 )
@@ -1181,7 +1329,10 @@ _PENDING_RELEASE = (
     _PENDING_PRELUDE
     + r"""
 if other then return {rec, claim, expires, 'mismatch', now} end
+if held then forget_next(held[1]) end
 redis.call('HDEL', KEYS[1], token .. ':c')
+set_order(nil)
+forget_held()
 return {rec, false, expires, 'ok', now}
 """
 )
