@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import uuid
+import warnings
 from typing import Any
 
 import pytest
@@ -67,3 +68,18 @@ def test_the_connections_of_closed_loops_are_let_go_of(
     adapter.close()  # the last loop has closed too
     gc.collect()
     assert _named(urls, name) == 0
+
+
+def test_letting_go_of_a_closed_loops_connections_warns_of_nothing(server: RedisServer) -> None:
+    """Its sockets are closed here and asyncio's transports told so: neither reports itself
+    unclosed when collected (with ``python -X dev``, every test of a suite with a loop each
+    did)."""
+    adapter = create_redis_framework_adapter(
+        url=server.url, prefix=f"kortyx-loops-{uuid.uuid4().hex[:6]}:"
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(adapter.pending.alist("t"))
+        adapter.close()
+        gc.collect()
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []

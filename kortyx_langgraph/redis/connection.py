@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import threading
 import time
 import weakref
@@ -223,6 +224,19 @@ async def _ais_cluster(probe: Any) -> bool:
     return bool(info.get("cluster_enabled"))
 
 
+_LIVE: weakref.WeakSet[RedisConnection] = weakref.WeakSet()
+"""Every connection of this process, reset in a forked child (see ``_reset_in_child``)."""
+
+
+def _after_fork_in_child() -> None:
+    for connection in list(_LIVE):
+        connection._reset_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _is_cluster(info: Any, ping: Any) -> bool:
     """Ask a server whether it runs in cluster mode (``INFO cluster``).
 
@@ -280,6 +294,7 @@ class RedisConnection:
                 f"retry must be a RetryPolicy, got {type(retry).__name__}", variable="retry"
             )
         self._lock = threading.Lock()
+        self._loops_lock = threading.Lock()
         self._sync: SyncClient | None = None
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (
             weakref.WeakKeyDictionary()
@@ -312,6 +327,26 @@ class RedisConnection:
                 variable="client",
             )
         self.owns_clients = self._url is not None
+        self._inherited: list[Any] = []
+        _LIVE.add(self)
+
+    def _reset_in_child(self) -> None:
+        """In a child forked from this process: drop what the parent's other threads held
+        or had in flight, since no thread here will ever settle it. The group commit's
+        queues and the writes it owed (a read of the same thread would wait for them
+        forever), the locks (one held at the fork is never released here), and the
+        clients of event loops (a loop object used again here would read replies meant for
+        the parent on the sockets they share: new clients get connections of their own).
+        Those clients are kept, unused, rather than collected, so that their sockets are
+        neither shut down under the parent nor reported as unclosed."""
+        self._lock = threading.Lock()
+        self._loops_lock = threading.Lock()
+        self._group = GroupCommit(self._resolve, self._abandoned)
+        self._inherited += [*self._async.values(), *self._node_clients.values()]
+        self._async = weakref.WeakKeyDictionary()
+        self._node_clients = weakref.WeakKeyDictionary()
+        self._async_locks = weakref.WeakKeyDictionary()
+        self._agroups = weakref.WeakKeyDictionary()
 
     def _directed(self, client: R) -> R:
         """``client`` (standalone, created here), marked to take ``redis/direct.py``."""
@@ -902,15 +937,17 @@ class RedisConnection:
                 client.connection_pool.disconnect()
 
     def _forget_closed_loops(self) -> None:
-        """Let go of what was made for event loops that have closed (``redis/loops.py``)."""
-        for of_loop in loops.forget_closed(self._node_clients):
-            for node_client in of_loop.values():
-                loops.shut_down(node_client)
-        for client in loops.forget_closed(self._async):
-            if self.owns_clients:
-                loops.shut_down(client)
-        loops.forget_closed(self._async_locks)
-        loops.forget_closed(self._agroups)
+        """Let go of what was made for event loops that have closed (``redis/loops.py``);
+        threads starting loops at once take turns here."""
+        with self._loops_lock:
+            for of_loop in loops.forget_closed(self._node_clients):
+                for node_client in of_loop.values():
+                    loops.shut_down(node_client)
+            for client in loops.forget_closed(self._async):
+                if self.owns_clients:
+                    loops.shut_down(client)
+            loops.forget_closed(self._async_locks)
+            loops.forget_closed(self._agroups)
 
     async def aclose(self) -> None:
         """Close the clients this connection created: the sync one, the asyncio ones of

@@ -22,7 +22,7 @@ from typing import Any
 def forget_closed(mapping: MutableMapping[asyncio.AbstractEventLoop, Any]) -> list[Any]:
     """Remove the entries of closed loops from ``mapping``; their values."""
     closed = [loop for loop in list(mapping) if loop.is_closed()]
-    return [mapping.pop(loop) for loop in closed]
+    return [value for value in (mapping.pop(loop, None) for loop in closed) if value is not None]
 
 
 def _connections(client: Any) -> Iterator[Any]:
@@ -52,13 +52,19 @@ def shut_down(client: Any) -> None:
     closes when collected)."""
     for connection in list(_connections(client)):
         writer = getattr(connection, "_writer", None)
-        transport = getattr(writer, "transport", None)
+        transport: Any = getattr(writer, "transport", None)
         # the transport's own close needs its loop; its socket object closes once, safely
         sock = getattr(transport, "_sock", None)
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+            # and the transport told so, as its close would have: asyncio's own transports
+            # then report no "unclosed transport" when collected, nor their stream writer
+            # "loop is closed" (uvloop's cannot be told: aclose() on the loop avoids those)
+            with contextlib.suppress(AttributeError, TypeError):
+                transport._sock = None
+                transport._closing = True
         if writer is not None:
             connection._reader = connection._writer = None
     # An asyncio Cluster client that set up reports itself unclosed when collected (to the
