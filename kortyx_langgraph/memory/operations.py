@@ -57,6 +57,7 @@ from kortyx_langgraph.core.interrupts import (
     updates_from_writes,
 )
 from kortyx_langgraph.core.records import (
+    EncodedPut,
     StoredCheckpoint,
     StoredWrite,
     TypedBytes,
@@ -228,11 +229,14 @@ class MemoryOperations:
         encoded = encode_put(self.serde, config, checkpoint, metadata, new_versions)
         with self.lock:
             state = self.table.for_write(thread_id)
-            state.namespaces.setdefault(checkpoint_ns, Namespace()).add(
-                encoded.checkpoint_id, encoded.record
-            )
+            namespace = state.namespaces.setdefault(checkpoint_ns, Namespace())
+            parent = encoded.record.parent_id
+            orphan = parent is not None and parent not in namespace.records
+            namespace.add(encoded.checkpoint_id, encoded.record)
             for (channel, version), blob in encoded.blobs.items():
                 state.blobs[(checkpoint_ns, channel, version)] = blob
+            if orphan:
+                _keep_unchanged_values(self.serde, state, checkpoint_ns, checkpoint, encoded)
             if checkpoint_ns == ROOT_NS and state.pending:
                 before = set(state.pending)
                 retire_superseded(state.pending, encoded.checkpoint_id)
@@ -507,6 +511,23 @@ class MemoryOperations:
         return to_public(self.serde, record, deadline, now_ms=now, own_claim=True)
 
 
+def _keep_unchanged_values(
+    serde: SerializerProtocol,
+    state: ThreadState,
+    checkpoint_ns: str,
+    checkpoint: Checkpoint,
+    encoded: EncodedPut,
+) -> None:
+    """For a checkpoint whose parent is gone (the thread expired while its run went on):
+    store the value of each channel ``put`` did not send (unchanged since the parent) that
+    the thread holds none for, which the step would otherwise be stored without.
+    ``checkpoint`` carries every value."""
+    values = checkpoint.get("channel_values") or {}
+    for channel, version in encoded.record.channel_versions.items():
+        if channel in values and (checkpoint_ns, channel, version) not in state.blobs:
+            state.blobs[(checkpoint_ns, channel, version)] = serde.dumps_typed(values[channel])
+
+
 def _own_or_oldest_free(state: ThreadState, claim_id: str, now: int) -> StoredPending | None:
     """The record ``claim_next`` took for ``claim_id`` while that claim holds it (a retry),
     else the oldest listed record that no lease holds."""
@@ -522,8 +543,16 @@ def _own_or_oldest_free(state: ThreadState, claim_id: str, now: int) -> StoredPe
     state.next_claims.pop(claim_id, None)
     if len(state.next_claims) > len(state.pending):  # drop those of records gone
         state.next_claims = {c: t for c, t in state.next_claims.items() if t in state.pending}
-    free = [r for r in _listed(state) if r.claim is None or not r.claim.holds(now)]
-    return min(free, key=lambda r: r.order, default=None)
+    root = state.namespaces.get(ROOT_NS)
+    stored = root.records if root is not None else {}
+    # records are added as they are made, so the dict is oldest first: the first free one
+    # is the one to take, and a claim passes over the held ones only
+    for record in state.pending.values():
+        if (record.claim is None or not record.claim.holds(now)) and (
+            record.checkpoint_id in stored
+        ):
+            return record
+    return None
 
 
 def _forget_next(state: ThreadState, record: StoredPending, claim_id: str | None) -> None:

@@ -65,7 +65,7 @@ from kortyx_langgraph.errors import (
 from kortyx_langgraph.pending import PendingInterrupt
 from kortyx_langgraph.redis import codec, scripts
 from kortyx_langgraph.redis.compression import Compression
-from kortyx_langgraph.redis.deltas import BlobPlan, DeltaPlanner
+from kortyx_langgraph.redis.deltas import NO_DELTA, BlobPlan, DeltaPlanner
 from kortyx_langgraph.redis.kept import KeptValues, Remembered
 from kortyx_langgraph.redis.layout import (
     ThreadKeys,
@@ -112,6 +112,28 @@ def _blob_args(
                 packed = codec.pack_blob(item.blob, squeeze)
             args += [item.field, "", packed]
     return args
+
+
+def _unchanged_values(
+    serde: Any,
+    checkpoint: Checkpoint,
+    sent: Mapping[tuple[str, Any], TypedBytes],
+    versions: Mapping[str, Any],
+    ns: str,
+) -> list[PlannedBlob]:
+    """The values of the channels ``put`` did not send (unchanged since the parent), as
+    blobs to store in full: ``checkpoint`` carries every channel's value."""
+    values = checkpoint.get("channel_values") or {}
+    return [
+        PlannedBlob(
+            f"{ns}:{blob_suffix(channel, version)}",
+            serde.dumps_typed(values[channel]),
+            NO_DELTA,
+            None,
+        )
+        for channel, version in versions.items()
+        if channel in values and (channel, version) not in sent
+    ]
 
 
 def _copies_of_kept(
@@ -457,14 +479,19 @@ class RedisOperations:
             encoded.checkpoint_id if checkpoint_ns == ROOT_NS else "",
             after if parent and copies is not None else "",
             parent.header if parent and copies is not None else b"",
+            1,
             len(copies or ()),
             *(item for pair in (copies or ()) for item in pair),
         ]
         keys = self._keys(thread_id)
         args = head + _blob_args(planned, squeeze, deltas=True)
         reply = yield Call(scripts.PUT, keys, args, after=after)
-        if isinstance(reply, list):  # a delta's base is gone: send every value in full
-            args = head + _blob_args(planned, squeeze, deltas=False)
+        if isinstance(reply, list):
+            # a delta's base is gone, or an unchanged channel's value (the thread expired
+            # while the run went on): send every value in full, unchanged ones too
+            head[7] = 0
+            every = planned + _unchanged_values(self.serde, checkpoint, encoded.blobs, versions, ns)
+            args = head + _blob_args(every, squeeze, deltas=False)
             yield Call(scripts.PUT, keys, args, after=after)
         refs = {c: (suffix, inline.get(c)) for c, suffix in suffixes.items()}
         self.kept.remember(kept_key, Remembered(encoded.checkpoint_id, refs, header))

@@ -675,13 +675,16 @@ return done(nil)
 """
 
 # ARGV: ttl, member, record, thread id, checkpoint id if root namespace else '', the parent's
-#       member and header as the client stored them itself (else '', ''), m, m x (field,
-#       value) the values the parent kept that unchanged channels need, then per blob:
-#       field, base field ('' for none), value (the delta when there is a base field, else
-#       the full value)
+#       member and header as the client stored them itself (else '', ''), whether the
+#       client can send every value ('1': a first call; '0': it sent them all), m, m x
+#       (field, value) the values the parent kept that unchanged channels need, then per
+#       blob: field, base field ('' for none), value (the delta when there is a base field,
+#       else the full value)
 # A delta is stored only while its base is there (prune may have removed it). When a base
 # is missing nothing is written and the reply lists those fields, for the client to send
-# again with their full values: -> 1 | {field...}
+# again with every value in full: -> 1 | {field...}. So is a put whose parent checkpoint and
+# unchanged channels' values are gone: the thread expired (or lost its data) while its run
+# went on, and the step would otherwise be stored without them.
 # The record keeps small values itself. A channel the step left unchanged refers to the
 # value its parent refers to; one that the parent kept is copied into the blob hash, where
 # a record that does not keep it finds it: the client sends the copies when it stored the
@@ -692,7 +695,7 @@ return done(nil)
 # it yet, marked wanted for its readers (see kept_anywhere).
 _PUT = r"""
 local missing, new, sent = {}, {}, {}
-local blobs_from = 9 + 2 * tonumber(ARGV[8])
+local blobs_from = 10 + 2 * tonumber(ARGV[9])
 for i = blobs_from, #ARGV, 3 do
   sent[ARGV[i]] = true
   -- a (channel, version) field always holds the same value: the first write stands
@@ -705,11 +708,11 @@ for i = blobs_from, #ARGV, 3 do
 end
 if #missing > 0 then return missing end
 local ns, refs, kept, h = ns_of(ARGV[2]), {}, {}, nil
-local copies, lost, parent = {}, nil, nil
+local copies, lost, parent, orphan = {}, nil, nil, false
 local known = ARGV[6] ~= '' and redis.call('HGET', KEYS[2], ARGV[6])
 if known then known = string.sub(known, 5, 4 + header_length(known)) == ARGV[7] end
 if known then
-  for j = 9, blobs_from - 1, 2 do copies[#copies + 1] = {ARGV[j], ARGV[j + 1]} end
+  for j = 10, blobs_from - 1, 2 do copies[#copies + 1] = {ARGV[j], ARGV[j + 1]} end
 else
   h = head(ARGV[3])
   refs, kept = refs_of_head(h)
@@ -720,6 +723,7 @@ for i, ref in ipairs(refs) do
     if not parent then
       parent = {}
       local raw = h[1] ~= '' and redis.call('HGET', KEYS[2], ns .. ':' .. enc(h[1]))
+      orphan = h[1] ~= '' and not raw  -- its parent is gone
       if raw then
         local prefs, pkept = refs_of(raw)
         for k, r in ipairs(prefs) do parent[r] = pkept[k] or true end
@@ -737,14 +741,18 @@ for i, ref in ipairs(refs) do
   end
 end
 if lost then
-  local found = kept_in_records(ns, lost)
+  local found, gone = kept_in_records(ns, lost), {}
   for r, f in pairs(lost) do
     if found[r] then
       copies[#copies + 1] = {f, found[r]}
     else
-      redis.call('HSETNX', KEYS[3], f, WANTED)
+      gone[#gone + 1] = f
     end
   end
+  if #gone > 0 and orphan and ARGV[8] == '1' then return gone end  -- nothing written yet
+  -- its parent is there, or this is the call with every value (these channels have none):
+  -- readers look for the values (see kept_anywhere)
+  for _, f in ipairs(gone) do redis.call('HSETNX', KEYS[3], f, WANTED) end
 end
 -- The record keeps its first task's writes: those an earlier record of this checkpoint
 -- kept (it is stored again), or those that came before it, unless large (under async

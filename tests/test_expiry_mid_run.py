@@ -1,0 +1,95 @@
+"""A thread that expires while its run goes on (a node slower than the time left, a human
+who answered just before the TTL ran out): the run's next checkpoint is stored whole, with
+the values of the channels the run did not change, never without them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+import redis.cluster
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, Durability, interrupt
+from typing_extensions import TypedDict
+
+from kortyx_langgraph import FrameworkAdapter
+from kortyx_langgraph.redis.layout import thread_keys
+from tests.conftest import AdapterFactory, FakeClock
+from tests.pending_truth import config_of
+
+TTL_MS = 60_000
+
+
+class State(TypedDict, total=False):
+    order_id: str
+    note: str
+    count: int
+
+
+def _graph(adapter: FrameworkAdapter, expire: Callable[[], None]) -> Any:
+    """``first`` sets every channel, ``ask`` pauses, ``slow`` outlives the thread (it
+    expires here) and changes only ``count``, ``last`` changes ``count`` again."""
+
+    def first(state: State) -> State:
+        return {"order_id": "ORD-123", "note": "n" * 2_000, "count": 1}
+
+    def ask(state: State) -> State:
+        return {"count": state["count"] + int(interrupt("go on?"))}
+
+    def slow(state: State) -> State:
+        expire()
+        return {"count": state["count"] + 1}
+
+    def last(state: State) -> State:
+        return {"count": state["count"] + 1}
+
+    builder = StateGraph(State)
+    for name, node in (("first", first), ("ask", ask), ("slow", slow), ("last", last)):
+        builder.add_node(name, node)
+    builder.add_edge(START, "first")
+    builder.add_edge("first", "ask")
+    builder.add_edge("ask", "slow")
+    builder.add_edge("slow", "last")
+    builder.add_edge("last", END)
+    return builder.compile(checkpointer=adapter)
+
+
+def _expiring(request: pytest.FixtureRequest, adapter: Any, clock: FakeClock, thread: str) -> Any:
+    """What lets ``thread`` expire now on ``adapter``'s backend."""
+    if request.node.callspec.params["make_adapter"] == "in-memory":
+        return lambda: clock.advance(TTL_MS + 1)
+    url = adapter.connection._url
+    cluster = request.node.callspec.params["make_adapter"] == "redis-cluster"
+
+    def expire() -> None:  # every key of the thread, as its TTL running out would
+        client: Any = (redis.cluster.RedisCluster if cluster else redis.Redis).from_url(url)
+        try:
+            keys = thread_keys(adapter.prefix, thread)
+            for key in keys:
+                client.delete(key)
+        finally:
+            client.close()
+
+    return expire
+
+
+@pytest.mark.parametrize("durability", ["sync", "async", "exit"])
+def test_a_run_that_outlives_its_thread_stores_its_next_checkpoint_whole(
+    request: pytest.FixtureRequest, make_adapter: AdapterFactory, durability: Durability
+) -> None:
+    clock = FakeClock()
+    adapter = make_adapter(ttl_ms=TTL_MS, clock=clock)
+    thread = f"t-{uuid.uuid4().hex}"
+    graph = _graph(adapter, _expiring(request, adapter, clock, thread))
+    graph.invoke({}, config_of(thread))
+    [pending] = adapter.pending.list(thread)
+
+    done = graph.invoke(
+        Command(resume=pending.resume_map(1)), config_of(thread), durability=durability
+    )
+
+    assert done == {"order_id": "ORD-123", "note": "n" * 2_000, "count": 4}
+    assert graph.get_state(config_of(thread)).values == done
