@@ -100,6 +100,13 @@ class StorageOutOfMemoryError(StorageError):
     and what was stored before is intact. Retry once memory is freed or raised."""
 
 
+class StorageUnavailableError(StorageError):
+    """Redis refused the command for a state of its own, not for anything the adapter or
+    the user sent: it cannot persist to disk and stops writes (``MISCONF``), it has fewer
+    replicas than ``min-replicas-to-write`` (``NOREPLICAS``), or another client's script
+    is still running (``BUSY``). Nothing was written; repeat once the server is fixed."""
+
+
 class StorageCapabilityError(StorageError):
     """The backing store refuses something the saver needs (for example Lua scripting)."""
 

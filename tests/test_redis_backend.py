@@ -31,6 +31,7 @@ from kortyx_langgraph import (
     StorageCapabilityError,
     StorageConnectionError,
     StorageOutOfMemoryError,
+    StorageUnavailableError,
     create_redis_framework_adapter,
 )
 from kortyx_langgraph.redis.connection import CLIENT_COMMANDS, NEEDED_COMMANDS
@@ -644,6 +645,27 @@ def test_doctor_names_each_command_the_user_may_not_run_and_leaves_no_key_withou
         standalone.acl_deluser(user)
 
 
+@pytest.mark.parametrize(
+    ("url_tail", "command"), [("/3", "SELECT"), ("/0?client_name=app", "CLIENT SETNAME")]
+)
+def test_doctor_names_what_connecting_ran_when_the_user_may_not_run_it(
+    redis_standalone: RedisServer, standalone: redis.Redis, url_tail: str, command: str
+) -> None:
+    """Connecting sends SELECT for a database and CLIENT SETNAME for a client name before
+    any PING: the refusal names the command it was, not PING, which the user may run."""
+    from kortyx_langgraph.redis.doctor import diagnose
+
+    prefix = _prefix()
+    user, url = _user_without(standalone, prefix, "none")
+    try:
+        url = url.rsplit("/", 1)[0] + url_tail
+        access = {f.check: f for f in diagnose(url, prefix)}["access"]
+        assert access.level == "error", access
+        assert access.message.startswith(f"this ACL user may not run {command}: "), access
+    finally:
+        standalone.acl_deluser(user)
+
+
 def test_doctor_passes_a_user_with_exactly_the_documented_commands(
     redis_standalone: RedisServer, standalone: redis.Redis
 ) -> None:
@@ -693,6 +715,53 @@ def test_doctor_warns_when_memory_nears_maxmemory(used: int, limit: int, level: 
     finding = _memory_finding({"used_memory": used, "maxmemory": limit})
     assert finding.level == level
     assert f"{used:,}" in finding.message
+
+
+def test_a_server_short_of_replicas_is_unavailable_and_nothing_is_written(
+    server: RedisServer,
+) -> None:
+    """min-replicas-to-write with no replica: the write is refused (NOREPLICAS) before it
+    runs; the error says so, and the thread stays as it was."""
+    client = redis.Redis.from_url(server.url)
+    prefix = _prefix()
+    adapter = create_redis_framework_adapter(url=server.url, prefix=prefix, ttl_ms=60_000)
+    graph = approval_graph(adapter)
+    try:
+        graph.invoke({"request": "x", "log": []}, _cfg("short"))
+        before = {key: client.dump(key) for key in _our_keys(client, prefix)}
+        client.config_set("min-replicas-to-write", "1")
+        [pending] = adapter.pending.list("short")  # reads still work
+        with pytest.raises(StorageUnavailableError, match="min-replicas-to-write"):
+            adapter.pending.claim(pending.token)
+        with pytest.raises(StorageUnavailableError, match="nothing was written"):
+            graph.invoke(Command(resume=pending.resume_map("ok")), _cfg("short"))
+        assert {key: client.dump(key) for key in _our_keys(client, prefix)} == before
+    finally:
+        client.config_set("min-replicas-to-write", "0")
+        adapter.close()
+        client.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "says"),
+    [
+        ("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to "
+         "persist to disk. Commands that may modify the data set are disabled", "persist"),
+        ("ERR Error running script (call to f_0): @user_script:12: MISCONF Errors writing "
+         "to the AOF file: No space left on device", "persist"),  # Redis 6.2's wrapping
+        ("NOREPLICAS Not enough good replicas to write.", "min-replicas-to-write"),
+        ("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN "
+         "NOSAVE.", "SCRIPT KILL"),
+    ],
+)  # fmt: skip
+def test_a_server_refusing_for_a_state_of_its_own_is_unavailable_not_incapable(
+    reply: str, says: str
+) -> None:
+    from kortyx_langgraph.redis.connection import translate
+
+    error = translate(redis.exceptions.ResponseError(reply), "redis://host:6379/0")
+    assert isinstance(error, StorageUnavailableError), error
+    assert says in str(error) and "nothing was written" in str(error)
 
 
 def test_doctor_fails_a_server_that_refuses_writes(server: RedisServer) -> None:

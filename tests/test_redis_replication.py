@@ -169,3 +169,20 @@ def test_the_replica_acks_benchmark_measures_all_three_savers(
         "| redis",
         "| redis, replica_acks=1",
     ]
+
+
+@pytest.mark.parametrize("read_only", ["yes", "no"])
+def test_doctor_fails_a_replica_even_a_writable_one(
+    pair: tuple[RedisServer, RedisServer], read_only: str
+) -> None:
+    """What a writable replica (replica-read-only no) takes is dropped at its next sync
+    and never reaches the primary, so the adapter must not be pointed at it either."""
+    from kortyx_langgraph.redis.doctor import diagnose
+
+    primary, replica = pair
+    replica.command("CONFIG", "SET", "replica-read-only", read_only)
+    findings = diagnose(replica.url)
+    [mode] = [f for f in findings if f.check == "mode"]
+    assert mode.level == "error", mode
+    assert f"a replica of 127.0.0.1:{primary.port}" in mode.message
+    assert {f.check: f.level for f in diagnose(primary.url)}["mode"] == "ok"

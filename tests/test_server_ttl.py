@@ -147,6 +147,17 @@ def test_doctor_says_ok_when_our_ttl_outlives_the_servers(tmp_path: Path) -> Non
     assert "langgraph dev never deletes threads" in out
 
 
+@pytest.mark.parametrize("default_ttl", ["abc", -5, True])
+def test_doctor_reports_a_bad_server_ttl_as_one_error_and_checks_the_rest(
+    tmp_path: Path, default_ttl: object
+) -> None:
+    ttl = {"strategy": "delete", "default_ttl": default_ttl}
+    code, out = _doctor(tmp_path, {"checkpointer": {"path": "p.c", "ttl": ttl}})
+    assert code == 1
+    assert "[error] server-ttl: " in out and "default_ttl" in out, out
+    assert "nothing to check on Redis" in out  # the rest of the checks still ran
+
+
 def test_doctor_without_server_settings_prints_no_server_line(tmp_path: Path) -> None:
     code, out = _doctor(tmp_path, None)
     assert code == 0

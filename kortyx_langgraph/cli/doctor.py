@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from kortyx_langgraph.cli.common import EPILOG, EXIT_FAILURE, EXIT_OK, prefix_argument, wrap
 from kortyx_langgraph.env import resolve_framework_settings
+from kortyx_langgraph.errors import ConfigurationError
 from kortyx_langgraph.redis.layout import DEFAULT_PREFIX
 from kortyx_langgraph.server_ttl import server_thread_ttl_from_env, ttl_mismatch
 
@@ -120,7 +121,10 @@ def _path_lines(path: Path, entry: object) -> list[str]:
 def _ttl_line(env: dict[str, str]) -> str:
     """The server's thread TTL against ours, both read from ``env``."""
     ours = resolve_framework_settings(env).ttl_ms
-    server = server_thread_ttl_from_env(env)
+    try:
+        server = server_thread_ttl_from_env(env)
+    except ConfigurationError as exc:  # the Redis checks still run, as for invalid JSON
+        return f"[error] server-ttl: {exc}"
     mismatch = ttl_mismatch(ours, server)
     if mismatch is not None:
         return f"[warning] server-ttl: {mismatch}"

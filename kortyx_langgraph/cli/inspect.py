@@ -34,7 +34,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("thread_id", help="the thread to show")
     parser.add_argument(
-        "--limit", type=positive_number, default=20, help="newest checkpoints to list"
+        "--limit", type=positive_number, default=20, help="newest checkpoints to list (default 20)"
     )
     add_prefix_option(parser)
     parser.set_defaults(

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import re
 import threading
 import time
 import weakref
@@ -37,6 +38,7 @@ from kortyx_langgraph.errors import (
     StorageConnectionError,
     StorageError,
     StorageOutOfMemoryError,
+    StorageUnavailableError,
     WriteOutcomeUnknownError,
 )
 from kortyx_langgraph.redis import direct, loops, merged, scripts
@@ -131,6 +133,18 @@ redis-py's client also needs ``+cluster|slots +command``): what the client sends
 command its scripts run, each by name (categories such as ``+@write`` also grant keyless
 commands such as ``FLUSHALL``, which key patterns do not bound)."""
 
+_UNAVAILABLE = {
+    "MISCONF": "it cannot persist to disk and stops writes until it can (see its log, the "
+    "dir and the disk; stop-writes-on-bgsave-error)",
+    "NOREPLICAS": "it has fewer replicas in sync than min-replicas-to-write asks for",
+    "BUSY": "another client's script is running (SCRIPT KILL or FUNCTION KILL ends it)",
+}
+"""Error replies for a state of the server's own, by their code: what it means."""
+
+_UNAVAILABLE_CODE = re.compile(r"\b(MISCONF|NOREPLICAS|BUSY)\b")
+"""The code at the start of the reply, or after a script's prefix (Redis 6.2 wraps the
+error of a command a script ran)."""
+
 _REFUSED_BY_ACL = ("noperm", "no permissions", "the user executing the script can't")
 """How Redis words an ACL refusal, of a command or a key, sent alone or inside a script."""
 
@@ -174,6 +188,12 @@ def translate(exc: BaseException, where: str) -> KortyxError | None:
                 f"Redis at {where} is out of memory (maxmemory reached) and refused the write; "
                 "nothing was written. Give Redis more memory; keep maxmemory-policy noeviction "
                 f"so that paused runs are never evicted ({text})"
+            )
+        code = _UNAVAILABLE_CODE.search(text)
+        unavailable = _UNAVAILABLE[code.group(1)] if code else None
+        if unavailable:
+            return StorageUnavailableError(
+                f"Redis at {where} refused the command: {unavailable}; nothing was written ({text})"
             )
         if _CORRUPT in text:
             # Scripts raise "CORRUPT <detail>"; Redis 6.2 puts the script's name before it,

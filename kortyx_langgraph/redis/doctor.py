@@ -16,6 +16,7 @@ the adapter's TTLs is the safe setting.
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -160,7 +161,9 @@ def diagnose(url: str, prefix: str = DEFAULT_PREFIX) -> list[Finding]:
             refused = _refused(client.ping)
         findings.append(Finding("ok", "connection", f"reached {where}"))
         if refused:
-            findings.append(Finding("error", "access", _refused_message(["PING"], False)))
+            # connecting runs SELECT for a database and CLIENT SETNAME for a client_name
+            # before the PING: the refusal names the command it was
+            findings.append(Finding("error", "access", _refused_message([refused], False)))
             return findings
         info = _info(client, where, findings)
         lua = _lua_finding(client, where)
@@ -178,15 +181,20 @@ def diagnose(url: str, prefix: str = DEFAULT_PREFIX) -> list[Finding]:
     return findings
 
 
-def _refused(call: Any) -> bool:
-    """Run ``call()``; True when the ACL refused this user its command."""
+_REFUSED_COMMAND = re.compile(r"permissions to run the '([^']+)' command")
+
+
+def _refused(call: Any, command: str = "PING") -> str | None:
+    """Run ``call()``, which sends ``command``; the command the ACL refused this user
+    (named by the refusal, else ``command``), or ``None``."""
     try:
         call()
     except redis.exceptions.ResponseError as exc:
         if not refused_by_acl(str(exc)):
             raise
-        return True
-    return False
+        named = _REFUSED_COMMAND.search(str(exc))
+        return named.group(1).replace("|", " ").upper() if named else command
+    return None
 
 
 def _lua_finding(client: redis.Redis, where: str) -> Finding:
@@ -195,11 +203,11 @@ def _lua_finding(client: redis.Redis, where: str) -> Finding:
     answer: list[Any] = []
     try:
         with translated_errors(where):
-            refused = _refused(lambda: answer.append(client.eval(_LUA_CHECK, 0)))
+            refused = _refused(lambda: answer.append(client.eval(_LUA_CHECK, 0)), "EVAL")
     except StorageCapabilityError as exc:  # scripting disabled or missing
         return Finding("error", "lua", str(exc))
     if refused:
-        return Finding("error", "access", _refused_message(["EVAL"], False))
+        return Finding("error", "access", _refused_message([refused], False))
     level: Level = "ok" if answer == [7] else "error"
     return Finding(level, "lua", "Lua scripting with cmsgpack works")
 
@@ -225,6 +233,19 @@ def _info(client: redis.Redis, where: str, findings: list[Finding]) -> dict[str,
     level: Level = "ok" if _version(version) >= MIN_VERSION else "error"
     findings.append(Finding(level, "version", f"{name} {version} (needs Redis 6.2 or newer)"))
     mode = "Redis Cluster" if info.get("cluster_enabled") else "standalone"
+    if info.get("role") == "slave" and not info.get("cluster_enabled"):
+        primary = f"{info.get('master_host', '?')}:{info.get('master_port', '?')}"
+        findings.append(
+            Finding(
+                "error",
+                "mode",
+                f"{mode}, a replica of {primary}: point the adapter at the primary. A "
+                "read-only replica refuses every write; a writable one "
+                "(replica-read-only no) keeps them only until its next sync with the "
+                "primary, and they never reach the primary",
+            )
+        )
+        return info
     findings.append(Finding("ok", "mode", mode))
     return info
 
