@@ -58,7 +58,6 @@ def test_claim_next_takes_interrupts_in_the_order_they_were_recorded(
         adapter.pending.claim_next(thread)
 
 
-@pytest.mark.redis
 def _framed(header: list[Any]) -> bytes:
     packed = ormsgpack.packb(header)
     return len(packed).to_bytes(4, "big") + packed
@@ -73,6 +72,7 @@ def _framed(header: list[Any]) -> bytes:
         _framed(["id", "thread", "checkpoint"]),  # another shape: no tasks, times or order
     ],
 )
+@pytest.mark.redis
 def test_a_corrupt_pending_record_is_a_typed_error_and_nothing_else_is_lost(
     redis_pair: tuple[FrameworkAdapter, Any], garbage: bytes
 ) -> None:
