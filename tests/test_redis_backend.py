@@ -574,6 +574,13 @@ def _doctor(url: str, *options: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_doctor_strict_fails_on_a_warning(server: RedisServer) -> None:
+    """The test servers run without AOF: a warning, which only --strict fails on."""
+    relaxed, strict = _doctor(server.url), _doctor(server.url, "--strict")
+    assert "[warning] persistence" in relaxed.stdout and "[error]" not in relaxed.stdout
+    assert (relaxed.returncode, strict.returncode) == (0, 1), strict.stdout
+
+
 @pytest.mark.parametrize(
     ("granted", "keys", "verdict"),
     [

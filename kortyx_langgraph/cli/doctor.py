@@ -50,6 +50,13 @@ def add_parser(commands: Any) -> None:
         "for a deploy check, where a missing URL would leave every instance with a store "
         "of its own",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit status 1 on a warning too (an evicting maxmemory-policy, memory near "
+        "maxmemory, no persistence, a server TTL shorter than ours): for a deploy check "
+        "that holds the server to every guarantee",
+    )
     parser.set_defaults(
         handler=lambda args, out, err: run_doctor(
             args.url,
@@ -57,6 +64,7 @@ def add_parser(commands: Any) -> None:
             args.langgraph_config,
             prefix=args.prefix,
             require_redis=args.require_redis,
+            strict=args.strict,
         )
     )
 
@@ -142,15 +150,17 @@ def run_doctor(
     *,
     prefix: str = DEFAULT_PREFIX,
     require_redis: bool = False,
+    strict: bool = False,
 ) -> int:
-    """Print the doctor's findings; exit status 1 when any is an error, or when no Redis
-    URL is set and ``require_redis``."""
+    """Print the doctor's findings; exit status 1 when any is an error (with ``strict``, or
+    a warning), or when no Redis URL is set and ``require_redis``."""
     from kortyx_langgraph.redis.doctor import diagnose
 
     lines, env = server_lines(langgraph_config)
     for line in lines:
         print(line, file=out)
-    server_failed = any(line.startswith("[error]") for line in lines)
+    failing = ("[error]", "[warning]") if strict else ("[error]",)
+    server_failed = any(line.startswith(failing) for line in lines)
     if url is None:
         settings = resolve_framework_settings(env)
         if settings.redis_url is None:
@@ -163,5 +173,6 @@ def run_doctor(
     findings = diagnose(url, prefix)
     for finding in findings:
         print(finding, file=out)
-    failed = server_failed or any(f.level == "error" for f in findings)
+    levels = ("error", "warning") if strict else ("error",)
+    failed = server_failed or any(f.level in levels for f in findings)
     return EXIT_FAILURE if failed else EXIT_OK
