@@ -83,6 +83,25 @@ def test_list_before_without_a_checkpoint_id_is_no_bound(
     assert listed == ids[::-1]
 
 
+def test_list_before_the_flat_checkpoint_a_langgraph_server_hands_out(
+    adapter: FrameworkAdapter,
+) -> None:
+    """The SDK's ``get_history(before=state["checkpoint"])`` passes the server's flat form;
+    without reading it, each page was the newest again and a client paging until an empty
+    page never stopped (``InMemorySaver`` raises ``KeyError``: the server answers 500)."""
+    ids = _ids(4)
+    _chain(adapter, THREAD, ids)
+    flat: Any = {"thread_id": THREAD, "checkpoint_ns": "", "checkpoint_id": ids[2]}
+    assert _listed(adapter, {"configurable": {"thread_id": THREAD}}, before=flat) == [
+        ids[1],
+        ids[0],
+    ]
+    reference = InMemorySaver()
+    _chain(reference, THREAD, ids)
+    with pytest.raises(KeyError):
+        _listed(reference, {"configurable": {"thread_id": THREAD}}, before=flat)
+
+
 async def test_alist_before_without_thread_id(adapter: FrameworkAdapter) -> None:
     ids = _ids(3)
     _chain(adapter, THREAD, ids)

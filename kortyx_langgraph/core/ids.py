@@ -92,10 +92,15 @@ def read_before_id(before: RunnableConfig | None) -> str | None:
     """The checkpoint id of ``list(before=...)``: only that id is read, as ``InMemorySaver`` does.
 
     LangGraph replays into subgraphs with ``before={"configurable": {"checkpoint_id": ...}}``,
-    without a thread id, so nothing else of ``before`` may be required. ``None`` (no bound)
-    when ``before`` is ``None``, has no ``configurable`` mapping, or names no checkpoint id.
+    without a thread id, so nothing else of ``before`` may be required. The flat form a
+    LangGraph server hands its clients as a state's ``checkpoint`` (``thread_id``,
+    ``checkpoint_ns``, ``checkpoint_id``, no ``configurable``), which its SDK passes on as
+    ``get_history(before=...)``, is read too: paging a history with it moves on. ``None``
+    (no bound) when ``before`` is ``None``, has neither form, or names no checkpoint id.
     """
     configurable = (before or {}).get("configurable")
+    if configurable is None and before and "checkpoint_id" in before:
+        configurable = dict(before)
     if not isinstance(configurable, dict):
         return None
     checkpoint_id = configurable.get("checkpoint_id") or None
