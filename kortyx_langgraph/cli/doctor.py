@@ -54,8 +54,8 @@ def add_parser(commands: Any) -> None:
         "--strict",
         action="store_true",
         help="exit status 1 on a warning too (an evicting maxmemory-policy, memory near "
-        "maxmemory, no persistence, a server TTL shorter than ours): for a deploy check "
-        "that holds the server to every guarantee",
+        "maxmemory, no persistence, a LangGraph server keeping threads longer than our TTL): "
+        "for a deploy check that holds the server to every guarantee",
     )
     parser.set_defaults(
         handler=lambda args, out, err: run_doctor(
