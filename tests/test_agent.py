@@ -262,6 +262,18 @@ def _one_node_agent(adapter: FrameworkAdapter, ask: Any) -> Any:
     )
 
 
+def _recording_agent(adapter: FrameworkAdapter) -> tuple[Any, list[Any]]:
+    """An agent whose one node asks, then notes the answer; and the answers its node got
+    (a node that ran after the question was answered adds one)."""
+    runs: list[Any] = []
+
+    def ask(state: Any) -> Any:
+        runs.append(answer := interrupt("ok?"))
+        return {"note": str(answer)}
+
+    return _one_node_agent(adapter, ask), runs
+
+
 @pytest.mark.parametrize(
     ("kind", "options", "message"),
     [
@@ -313,17 +325,7 @@ def test_a_question_its_own_rules_refuse_is_refused_before_it_is_asked(
 def test_an_answer_the_serializer_refuses_is_refused_before_anything_runs(
     adapter: FrameworkAdapter,
 ) -> None:
-    from langgraph.types import interrupt
-
-    from tests.agent_workflows import Trip
-
-    runs: list[Any] = []
-
-    def ask(state: Trip) -> Trip:
-        runs.append(answer := interrupt("anything?"))
-        return {"note": str(answer)}
-
-    agent = _one_node_agent(adapter, ask)
+    agent, runs = _recording_agent(adapter)
     [pending] = agent.run({}).interrupts
     with pytest.raises(InvalidAnswerError, match="cannot be stored"):
         agent.resume(pending.token, object())
@@ -378,13 +380,7 @@ def test_a_thread_that_changes_between_the_claim_and_the_run_runs_nothing(
     """The thread expires (deleted here) or moves past the question's checkpoint after
     resume claimed the token and before its run reads the thread: the run must not start
     the graph anew, nor answer another checkpoint's question."""
-    runs: list[Any] = []
-
-    def ask(state: Any) -> Any:
-        runs.append(answer := interrupt("ok?"))
-        return {"note": str(answer)}
-
-    agent = _one_node_agent(adapter, ask)
+    agent, runs = _recording_agent(adapter)
     [pending] = agent.run({}).interrupts
     graph_of = agent._graph
 
