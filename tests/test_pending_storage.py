@@ -232,6 +232,10 @@ def test_claim_next_reads_only_the_records_before_the_first_free_one(
         assert calls("hmget") - hmget < 20
         assert [first.value, *(t.value for t in taken)] == [0, 2, 3, 4]
         assert again.token == taken[1].token and again.claimed_at == taken[1].claimed_at
+        # a listing reads the records through their order too, not the whole hash
+        listed = adapter.pending.list("many")
+        assert calls("hgetall") == hgetall
+        assert [p.value for p in listed] == [n for n in range(200) if n != 1]
     finally:
         probe.close()
         adapter.close()
