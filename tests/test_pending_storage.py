@@ -291,3 +291,34 @@ def test_claim_next_takes_a_record_whose_lease_ran_out_before_newer_ones(
     time.sleep(0.05)
     assert adapter.pending.claim_next(thread, claim_id="w5").value == 3
     assert adapter.pending.claim_next(thread, claim_id="w6").value == 4
+
+
+@pytest.mark.redis
+def test_a_listing_whose_records_are_far_apart_reads_the_whole_hash_and_is_right(
+    redis_standalone: RedisServer,
+) -> None:
+    """One record of long ago below 1,200 asked and answered since: walking the order
+    fields would pass 1,200 sequence numbers for one record, so the listing reads the whole
+    hash instead, with the same answer."""
+    adapter = create_redis_framework_adapter(
+        url=redis_standalone.url, prefix=f"kortyx-test-{uuid.uuid4().hex[:12]}:"
+    )
+    probe = redis.Redis.from_url(redis_standalone.url)
+
+    def hgetall_calls() -> int:
+        return int(probe.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0))
+
+    try:
+        config = _checkpoint(adapter, "far")
+        for n in range(1_202):
+            raised = (Interrupt(value=n, id=f"id-{n}"),)
+            adapter.put_writes(config, [("__interrupt__", raised)], f"task-{n}", "")
+        for n in range(1, 1_201):
+            adapter.put_writes(config, [("answer", n)], f"task-{n}", "")  # answered
+        before = hgetall_calls()
+        listed = [p.value for p in adapter.pending.list("far")]
+        assert listed == [0, 1_201]
+        assert hgetall_calls() == before + 1  # the walk gave up for the whole hash
+    finally:
+        probe.close()
+        adapter.close()

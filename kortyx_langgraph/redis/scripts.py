@@ -1162,17 +1162,17 @@ return 1
 
 # ARGV: thread id -> {expiry of the thread (unix ms, -1 none), {token, record, claim}..., now}
 # The thread's records through their order fields (see claim_next), 64 per HMGET from the
-# mark, rather than the whole hash with every index field: unless the sequence numbers
-# from the mark span far more than the hash holds (records of long ago below a live one),
-# or the index is of an earlier form, which the whole hash is read for. Reads only.
+# mark, rather than the whole hash with every index field. The whole hash is read for an
+# index of an earlier form, and when the walk meets far more sequence numbers without a
+# record than with one (records of long ago below a live one). Reads only.
 _PENDING_LIST = r"""
 local thread_id, out = ARGV[1], {}
-local form = redis.call('HGET', KEYS[5], index_whole_field(thread_id))
-local last = tonumber(redis.call('HGET', KEYS[5], '#') or '0')
-local first = tonumber(redis.call('HGET', KEYS[5], mark_field(thread_id)) or '1')
-if form == INDEX_FORM and last - first < 2 * redis.call('HLEN', KEYS[5]) then
-  local stored = {}
-  for from = first, last, 64 do
+local walk = redis.call('HGET', KEYS[5], index_whole_field(thread_id)) == INDEX_FORM
+if walk then
+  local last = tonumber(redis.call('HGET', KEYS[5], '#') or '0')
+  local from = tonumber(redis.call('HGET', KEYS[5], mark_field(thread_id)) or '1')
+  local stored, passed, found = {}, 0, 0
+  while walk and from <= last do
     local fields = {}
     for seq = from, math.min(from + 63, last) do
       fields[#fields + 1] = order_field(thread_id, seq)
@@ -1184,6 +1184,7 @@ if form == INDEX_FORM and last - first < 2 * redis.call('HLEN', KEYS[5]) then
       local token = cut and string.sub(value, 1, cut - 1) or value
       local got = token and redis.call('HMGET', KEYS[5], token, token .. ':c')
       if got and got[1] then
+        found = found + 1
         local h = pending_head(got[1])
         if stored[h[3]] == nil then
           stored[h[3]] = redis.call('HEXISTS', KEYS[2], ':' .. enc(h[3])) == 1
@@ -1191,8 +1192,13 @@ if form == INDEX_FORM and last - first < 2 * redis.call('HLEN', KEYS[5]) then
         if h[2] == thread_id and stored[h[3]] then out[#out + 1] = {token, got[1], got[2]} end
       end
     end
+    passed = passed + #fields
+    from = from + #fields
+    walk = passed <= 4 * found + 1024
   end
-else
+end
+if not walk then
+  out = {}
   for _, p in ipairs(listed_pending(thread_id)) do
     out[#out + 1] = {p[1], p[3], redis.call('HGET', KEYS[5], p[1] .. ':c')}
   end
