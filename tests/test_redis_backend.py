@@ -668,7 +668,9 @@ def test_doctor_names_what_connecting_ran_when_the_user_may_not_run_it(
         url = url.rsplit("/", 1)[0] + url_tail
         access = {f.check: f for f in diagnose(url, prefix)}["access"]
         assert access.level == "error", access
-        assert access.message.startswith(f"this ACL user may not run {command}: "), access
+        # Redis 7 names the subcommand refused ('client|setname'), 6.2 the command alone
+        named = access.message.removeprefix("this ACL user may not run ").split(":")[0]
+        assert named in (command, command.split(maxsplit=1)[0]), access
     finally:
         standalone.acl_deluser(user)
 
