@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ormsgpack
@@ -25,6 +26,26 @@ from tests.graphs import approval_graph
 from tests.pending_truth import assert_agrees, config_of
 from tests.redis_harness import RedisServer
 from tests.test_pending_cases import _fan_graph
+
+Counted = tuple[FrameworkAdapter, Callable[[str], int]]
+
+
+@pytest.fixture
+def counted(redis_standalone: RedisServer) -> Iterator[Counted]:
+    """A Redis adapter, and how many times the server has run a command (``"hgetall"``),
+    scripts' own calls included."""
+    adapter = create_redis_framework_adapter(
+        url=redis_standalone.url, prefix=f"kortyx-test-{uuid.uuid4().hex[:12]}:"
+    )
+    probe = redis.Redis.from_url(redis_standalone.url)
+
+    def calls(command: str) -> int:
+        stats = probe.info("commandstats").get(f"cmdstat_{command}", {})
+        return int(stats.get("calls", 0))
+
+    yield adapter, calls
+    probe.close()
+    adapter.close()
 
 
 def _checkpoint(adapter: FrameworkAdapter, thread: str) -> dict[str, Any]:
@@ -169,76 +190,51 @@ def test_records_stored_without_the_index_are_indexed_once_and_keep_tokens_and_c
 
 
 @pytest.mark.redis
-def test_an_interrupt_write_reads_no_record_but_its_own(redis_standalone: RedisServer) -> None:
+def test_an_interrupt_write_reads_no_record_but_its_own(counted: Counted) -> None:
     """With many interrupts waiting at a checkpoint, a task's write finds its own records
     through the index: no script reads the whole pending hash, so the write's cost does not
     grow with the interrupts already waiting."""
-    adapter = create_redis_framework_adapter(
-        url=redis_standalone.url, prefix=f"kortyx-test-{uuid.uuid4().hex[:12]}:"
-    )
-    probe = redis.Redis.from_url(redis_standalone.url)
-
-    def hgetall_calls() -> int:
-        return int(probe.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0))
-
-    try:
-        config = _checkpoint(adapter, "many")
-        for n in range(60):
-            raised = (Interrupt(value=n, id=f"id-{n}"),)
-            adapter.put_writes(config, [("__interrupt__", raised)], f"task-{n}", "")
-        calls = hgetall_calls()
-        adapter.put_writes(config, [("__interrupt__", (Interrupt(value=0, id="id-x"),))], "new", "")
-        adapter.put_writes(config, [("__interrupt__", (Interrupt(value=1, id="id-0"),))], "new", "")
-        adapter.put_writes(config, [("answer", 1)], "task-7", "")  # task-7 finished
-        assert hgetall_calls() == calls
-        listed = {p.interrupt_id: p for p in adapter.pending.list("many")}
-        assert len(listed) == 59  # id-x came and went for "new"; id-7 went with task-7
-        assert "id-7" not in listed and "id-x" not in listed
-        assert listed["id-0"].value == 1  # the latest value raised for it
-    finally:
-        probe.close()
-        adapter.close()
+    adapter, calls = counted
+    config = _checkpoint(adapter, "many")
+    for n in range(60):
+        raised = (Interrupt(value=n, id=f"id-{n}"),)
+        adapter.put_writes(config, [("__interrupt__", raised)], f"task-{n}", "")
+    before = calls("hgetall")
+    adapter.put_writes(config, [("__interrupt__", (Interrupt(value=0, id="id-x"),))], "new", "")
+    adapter.put_writes(config, [("__interrupt__", (Interrupt(value=1, id="id-0"),))], "new", "")
+    adapter.put_writes(config, [("answer", 1)], "task-7", "")  # task-7 finished
+    assert calls("hgetall") == before
+    listed = {p.interrupt_id: p for p in adapter.pending.list("many")}
+    assert len(listed) == 59  # id-x came and went for "new"; id-7 went with task-7
+    assert "id-7" not in listed and "id-x" not in listed
+    assert listed["id-0"].value == 1  # the latest value raised for it
 
 
 @pytest.mark.redis
-def test_claim_next_reads_only_the_records_before_the_first_free_one(
-    redis_standalone: RedisServer,
-) -> None:
+def test_claim_next_reads_only_the_records_before_the_first_free_one(counted: Counted) -> None:
     """claim_next walks the thread's records in order from its mark: it neither reads the
     whole pending hash nor every record, so a fleet draining a thread of many interrupts by
     claim_next does not cost O(n) per claim (before, 51 ms of server time per claim at
     4,000 waiting)."""
-    adapter = create_redis_framework_adapter(
-        url=redis_standalone.url, prefix=f"kortyx-test-{uuid.uuid4().hex[:12]}:"
-    )
-    probe = redis.Redis.from_url(redis_standalone.url)
-
-    def calls(command: str) -> int:
-        stats = probe.info("commandstats").get(f"cmdstat_{command}", {})
-        return int(stats.get("calls", 0))
-
-    try:
-        config = _checkpoint(adapter, "many")
-        for n in range(200):
-            raised = (Interrupt(value=n, id=f"id-{n}"),)
-            adapter.put_writes(config, [("__interrupt__", raised)], f"task-{n}", "")
-        first = adapter.pending.claim_next("many", claim_id="w-0")
-        adapter.put_writes(config, [("answer", 1)], "task-1", "")  # id-1 answered: a gap
-        hgetall, hmget = calls("hgetall"), calls("hmget")
-        taken = [adapter.pending.claim_next("many", claim_id=f"w-{n}") for n in (1, 2, 3)]
-        again = adapter.pending.claim_next("many", claim_id="w-2")  # a retry: the same one
-        assert calls("hgetall") == hgetall
-        # a few order reads and one read of each record passed over, not 200 of either
-        assert calls("hmget") - hmget < 20
-        assert [first.value, *(t.value for t in taken)] == [0, 2, 3, 4]
-        assert again.token == taken[1].token and again.claimed_at == taken[1].claimed_at
-        # a listing reads the records through their order too, not the whole hash
-        listed = adapter.pending.list("many")
-        assert calls("hgetall") == hgetall
-        assert [p.value for p in listed] == [n for n in range(200) if n != 1]
-    finally:
-        probe.close()
-        adapter.close()
+    adapter, calls = counted
+    config = _checkpoint(adapter, "many")
+    for n in range(200):
+        raised = (Interrupt(value=n, id=f"id-{n}"),)
+        adapter.put_writes(config, [("__interrupt__", raised)], f"task-{n}", "")
+    first = adapter.pending.claim_next("many", claim_id="w-0")
+    adapter.put_writes(config, [("answer", 1)], "task-1", "")  # id-1 answered: a gap
+    hgetall, hmget = calls("hgetall"), calls("hmget")
+    taken = [adapter.pending.claim_next("many", claim_id=f"w-{n}") for n in (1, 2, 3)]
+    again = adapter.pending.claim_next("many", claim_id="w-2")  # a retry: the same one
+    assert calls("hgetall") == hgetall
+    # a few order reads and one read of each record passed over, not 200 of either
+    assert calls("hmget") - hmget < 20
+    assert [first.value, *(t.value for t in taken)] == [0, 2, 3, 4]
+    assert again.token == taken[1].token and again.claimed_at == taken[1].claimed_at
+    # a listing reads the records through their order too, not the whole hash
+    listed = adapter.pending.list("many")
+    assert calls("hgetall") == hgetall
+    assert [p.value for p in listed] == [n for n in range(200) if n != 1]
 
 
 @pytest.mark.redis
@@ -295,30 +291,19 @@ def test_claim_next_takes_a_record_whose_lease_ran_out_before_newer_ones(
 
 @pytest.mark.redis
 def test_a_listing_whose_records_are_far_apart_reads_the_whole_hash_and_is_right(
-    redis_standalone: RedisServer,
+    counted: Counted,
 ) -> None:
     """One record of long ago below 1,200 asked and answered since: walking the order
     fields would pass 1,200 sequence numbers for one record, so the listing reads the whole
     hash instead, with the same answer."""
-    adapter = create_redis_framework_adapter(
-        url=redis_standalone.url, prefix=f"kortyx-test-{uuid.uuid4().hex[:12]}:"
-    )
-    probe = redis.Redis.from_url(redis_standalone.url)
-
-    def hgetall_calls() -> int:
-        return int(probe.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0))
-
-    try:
-        config = _checkpoint(adapter, "far")
-        for n in range(1_202):
-            raised = (Interrupt(value=n, id=f"id-{n}"),)
-            adapter.put_writes(config, [("__interrupt__", raised)], f"task-{n}", "")
-        for n in range(1, 1_201):
-            adapter.put_writes(config, [("answer", n)], f"task-{n}", "")  # answered
-        before = hgetall_calls()
-        listed = [p.value for p in adapter.pending.list("far")]
-        assert listed == [0, 1_201]
-        assert hgetall_calls() == before + 1  # the walk gave up for the whole hash
-    finally:
-        probe.close()
-        adapter.close()
+    adapter, calls = counted
+    config = _checkpoint(adapter, "far")
+    for n in range(1_202):
+        raised = (Interrupt(value=n, id=f"id-{n}"),)
+        adapter.put_writes(config, [("__interrupt__", raised)], f"task-{n}", "")
+    for n in range(1, 1_201):
+        adapter.put_writes(config, [("answer", n)], f"task-{n}", "")  # answered
+    before = calls("hgetall")
+    listed = [p.value for p in adapter.pending.list("far")]
+    assert listed == [0, 1_201]
+    assert calls("hgetall") == before + 1  # the walk gave up for the whole hash
