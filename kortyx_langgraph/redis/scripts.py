@@ -60,6 +60,14 @@ local function order_value(token, lease_until)
   return token .. ' ' .. string.format('%.0f', lease_until)
 end
 
+-- an order field's value -> the record's token, and the end of the lease holding it (nil
+-- while no claim holds it)
+local function order_parts(value)
+  local cut = string.find(value, ' ', 1, true)
+  if not cut then return value, nil end
+  return string.sub(value, 1, cut - 1), tonumber(string.sub(value, cut + 1))
+end
+
 -- the pending hash field where claim_next remembers how far a thread's records from its
 -- mark are all held, and until when they all are at least: {seq, lease end} (cmsgpack); a
 -- release, or a claim renewed by its own id (its lease may be shorter), forgets it
@@ -164,14 +172,29 @@ local function thread_pending(thread_id)
   return out
 end
 
--- The thread's records whose checkpoint is stored: a record whose put has not landed
--- (writes may come first) or failed is not pending yet, as LangGraph sees it.
+-- Whether checkpoint cp is stored: a pending record of a checkpoint whose put has not
+-- landed (writes may come first) or failed is not pending yet, as LangGraph sees it.
+-- ``known`` keeps the answers of one call.
+local function cp_stored(known, cp)
+  if known[cp] == nil then known[cp] = redis.call('HEXISTS', KEYS[2], ':' .. enc(cp)) == 1 end
+  return known[cp]
+end
+
+-- The thread's records whose checkpoint is stored (see cp_stored).
 local function listed_pending(thread_id)
-  local out = {}
+  local out, known = {}, {}
   for _, p in ipairs(thread_pending(thread_id)) do
-    if redis.call('HEXISTS', KEYS[2], ':' .. enc(p[2][3])) == 1 then out[#out + 1] = p end
+    if cp_stored(known, p[2][3]) then out[#out + 1] = p end
   end
   return out
+end
+
+-- The order fields of the thread's records made seq-th from ``from`` to ``to``, and their
+-- values: list and claim_next walk a thread's records by these, 64 per HMGET.
+local function order_fields(thread_id, from, to)
+  local fields = {}
+  for seq = from, to do fields[#fields + 1] = order_field(thread_id, seq) end
+  return fields, redis.call('HMGET', KEYS[5], unpack(fields))
 end
 
 -- index fields name thread and checkpoint by length and text (no encoding to pay for)
@@ -1171,25 +1194,18 @@ local walk = redis.call('HGET', KEYS[5], index_whole_field(thread_id)) == INDEX_
 if walk then
   local last = tonumber(redis.call('HGET', KEYS[5], '#') or '0')
   local from = tonumber(redis.call('HGET', KEYS[5], mark_field(thread_id)) or '1')
-  local stored, passed, found = {}, 0, 0
+  local known, passed, found = {}, 0, 0
   while walk and from <= last do
-    local fields = {}
-    for seq = from, math.min(from + 63, last) do
-      fields[#fields + 1] = order_field(thread_id, seq)
-    end
-    local values = redis.call('HMGET', KEYS[5], unpack(fields))
+    local fields, values = order_fields(thread_id, from, math.min(from + 63, last))
     for k = 1, #fields do
-      local value = values[k]
-      local cut = value and string.find(value, ' ', 1, true)
-      local token = cut and string.sub(value, 1, cut - 1) or value
+      local token = values[k] and order_parts(values[k])
       local got = token and redis.call('HMGET', KEYS[5], token, token .. ':c')
       if got and got[1] then
         found = found + 1
         local h = pending_head(got[1])
-        if stored[h[3]] == nil then
-          stored[h[3]] = redis.call('HEXISTS', KEYS[2], ':' .. enc(h[3])) == 1
+        if h[2] == thread_id and cp_stored(known, h[3]) then
+          out[#out + 1] = {token, got[1], got[2]}
         end
-        if h[2] == thread_id and stored[h[3]] then out[#out + 1] = {token, got[1], got[2]} end
       end
     end
     passed = passed + #fields
@@ -1220,13 +1236,7 @@ local now = now_ms()
 if redis.call('HGET', KEYS[5], index_whole_field(thread_id)) ~= INDEX_FORM then
   index_pending(thread_id)
 end
-local stored = {}
-local function listed(h)
-  if stored[h[3]] == nil then
-    stored[h[3]] = redis.call('HEXISTS', KEYS[2], ':' .. enc(h[3])) == 1
-  end
-  return stored[h[3]]
-end
+local known = {}
 local function take(token, raw, since)
   local until_ms = now + tonumber(ARGV[3])
   local claim = cmsgpack.pack({claim_id, since, until_ms})
@@ -1238,7 +1248,7 @@ local own = redis.call('HGET', KEYS[5], next_field(thread_id, claim_id))
 if own then
   local got = redis.call('HMGET', KEYS[5], own, own .. ':c')
   local c = got[2] and cmsgpack.unpack(got[2])
-  if got[1] and c and c[1] == claim_id and listed(pending_head(got[1])) then
+  if got[1] and c and c[1] == claim_id and cp_stored(known, pending_head(got[1])[3]) then
     redis.call('HDEL', KEYS[5], held_field(thread_id))  -- the new lease may be shorter
     return take(own, got[1], c[2])
   end
@@ -1255,15 +1265,12 @@ local start = from
 local mark, stop, taken = nil, nil, nil  -- stop: the first record passed that is not held
 while from <= last and not taken do
   local to = math.min(from + 63, last)
-  local fields = {}
-  for seq = from, to do fields[#fields + 1] = order_field(thread_id, seq) end
-  local tokens = redis.call('HMGET', KEYS[5], unpack(fields))
+  local fields, values = order_fields(thread_id, from, to)
   for k = 1, #fields do
-    local seq, value, token, got = from + k - 1, tokens[k], nil, nil
-    if value then
-      local cut = string.find(value, ' ', 1, true)
-      token = cut and string.sub(value, 1, cut - 1) or value
-      local lease_end = cut and tonumber(string.sub(value, cut + 1))
+    local seq, token, got = from + k - 1, nil, nil
+    if values[k] then
+      local lease_end
+      token, lease_end = order_parts(values[k])
       if lease_end and now < lease_end then
         mark = mark or seq  -- held: passed without reading it
         if not stop then ends = math.min(ends or lease_end, lease_end) end
@@ -1277,7 +1284,7 @@ while from <= last and not taken do
       mark = mark or seq
       local h = pending_head(got[1])
       local c = got[2] and cmsgpack.unpack(got[2])
-      if h[2] == thread_id and listed(h) and (not c or now >= c[3]) then
+      if h[2] == thread_id and cp_stored(known, h[3]) and (not c or now >= c[3]) then
         if c and redis.call('HGET', KEYS[5], next_field(thread_id, c[1])) == token then
           redis.call('HDEL', KEYS[5], next_field(thread_id, c[1]))
         end
