@@ -537,14 +537,13 @@ def _own_or_oldest_free(state: ThreadState, claim_id: str, now: int) -> StoredPe
         own is not None
         and own.claim is not None
         and own.claim.claim_id == claim_id
-        and _is_listed(state, own)
+        and own.checkpoint_id in state.root_records()
     ):
         return own
     state.next_claims.pop(claim_id, None)
     if len(state.next_claims) > len(state.pending):  # drop those of records gone
         state.next_claims = {c: t for c, t in state.next_claims.items() if t in state.pending}
-    root = state.namespaces.get(ROOT_NS)
-    stored = root.records if root is not None else {}
+    stored = state.root_records()
     # records are added as they are made, so the dict is oldest first: the first free one
     # is the one to take, and a claim passes over the held ones only
     for record in state.pending.values():
@@ -567,16 +566,9 @@ def _forget_next(state: ThreadState, record: StoredPending, claim_id: str | None
         del state.next_claims[held.claim_id]
 
 
-def _is_listed(state: ThreadState, record: StoredPending) -> bool:
-    """Whether ``record``'s checkpoint is stored (see :func:`_listed`)."""
-    root = state.namespaces.get(ROOT_NS)
-    return root is not None and record.checkpoint_id in root.records
-
-
 def _listed(state: ThreadState) -> list[StoredPending]:
     """The thread's records whose checkpoint is stored: one whose ``put`` has not landed
     (LangGraph's async durability may send a task's writes first) or failed is not
     pending yet, as ``get_state`` does not see it."""
-    root = state.namespaces.get(ROOT_NS)
-    stored = root.records if root is not None else {}
+    stored = state.root_records()
     return [r for r in state.pending.values() if r.checkpoint_id in stored]

@@ -12,10 +12,10 @@ from __future__ import annotations
 import bisect
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from kortyx_langgraph.core.ids import thread_tag
+from kortyx_langgraph.core.ids import ROOT_NS, thread_tag
 from kortyx_langgraph.core.interrupts import StoredPending
 from kortyx_langgraph.core.records import StoredCheckpoint, StoredWrite, TypedBytes, Version
 
@@ -107,6 +107,13 @@ class ThreadState:
     next_claims: dict[str, str] = field(default_factory=dict)
     """``claim id -> token`` of the record ``claim_next`` took for it, which a retry with
     that claim id gets again (checked against the record's claim when read)."""
+
+    def root_records(self) -> Mapping[str, StoredCheckpoint]:
+        """The top-level graph's checkpoints by id. A pending record is listed only once
+        its checkpoint is here: LangGraph's async durability may send a task's writes
+        before the ``put``, and ``get_state`` does not see them until it lands."""
+        root = self.namespaces.get(ROOT_NS)
+        return root.records if root is not None else {}
 
     def pending_index(self) -> PendingIndex:
         """The index of ``pending``, made first if it is not there."""
