@@ -1,7 +1,8 @@
 """A stateful property: whatever happens to a thread, the pending store agrees with LangGraph.
 
-Hypothesis drives a graph with parallel (``Send``) and sequential interrupts through random
-steps: start a run, resume one interrupt by token, resume with an answer that fails
+Hypothesis drives a graph with parallel (``Send``), sequential and subgraph interrupts
+through random steps, each run with one of LangGraph's durability modes, by ``invoke`` or
+``ainvoke``: start a run, resume one interrupt by token, resume with an answer that fails
 validation, resume with one that makes the node raise, workers taking interrupts by
 ``claim_next``, ``update_state``, fork from an older checkpoint, ``copy_thread``,
 ``prune``, ``delete_thread`` and expiry. After every
@@ -11,6 +12,7 @@ step ``pending.list`` equals ``get_state().interrupts`` by id, value and
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import operator
@@ -48,6 +50,10 @@ from tests.pending_truth import assert_agrees, config_of
 TTL_MS = 60_000
 THREADS = ("left", "right")
 
+Run = tuple[str, bool]
+"""How a run goes: LangGraph's ``durability``, and whether by ``ainvoke``."""
+RUNS = st.sampled_from([("async", False), ("sync", False), ("exit", False), ("async", True)])
+
 
 class Answer(pydantic.BaseModel):
     """What every question of the graph expects."""
@@ -60,9 +66,30 @@ class State(TypedDict, total=False):
     done: Annotated[list[str], operator.add]
 
 
+class Inner(TypedDict, total=False):
+    item: str
+    answer: str
+
+
+def build_inner() -> Any:
+    """A subgraph whose one node asks a question of its own (its checkpoints live in a
+    namespace of the task that runs it)."""
+
+    def inner_ask(state: Inner) -> Inner:
+        asked = {"item": state["item"], "question": "inner"}
+        return {"answer": interrupt(asked, response_schema=Answer).text}
+
+    builder = StateGraph(Inner)
+    builder.add_node("inner_ask", inner_ask)
+    builder.add_edge(START, "inner_ask")
+    builder.add_edge("inner_ask", END)
+    return builder.compile()
+
+
 def build_graph(adapter: FrameworkAdapter) -> Any:
     """``START -> Send(ask) per item -> END``; ``ask`` asks twice, the second question only
-    for items starting with ``"2"``, and raises once after an answer ``"boom"``. The first
+    for items starting with ``"2"``, and raises once after an answer ``"boom"``. Items
+    starting with ``"3"`` are asked a question by a subgraph first. The first
     question's value counts the task's runs, so a task raised again asks anew."""
 
     def fan(state: State) -> list[Send]:
@@ -70,18 +97,21 @@ def build_graph(adapter: FrameworkAdapter) -> Any:
 
     def ask(state: State) -> State:
         item = state["items"][0]
+        # items starting with "3" are first asked by a subgraph
+        before = [inner.invoke({"item": item})["answer"]] if item.startswith("3") else []
         runs[item] = runs.get(item, 0) + 1  # a sibling raised again asks with a new value
         first = interrupt({"item": item, "question": 1, "run": runs[item]}, response_schema=Answer)
         if first.text == "boom" and item not in boomed:
             boomed.add(item)
             raise RuntimeError("the node failed after interrupt() returned")
-        answers = [first.text]
+        answers = [*before, first.text]
         if item.startswith("2"):
             answers.append(interrupt({"item": item, "question": 2}, response_schema=Answer).text)
         return {"done": [f"{item}=" + "/".join(answers)]}
 
     boomed: set[str] = set()
     runs: dict[str, int] = {}
+    inner = build_inner()
     builder = StateGraph(State)
     builder.add_node("ask", ask)
     builder.add_conditional_edges(START, fan, ["ask"])
@@ -119,16 +149,26 @@ class PendingMachine(RuleBasedStateMachine):
     def _history(self, name: str) -> list[Any]:
         return list(self.graph.get_state_history(config_of(self.threads[name])))
 
-    def _resume(self, name: str, pick: int, text: Any) -> None:
+    def _run(self, graph_input: Any, config: Any, run: Run) -> None:
+        """Run the graph with ``durability``, by ``invoke`` or ``ainvoke`` in a loop of
+        its own (as a sync app, a worker and an asyncio app each would)."""
+        durability, by_ainvoke = run
+        if by_ainvoke:
+            asyncio.run(self.graph.ainvoke(graph_input, config, durability=durability))
+        else:
+            self.graph.invoke(graph_input, config, durability=durability)
+
+    def _resume(self, name: str, pick: int, text: Any, run: Run) -> None:
         pending = self._pending(name)
         if not pending:
             return
         claimed = self.adapter.pending.claim(pending[pick % len(pending)].token)
         assert claimed.claim_id is not None
         try:
-            self.graph.invoke(
+            self._run(
                 Command(resume=claimed.resume_map({"text": text})),
                 config_of(self.threads[name]),
+                run,
             )
         except (pydantic.ValidationError, RuntimeError):
             # the interrupt is still pending: let someone else answer it
@@ -136,22 +176,23 @@ class PendingMachine(RuleBasedStateMachine):
 
     @rule(
         name=st.sampled_from(THREADS),
-        items=st.lists(st.sampled_from(["1a", "1b", "2a", "2b"]), max_size=3, unique=True),
+        items=st.lists(st.sampled_from(["1a", "1b", "2a", "2b", "3a"]), max_size=3, unique=True),
+        run=RUNS,
     )
-    def start(self, name: str, items: list[str]) -> None:
-        self.graph.invoke({"items": items}, config_of(self.threads[name]))
+    def start(self, name: str, items: list[str], run: Run) -> None:
+        self._run({"items": items}, config_of(self.threads[name]), run)
 
-    @rule(name=st.sampled_from(THREADS), pick=st.integers(0, 5))
-    def resume(self, name: str, pick: int) -> None:
-        self._resume(name, pick, "ok")
+    @rule(name=st.sampled_from(THREADS), pick=st.integers(0, 5), run=RUNS)
+    def resume(self, name: str, pick: int, run: Run) -> None:
+        self._resume(name, pick, "ok", run)
 
-    @rule(name=st.sampled_from(THREADS), pick=st.integers(0, 5))
-    def resume_with_invalid_answer(self, name: str, pick: int) -> None:
-        self._resume(name, pick, 12345)  # Answer.text must be a string
+    @rule(name=st.sampled_from(THREADS), pick=st.integers(0, 5), run=RUNS)
+    def resume_with_invalid_answer(self, name: str, pick: int, run: Run) -> None:
+        self._resume(name, pick, 12345, run)  # Answer.text must be a string
 
-    @rule(name=st.sampled_from(THREADS), pick=st.integers(0, 5))
-    def resume_and_raise(self, name: str, pick: int) -> None:
-        self._resume(name, pick, "boom")
+    @rule(name=st.sampled_from(THREADS), pick=st.integers(0, 5), run=RUNS)
+    def resume_and_raise(self, name: str, pick: int, run: Run) -> None:
+        self._resume(name, pick, "boom", run)
 
     @rule(name=st.sampled_from(THREADS), workers=st.integers(1, 4), put_back=st.integers(0, 3))
     def claim_next_in_turn(self, name: str, workers: int, put_back: int) -> None:
@@ -193,8 +234,8 @@ class PendingMachine(RuleBasedStateMachine):
         if len(history) > back:
             self.graph.update_state(history[back].config, {"done": ["forked"]})
 
-    @rule(name=st.sampled_from(THREADS), back=st.integers(1, 4), pick=st.integers(0, 5))
-    def resume_at_an_older_checkpoint(self, name: str, back: int, pick: int) -> None:
+    @rule(name=st.sampled_from(THREADS), back=st.integers(1, 4), pick=st.integers(0, 5), run=RUNS)
+    def resume_at_an_older_checkpoint(self, name: str, back: int, pick: int, run: Run) -> None:
         """Answer an interrupt of an older checkpoint, by its config (time travel)."""
         history = self._history(name)
         if len(history) <= back or not history[back].interrupts:
@@ -202,7 +243,7 @@ class PendingMachine(RuleBasedStateMachine):
         old = history[back]
         asked = old.interrupts[pick % len(old.interrupts)]
         with contextlib.suppress(pydantic.ValidationError, RuntimeError):
-            self.graph.invoke(Command(resume={asked.id: {"text": "old"}}), old.config)
+            self._run(Command(resume={asked.id: {"text": "old"}}), old.config, run)
 
     @rule(origin=st.sampled_from(THREADS), into=st.sampled_from(THREADS))
     def copy_thread(self, origin: str, into: str) -> None:
