@@ -6,7 +6,9 @@ import asyncio
 from typing import Any, TypedDict
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from kortyx_langgraph import (
@@ -131,6 +133,25 @@ def test_a_failed_resume_releases_the_claim(adapter: FrameworkAdapter) -> None:
     assert done.status == "completed"
     assert done.workflow_id == "note"
     assert done.values["log"] == ["noted window seat"]
+
+
+def test_a_question_whose_node_failed_is_asked_anew_once_the_thread_moves_past_it(
+    adapter: FrameworkAdapter,
+) -> None:
+    """The way the docs give to answer differently after the node raised with an answer
+    (LangGraph keeps that answer for the token): update the state, run on."""
+    agent = _agent(adapter, fail_in_node=1)
+    [question] = agent.run({}, workflow_id="note").interrupts
+    with pytest.raises(ResumeFailedError):
+        agent.resume(question.token, "window seat")
+    config: RunnableConfig = {"configurable": {"thread_id": question.thread_id}}
+    agent.workflows["note"].update_state(config, {})
+    again = agent.run(None, thread_id=question.thread_id, workflow_id="note")
+    [asked] = again.interrupts
+    assert asked.token != question.token
+    with pytest.raises(UnknownTokenError):
+        adapter.pending.get(question.token)
+    assert agent.resume(asked.token, "aisle").values["log"] == ["noted aisle"]
 
 
 def test_a_failure_after_the_answer_was_taken_says_so(adapter: FrameworkAdapter) -> None:
@@ -458,3 +479,68 @@ async def test_a_cancelled_resume_is_cancelled_and_its_claim_released(
 
 class _Note(TypedDict, total=False):
     note: str
+
+
+class _Who(TypedDict, total=False):
+    user: str
+
+
+def _context_agent(adapter: FrameworkAdapter) -> Any:
+    """One question, then a node that reports who it ran for: the run's ``context`` and a
+    ``configurable`` value of its config (a resumed run has only what its resume passes)."""
+
+    def ask(state: _Note) -> _Note:
+        return {"note": use_interrupt("text", "Any note?")}
+
+    def report(state: _Note, runtime: Runtime[_Who], config: RunnableConfig) -> _Note:
+        seen = (runtime.context or {}).get("user"), config["configurable"].get("tenant")
+        return {"note": f"{state['note']} for {seen[0]} of {seen[1]}"}
+
+    builder: StateGraph[Any] = StateGraph(_Note, context_schema=_Who)
+    builder.add_node("ask", ask)
+    builder.add_node("report", report)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", "report")
+    builder.add_edge("report", END)
+    return create_agent(
+        workflows={"note": builder}, default_workflow_id="note", framework_adapter=adapter
+    )
+
+
+def test_run_and_resume_pass_context_and_config_to_the_run(adapter: FrameworkAdapter) -> None:
+    agent = _context_agent(adapter)
+    tenant: RunnableConfig = {"configurable": {"tenant": "acme"}}
+    paused = agent.run({}, context={"user": "ana"}, config=tenant)
+    [question] = paused.interrupts
+    done = agent.resume(question.token, "hi", context={"user": "ana"}, config=tenant)
+    assert done.values["note"] == "hi for ana of acme"
+    # without them the resumed run has neither (the run does not keep them)
+    [question] = agent.run({}, context={"user": "ana"}, config=tenant).interrupts
+    assert agent.resume(question.token, "hi").values["note"] == "hi for None of None"
+
+
+async def test_arun_and_aresume_pass_context_and_config_to_the_run(
+    adapter: FrameworkAdapter,
+) -> None:
+    agent = _context_agent(adapter)
+    tenant: RunnableConfig = {"configurable": {"tenant": "acme"}}
+    [question] = (await agent.arun({}, context={"user": "bo"}, config=tenant)).interrupts
+    done = await agent.aresume(question.token, "yo", context={"user": "bo"}, config=tenant)
+    assert done.values["note"] == "yo for bo of acme"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("thread_id", "another-thread"), ("checkpoint_ns", "sub"), ("checkpoint_id", "1ef-other")],
+)
+def test_a_resume_config_naming_another_place_is_refused_and_the_token_stays(
+    adapter: FrameworkAdapter, key: str, value: str
+) -> None:
+    agent = _context_agent(adapter)
+    [question] = agent.run({}).interrupts
+    with pytest.raises(ConfigurationError, match=key):
+        agent.resume(question.token, "hi", config={"configurable": {key: value}})
+    assert not adapter.pending.get(question.token).claimed
+    # its own values are no conflict
+    own: RunnableConfig = {"configurable": {"thread_id": question.thread_id}}
+    assert agent.resume(question.token, "hi", config=own).status == "completed"

@@ -121,6 +121,24 @@ class Agent(Closing):
         thread = str(named) if named is not None else f"thread-{uuid.uuid4().hex}"
         return workflow_id, graph, self._config(workflow_id, thread, config)
 
+    def _resume_config(
+        self, workflow_id: str, claimed: PendingInterrupt, config: RunnableConfig | None
+    ) -> RunnableConfig:
+        """The caller's ``config`` for the run that answers ``claimed``, on its thread."""
+        given = (config or {}).get("configurable", {})
+        for key, want in (
+            ("thread_id", claimed.thread_id),
+            ("checkpoint_ns", ""),
+            ("checkpoint_id", claimed.checkpoint_id),
+        ):
+            if key in given and str(given[key]) != want:
+                raise ConfigurationError(
+                    f"config's {key} {given[key]!r} is not the claimed interrupt's "
+                    f"({want!r}); a resume runs on the thread the token belongs to",
+                    variable="config",
+                )
+        return self._config(workflow_id, claimed.thread_id, config)
+
     def _recorded_workflow(self, metadata: Mapping[str, Any] | None) -> str | None:
         value = (metadata or {}).get(WORKFLOW_METADATA_KEY)
         return value if isinstance(value, str) else None
@@ -186,13 +204,15 @@ class Agent(Closing):
         workflow_id: str | None = None,
         thread_id: str | None = None,
         config: RunnableConfig | None = None,
+        **invoke_kwargs: Any,
     ) -> RunResult:
         """Run a workflow (the default one unless ``workflow_id``) until it ends or pauses.
 
-        Without ``thread_id`` (here or in ``config``) a fresh thread is made.
+        Without ``thread_id`` (here or in ``config``) a fresh thread is made. The rest of
+        LangGraph's ``graph.invoke`` arguments (``context``, ``durability``...) pass through.
         """
         workflow_id, graph, run_config = self._start(workflow_id, thread_id, config)
-        graph.invoke(input, run_config)
+        graph.invoke(input, run_config, **invoke_kwargs)
         return self._finish(workflow_id, graph, run_config)
 
     def stream(
@@ -225,6 +245,8 @@ class Agent(Closing):
         *,
         lease_ms: int | None = None,
         claim_id: str | None = None,
+        config: RunnableConfig | None = None,
+        **invoke_kwargs: Any,
     ) -> RunResult:
         """Answer the pending interrupt of ``token`` with ``value`` and run on.
 
@@ -240,6 +262,10 @@ class Agent(Closing):
         claim's id: calling again with ``claim_id=error.claim_id`` is recognised as the same
         claim, where another id is refused with ``AlreadyClaimedError`` until the lease
         (``lease_ms``) ends.
+
+        The resumed run takes ``config`` (callbacks, tags, ``recursion_limit``...) and
+        LangGraph's other ``graph.invoke`` arguments (``context``, ``durability``...), as
+        :meth:`run` does: a run is not given them again when it goes on.
         """
         claimed = self._adapter.pending.claim(token, lease_ms=lease_ms, claim_id=claim_id)
         assert claimed.claim_id is not None  # claim() always returns the holder's id
@@ -247,12 +273,13 @@ class Agent(Closing):
             self._checked(claimed, value)
             workflow_id = self.workflow_of(claimed.thread_id)
             graph = self._graph(workflow_id)
-            config = self._config(workflow_id, claimed.thread_id)
-            graph.invoke(Command(resume=claimed.resume_map(value)), _resuming(config, claimed))
+            run_config = self._resume_config(workflow_id, claimed, config)
+            answer: Command[Any] = Command(resume=claimed.resume_map(value))
+            graph.invoke(answer, _resuming(run_config, claimed), **invoke_kwargs)
         except BaseException as exc:
             released = self._release(token, claimed.claim_id)
             _raise_resume_error(exc, token, claimed.claim_id, released)
-        result = self._finish(workflow_id, graph, config)
+        result = self._finish(workflow_id, graph, run_config)
         if any(p.token == token for p in result.interrupts):
             self._adapter.pending.release(token, claimed.claim_id)
         return result
@@ -281,10 +308,11 @@ class Agent(Closing):
         workflow_id: str | None = None,
         thread_id: str | None = None,
         config: RunnableConfig | None = None,
+        **invoke_kwargs: Any,
     ) -> RunResult:
         """Async :meth:`run`."""
         workflow_id, graph, run_config = self._start(workflow_id, thread_id, config)
-        await graph.ainvoke(input, run_config)
+        await graph.ainvoke(input, run_config, **invoke_kwargs)
         return await self._afinish(workflow_id, graph, run_config)
 
     async def astream(
@@ -316,6 +344,8 @@ class Agent(Closing):
         *,
         lease_ms: int | None = None,
         claim_id: str | None = None,
+        config: RunnableConfig | None = None,
+        **invoke_kwargs: Any,
     ) -> RunResult:
         """Async :meth:`resume`."""
         claimed = await self._adapter.pending.aclaim(token, lease_ms=lease_ms, claim_id=claim_id)
@@ -324,14 +354,13 @@ class Agent(Closing):
             self._checked(claimed, value)
             workflow_id = await self.aworkflow_of(claimed.thread_id)
             graph = self._graph(workflow_id)
-            config = self._config(workflow_id, claimed.thread_id)
-            await graph.ainvoke(
-                Command(resume=claimed.resume_map(value)), _resuming(config, claimed)
-            )
+            run_config = self._resume_config(workflow_id, claimed, config)
+            answer: Command[Any] = Command(resume=claimed.resume_map(value))
+            await graph.ainvoke(answer, _resuming(run_config, claimed), **invoke_kwargs)
         except BaseException as exc:
             released = await self._arelease(token, claimed.claim_id)
             _raise_resume_error(exc, token, claimed.claim_id, released)
-        result = await self._afinish(workflow_id, graph, config)
+        result = await self._afinish(workflow_id, graph, run_config)
         if any(p.token == token for p in result.interrupts):
             await self._adapter.pending.arelease(token, claimed.claim_id)
         return result
