@@ -217,8 +217,6 @@ async def _measure_async(adapter: Any, host: str, port: int, calls: int, rounds:
     }
     if not direct._TIMEOUT_CONTEXT:  # before 3.11.3 it is the direct path's own way
         del ways[ASYNC[1]]
-    if not hasattr(asyncio, "timeout"):  # Python 3.10
-        del ways[ASYNC[4]]
     try:
         # the direct path's writes go through send_packed_command for ASYNC[1]'s batches
         writes = {name: REDIS_PY if name == ASYNC[1] else SHIPPED for name in ways}

@@ -140,9 +140,7 @@ def main(argv: Sequence[str] | None = None, *, program: str = "python -m benchma
             "schema": 1,
             "mode": "quick" if args.quick else "full",
             "command": command,
-            "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"
-            ),
+            "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
     }
     with Environment(cluster=not args.no_cluster, cores=args.cores) as env:

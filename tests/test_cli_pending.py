@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 import pytest
@@ -35,7 +35,7 @@ def odd_value_graph(checkpointer: Any) -> Any:
     """Pauses on a value that is big and partly not JSON, with an answer schema."""
 
     def ask(state: Odd) -> Odd:
-        value = {"blob": "x" * 5000, "when": datetime(2026, 1, 1, tzinfo=timezone.utc)}
+        value = {"blob": "x" * 5000, "when": datetime(2026, 1, 1, tzinfo=UTC)}
         return {"answer": interrupt(value, response_schema={"type": "string"})}
 
     builder = StateGraph(Odd)

@@ -7,7 +7,7 @@ import enum
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pydantic
@@ -24,7 +24,7 @@ from kortyx_langgraph.cli.render import (
 )
 from kortyx_langgraph.pending import PendingInterrupt
 
-NOW = datetime(2026, 12, 3, 8, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
 
 RECORD_KEYS = {
     "token", "thread_id", "interrupt_id", "checkpoint_id", "task_id", "created_at",
@@ -171,9 +171,7 @@ def test_an_unclaimed_record_without_ttl() -> None:
 
 def test_times_and_durations() -> None:
     assert iso(None) is None
-    assert iso(datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=timezone.utc)) == (
-        "2026-01-02T03:04:05.600Z"
-    )
+    assert iso(datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)) == ("2026-01-02T03:04:05.600Z")
     assert [duration(s) for s in (None, 0, 9.9, 65, 3725)] == [
         "never",
         "0s",

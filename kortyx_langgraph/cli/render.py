@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import reprlib
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -98,7 +98,7 @@ def iso(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with milliseconds, e.g. ``2026-12-03T08:30:00.123Z``."""
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
@@ -124,7 +124,7 @@ def duration(seconds: float | None) -> str:
 
 def now_utc() -> datetime:
     """The current time, in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def pending_record(p: PendingInterrupt, now: datetime) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from kortyx_langgraph.errors import ConfigurationError, ExpiredTokenError, Unkno
 from kortyx_langgraph.pending import PendingInterrupt
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 PRUNE_STRATEGIES: tuple[str, ...] = ("keep_latest", "delete")
 VERSION_COUNTER_DIGITS = 12

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-
-from typing_extensions import Self
+from typing import Self
 
 
 class Closing:

@@ -118,7 +118,7 @@ def slot_of(key: str) -> int:
 # redis-py's ``send_packed_command`` wraps every write in it when the connection has a
 # socket timeout, as the adapter's always do: a task created and scheduled for each call.
 # ``asyncio.timeout`` bounds the same write without one (3.11.3 and later: earlier 3.11
-# releases mishandle a cancellation inside it, and 3.10 has none). The write still waits
+# releases mishandle a cancellation inside it). The write still waits
 # for one turn of the event loop first, as it did in its task: with many runs on one loop,
 # the writes of the tasks ready in one turn then go out together, and the server answers
 # them together (docs/benchmarks.md, "Asyncio writes without a task").
