@@ -544,3 +544,54 @@ def test_a_resume_config_naming_another_place_is_refused_and_the_token_stays(
     # its own values are no conflict
     own: RunnableConfig = {"configurable": {"thread_id": question.thread_id}}
     assert agent.resume(question.token, "hi", config=own).status == "completed"
+
+
+def test_resume_stream_streams_the_resumed_run_then_gives_the_result(
+    adapter: FrameworkAdapter,
+) -> None:
+    agent = _agent(adapter)
+    [question] = agent.run({"city": "Oslo"}).interrupts
+    *chunks, second = agent.resume_stream(question.token, "plane", stream_mode="updates")
+    assert isinstance(second, RunResult) and second.status == "interrupted"
+    assert all("__interrupt__" in chunk for chunk in chunks)  # the node asked again
+    with pytest.raises(UnknownTokenError):
+        adapter.pending.get(question.token)
+    [extras] = second.interrupts
+    *chunks, done = agent.resume_stream(extras.token, ["bag"], stream_mode="updates")
+    assert done.status == "completed"
+    assert [next(iter(chunk)) for chunk in chunks] == ["plan", "book"]
+    assert done.values["log"] == ["planned", "booked PLANE with bag"]
+
+
+def test_a_resume_stream_that_fails_or_is_closed_early_releases_the_claim(
+    adapter: FrameworkAdapter,
+) -> None:
+    agent = _agent(adapter, fail_in_node=1)
+    [question] = agent.run({}, workflow_id="note").interrupts
+    with pytest.raises(ResumeFailedError, match="booking service is down"):
+        list(agent.resume_stream(question.token, "aisle"))
+    assert not adapter.pending.get(question.token).claimed
+    # closed after the resumed task started, before it finished: the run stops
+    stream = agent.resume_stream(question.token, "aisle", stream_mode="tasks")
+    first = next(stream)
+    assert first["name"] == "ask" and "result" not in first
+    assert adapter.pending.get(question.token).claimed
+    stream.close()
+    assert not adapter.pending.get(question.token).claimed
+    assert agent.resume(question.token, "aisle").status == "completed"
+
+
+async def test_aresume_stream_streams_and_releases_the_claim_when_closed_early(
+    adapter: FrameworkAdapter,
+) -> None:
+    agent = _agent(adapter)
+    [question] = (await agent.arun({"city": "Riga"})).interrupts
+    stream = agent.aresume_stream(question.token, "train", stream_mode="tasks")
+    first = await stream.__anext__()
+    assert first["name"] == "plan" and "result" not in first
+    await stream.aclose()
+    assert not adapter.pending.get(question.token).claimed
+    items = [item async for item in agent.aresume_stream(question.token, "train")]
+    assert isinstance(items[-1], RunResult) and items[-1].status == "interrupted"
+    [extras] = items[-1].interrupts  # the node asks its next question
+    assert extras.token != question.token and extras.value["kind"] == "multi-choice"

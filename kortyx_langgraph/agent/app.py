@@ -8,8 +8,9 @@ claim if the resumed run raises, so a human can answer again.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from typing import Any, NoReturn
 
 from langchain_core.runnables import RunnableConfig
@@ -268,21 +269,56 @@ class Agent(Closing):
         :meth:`run` does: a run is not given them again when it goes on.
         """
         claimed = self._adapter.pending.claim(token, lease_ms=lease_ms, claim_id=claim_id)
-        assert claimed.claim_id is not None  # claim() always returns the holder's id
+        return _last(self._resumed(claimed, value, config, invoke_kwargs, streaming=False))
+
+    def resume_stream(
+        self,
+        token: str,
+        value: Any,
+        *,
+        lease_ms: int | None = None,
+        claim_id: str | None = None,
+        config: RunnableConfig | None = None,
+        **stream_kwargs: Any,
+    ) -> Iterator[Any]:
+        """:meth:`resume`, streamed: yields what LangGraph's ``graph.stream`` yields for
+        the resumed run (``stream_mode`` and the rest pass through), then the
+        :class:`RunResult`. The token is claimed when the first item is asked for; a
+        stream closed before its end stops the run and releases the claim."""
+        claimed = self._adapter.pending.claim(token, lease_ms=lease_ms, claim_id=claim_id)
+        yield from self._resumed(claimed, value, config, stream_kwargs, streaming=True)
+
+    def _resumed(
+        self,
+        claimed: PendingInterrupt,
+        value: Any,
+        config: RunnableConfig | None,
+        run_kwargs: dict[str, Any],
+        *,
+        streaming: bool,
+    ) -> Iterator[Any]:
+        """Run the thread of ``claimed`` on with ``value`` (streamed or invoked), then the
+        result; a run that raises or is stopped releases the claim first."""
+        token, claim_id = claimed.token, claimed.claim_id
+        assert claim_id is not None  # claim() always returns the holder's id
         try:
             self._checked(claimed, value)
             workflow_id = self.workflow_of(claimed.thread_id)
             graph = self._graph(workflow_id)
             run_config = self._resume_config(workflow_id, claimed, config)
             answer: Command[Any] = Command(resume=claimed.resume_map(value))
-            graph.invoke(answer, _resuming(run_config, claimed), **invoke_kwargs)
+            resuming = _resuming(run_config, claimed)
+            if streaming:
+                yield from graph.stream(answer, resuming, **run_kwargs)
+            else:
+                graph.invoke(answer, resuming, **run_kwargs)
         except BaseException as exc:
-            released = self._release(token, claimed.claim_id)
-            _raise_resume_error(exc, token, claimed.claim_id, released)
+            released = self._release(token, claim_id)
+            _raise_resume_error(exc, token, claim_id, released)
         result = self._finish(workflow_id, graph, run_config)
         if any(p.token == token for p in result.interrupts):
-            self._adapter.pending.release(token, claimed.claim_id)
-        return result
+            self._adapter.pending.release(token, claim_id)
+        yield result
 
     # -- async -----------------------------------------------------------------------------
 
@@ -349,21 +385,57 @@ class Agent(Closing):
     ) -> RunResult:
         """Async :meth:`resume`."""
         claimed = await self._adapter.pending.aclaim(token, lease_ms=lease_ms, claim_id=claim_id)
-        assert claimed.claim_id is not None
+        resumed = self._aresumed(claimed, value, config, invoke_kwargs, streaming=False)
+        return await _alast(resumed)
+
+    async def aresume_stream(
+        self,
+        token: str,
+        value: Any,
+        *,
+        lease_ms: int | None = None,
+        claim_id: str | None = None,
+        config: RunnableConfig | None = None,
+        **stream_kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        """Async :meth:`resume_stream`."""
+        claimed = await self._adapter.pending.aclaim(token, lease_ms=lease_ms, claim_id=claim_id)
+        resumed = self._aresumed(claimed, value, config, stream_kwargs, streaming=True)
+        async with contextlib.aclosing(resumed):  # closed early: the run stops, the claim goes
+            async for item in resumed:
+                yield item
+
+    async def _aresumed(
+        self,
+        claimed: PendingInterrupt,
+        value: Any,
+        config: RunnableConfig | None,
+        run_kwargs: dict[str, Any],
+        *,
+        streaming: bool,
+    ) -> AsyncGenerator[Any, None]:
+        """Async :meth:`_resumed`."""
+        token, claim_id = claimed.token, claimed.claim_id
+        assert claim_id is not None
         try:
             self._checked(claimed, value)
             workflow_id = await self.aworkflow_of(claimed.thread_id)
             graph = self._graph(workflow_id)
             run_config = self._resume_config(workflow_id, claimed, config)
             answer: Command[Any] = Command(resume=claimed.resume_map(value))
-            await graph.ainvoke(answer, _resuming(run_config, claimed), **invoke_kwargs)
+            resuming = _resuming(run_config, claimed)
+            if streaming:
+                async for chunk in graph.astream(answer, resuming, **run_kwargs):
+                    yield chunk
+            else:
+                await graph.ainvoke(answer, resuming, **run_kwargs)
         except BaseException as exc:
-            released = await self._arelease(token, claimed.claim_id)
-            _raise_resume_error(exc, token, claimed.claim_id, released)
+            released = await self._arelease(token, claim_id)
+            _raise_resume_error(exc, token, claim_id, released)
         result = await self._afinish(workflow_id, graph, run_config)
         if any(p.token == token for p in result.interrupts):
-            await self._adapter.pending.arelease(token, claimed.claim_id)
-        return result
+            await self._adapter.pending.arelease(token, claim_id)
+        yield result
 
     # -- lifetime ----------------------------------------------------------------------------
 
@@ -376,6 +448,16 @@ class Agent(Closing):
         """Async :meth:`close`."""
         if self._owns_adapter:
             await self._adapter.aclose()
+
+
+def _last(items: Iterator[RunResult]) -> RunResult:
+    """The last of ``items`` (a resume that does not stream yields its result alone)."""
+    return list(items)[-1]
+
+
+async def _alast(items: AsyncIterator[RunResult]) -> RunResult:
+    """Async :func:`_last`."""
+    return [item async for item in items][-1]
 
 
 def _no_workflow(thread_id: str) -> UnknownWorkflowError:
