@@ -107,6 +107,13 @@ class StorageUnavailableError(StorageError):
     is still running (``BUSY``). Nothing was written; repeat once the server is fixed."""
 
 
+class ThreadExpiredError(StorageError):
+    """A run ended and its thread held no checkpoint: the thread expired (a step took
+    longer than the time it had left) or was deleted while the run went on, and what the
+    run's last steps wrote had no checkpoint to belong to. A question it paused on was not
+    stored. Give the thread a TTL longer than the slowest step."""
+
+
 class StorageCapabilityError(StorageError):
     """The backing store refuses something the saver needs (for example Lua scripting)."""
 

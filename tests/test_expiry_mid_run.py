@@ -4,9 +4,10 @@ the values of the channels the run did not change, never without them."""
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 import redis
@@ -15,7 +16,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Durability, interrupt
 from typing_extensions import TypedDict
 
-from kortyx_langgraph import FrameworkAdapter
+from kortyx_langgraph import FrameworkAdapter, ThreadExpiredError, create_agent
 from kortyx_langgraph.redis.layout import thread_keys
 from tests.conftest import AdapterFactory, FakeClock
 from tests.pending_truth import config_of
@@ -93,3 +94,44 @@ def test_a_run_that_outlives_its_thread_stores_its_next_checkpoint_whole(
 
     assert done == {"order_id": "ORD-123", "note": "n" * 2_000, "count": 4}
     assert graph.get_state(config_of(thread)).values == done
+
+
+class _Fork(TypedDict, total=False):
+    log: Annotated[list[str], operator.add]
+
+
+@pytest.mark.parametrize("durability", ["sync", "async", "exit"])
+def test_an_agent_run_whose_thread_expired_before_its_pause_was_stored_says_so(
+    request: pytest.FixtureRequest, make_adapter: AdapterFactory, durability: Durability
+) -> None:
+    """``ask`` pauses in the step in which its sibling ``slow`` outlives the thread: with
+    ``sync`` or ``async`` durability the pause is written to a checkpoint that expired,
+    and nothing of it is kept. The run says so instead of reporting a completed run with
+    no values; with ``exit`` the pause is stored whole at the end, and listed."""
+    clock = FakeClock()
+    adapter = make_adapter(ttl_ms=TTL_MS, clock=clock)
+    thread = f"t-{uuid.uuid4().hex}"
+    expire = _expiring(request, adapter, clock, thread)
+
+    def slow(state: _Fork) -> _Fork:
+        expire()
+        return {"log": ["slow"]}
+
+    builder: StateGraph[Any] = StateGraph(_Fork)
+    builder.add_node("pre", lambda state: {"log": ["pre"]})
+    builder.add_node("slow", slow)
+    builder.add_node("ask", lambda state: {"log": [interrupt("approve?")]})
+    builder.add_edge(START, "pre")
+    builder.add_edge("pre", "slow")
+    builder.add_edge("pre", "ask")
+    agent = create_agent(
+        workflows={"w": builder}, default_workflow_id="w", framework_adapter=adapter
+    )
+
+    if durability == "exit":
+        paused = agent.run({}, thread_id=thread, durability=durability)
+        assert paused.status == "interrupted" and paused.values["log"] == ["pre", "slow"]
+        return
+    with pytest.raises(ThreadExpiredError, match="holds no checkpoint") as caught:
+        agent.run({}, thread_id=thread, durability=durability)
+    assert thread in str(caught.value) and f"ttl_ms={TTL_MS}" in str(caught.value)

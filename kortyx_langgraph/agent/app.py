@@ -29,6 +29,7 @@ from kortyx_langgraph.errors import (
     ResumeError,
     ResumeFailedError,
     StorageError,
+    ThreadExpiredError,
     UnknownWorkflowError,
 )
 from kortyx_langgraph.factory import create_framework_adapter_from_env
@@ -155,6 +156,14 @@ class Agent(Closing):
         state: StateSnapshot,
         pending: list[PendingInterrupt],
     ) -> RunResult:
+        if state.created_at is None:  # LangGraph refuses a run of a thread with none
+            raise ThreadExpiredError(
+                f"the run ended and thread {config['configurable']['thread_id']!r} holds no "
+                "checkpoint: it expired (a step took longer than the time the thread had "
+                f"left; ttl_ms={self._adapter.ttl_ms}) or was deleted while the run went on, "
+                "and what the run wrote last was not kept, a question it paused on included. "
+                "Give the thread a TTL longer than the slowest step"
+            )
         status: RunStatus = "interrupted" if pending else "paused" if state.next else "completed"
         return RunResult(
             thread_id=config["configurable"]["thread_id"],
