@@ -324,9 +324,10 @@ async def acall_many(
     """:func:`call_many` with an asyncio client."""
     pool: Any = client.connection_pool
     conn: Any = await pool.get_connection(*_LEND)
-    whole = False
+    whole, transport = False, None
     try:
         await _asend(conn, _packed_many(conn, commands, fast))
+        transport = _transport(conn)
         replies: list[Any] = []
         for _ in commands:
             try:
@@ -336,6 +337,12 @@ async def acall_many(
         whole = True
         return replies
     finally:
+        if not whole and transport is not None:
+            # The write may have returned with the command still in the event loop's
+            # buffer (it does on Python 3.13 when the server reads nothing), and a read
+            # that failed closed the transport, which sends that buffer first: the command
+            # would run after the caller was told it failed. Drop what is left unsent.
+            transport.abort()
         if reconnect_asked(conn):
             await conn.disconnect()
             whole = False
