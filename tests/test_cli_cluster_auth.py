@@ -39,8 +39,11 @@ def test_no_password_in_any_output_on_a_cluster(redis_binaries: tuple[str, str])
             run_process("demo", "resume", token, "--prefix", prefix, REDIS_URL=url),
             run_process("pending", "--thread", "guarded", "--prefix", prefix, REDIS_URL=url),
             run_process("pending", "--all", REDIS_URL=url.replace(secret, f"{secret}x")),
+            run_process("doctor", REDIS_URL=url),
         ]
-        assert [ran.status for ran in runs] == [0, 0, 0, 0, 1]
+        assert [ran.status for ran in runs] == [0, 0, 0, 0, 1, 0]
+        # every node read with the URL's password
+        assert "every node of the Cluster (3)" in runs[5].out, runs[5].out
         for ran in runs:
             assert secret not in ran.out + ran.err
             assert "Traceback" not in ran.err

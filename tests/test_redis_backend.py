@@ -551,6 +551,32 @@ def test_doctor_reports_a_healthy_server_and_warns_about_eviction(
     assert "noeviction" in eviction.message
 
 
+def test_doctor_checks_eviction_and_persistence_on_every_node_of_a_cluster(
+    redis_cluster: RedisCluster,
+) -> None:
+    """Each primary holds its slots' threads: an evicting policy on a node other than the
+    one the URL names is found, and named."""
+    from kortyx_langgraph.redis.doctor import diagnose
+
+    other = redis.Redis(port=redis_cluster.ports[2])
+    old = other.config_get("maxmemory-policy")["maxmemory-policy"]
+    findings = {f.check: f for f in diagnose(redis_cluster.url)}
+    assert findings["eviction"].level == "ok"
+    assert "every node of the Cluster (3)" in findings["eviction"].message
+    other.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        findings = {f.check: f for f in diagnose(redis_cluster.url)}
+    finally:
+        other.config_set("maxmemory-policy", old)
+        other.close()
+    eviction = findings["eviction"]
+    assert eviction.level == "warning"
+    assert f"127.0.0.1:{redis_cluster.ports[2]} (primary) (1 of 3 nodes)" in eviction.message
+    assert "allkeys-lru" in eviction.message
+    assert str(redis_cluster.ports[0]) not in eviction.message
+    assert "cluster" not in findings  # every node was read
+
+
 def test_doctor_checks_what_the_adapters_scripts_do_on_keys_of_its_prefix(
     redis_standalone: RedisServer, standalone: redis.Redis
 ) -> None:

@@ -171,9 +171,8 @@ def diagnose(url: str, prefix: str = DEFAULT_PREFIX) -> list[Finding]:
         if lua.check == "lua":
             findings.append(_access_finding(client, url, where, prefix, info))
         if info:
-            findings.append(_memory_finding(info))
-            findings.append(_eviction_finding(str(info.get("maxmemory_policy", "unknown"))))
-            findings.append(_persistence_finding(info))
+            nodes = _cluster_infos(client, findings) if info.get("cluster_enabled") else []
+            findings.extend(_server_findings(nodes or [(where, info)]))
     except KortyxError as exc:
         findings.append(Finding("error", "connection", str(exc)))
     finally:
@@ -318,6 +317,95 @@ def _refused_message(refused: list[str], stopped: bool) -> str:
     if stopped:
         text += "; nothing was written (the probe needs PEXPIRE and DEL to clean up)"
     return text
+
+
+def _server_findings(nodes: list[tuple[str, dict[str, Any]]]) -> list[Finding]:
+    """The memory, eviction and persistence findings of the server, or of every node of a
+    Cluster (each node's setting matters: a slot's keys live on its primary, and a replica
+    becomes the primary in a failover). One finding per check; a node that fails it is
+    named."""
+    checks: list[tuple[str, Any]] = [
+        ("memory", _memory_finding),
+        ("eviction", lambda info: _eviction_finding(str(info.get("maxmemory_policy", "unknown")))),
+        ("persistence", _persistence_finding),
+    ]
+    if len(nodes) == 1:
+        return [check(nodes[0][1]) for _, check in checks]
+    findings = []
+    for name, check in checks:
+        found = [(node, check(info)) for node, info in nodes]
+        failing = [(node, f) for node, f in found if f.level != "ok"]
+        if not failing:
+            every = f"every node of the Cluster ({len(nodes)})"
+            text = (
+                f"{every} is below {MEMORY_WARNING:.0%} of its maxmemory, or has none"
+                if name == "memory"
+                else f"{found[0][1].message}, on {every}"
+            )
+            findings.append(Finding("ok", name, text))
+            continue
+        by_message: dict[str, list[str]] = {}
+        for node, f in failing:
+            by_message.setdefault(f.message, []).append(node)
+        level: Level = "error" if any(f.level == "error" for _, f in failing) else "warning"
+        text = "; ".join(
+            f"on {', '.join(where)} ({len(where)} of {len(nodes)} nodes): {message}"
+            for message, where in by_message.items()
+        )
+        findings.append(Finding(level, name, text))
+    return findings
+
+
+def _cluster_infos(
+    client: redis.Redis, findings: list[Finding]
+) -> list[tuple[str, dict[str, Any]]]:
+    """``INFO`` of every node of the Cluster ``client`` reached (primaries and replicas, as
+    ``CLUSTER SLOTS`` names them), by ``host:port (primary|replica)``, read with the same
+    credentials and TLS settings; a node that cannot be read is a warning. Empty when
+    ``CLUSTER SLOTS`` cannot be run: the findings are then of the node reached alone."""
+    try:
+        sender: Any = client  # redis-py's execute_command has no annotations
+        slots = sender.execute_command("CLUSTER", "SLOTS")
+    except (redis.exceptions.RedisError, OSError) as exc:
+        findings.append(
+            Finding(
+                "warning",
+                "cluster",
+                f"CLUSTER SLOTS failed ({type(exc).__name__}: {exc}), so only the node of the "
+                "URL was checked for memory, eviction and persistence",
+            )
+        )
+        return []
+    reached = client.connection_pool.connection_kwargs
+    nodes: dict[tuple[str, int], str] = {}
+    for entry in slots:
+        for i, node in enumerate(entry[2:]):
+            host = node[0].decode() if isinstance(node[0], bytes) else str(node[0])
+            address = (host or str(reached.get("host", "")), int(node[1]))
+            if address not in nodes or i == 0:
+                nodes[address] = "primary" if i == 0 else "replica"
+    infos: list[tuple[str, dict[str, Any]]] = []
+    for (host, port), role in sorted(nodes.items()):
+        label = f"{host}:{port} ({role})"
+        options = {**reached, "host": host, "port": port}
+        pool = redis.ConnectionPool(
+            connection_class=client.connection_pool.connection_class, **options
+        )
+        node_client = redis.Redis(connection_pool=pool)
+        try:
+            infos.append((label, node_client.info()))
+        except (redis.exceptions.RedisError, OSError) as exc:
+            findings.append(
+                Finding(
+                    "warning",
+                    "cluster",
+                    f"could not read node {label} to check it ({type(exc).__name__}); its "
+                    "memory, eviction and persistence were not checked",
+                )
+            )
+        finally:
+            node_client.close()
+    return infos
 
 
 def _memory_finding(info: dict[str, Any]) -> Finding:
