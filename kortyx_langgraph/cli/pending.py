@@ -151,7 +151,9 @@ def show_pending(
         }
         print(dump_json(document), file=out)
         return EXIT_FAILURE if missing else EXIT_OK
-    print(f"backend: {settings.describe()}", file=out)
+    # the TTL is what this environment gives its writes; a listed thread keeps the expiry
+    # its last write gave it (each record's expires_at)
+    print(f"backend: {settings.describe()} for new writes", file=out)
     if note is not None:
         print(f"note: {note}", file=out)
     if thread_id is not None:
