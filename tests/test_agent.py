@@ -127,7 +127,7 @@ def test_a_failed_resume_releases_the_claim(adapter: FrameworkAdapter) -> None:
         agent.resume(question.token, "window seat")
     assert isinstance(caught.value.__cause__, ConnectionError)
     assert caught.value.token_still_pending
-    assert "with the answer it already received" in str(caught.value)
+    assert "LangGraph keeps that answer and gives it again" in str(caught.value)
     assert not adapter.pending.get(question.token).claimed
     done = agent.resume(question.token, "ignored: the node already has its answer")
     assert done.status == "completed"
@@ -595,3 +595,24 @@ async def test_aresume_stream_streams_and_releases_the_claim_when_closed_early(
     assert isinstance(items[-1], RunResult) and items[-1].status == "interrupted"
     [extras] = items[-1].interrupts  # the node asks its next question
     assert extras.token != question.token and extras.value["kind"] == "multi-choice"
+
+
+def test_the_result_is_the_threads_latest_state_whatever_checkpoint_the_run_started_from(
+    adapter: FrameworkAdapter,
+) -> None:
+    """A config naming a checkpoint (time travel, or the token's own on a resume): the
+    result shows what the run did, and a checkpoint id the thread does not have (LangGraph
+    runs from the start then) is no expired thread."""
+    agent = _context_agent(adapter)
+    [question] = agent.run({}).interrupts
+    own: RunnableConfig = {"configurable": {"checkpoint_id": question.checkpoint_id}}
+    done = agent.resume(question.token, "hi", config=own)
+    assert (done.status, done.values["note"]) == ("completed", "hi for None of None")
+    # replayed from the question's checkpoint: a fork of the thread, asking again
+    later = agent.run(None, thread_id=done.thread_id, config=own)
+    [again] = later.interrupts
+    assert later.status == "interrupted" and again.token != question.token
+    assert "note" not in later.values  # the fork's state, not the checkpoint it left from
+    unknown: RunnableConfig = {"configurable": {"checkpoint_id": "1f0-not-stored"}}
+    fresh = agent.run({}, config=unknown)
+    assert fresh.status == "interrupted" and len(fresh.interrupts) == 1

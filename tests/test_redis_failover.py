@@ -7,12 +7,14 @@ slots of a lost primary do not take the others down while it is replaced).
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 import redis.cluster
 from langgraph.types import Command
 
@@ -253,3 +255,30 @@ async def test_a_fan_outs_writes_sent_after_a_manual_failover_are_each_stored_on
     await check_resumed(fan_out, adapter, thread, resume, before=[])
     await adapter.aclose()
     adapter.close()
+
+
+def test_doctor_names_a_node_the_cluster_marked_failed(replicated: RedisCluster) -> None:
+    """``CLUSTER SLOTS`` leaves a failed node out; ``doctor`` still says it was not checked,
+    and ``--strict`` fails on it."""
+    from kortyx_langgraph.redis.doctor import diagnose
+
+    replica = replicated.replica_nodes()[0]
+    replicated.kill(replica)
+    seed = redis.Redis(port=replicated.primary_nodes()[0].port)
+    deadline = time.monotonic() + 30
+    while not _marked_failed(seed, replica.port):
+        assert time.monotonic() < deadline, "the Cluster never marked the node failed"
+        time.sleep(0.2)
+    seed.close()
+    [failed] = [f for f in diagnose(replicated.url) if f.check == "cluster"]
+    assert failed.level == "warning"
+    assert f"127.0.0.1:{replica.port} (replica) is marked failed" in failed.message
+
+
+def _marked_failed(seed: redis.Redis, port: int) -> bool:
+    """Whether ``CLUSTER NODES`` on ``seed`` flags the node on ``port`` as failed."""
+    for line in seed.execute_command("CLUSTER", "NODES").decode().splitlines():
+        fields = line.split()
+        if fields[1].split("@")[0].endswith(f":{port}") and "fail" in fields[2].split(","):
+            return True
+    return False

@@ -203,8 +203,11 @@ class Agent(Closing):
         return True
 
     def _finish(self, workflow_id: str, graph: Graph, config: RunnableConfig) -> RunResult:
-        state = graph.get_state(config)
-        pending = self._adapter.pending.list(config["configurable"]["thread_id"])
+        """The result of a run: the thread's latest state (not the checkpoint a
+        ``checkpoint_id`` in the run's config started from) and its pending interrupts."""
+        thread_id = config["configurable"]["thread_id"]
+        state = graph.get_state(self._thread_config(thread_id))
+        pending = self._adapter.pending.list(thread_id)
         return self._result(workflow_id, config, state, pending)
 
     def run(
@@ -342,8 +345,10 @@ class Agent(Closing):
         return True
 
     async def _afinish(self, workflow_id: str, graph: Graph, config: RunnableConfig) -> RunResult:
-        state = await graph.aget_state(config)
-        pending = await self._adapter.pending.alist(config["configurable"]["thread_id"])
+        """Async :meth:`_finish`."""
+        thread_id = config["configurable"]["thread_id"]
+        state = await graph.aget_state(self._thread_config(thread_id))
+        pending = await self._adapter.pending.alist(thread_id)
         return self._result(workflow_id, config, state, pending)
 
     async def arun(
@@ -514,8 +519,9 @@ def _raise_resume_error(
             f"the answer does not fit the interrupt's response_schema: {exc}", token=token
         ) from exc
     then = (
-        "the interrupt is still pending: resuming its token again re-runs the node, with "
-        "the answer it already received (LangGraph keeps it; a different answer is ignored)"
+        "the interrupt is still pending: resuming its token again runs the node again; if "
+        "the node received the answer before it failed, LangGraph keeps that answer and "
+        "gives it again (a different one is ignored)"
         if released
         else "the answer was taken and a later step failed; retry the thread with "
         "run(None, thread_id=..., workflow_id=...)"

@@ -384,6 +384,15 @@ def _cluster_infos(
             address = (host or str(reached.get("host", "")), int(node[1]))
             if address not in nodes or i == 0:
                 nodes[address] = "primary" if i == 0 else "replica"
+    for label in _failed_nodes(sender, nodes, str(reached.get("host", ""))):
+        findings.append(
+            Finding(
+                "warning",
+                "cluster",
+                f"node {label} is marked failed by the Cluster (down, or cut off from "
+                "the other nodes) and was not checked",
+            )
+        )
     infos: list[tuple[str, dict[str, Any]]] = []
     for (host, port), role in sorted(nodes.items()):
         label = f"{host}:{port} ({role})"
@@ -406,6 +415,34 @@ def _cluster_infos(
         finally:
             node_client.close()
     return infos
+
+
+def _failed_nodes(sender: Any, nodes: dict[tuple[str, int], str], reached: str) -> list[str]:
+    """The nodes ``CLUSTER NODES`` flags as failed (``CLUSTER SLOTS`` leaves them out), as
+    ``host:port (role)``; and into ``nodes``, the live ones ``CLUSTER SLOTS`` did not name.
+    Nothing when the user may not run ``CLUSTER NODES`` (not among the adapter's commands)."""
+    try:
+        reply = sender.execute_command("CLUSTER", "NODES")
+    except (redis.exceptions.RedisError, OSError):
+        return []
+    text = reply.decode() if isinstance(reply, bytes) else str(reply)
+    failed = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        flags = fields[2].split(",")
+        if "noaddr" in flags or "handshake" in flags:
+            continue
+        host, _, port = fields[1].split("@")[0].split(",")[0].rpartition(":")
+        address = (host or reached, int(port))
+        role = "primary" if "master" in flags else "replica"
+        if "fail" in flags or "fail?" in flags:
+            nodes.pop(address, None)
+            failed.append(f"{address[0]}:{address[1]} ({role})")
+        else:
+            nodes.setdefault(address, role)
+    return failed
 
 
 def _memory_finding(info: dict[str, Any]) -> Finding:
