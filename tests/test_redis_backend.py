@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -824,6 +825,20 @@ def test_doctor_command_on_an_unreachable_server_fails_without_the_password() ->
     assert done.returncode == 1
     assert "[error] connection" in done.stdout
     assert "hunter2" not in done.stdout + done.stderr
+
+
+def test_doctor_on_a_stopped_server_reports_it_instead_of_waiting(server: RedisServer) -> None:
+    """A server that accepts connections and answers nothing (SIGSTOP, a hung host): the
+    doctor says so after its socket timeouts, with any redis-py it supports."""
+    from kortyx_langgraph.redis.doctor import diagnose
+
+    done: list[list[Any]] = []
+    with server.stopped():
+        worker = threading.Thread(target=lambda: done.append(diagnose(server.url)), daemon=True)
+        worker.start()
+        worker.join(60)
+        assert done, "doctor was still waiting for the stopped server after 60 s"
+    assert any(f.level == "error" and f.check == "connection" for f in done[0])
 
 
 def test_doctor_command_with_aof_and_cluster(

@@ -144,6 +144,11 @@ _NO_SCRIPT_SHA = "0" * 40
 _LUA_CHECK = "return cmsgpack.unpack(cmsgpack.pack({7}))[1]"
 """A script that answers 7 where Lua and its cmsgpack library work."""
 
+_TIMEOUTS = {"socket_connect_timeout": 5, "socket_timeout": 10}
+"""The doctor's clients (and the node clients it makes from them): a server or node that
+is stopped (SIGSTOP, a hung host) is a finding after seconds, never a doctor that waits
+forever. A URL's own ``socket_timeout`` wins."""
+
 MEMORY_WARNING = 0.9
 """The share of ``maxmemory`` in use above which the doctor warns."""
 
@@ -154,7 +159,7 @@ def diagnose(url: str, prefix: str = DEFAULT_PREFIX) -> list[Finding]:
     url = check_redis_url(url)
     prefix = check_prefix(prefix)
     where = redact_url(url)
-    client = redis.Redis.from_url(redis_py_url(url), socket_connect_timeout=5)
+    client = redis.Redis.from_url(redis_py_url(url), **_TIMEOUTS)
     findings: list[Finding] = []
     try:
         with translated_errors(where):
@@ -261,9 +266,7 @@ def _access_finding(
     try:
         with translated_errors(where):
             if info.get("cluster_enabled"):
-                probe = redis.cluster.RedisCluster.from_url(
-                    redis_py_url(url), socket_connect_timeout=5
-                )
+                probe = redis.cluster.RedisCluster.from_url(redis_py_url(url), **_TIMEOUTS)
             refused = _names(probe.eval(_GATE_PROBE, 2, *keys))
             stopped = bool(refused)
             if not stopped:
