@@ -5,6 +5,7 @@ the values of the channels the run did not change, never without them."""
 from __future__ import annotations
 
 import operator
+import time
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -114,6 +115,13 @@ def test_an_agent_run_whose_thread_expired_before_its_pause_was_stored_says_so(
     expire = _expiring(request, adapter, clock, thread)
 
     def slow(state: _Fork) -> _Fork:
+        if durability == "async":  # the step's checkpoint is stored in the background:
+            deadline = time.monotonic() + 10  # let it land first, then the thread expires
+            while (stored := adapter.get_tuple(config_of(thread))) is None or stored.metadata[
+                "step"
+            ] < 1:
+                assert time.monotonic() < deadline, "the step's checkpoint was never stored"
+                time.sleep(0.01)
         expire()
         return {"log": ["slow"]}
 
