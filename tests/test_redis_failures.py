@@ -704,10 +704,23 @@ def test_a_command_goes_out_in_one_write_and_what_a_write_leaves_through_redis_p
     sent.clear()
     assert direct.call(client, ("SET", key, "v", "PX", 60_000), fast=True) in (True, b"OK")
     assert sent == []  # one write of its own: redis-py's sendall never ran
-    # 10 MB in one buffer: more than a socket takes at once, so a write sends part of it
+    # 10 MB in one buffer, to a server that reads nothing for a while: a socket with a
+    # small send buffer takes part of it at once, so one write sends only that part (with a
+    # server reading as fast as it is written to, one write could send it all)
+    conn = client.connection_pool.get_connection(*direct._LEND)
+    conn._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+    client.connection_pool.release(conn)
     values = [bytes([i]) * 50_000 for i in range(200)]
     commands = [("SET", f"{key}:{i}", v, "PX", 60_000) for i, v in enumerate(values)]
-    assert all(r in (True, b"OK") for r in direct.call_many(client, commands, fast=True))
+    assert server.pid is not None
+    os.kill(server.pid, signal.SIGSTOP)
+    resume = threading.Timer(0.5, os.kill, (server.pid, signal.SIGCONT))
+    resume.start()
+    try:
+        replies = direct.call_many(client, commands, fast=True)
+    finally:
+        resume.join()
+    assert all(r in (True, b"OK") for r in replies)
     assert sent and sum(sent) < sum(len(v) for v in values)  # the rest, through sendall
     read = direct.call_many(client, [("GET", f"{key}:{i}") for i in range(200)], fast=True)
     assert read == values
