@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
@@ -616,3 +619,31 @@ def test_the_result_is_the_threads_latest_state_whatever_checkpoint_the_run_star
     unknown: RunnableConfig = {"configurable": {"checkpoint_id": "1f0-not-stored"}}
     fresh = agent.run({}, config=unknown)
     assert fresh.status == "interrupted" and len(fresh.interrupts) == 1
+
+
+_TYPED_ANSWERS = """
+from typing import Any
+
+from kortyx_langgraph import use_interrupt
+
+
+def node(state: dict[str, Any]) -> dict[str, Any]:
+    note: str = use_interrupt("text", "Any note?")
+    extras: list[str] = use_interrupt("multi-choice", "Extras?", options=["a", "b"])
+    picked: int = use_interrupt("choice", "Which?", options=["1", "2"])  # an option's value
+    wrong: int = use_interrupt("text", "How many?")
+    return {"note": note, "extras": extras, "picked": picked, "wrong": wrong}
+"""
+
+
+def test_use_interrupt_is_typed_by_kind_for_mypy(tmp_path: Path) -> None:
+    (tmp_path / "node.py").write_text(_TYPED_ANSWERS)
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),
+         str(tmp_path / "node.py")],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    # a text answer is a str, so only the line that takes it as an int is refused
+    assert len(errors) == 1, done.stdout + done.stderr
+    assert "node.py:11:" in errors[0] and 'has type "str"' in errors[0], errors

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, cast, overload
 
 import pydantic
 from langgraph.config import get_config
@@ -204,6 +204,39 @@ def _explain(request: HumanInputRequest, answer: Any, exc: pydantic.ValidationEr
     )
 
 
+@overload
+def use_interrupt(
+    kind: Literal["text"],
+    question: str,
+    *,
+    options: Sequence[OptionLike] | None = None,
+    min_choices: int | None = None,
+    max_choices: int | None = None,
+) -> str: ...
+
+
+@overload
+def use_interrupt(
+    kind: Literal["multi-choice"],
+    question: str,
+    *,
+    options: Sequence[OptionLike] | None = None,
+    min_choices: int | None = None,
+    max_choices: int | None = None,
+) -> list[Any]: ...
+
+
+@overload
+def use_interrupt(
+    kind: InputKind,
+    question: str,
+    *,
+    options: Sequence[OptionLike] | None = None,
+    min_choices: int | None = None,
+    max_choices: int | None = None,
+) -> Any: ...
+
+
 def use_interrupt(
     kind: InputKind,
     question: str,
@@ -214,8 +247,9 @@ def use_interrupt(
 ) -> Any:
     """Ask a human inside a node and return the answer, validated.
 
-    ``kind`` is ``"text"`` (returns the text), ``"choice"`` (returns the chosen option's
-    value) or ``"multi-choice"`` (returns the chosen options' values, in the order given;
+    ``kind`` is ``"text"`` (returns the text, a ``str``), ``"choice"`` (returns the chosen
+    option's value) or ``"multi-choice"`` (returns the chosen options' values as a ``list``,
+    in the order given;
     ``min_choices`` defaults to 1, ``max_choices`` to every option). ``options`` are
     :class:`Option`, dicts with ``id``, ``label``, ``description`` and ``value``, or plain
     strings. The human answers with the text, one option id, or a list of option ids.
