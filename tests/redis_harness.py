@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import itertools
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, TypeAlias
+from typing import BinaryIO, TypeAlias, cast
 
 __all__ = [
     "INSTALL_HINT",
@@ -173,6 +174,19 @@ def _command(
     timeout: float = 2.0,
 ) -> RespValue:
     """Send one command (after AUTH if needed) and return its reply."""
+    return _commands(port, [args], username=username, password=password, timeout=timeout)[0]
+
+
+def _commands(
+    port: int,
+    commands: Sequence[Sequence[str]],
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    timeout: float = 2.0,
+) -> list[RespValue]:
+    """Send ``commands`` one after the other on one connection (after AUTH if needed) and
+    return their replies."""
     with (
         socket.create_connection((_LOOPBACK, port), timeout=timeout) as sock,
         sock.makefile("rb") as reader,
@@ -181,8 +195,11 @@ def _command(
             auth = ["AUTH", username, password] if username else ["AUTH", password]
             sock.sendall(_encode(auth))
             _read_reply(reader)
-        sock.sendall(_encode(args))
-        return _read_reply(reader)
+        replies = []
+        for args in commands:
+            sock.sendall(_encode(args))
+            replies.append(_read_reply(reader))
+        return replies
 
 
 def _parse_info(reply: RespValue) -> dict[str, str]:
@@ -193,6 +210,16 @@ def _parse_info(reply: RespValue) -> dict[str, str]:
         if sep:
             fields[key.strip()] = value.strip()
     return fields
+
+
+def replicas_acknowledge(
+    primary: RedisServer, replicas: int, key: str = "kortyx-harness-probe"
+) -> bool:
+    """Whether ``replicas`` replicas acknowledge a write to ``primary`` (of ``key``, which
+    must be the node's own on a Cluster) within 200 ms, as ``WAIT`` counts them. A replica's
+    link is up before it does: a test that waits for its replicas waits for this."""
+    _, acknowledged = primary.commands([("SET", key, "1"), ("WAIT", str(replicas), "200")])
+    return int(cast(int, acknowledged)) >= replicas
 
 
 def _tail(path: Path, lines: int = 30, offset: int = 0) -> str:
@@ -377,6 +404,10 @@ class RedisServer:
         """Run one command over a fresh connection (authenticating if needed)."""
         return _command(self.port, *args, username=self.username, password=self.password)
 
+    def commands(self, commands: Sequence[Sequence[str]]) -> list[RespValue]:
+        """Run ``commands`` in order over one fresh connection (authenticating if needed)."""
+        return _commands(self.port, commands, username=self.username, password=self.password)
+
     def info(self, section: str = "server") -> dict[str, str]:
         """Return ``INFO <section>`` as a dict."""
         return _parse_info(self.command("INFO", section))
@@ -400,6 +431,9 @@ class RedisServer:
             "--dbfilename", "dump.rdb",
             "--logfile", "",
             "--loglevel", "notice",
+            # a replica's first sync starts at once, not after the 5 s a primary waits by
+            # default for more replicas to share it
+            "--repl-diskless-sync-delay", "0",
         ]  # fmt: skip
         if self.appendonly:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
@@ -709,26 +743,45 @@ class RedisCluster:
         raise KeyError(port)
 
     def _create(self, cli_bin: str) -> None:
-        addresses = [f"{_LOOPBACK}:{port}" for port in self.ports]
-        cmd = [cli_bin, "--cluster", "create", *addresses]
-        cmd += ["--cluster-replicas", str(self.replicas), "--cluster-yes"]
-        if self.password is not None:
-            cmd += ["-a", self.password, "--no-auth-warning"]
-        try:
-            result = subprocess.run(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=self.startup_timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise RedisHarnessError(f"`{' '.join(cmd)}` timed out") from exc
-        if result.returncode != 0:
-            raise RedisHarnessError(
-                f"`{' '.join(cmd)}` failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-            )
+        """Form the cluster by hand, with the commands ``redis-cli --cluster create`` sends
+        (slots, config epochs, ``MEET``, ``REPLICATE``), without the one-second waits it
+        takes between its checks: primaries are the first ``masters`` nodes, in order, and
+        replica ``k`` follows primary ``k % masters``."""
+        del cli_bin  # the cluster is formed here; redis-cli stays a requirement of the suite
+        primaries = self.nodes[: self.masters]
+        for i, node in enumerate(primaries):
+            first, last = 16384 * i // self.masters, 16384 * (i + 1) // self.masters - 1
+            self._ok(node, "CLUSTER", "ADDSLOTS", *map(str, range(first, last + 1)))
+        for epoch, node in enumerate(self.nodes, start=1):
+            self._ok(node, "CLUSTER", "SET-CONFIG-EPOCH", str(epoch))
+        for node in self.nodes[1:]:
+            self._ok(self.nodes[0], "CLUSTER", "MEET", _LOOPBACK, str(node.port))
+        ids = {node.port: self._text(node, "CLUSTER", "MYID") for node in primaries}
+        for k, replica in enumerate(self.nodes[self.masters :]):
+            primary_id = ids[primaries[k % self.masters].port]
+            deadline = time.monotonic() + self.startup_timeout
+            while primary_id not in self._text(replica, "CLUSTER", "NODES"):
+                if time.monotonic() > deadline:
+                    raise RedisHarnessError(f"node {replica.port} never met its primary")
+                time.sleep(0.02)
+            self._ok(replica, "CLUSTER", "REPLICATE", primary_id)
+
+    def _own_key(self, node: RedisServer) -> str:
+        """A key of a slot ``node`` serves."""
+        [mine] = [line for line in self._text(node, "CLUSTER", "NODES").splitlines()
+                  if "myself" in line.split()[2]]  # fmt: skip
+        first, _, last = mine.split()[8].partition("-")
+        for n in itertools.count():
+            key = f"kortyx-harness-probe-{n}"
+            slot = int(cast(int, node.command("CLUSTER", "KEYSLOT", key)))
+            if int(first) <= slot <= int(last or first):
+                return key
+        raise AssertionError("unreachable")
+
+    def _ok(self, node: RedisServer, *args: str) -> None:
+        reply = node.command(*args)
+        if reply != "OK":
+            raise RedisHarnessError(f"{' '.join(args[:2])} on {node.port}: {reply!r}")
 
     def _wait_ok(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -750,8 +803,8 @@ class RedisCluster:
                 )
             if ready and self.replicas:
                 ready = all(
-                    node.info("replication").get("master_link_status") == "up"
-                    for node in self.replica_nodes()
+                    replicas_acknowledge(node, self.replicas, self._own_key(node))
+                    for node in self.primary_nodes()
                 )
             if ready:
                 return

@@ -25,7 +25,7 @@ from kortyx_langgraph import (
 )
 from tests.graphs import approval_graph, parallel_graph
 from tests.pending_truth import config_of
-from tests.redis_harness import RedisServer
+from tests.redis_harness import RedisServer, replicas_acknowledge
 from tests.redis_snapshot import stored
 
 pytestmark = pytest.mark.redis
@@ -38,7 +38,7 @@ def pair(redis_binaries: tuple[str, str]) -> Iterator[tuple[RedisServer, RedisSe
         replica = RedisServer(extra_args=["--replicaof", "127.0.0.1", str(primary.port)])
         with replica:
             deadline = time.monotonic() + 10
-            while replica.info("replication").get("master_link_status") != "up":
+            while not replicas_acknowledge(primary, 1):
                 assert time.monotonic() < deadline, "the replica never synced"
                 time.sleep(0.05)
             yield primary, replica
