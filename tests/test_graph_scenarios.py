@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
+from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.types import Command
 
 from kortyx_langgraph import FrameworkAdapter, UnknownTokenError
@@ -17,6 +18,7 @@ from tests.graphs import (
     subgraph_graph,
     two_step_graph,
 )
+from tests.pending_truth import assert_agrees
 
 
 def _config(thread_id: str | None = None) -> dict[str, Any]:
@@ -216,6 +218,71 @@ def test_copy_thread_then_resume_on_the_copy(adapter: FrameworkAdapter) -> None:
     # the source is still paused and resumable on its own
     assert graph.get_state(source).next == ("ask",)
     assert adapter.pending.get(original.token) == original
+
+
+def _stored(adapter: FrameworkAdapter, thread_id: str) -> list[tuple[str, Any]]:
+    """``(checkpoint id, the run in its metadata)``, newest first."""
+    return [
+        (t.config["configurable"]["checkpoint_id"], t.metadata.get("run_id"))
+        for t in adapter.list({"configurable": {"thread_id": thread_id}})
+    ]
+
+
+def test_deleting_a_run_leaves_the_threads_copied_from_its_thread(
+    adapter: FrameworkAdapter,
+) -> None:
+    """A run's checkpoints are the ones it stored in its own thread, as on LangGraph's server,
+    which deletes a rolled-back run's checkpoints in that thread only: a copy keeps them."""
+    graph = approval_graph(adapter)
+    source, copy, home = (str(uuid.uuid4()) for _ in range(3))
+
+    def config(thread_id: str, run: str) -> Any:
+        return {"configurable": {"thread_id": thread_id}, "metadata": {"run_id": run}}
+
+    graph.invoke({"request": "car", "log": []}, config(source, "run-1"))
+    adapter.copy_thread(source, copy)
+    made = _stored(adapter, source)
+    assert {run for _, run in made} == {"run-1"}
+    assert _stored(adapter, copy) == made  # metadata as it was, the run's id included
+    adapter.copy_thread(copy, home)  # a copy of a copy is still not the run's
+
+    adapter.delete_for_runs(["run-1"])
+    assert _stored(adapter, source) == []
+    assert _stored(adapter, copy) == _stored(adapter, home) == made
+    # the copy is whole: still paused, listed as LangGraph lists it, and resumable
+    assert_agrees(graph, adapter, copy)
+    [pending] = adapter.pending.list(copy)
+    done = graph.invoke(Command(resume=pending.resume_map("yes")), config(copy, "run-2"))
+    assert done["log"] == ["asked", "done:yes"]
+
+    # copied back into the run's own thread, they are the run's again
+    adapter.copy_thread(home, source)
+    assert _stored(adapter, source) == made
+    adapter.delete_for_runs(["run-1"])
+    assert _stored(adapter, source) == []
+    assert _stored(adapter, home) == made
+
+
+def test_a_copy_names_itself_where_its_metadata_named_the_source(
+    adapter: FrameworkAdapter,
+) -> None:
+    """LangGraph's server puts the thread's id in each checkpoint's metadata, and its copies
+    name the copy there: so do ours. Other metadata, and other thread ids, stay as they are."""
+    source, copy = str(uuid.uuid4()), str(uuid.uuid4())
+    saved: Any = {"configurable": {"thread_id": source, "checkpoint_ns": ""}}
+    for i, named in enumerate([source, "another-thread", None]):
+        checkpoint = empty_checkpoint()
+        metadata: Any = {"source": "loop", "step": i, "parents": {}, "run_id": f"run-{i}"}
+        if named is not None:
+            metadata["thread_id"] = named
+        saved = adapter.put(saved, checkpoint, metadata, {})
+    adapter.copy_thread(source, copy)
+    listed = [t.metadata for t in adapter.list({"configurable": {"thread_id": copy}})]
+    assert [m.get("thread_id") for m in listed] == [None, "another-thread", copy]
+    assert [m["run_id"] for m in listed] == ["run-2", "run-1", "run-0"]
+    assert [m.get("thread_id") for m in
+            (t.metadata for t in adapter.list({"configurable": {"thread_id": source}}))] == [
+        None, "another-thread", source]  # fmt: skip
 
 
 def test_delete_thread_removes_its_pending_interrupts(adapter: FrameworkAdapter) -> None:

@@ -9,7 +9,7 @@ bytes (as LangGraph's ``InMemorySaver`` does) also means a value mutated by the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
@@ -51,6 +51,49 @@ class StoredCheckpoint(NamedTuple):
     compact: bool = False
     """The body holds ``None`` for its ``id`` and ``channel_versions``, which are stored once,
     beside it (the checkpoint id, and ``channel_versions`` above); see :func:`build_tuple`."""
+    run_thread: str | None = None
+    """For a copy (``copy_thread``): the thread whose run ``run_id`` stored it. A run's
+    checkpoints are the ones it stored in its own thread: ``delete_for_runs`` leaves copies
+    alone (see :func:`made_by`). ``None``: this thread's own run."""
+
+
+def made_by(record: StoredCheckpoint, thread_id: str, run_ids: Collection[str]) -> bool:
+    """Whether ``record``, held by ``thread_id``, was stored there by one of ``run_ids``:
+    what ``delete_for_runs`` deletes. A copy of another thread's checkpoint is not, so
+    deleting or rolling back a run never changes the threads copied from its thread (as on
+    LangGraph's server, which deletes a run's checkpoints in the run's thread only)."""
+    return record.run_id in run_ids and record.run_thread in (None, thread_id)
+
+
+def copied(
+    record: StoredCheckpoint, serde: SerializerProtocol, source_id: str, target_id: str
+) -> StoredCheckpoint:
+    """``record`` of thread ``source_id`` as ``copy_thread`` stores it in ``target_id``: still
+    the checkpoint of the run that stored it in its own thread, and with a ``thread_id`` in
+    its metadata naming the copy when it named the source (as LangGraph's server copies)."""
+    metadata = rethreaded_metadata(serde, record.metadata, source_id, target_id)
+    return record._replace(
+        run_thread=copied_run_thread(record.run_thread, source_id, target_id),
+        metadata=record.metadata if metadata is None else metadata,
+    )
+
+
+def copied_run_thread(run_thread: str | None, source_id: str, target_id: str) -> str | None:
+    """The ``run_thread`` of a checkpoint copied from ``source_id`` into ``target_id``: the
+    thread its run stored it in, unless that is the target (a copy brought back home)."""
+    home = run_thread or source_id
+    return None if home == target_id else home
+
+
+def rethreaded_metadata(
+    serde: SerializerProtocol, metadata: TypedBytes, source_id: str, target_id: str
+) -> TypedBytes | None:
+    """``metadata`` with its ``thread_id`` naming ``target_id``, or ``None`` when it does not
+    name ``source_id`` (left as it is)."""
+    loaded = serde.loads_typed(metadata)
+    if not isinstance(loaded, dict) or loaded.get("thread_id") != source_id:
+        return None
+    return serde.dumps_typed({**loaded, "thread_id": target_id})
 
 
 class StoredWrite(NamedTuple):

@@ -62,9 +62,11 @@ from kortyx_langgraph.core.records import (
     StoredWrite,
     TypedBytes,
     build_tuple,
+    copied,
     emit_matching,
     encode_put,
     encode_writes,
+    made_by,
     sorted_writes,
 )
 from kortyx_langgraph.errors import NothingPendingError
@@ -318,7 +320,8 @@ class MemoryOperations:
 
     @flow
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delete the checkpoints (and their writes) created by any of ``run_ids``."""
+        """Delete the checkpoints (and their writes) created by any of ``run_ids`` (in
+        their own threads: copies stay, see :func:`~kortyx_langgraph.core.records.made_by`)."""
         wanted = set(run_ids)
         if not wanted:
             return
@@ -328,7 +331,7 @@ class MemoryOperations:
                     (ns_name, checkpoint_id)
                     for ns_name, namespace in state.namespaces.items()
                     for checkpoint_id, record in namespace.records.items()
-                    if record.run_id in wanted
+                    if made_by(record, thread_id, wanted)
                 ]
                 if doomed:
                     self._remove_checkpoints(thread_id, state, doomed)
@@ -385,7 +388,8 @@ class MemoryOperations:
             for ns_name, namespace in source.namespaces.items():
                 copy = target.namespaces.setdefault(ns_name, Namespace())
                 for checkpoint_id in namespace.ids:
-                    copy.add(checkpoint_id, namespace.records[checkpoint_id])
+                    record = namespace.records[checkpoint_id]
+                    copy.add(checkpoint_id, copied(record, self.serde, source_id, target_id))
             target.blobs.update(source.blobs)
             for key, writes in source.writes.items():
                 target.writes.setdefault(key, {}).update(writes)

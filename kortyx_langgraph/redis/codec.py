@@ -46,7 +46,13 @@ from typing import Any
 import ormsgpack
 
 from kortyx_langgraph.core.interrupts import CONTROL_CHANNELS, Claim, StoredPending
-from kortyx_langgraph.core.records import EMPTY_BLOB, StoredCheckpoint, StoredWrite, TypedBytes
+from kortyx_langgraph.core.records import (
+    EMPTY_BLOB,
+    StoredCheckpoint,
+    StoredWrite,
+    TypedBytes,
+    copied_run_thread,
+)
 from kortyx_langgraph.errors import DeserializationError
 from kortyx_langgraph.redis.compression import inflate
 from kortyx_langgraph.redis.deltas import join_chain
@@ -115,7 +121,7 @@ def pack_checkpoint_parts(
     :func:`split_record` would find in it, without splitting it again. ``suffixes`` maps
     each channel to its blob suffix when the caller has them already."""
     refs = _refs(record, inline or {}, suffixes)
-    header: list[Any] = [record.parent_id or "", record.run_id or "", refs]
+    header: list[Any] = [record.parent_id or "", _run(record.run_id, record.run_thread), refs]
     if record.compact:
         header.append(1)
     body = squeeze(
@@ -127,6 +133,39 @@ def pack_checkpoint_parts(
     if not with_writes:
         return _U32.pack(len(packed)) + packed + body, packed
     return _U32.pack(len(packed) | WITH_WRITES) + packed + _U32.pack(len(body)) + body, packed
+
+
+def _run(run_id: str | None, run_thread: str | None) -> Any:
+    """A header's run field: the run id, or for a copy ``[run id, the run's thread]``."""
+    return run_id or "" if run_thread is None or not run_id else [run_id, run_thread]
+
+
+def copied_record(
+    data: bytes,
+    source_id: str,
+    target_id: str,
+    metadata: Callable[[TypedBytes], TypedBytes | None],
+    squeeze: Squeeze = same,
+) -> bytes:
+    """A stored record of thread ``source_id`` as ``copy_thread`` stores it in ``target_id``
+    (:func:`~kortyx_langgraph.core.records.copied`): its run field names the run's own
+    thread, and ``metadata`` may give its metadata anew (``None``: kept). The rest (blob
+    references, kept values, the writes after the body) is copied as it is."""
+    header_bytes, body, writes = split_record(data)
+    header = _unpack(header_bytes, "checkpoint")
+    try:
+        run_id, run_thread = header[1] if isinstance(header[1], list) else (header[1], None)
+        header[1] = _run(run_id, copied_run_thread(run_thread, source_id, target_id))
+        ctype, cbytes, mtype, mbytes = _unpack(body, "checkpoint")
+    except (TypeError, ValueError, IndexError) as exc:
+        raise DeserializationError(f"the stored checkpoint has an unknown shape: {exc}") from exc
+    remade = metadata((mtype, mbytes))
+    if remade is not None:
+        body = squeeze(ormsgpack.packb([ctype, cbytes, remade[0], remade[1]]))
+    packed = ormsgpack.packb(header)
+    if not _U32.unpack_from(data, 0)[0] & WITH_WRITES:
+        return _U32.pack(len(packed)) + packed + body
+    return _U32.pack(len(packed) | WITH_WRITES) + packed + _U32.pack(len(body)) + body + writes
 
 
 WITH_WRITES = 0x8000_0000
@@ -186,7 +225,8 @@ def unpack_checkpoint(data: bytes) -> StoredCheckpoint:
     """Inverse of :func:`pack_checkpoint`."""
     try:
         header, (ctype, cbytes, mtype, mbytes) = _record_parts(data)
-        parent, run_id, refs = header[:3]
+        parent, run, refs = header[:3]
+        run_id, run_thread = run if isinstance(run, list) else (run, None)
         versions = _versions(refs)
         compact = header[3:] == [1]
     except (TypeError, ValueError) as exc:
@@ -198,6 +238,7 @@ def unpack_checkpoint(data: bytes) -> StoredCheckpoint:
         run_id=run_id or None,
         channel_versions=versions,
         compact=compact,
+        run_thread=run_thread,
     )
 
 

@@ -55,6 +55,7 @@ from kortyx_langgraph.core.records import (
     emit_matching,
     encode_put,
     encode_writes,
+    rethreaded_metadata,
     sorted_writes,
 )
 from kortyx_langgraph.errors import (
@@ -598,6 +599,14 @@ class RedisOperations:
         members, cps, blobs, wrs = yield Call(scripts.READ_THREAD, self._keys(source), [source])
         if not members:
             return
+
+        def metadata(stored: TypedBytes) -> TypedBytes | None:
+            return rethreaded_metadata(self.serde, stored, source, target)
+
+        cps = [
+            codec.copied_record(item, source, target, metadata, self._squeeze) if i % 2 else item
+            for i, item in enumerate(cps)
+        ]
         yield Call(
             scripts.WRITE_THREAD,
             self._keys(target),

@@ -1060,7 +1060,8 @@ refresh(tonumber(ARGV[1]))
 return 1
 """
 
-# ARGV: thread id, mode ('m': members follow, 'r': run ids follow), items...
+# ARGV: thread id, mode ('m': members follow, 'r': run ids follow, whose checkpoints in
+#       this thread of their own go), items...
 # Deletes the checkpoints, their writes and pending interrupts, then every blob that no
 # remaining checkpoint references. -> 1 if the thread's pending interrupts must be derived
 # again (rebuild_pending), else 0. In 'r' mode a flag in the pending hash remembers that
@@ -1076,7 +1077,11 @@ else
   for i = 3, #ARGV do runs[ARGV[i]] = true end
   local all = redis.call('HGETALL', KEYS[2])
   for i = 1, #all, 2 do
-    if runs[head(all[i + 1])[2]] then doomed[#doomed + 1] = all[i] end
+    -- a copy's run field is {run id, the run's own thread}: a run's checkpoints are the
+    -- ones it stored in its own thread, and copies elsewhere stay
+    local run = head(all[i + 1])[2]
+    if type(run) == 'table' then run = run[2] == ARGV[1] and run[1] end
+    if run and runs[run] then doomed[#doomed + 1] = all[i] end
   end
 end
 if #doomed == 0 then return redis.call('HEXISTS', KEYS[5], stale) end
