@@ -355,3 +355,29 @@ async def test_ttl_shorter_than_the_servers_is_logged_and_a_late_resume_fails(
                 raise_error=True,
             )
         assert (await client.threads.get(thread_id))["status"] == "error"
+
+
+@pytest.mark.parametrize("backend", SERVER_BACKENDS)
+async def test_a_copy_stays_whole_when_the_source_run_is_deleted(
+    dev_server: tuple[LangGraphDevServer, str | None],
+) -> None:
+    """The server deletes a run's checkpoints with ``adelete_for_runs`` (a run deleted, or
+    rolled back): a thread copied from the run's thread keeps its own, names itself in their
+    metadata, and resumes."""
+    server, _ = dev_server
+    client, thread_id, result = await _pause(server)
+    (raised,) = result["__interrupt__"]
+    copy = (await client.threads.copy(thread_id))["thread_id"]
+    history = await client.threads.get_history(copy)
+    assert {h["metadata"]["thread_id"] for h in history} == {copy}
+
+    for run in await client.runs.list(thread_id):
+        await client.runs.delete(thread_id, run["run_id"])
+    assert await client.threads.get_history(thread_id) == []
+    assert await client.threads.get_history(copy) == history
+    state = await client.threads.get_state(copy)
+    assert [i["id"] for i in state["interrupts"]] == [raised["id"]]
+    resumed = await client.runs.wait(
+        copy, "expense", command={"resume": {raised["id"]: {"approved": True}}}
+    )
+    assert resumed == {"amount": 84, "approved": True, "note": ""}
