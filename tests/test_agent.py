@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, TypedDict
 
+import anyio
 import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
@@ -478,6 +480,50 @@ async def test_a_cancelled_resume_is_cancelled_and_its_claim_released(
     with pytest.raises(asyncio.CancelledError):
         await resuming
     assert not agent.framework_adapter.pending.get(question.token).claimed
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["aresume", "aresume_stream"])
+async def test_a_resume_cancelled_by_anyio_releases_its_claim(
+    make_adapter: Any, streaming: bool
+) -> None:
+    """Starlette and FastAPI cancel a request's work with anyio, whose cancel scope cancels
+    every await inside it again, the release's too: the claim must still be released."""
+    started = asyncio.Event()
+
+    async def ask(state: dict[str, Any]) -> dict[str, Any]:
+        note = use_interrupt("text", "Any note?")
+        started.set()
+        await asyncio.sleep(2)  # LangGraph lets a node cancelled by anyio finish
+        return {"note": note}
+
+    builder: StateGraph[Any] = StateGraph(_Note)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    adapter = make_adapter()
+    agent = create_agent(
+        workflows={"note": builder}, default_workflow_id="note", framework_adapter=adapter
+    )
+    [question] = (await agent.arun({})).interrupts
+
+    async def resume() -> None:
+        if streaming:
+            async with contextlib.aclosing(agent.aresume_stream(question.token, "hi")) as items:
+                async for _ in items:
+                    pass
+        else:
+            await agent.aresume(question.token, "hi")
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(resume)
+        await started.wait()
+        group.cancel_scope.cancel()
+    for _ in range(100):  # the release runs on in a task of its own
+        if not (await adapter.pending.aget(question.token)).claimed:
+            break
+        await asyncio.sleep(0.02)
+    assert not (await adapter.pending.aget(question.token)).claimed
+    assert (await agent.aresume(question.token, "again")).status == "completed"
 
 
 class _Note(TypedDict, total=False):

@@ -8,10 +8,11 @@ claim if the resumed run raises, so a human can answer again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
-from typing import Any, NoReturn
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterator, Mapping
+from typing import Any, NoReturn, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import is_invalid_resume
@@ -337,7 +338,7 @@ class Agent(Closing):
     async def _arelease(self, token: str, claim_id: str) -> bool | StorageError:
         """Async :meth:`_release`."""
         try:
-            await self._adapter.pending.arelease(token, claim_id)
+            await _shielded(self._adapter.pending.arelease(token, claim_id))
         except ResumeError:
             return False
         except StorageError as exc:
@@ -448,7 +449,7 @@ class Agent(Closing):
             _raise_resume_error(exc, token, claim_id, released)
         result = await self._afinish(workflow_id, graph, run_config)
         if any(p.token == token for p in result.interrupts):
-            await self._adapter.pending.arelease(token, claim_id)
+            await _shielded(self._adapter.pending.arelease(token, claim_id))
         yield result
 
     # -- lifetime ----------------------------------------------------------------------------
@@ -462,6 +463,24 @@ class Agent(Closing):
         """Async :meth:`close`."""
         if self._owns_adapter:
             await self._adapter.aclose()
+
+
+_T = TypeVar("_T")
+
+_RELEASING: set[asyncio.Future[Any]] = set()
+"""Releases under way in tasks of their own (asyncio keeps only weak references to tasks)."""
+
+
+async def _shielded(release: Coroutine[Any, Any, _T]) -> _T:
+    """Await ``release`` (a claim's release) in a task of its own, which a cancellation of
+    the caller does not stop. asyncio cancels a task once, and the release after it ran;
+    anyio (under Starlette and FastAPI) cancels every await in a cancelled scope again, and
+    the release was cancelled with it, leaving the claim held until its lease ended. The
+    caller still sees its cancellation; the release goes on."""
+    task = asyncio.ensure_future(release)
+    _RELEASING.add(task)
+    task.add_done_callback(_RELEASING.discard)
+    return await asyncio.shield(task)
 
 
 def _last(items: Iterator[RunResult]) -> RunResult:
