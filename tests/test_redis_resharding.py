@@ -17,10 +17,12 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import pytest
+from langgraph.types import Command
 from redis.crc import key_slot
 
 from kortyx_langgraph import (
     RedisFrameworkAdapter,
+    RetryPolicy,
     StorageConnectionError,
     WriteOutcomeUnknownError,
     create_redis_framework_adapter,
@@ -29,7 +31,8 @@ from kortyx_langgraph.redis import merged
 from kortyx_langgraph.redis.layout import thread_keys
 from kortyx_langgraph.redis.replication import is_redirect
 from tests.gated_fan_out import GatedFanOut, check_paused, check_resumed
-from tests.pending_truth import config_of
+from tests.graphs import approval_graph
+from tests.pending_truth import assert_agrees, config_of
 from tests.redis_harness import RedisCluster, RedisServer
 
 pytestmark = pytest.mark.redis
@@ -110,19 +113,14 @@ class Migration:
             assert isinstance(keys, list)
             if not keys:
                 return
-            names = [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
-            reply = _text(
-                self.source,
-                "MIGRATE",
-                "127.0.0.1",
-                str(self.target.port),
-                "",
-                "0",
-                "5000",
-                "KEYS",
-                *names,
-            )
-            assert reply == "OK", reply
+            self.move([k.decode() if isinstance(k, bytes) else str(k) for k in keys])
+
+    def move(self, names: list[str]) -> None:
+        """``MIGRATE`` the keys ``names`` to the target, in one call (a batch of
+        ``redis-cli``'s, which moves a slot's keys in batches of its own size)."""
+        port = str(self.target.port)
+        reply = _text(self.source, "MIGRATE", "127.0.0.1", port, "", "0", "5000", "KEYS", *names)
+        assert reply == "OK", reply
 
     def end(self) -> None:
         """Give the slot to the target on every primary, the target and source first."""
@@ -244,3 +242,44 @@ def _keys_in_slot(migration: Migration) -> set[str]:
     keys = migration.source.command("CLUSTER", "GETKEYSINSLOT", str(migration.slot), "100")
     assert isinstance(keys, list)
     return {k.decode() if isinstance(k, bytes) else str(k) for k in keys}
+
+
+@pytest.mark.parametrize("colour", ["sync", "async"])
+@pytest.mark.parametrize("moved_first", ["pending hash", "thread's keys"])
+async def test_a_token_read_while_its_slot_is_half_moved_waits_and_loses_nothing(
+    cluster: RedisCluster, colour: str, moved_first: str
+) -> None:
+    """A token's scripts name its pending hash alone (a token knows no thread), and read
+    its thread's keys too: while a migration has moved one and not the other, a lookup
+    must wait for it, never take the thread for gone and drop the record."""
+    adapter = create_redis_framework_adapter(
+        url=cluster.url,
+        ttl_ms=600_000,
+        prefix=f"kortyx-half-{uuid.uuid4().hex[:6]}:",
+        retry=RetryPolicy(attempts=3, backoff_base_ms=20, backoff_cap_ms=50),
+    )
+    graph = approval_graph(adapter)
+    thread = f"half-{uuid.uuid4().hex[:6]}"
+    graph.invoke({"request": "r", "log": []}, config_of(thread))
+    [pending] = adapter.pending.list(thread)
+    migration = Migration(cluster, adapter, thread)
+    keys = migration.keys
+    migration.begin()
+    if moved_first == "pending hash":
+        migration.move([keys.pending])
+    else:
+        migration.move([k for k in _keys_in_slot(migration) if k != keys.pending])
+    with pytest.raises(StorageConnectionError, match="migrated"):
+        if colour == "sync":
+            adapter.pending.claim(pending.token, claim_id="w")
+        else:
+            await adapter.pending.aget(pending.token)
+    migration.move_keys()
+    migration.end()
+    assert_agrees(graph, adapter, thread)
+    claimed = adapter.pending.claim(pending.token, claim_id="w")
+    assert claimed.interrupt_id == pending.interrupt_id
+    done = graph.invoke(Command(resume=claimed.resume_map("yes")), config_of(thread))
+    assert done["log"][-1] == "done:yes"
+    await adapter.aclose()
+    adapter.close()

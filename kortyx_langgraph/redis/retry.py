@@ -103,6 +103,11 @@ def classify(exc: BaseException) -> Failure | None:
         return Failure(retry=True, maybe_ran=False)
     if isinstance(exc, (redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError)):
         return Failure(retry=True, maybe_ran=False)
+    if isinstance(exc, redis.exceptions.ResponseError) and "non local key" in str(exc):
+        # a token's script on the node importing its slot, reading a key of its thread
+        # (the token names the pending hash alone) that the node does not serve yet: it
+        # reads that key before it writes anything, so nothing ran
+        return Failure(retry=True, maybe_ran=False)
     if isinstance(exc, redis.exceptions.ClusterError):
         # redis-py's Cluster client gives up after 16 redirections and TRYAGAIN replies in a
         # row ("TTL exhausted"), none of which ran the command: what a slot migrating to
@@ -202,7 +207,9 @@ class Attempts:
             )
         if is_read_only(exc):
             return read_only_error(where, f"{operation}, {tries}", exc)
-        if isinstance(exc, (redis.exceptions.ClusterError, redis.exceptions.TryAgainError)):
+        if isinstance(exc, (redis.exceptions.ClusterError, redis.exceptions.TryAgainError)) or (
+            "non local key" in str(exc)
+        ):
             return StorageConnectionError(
                 f"Redis Cluster at {where} kept redirecting {operation} or answering TRYAGAIN "
                 f"({tries}, last: {type(exc).__name__}: {exc}); nothing was written. The "

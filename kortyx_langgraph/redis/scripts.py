@@ -1332,6 +1332,14 @@ if type(base) ~= 'string' then
 end
 local expires = thread_deadline(base)
 if expires == -2 then
+  -- no data of the record's thread here. On a Cluster that is a slot being migrated, its
+  -- pending hash and its thread's keys on two nodes for a while (this script names the
+  -- first alone, the token knows no thread): nothing is decided until the slot has moved.
+  -- Otherwise the thread went (evicted) and its record goes too.
+  if string.find(redis.call('INFO', 'cluster'), 'cluster_enabled:1', 1, true) then
+    return redis.error_reply('TRYAGAIN the thread of this pending interrupt has no data ' ..
+      'on this node: its slot is being migrated')
+  end
   redis.call('HDEL', KEYS[1], token, token .. ':c')
   return {false, 0}
 end
