@@ -283,3 +283,43 @@ async def test_a_token_read_while_its_slot_is_half_moved_waits_and_loses_nothing
     assert done["log"][-1] == "done:yes"
     await adapter.aclose()
     adapter.close()
+
+
+@pytest.mark.parametrize("colour", ["sync", "async"])
+async def test_an_acknowledged_write_while_its_slot_migrates_waits_and_writes_once(
+    redis_binaries: tuple[str, str], colour: str
+) -> None:
+    """With ``replica_acks`` a write and its ``WAIT`` go down one connection of the slot's
+    primary, which answers ``ASK`` while the slot migrates: the retry policy sends it again
+    (a typed error, nothing written, once it gives up), and once the slot has moved it is
+    written once and acknowledged."""
+    with RedisCluster(replicas=1) as replicated:
+        adapter = create_redis_framework_adapter(
+            url=replicated.url,
+            ttl_ms=600_000,
+            prefix=f"kortyx-acked-{uuid.uuid4().hex[:6]}:",
+            replica_acks=1,
+            retry=RetryPolicy(attempts=3, backoff_base_ms=20, backoff_cap_ms=50),
+        )
+        graph = approval_graph(adapter)
+        thread = f"acked-{uuid.uuid4().hex[:6]}"
+        graph.invoke({"request": "r", "log": []}, config_of(thread))
+        [pending] = adapter.pending.list(thread)
+        migration = Migration(replicated, adapter, thread)
+        migration.begin()
+        migration.move_keys()
+        with pytest.raises(StorageConnectionError, match="nothing was written") as caught:
+            if colour == "sync":
+                adapter.pending.claim(pending.token, claim_id="w")
+            else:
+                await adapter.pending.aclaim(pending.token, claim_id="w")
+        assert not isinstance(caught.value, WriteOutcomeUnknownError)
+        migration.end()
+        assert not adapter.pending.get(pending.token).claimed  # nothing was written
+        if colour == "sync":
+            claimed = adapter.pending.claim(pending.token, claim_id="w")
+        else:
+            claimed = await adapter.pending.aclaim(pending.token, claim_id="w")
+        assert claimed.claim_id == "w"
+        await adapter.aclose()
+        adapter.close()

@@ -114,6 +114,17 @@ def _lost_node(client: SyncClient | AsyncClient, exc: BaseException) -> bool:
 
 _REDIRECTS = 5
 """Sends of one acknowledged write while its slot keeps moving (a failover under way)."""
+
+
+def _still_redirected(step: Call) -> redis.exceptions.ClusterError:
+    """What an acknowledged write raises when its slot's node kept redirecting it (``ASK``
+    while the slot migrates, ``MOVED`` while a failover settles): nothing ran, and the
+    retry policy sends it again (``redis/retry.py``), as redis-py's own give-up is."""
+    return redis.exceptions.ClusterError(
+        f"{step.script.name} was redirected {_REDIRECTS} times in a row: its slot is moving"
+    )
+
+
 _SEND_AGAIN = object()
 """An acknowledged write that must be sent again (``NOSCRIPT``, or ``MOVED``/``ASK``)."""
 _CORRUPT = "CORRUPT "
@@ -582,7 +593,7 @@ class RedisConnection:
                 return outcome
             if isinstance(client, redis.cluster.RedisCluster):
                 client.nodes_manager.initialize()
-        raise StorageError(f"Redis at {self.where}: {step.script.name} kept being redirected")
+        raise _still_redirected(step)
 
     async def _asend_acknowledged(self, client: AsyncClient, step: Call, acks: ReplicaAcks) -> Any:
         for _ in range(_REDIRECTS):
@@ -598,7 +609,7 @@ class RedisConnection:
                 return outcome
             if isinstance(client, redis.asyncio.cluster.RedisCluster):
                 await client.nodes_manager.initialize()
-        raise StorageError(f"Redis at {self.where}: {step.script.name} kept being redirected")
+        raise _still_redirected(step)
 
     def _acknowledged(
         self, replies: list[Any], step: Call, loaded: tuple[int, str], acks: ReplicaAcks
