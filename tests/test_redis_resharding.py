@@ -323,3 +323,36 @@ async def test_an_acknowledged_write_while_its_slot_migrates_waits_and_writes_on
         assert claimed.claim_id == "w"
         await adapter.aclose()
         adapter.close()
+
+
+@pytest.mark.parametrize("colour", ["sync", "async"])
+async def test_a_node_that_left_the_cluster_and_still_runs_is_routed_around(
+    redis_binaries: tuple[str, str], colour: str
+) -> None:
+    """A node removed from the Cluster (``redis-cli --cluster del-node`` resets it, and it
+    runs on) answers ``CLUSTERDOWN`` for the slots it served: a client whose slot map still
+    names it must read the map again, not send there until the policy gives up."""
+    with RedisCluster(extra_args=("--cluster-require-full-coverage", "no")) as started:
+        adapter = create_redis_framework_adapter(
+            url=started.url, ttl_ms=600_000, prefix=f"kortyx-left-{uuid.uuid4().hex[:6]}:"
+        )
+        graph = approval_graph(adapter)
+        thread = f"left-{uuid.uuid4().hex[:6]}"
+        graph.invoke({"request": "r", "log": []}, config_of(thread))
+        [pending] = adapter.pending.list(thread)
+        if colour == "async":
+            await adapter.pending.aget(pending.token)  # the async client's map, made now
+        migration = Migration(started, adapter, thread)
+        migration.begin()
+        migration.move_keys()
+        migration.end()  # the adapter was not told: its map still names the old node
+        assert _text(migration.source, "CLUSTER", "RESET", "SOFT") == "OK"
+        if colour == "sync":
+            claimed = adapter.pending.claim(pending.token, claim_id="w")
+        else:
+            claimed = await adapter.pending.aclaim(pending.token, claim_id="w")
+        assert claimed.interrupt_id == pending.interrupt_id
+        done = graph.invoke(Command(resume=claimed.resume_map("yes")), config_of(thread))
+        assert done["log"][-1] == "done:yes"
+        await adapter.aclose()
+        adapter.close()

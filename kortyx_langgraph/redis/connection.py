@@ -106,9 +106,16 @@ def _is_cluster_client(client: SyncClient | AsyncClient) -> bool:
 
 
 def _lost_node(client: SyncClient | AsyncClient, exc: BaseException) -> bool:
-    """Whether ``exc`` says a Cluster client could not reach the node it sent to."""
+    """Whether ``exc`` says a Cluster client could not reach the node it sent to, or that
+    the node serves the slot no more and cannot say who does (``CLUSTERDOWN``: a node
+    removed from the Cluster, ``redis-cli --cluster del-node``, that still runs)."""
     cluster = (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster)
-    lost = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+    lost = (
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        redis.exceptions.ClusterDownError,
+        OSError,
+    )
     return isinstance(client, cluster) and isinstance(exc, lost)
 
 
