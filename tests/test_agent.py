@@ -67,6 +67,10 @@ def test_run_pauses_and_resume_by_token_runs_to_the_end(adapter: FrameworkAdapte
     assert extras.response_schema is not None
     assert extras.response_schema["type"] == "array"
     assert extras.response_schema["maxItems"] == 2
+    assert extras.response_schema["uniqueItems"] is True  # as the answer is checked
+    for unordered in ({"meal", "bag"}, frozenset({"meal"})):
+        with pytest.raises(InvalidAnswerError, match="a set has no order"):
+            agent.resume(extras.token, unordered)
 
     done = agent.resume(extras.token, ["meal", "bag"])
     assert done == RunResult(done.thread_id, "trip", "completed", None, ())

@@ -165,7 +165,12 @@ class HumanInputRequest:
             return ids
         return Annotated[
             list[ids],  # type: ignore[valid-type]
-            pydantic.Field(min_length=self.min_choices, max_length=self.max_choices),
+            pydantic.BeforeValidator(_ordered),
+            pydantic.Field(
+                min_length=self.min_choices,
+                max_length=self.max_choices,
+                json_schema_extra={"uniqueItems": True},
+            ),
             pydantic.AfterValidator(_unique),
         ]
 
@@ -184,6 +189,14 @@ class HumanInputRequest:
         if self.kind == "choice":
             return by_id[answer]
         return [by_id[i] for i in answer]
+
+
+def _ordered(answer: Any) -> Any:
+    """A multi-choice answer in an order: the node gets the values in the order given, and a
+    set has none (pydantic would take it as a list in whatever order it iterates)."""
+    if isinstance(answer, (set, frozenset)):
+        raise ValueError("the answer must be a list: a set has no order")
+    return answer
 
 
 def _unique(ids: list[str]) -> list[str]:
