@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -33,6 +31,7 @@ from kortyx_langgraph import (
 )
 from tests.agent_workflows import note_builder, trip_builder
 from tests.pending_truth import assert_agrees
+from tests.typecheck import mypy_strict
 
 
 def _agent(adapter: FrameworkAdapter, fail_in_node: int = 0, fail_after: int = 0) -> Any:
@@ -687,13 +686,8 @@ def node(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_use_interrupt_is_typed_by_kind_for_mypy(tmp_path: Path) -> None:
-    (tmp_path / "node.py").write_text(_TYPED_ANSWERS)
-    done = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),
-         str(tmp_path / "node.py")],
-        capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
+    done = mypy_strict(tmp_path, _TYPED_ANSWERS)
     errors = [line for line in done.stdout.splitlines() if ": error:" in line]
     # a text answer is a str, so only the line that takes it as an int is refused
     assert len(errors) == 1, done.stdout + done.stderr
-    assert "node.py:11:" in errors[0] and 'has type "str"' in errors[0], errors
+    assert "app.py:11:" in errors[0] and 'has type "str"' in errors[0], errors

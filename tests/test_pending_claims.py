@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 import uuid
@@ -21,6 +20,7 @@ from kortyx_langgraph import (
 from kortyx_langgraph.core.interrupts import MAX_LEASE_MS
 from tests.pending_truth import config_of
 from tests.test_pending_cases import _fan_graph
+from tests.typecheck import mypy_strict
 
 
 def _paused(adapter: FrameworkAdapter, items: int = 1) -> str:
@@ -114,12 +114,7 @@ async def later() -> None:
 
 
 def test_the_documented_claim_and_release_pattern_passes_mypy_strict(tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text(_CLAIM_AND_RELEASE)
-    done = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),
-         str(tmp_path / "app.py")],
-        capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
+    done = mypy_strict(tmp_path, _CLAIM_AND_RELEASE)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -244,6 +244,28 @@ def _keys_in_slot(migration: Migration) -> set[str]:
     return {k.decode() if isinstance(k, bytes) else str(k) for k in keys}
 
 
+def _paused(adapter: RedisFrameworkAdapter, name: str) -> tuple[Any, str, Any]:
+    """An approval graph run to its question on a new thread: (graph, thread, pending)."""
+    graph = approval_graph(adapter)
+    thread = f"{name}-{uuid.uuid4().hex[:6]}"
+    graph.invoke({"request": "r", "log": []}, config_of(thread))
+    [pending] = adapter.pending.list(thread)
+    return graph, thread, pending
+
+
+async def _claim(adapter: RedisFrameworkAdapter, token: str, colour: str) -> Any:
+    """Claim ``token`` as ``w``, through the sync or the async method."""
+    if colour == "sync":
+        return adapter.pending.claim(token, claim_id="w")
+    return await adapter.pending.aclaim(token, claim_id="w")
+
+
+def _answered(graph: Any, thread: str, claimed: Any) -> None:
+    """Resume the claimed question with ``yes``: the graph runs to its end."""
+    done = graph.invoke(Command(resume=claimed.resume_map("yes")), config_of(thread))
+    assert done["log"][-1] == "done:yes"
+
+
 @pytest.mark.parametrize("colour", ["sync", "async"])
 @pytest.mark.parametrize("moved_first", ["pending hash", "thread's keys"])
 async def test_a_token_read_while_its_slot_is_half_moved_waits_and_loses_nothing(
@@ -258,10 +280,7 @@ async def test_a_token_read_while_its_slot_is_half_moved_waits_and_loses_nothing
         prefix=f"kortyx-half-{uuid.uuid4().hex[:6]}:",
         retry=RetryPolicy(attempts=3, backoff_base_ms=20, backoff_cap_ms=50),
     )
-    graph = approval_graph(adapter)
-    thread = f"half-{uuid.uuid4().hex[:6]}"
-    graph.invoke({"request": "r", "log": []}, config_of(thread))
-    [pending] = adapter.pending.list(thread)
+    graph, thread, pending = _paused(adapter, "half")
     migration = Migration(cluster, adapter, thread)
     keys = migration.keys
     migration.begin()
@@ -277,10 +296,9 @@ async def test_a_token_read_while_its_slot_is_half_moved_waits_and_loses_nothing
     migration.move_keys()
     migration.end()
     assert_agrees(graph, adapter, thread)
-    claimed = adapter.pending.claim(pending.token, claim_id="w")
+    claimed = await _claim(adapter, pending.token, colour)
     assert claimed.interrupt_id == pending.interrupt_id
-    done = graph.invoke(Command(resume=claimed.resume_map("yes")), config_of(thread))
-    assert done["log"][-1] == "done:yes"
+    _answered(graph, thread, claimed)
     await adapter.aclose()
     adapter.close()
 
@@ -301,26 +319,16 @@ async def test_an_acknowledged_write_while_its_slot_migrates_waits_and_writes_on
             replica_acks=1,
             retry=RetryPolicy(attempts=3, backoff_base_ms=20, backoff_cap_ms=50),
         )
-        graph = approval_graph(adapter)
-        thread = f"acked-{uuid.uuid4().hex[:6]}"
-        graph.invoke({"request": "r", "log": []}, config_of(thread))
-        [pending] = adapter.pending.list(thread)
+        graph, thread, pending = _paused(adapter, "acked")
         migration = Migration(replicated, adapter, thread)
         migration.begin()
         migration.move_keys()
         with pytest.raises(StorageConnectionError, match="nothing was written") as caught:
-            if colour == "sync":
-                adapter.pending.claim(pending.token, claim_id="w")
-            else:
-                await adapter.pending.aclaim(pending.token, claim_id="w")
+            await _claim(adapter, pending.token, colour)
         assert not isinstance(caught.value, WriteOutcomeUnknownError)
         migration.end()
         assert not adapter.pending.get(pending.token).claimed  # nothing was written
-        if colour == "sync":
-            claimed = adapter.pending.claim(pending.token, claim_id="w")
-        else:
-            claimed = await adapter.pending.aclaim(pending.token, claim_id="w")
-        assert claimed.claim_id == "w"
+        _answered(graph, thread, await _claim(adapter, pending.token, colour))
         await adapter.aclose()
         adapter.close()
 
@@ -336,10 +344,7 @@ async def test_a_node_that_left_the_cluster_and_still_runs_is_routed_around(
         adapter = create_redis_framework_adapter(
             url=started.url, ttl_ms=600_000, prefix=f"kortyx-left-{uuid.uuid4().hex[:6]}:"
         )
-        graph = approval_graph(adapter)
-        thread = f"left-{uuid.uuid4().hex[:6]}"
-        graph.invoke({"request": "r", "log": []}, config_of(thread))
-        [pending] = adapter.pending.list(thread)
+        graph, thread, pending = _paused(adapter, "left")
         if colour == "async":
             await adapter.pending.aget(pending.token)  # the async client's map, made now
         migration = Migration(started, adapter, thread)
@@ -347,12 +352,8 @@ async def test_a_node_that_left_the_cluster_and_still_runs_is_routed_around(
         migration.move_keys()
         migration.end()  # the adapter was not told: its map still names the old node
         assert _text(migration.source, "CLUSTER", "RESET", "SOFT") == "OK"
-        if colour == "sync":
-            claimed = adapter.pending.claim(pending.token, claim_id="w")
-        else:
-            claimed = await adapter.pending.aclaim(pending.token, claim_id="w")
+        claimed = await _claim(adapter, pending.token, colour)
         assert claimed.interrupt_id == pending.interrupt_id
-        done = graph.invoke(Command(resume=claimed.resume_map("yes")), config_of(thread))
-        assert done["log"][-1] == "done:yes"
+        _answered(graph, thread, claimed)
         await adapter.aclose()
         adapter.close()
