@@ -507,6 +507,27 @@ def test_a_list_that_lost_its_stored_base_names_the_thread_and_channel(
     assert "lost its base value" in str(caught.value)
 
 
+def test_a_token_whose_thread_was_evicted_says_so_and_its_record_stays(
+    redis_standalone: RedisServer, standalone: redis.Redis
+) -> None:
+    """A thread's keys expire together, so a token's record without its thread's keys is
+    a Cluster slot half migrated, or keys an evicting policy took: the lookup says which
+    to check, and drops nothing (on a Cluster the keys come back once the slot moved)."""
+    adapter = _adapter(redis_standalone.url, retry=RetryPolicy(attempts=2, backoff_base_ms=10))
+    graph = approval_graph(adapter)
+    graph.invoke({"request": "r", "log": []}, _cfg("taken"))
+    [pending] = adapter.pending.list("taken")
+    keys = [k for k in _our_keys(standalone, adapter.prefix) if not k.endswith(b":pending")]
+    [pending_key] = [k for k in _our_keys(standalone, adapter.prefix) if k.endswith(b":pending")]
+    before = standalone.hgetall(pending_key)
+    standalone.delete(*keys)
+    with pytest.raises(StorageConnectionError, match="noeviction") as caught:
+        adapter.pending.claim(pending.token)
+    assert "none of its thread's keys" in str(caught.value)
+    assert standalone.hgetall(pending_key) == before
+    adapter.close()
+
+
 def test_a_refused_write_leaves_what_was_stored_intact(
     redis_standalone: RedisServer, standalone: redis.Redis
 ) -> None:

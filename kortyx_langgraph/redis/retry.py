@@ -33,6 +33,7 @@ from kortyx_langgraph.errors import (
     StorageTimeoutError,
     WriteOutcomeUnknownError,
 )
+from kortyx_langgraph.redis.scripts import THREAD_DATA_ELSEWHERE
 
 DEFAULT_ATTEMPTS = 3
 """Sends of one script before the adapter gives up (the first one included)."""
@@ -207,6 +208,14 @@ class Attempts:
             )
         if is_read_only(exc):
             return read_only_error(where, f"{operation}, {tries}", exc)
+        if THREAD_DATA_ELSEWHERE in str(exc):
+            return StorageConnectionError(
+                f"Redis at {where} holds the record of this token but none of its thread's "
+                f"keys ({operation}, {tries}); nothing was written. On a Redis Cluster the "
+                "thread's slot is being migrated: give the retry policy more attempts to "
+                "wait for it. Otherwise the thread's keys were evicted: Redis must run "
+                "with maxmemory-policy noeviction (kortyx-langgraph doctor checks it)"
+            )
         if isinstance(exc, (redis.exceptions.ClusterError, redis.exceptions.TryAgainError)) or (
             "non local key" in str(exc)
         ):

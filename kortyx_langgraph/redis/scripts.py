@@ -1319,8 +1319,13 @@ return false
 """
 
 # The token's record and claim, or {false, whether the tag's hash (its thread) still lives}
+THREAD_DATA_ELSEWHERE = "the thread of this pending interrupt has no data on this node"
+"""The ``TRYAGAIN`` error a token's script answers when the node holding the token's record
+holds none of its thread's keys (a Cluster slot half migrated; see ``_PENDING_PRELUDE``)."""
+
 _PENDING_PRELUDE = (
     _HEAD
+    + f"local THREAD_DATA_ELSEWHERE = '{THREAD_DATA_ELSEWHERE}'\n"
     + r"""
 local token = ARGV[1]
 local rec = redis.call('HGET', KEYS[1], token)
@@ -1332,16 +1337,11 @@ if type(base) ~= 'string' then
 end
 local expires = thread_deadline(base)
 if expires == -2 then
-  -- no data of the record's thread here. On a Cluster that is a slot being migrated, its
-  -- pending hash and its thread's keys on two nodes for a while (this script names the
-  -- first alone, the token knows no thread): nothing is decided until the slot has moved.
-  -- Otherwise the thread went (evicted) and its record goes too.
-  if string.find(redis.call('INFO', 'cluster'), 'cluster_enabled:1', 1, true) then
-    return redis.error_reply('TRYAGAIN the thread of this pending interrupt has no data ' ..
-      'on this node: its slot is being migrated')
-  end
-  redis.call('HDEL', KEYS[1], token, token .. ':c')
-  return {false, 0}
+  -- no data of the record's thread here, though its keys expire together: on a Cluster, a
+  -- slot being migrated, its pending hash and its thread's keys on two nodes for a while
+  -- (this script names the first alone, the token knows no thread). Nothing is decided
+  -- (and nothing dropped) until the slot has moved; the client tries again.
+  return redis.error_reply('TRYAGAIN ' .. THREAD_DATA_ELSEWHERE)
 end
 local now = now_ms()
 local claim = redis.call('HGET', KEYS[1], token .. ':c')
