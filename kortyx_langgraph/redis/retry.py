@@ -104,6 +104,10 @@ def classify(exc: BaseException) -> Failure | None:
         return Failure(retry=True, maybe_ran=False)
     if isinstance(exc, (redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError)):
         return Failure(retry=True, maybe_ran=False)
+    if isinstance(exc, redis.exceptions.ResponseError) and THREAD_DATA_ELSEWHERE in str(exc):
+        # a token's script answered TRYAGAIN before it wrote anything (older redis-py
+        # versions, 5.0.8 among them, parse that as a plain error on a standalone client)
+        return Failure(retry=True, maybe_ran=False)
     if isinstance(exc, redis.exceptions.ResponseError) and "non local key" in str(exc):
         # a token's script on the node importing its slot, reading a key of its thread
         # (the token names the pending hash alone) that the node does not serve yet: it
