@@ -137,7 +137,9 @@ def pack_checkpoint_parts(
 
 def _run(run_id: str | None, run_thread: str | None) -> Any:
     """A header's run field: the run id, or for a copy ``[run id, the run's thread]``."""
-    return run_id or "" if run_thread is None or not run_id else [run_id, run_thread]
+    if run_id and run_thread is not None:
+        return [run_id, run_thread]
+    return run_id or ""
 
 
 def copied_record(
