@@ -98,6 +98,11 @@ def _stored_items(adapter: Any, config: Any) -> set[int] | None:
     return {value[0] for _, channel, value in stored.pending_writes if channel == "items"}
 
 
+def _past_workers(adapter: Any, config: Any, tasks: int) -> bool:
+    stored = adapter.get_tuple(config)
+    return stored is not None and len(stored.checkpoint["channel_values"].get("items", [])) == tasks
+
+
 @pytest.mark.parametrize("kill", ["midway through the tasks", "once their writes land"])
 def test_a_fan_out_killed_with_sigkill_finishes_in_another_process_with_each_task_once(
     redis_standalone: RedisServer, kill: str
@@ -122,6 +127,7 @@ def test_a_fan_out_killed_with_sigkill_finishes_in_another_process_with_each_tas
         text=True,
     )
     started = 0
+    late = False
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -132,15 +138,20 @@ def test_a_fan_out_killed_with_sigkill_finishes_in_another_process_with_each_tas
             if started == tasks:  # LangGraph sends the writes once the tasks have run
                 deadline = time.monotonic() + 60
                 while not _stored_items(adapter, config):
+                    # a slow poll can find the run past the workers, or even ended
+                    late = _past_workers(adapter, config, tasks)
+                    if late:
+                        break
                     assert time.monotonic() < deadline, "no write was stored"
                 break
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL or (late and proc.returncode == 0)
 
     stored = adapter.get_tuple(config)
     before = _stored_items(adapter, config) or set()
+    past = _past_workers(adapter, config, tasks)  # no task is left to run again
     rerun: list[int] = []
     result = fanout_graph(adapter, rerun.append).invoke(
         None if stored else {"tasks": tasks}, config
@@ -148,7 +159,6 @@ def test_a_fan_out_killed_with_sigkill_finishes_in_another_process_with_each_tas
     adapter.close()
     assert sorted(result["items"]) == list(range(tasks))  # every task's item, once
     # only the missing ones ran; none if the run got past the workers before the kill
-    past = stored is not None and len(stored.checkpoint["channel_values"].get("items", [])) == tasks
     assert sorted(rerun) == ([] if past else sorted(set(range(tasks)) - before))
     # and it is what InMemorySaver keeps for the same run
     baseline = fanout_graph(InMemorySaver()).invoke({"tasks": tasks}, config)
