@@ -4,6 +4,9 @@ Enabled by ``KORTYX_REQUIRE_REDIS_TESTS=1`` (CI sets it). Then a run in which so
 marked ``redis`` was deselected (``-m "not redis"``, ``-k``), skipped or never reached
 fails, even if everything that did run passed. Tests named with ``--deselect`` are exempt:
 that is how a run leaves out a test the server it runs against cannot support.
+
+Under pytest-xdist each worker collects every test and runs some of them: a worker sends the
+Redis tests it collected to the controller, which sees every test's report and checks.
 """
 
 from __future__ import annotations
@@ -45,8 +48,22 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _passed.add(report.nodeid)
 
 
+_WORKER_OUTPUT = "kortyx_redis_tests"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """Under pytest-xdist: take the Redis tests a worker collected."""
+    output = getattr(node, "workeroutput", None) or {}
+    _collected.update(output.get(_WORKER_OUTPUT, ()))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the session when a Redis test did not run and pass."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: the controller checks
+        workeroutput[_WORKER_OUTPUT] = sorted(_collected)
+        return
     if not _required():
         return
     missing = sorted(_collected - _passed)
