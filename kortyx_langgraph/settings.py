@@ -45,6 +45,8 @@ def parse_ttl_ms(value: object, *, variable: str = "ttl_ms") -> int:
         text = value.strip()
         if not _WHOLE_NUMBER.fullmatch(text):
             shown = repr(value) if text else "an empty value"
+            if "://" in text:  # a Redis URL set in the wrong variable: its password stays hidden
+                shown = f"a URL ({redact_url(text)})"
             raise ConfigurationError(
                 f"{variable} must be a positive whole number of milliseconds, got {shown}",
                 variable=variable,
@@ -95,6 +97,7 @@ def check_redis_url(url: object, *, variable: str = "url") -> str:
         raise ConfigurationError(f"{variable} must be a non-empty Redis URL", variable=variable)
     url = url.strip()
     shown = redact_url(url)
+    reason: str | None = None
     try:
         parts = urlsplit(url)
         _ = parts.port
@@ -106,9 +109,10 @@ def check_redis_url(url: object, *, variable: str = "url") -> str:
             if "@" in url
             else str(exc)
         )
+    if reason is not None:  # raised here, the error carries no parser error as its context
         raise ConfigurationError(
             f"{variable} is not a valid Redis URL ({shown}): {reason}", variable=variable
-        ) from None
+        )
     if "://" not in url and parts.scheme != "unix":
         raise ConfigurationError(
             f"{variable} ({shown}) has no '://' after its scheme: write it as "
@@ -143,12 +147,16 @@ def _check_options(url: str, variable: str, shown: str) -> None:
     option, with a value of its type (redis-py itself would say so only at the first call)."""
     import redis.connection
 
+    refused: str | None = None
     try:
         options = redis.connection.parse_url(redis_py_url(url))  # type: ignore[no-untyped-call]
     except ValueError as exc:
+        refused = str(exc)
+    if refused is not None:  # raised here, with no context that could quote the URL
         raise ConfigurationError(
-            f"{variable} has an option redis-py cannot read ({shown}): {exc}", variable=variable
-        ) from None
+            f"{variable} has an option redis-py cannot read ({shown}): {refused}",
+            variable=variable,
+        )
     connection_class = options.pop("connection_class", redis.connection.Connection)
     known = {"connection_class"} | _parameters(*connection_class.__mro__)
     known |= _parameters(redis.connection.ConnectionPool)

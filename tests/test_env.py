@@ -265,6 +265,15 @@ def _urls_with_a_password(draw: st.DrawFn) -> tuple[str, list[str]]:
     return url, runs
 
 
+def _chain_texts(exc: BaseException | None) -> list[str]:
+    """str and repr of ``exc`` and of every exception it carries (cause and context)."""
+    texts: list[str] = []
+    while exc is not None:
+        texts += [str(exc), repr(exc)]
+        exc = exc.__cause__ or exc.__context__
+    return texts
+
+
 @settings(max_examples=300, deadline=None)
 @given(_urls_with_a_password())
 def test_no_url_shows_its_password_in_redact_url_or_an_error(case: tuple[str, list[str]]) -> None:
@@ -273,7 +282,7 @@ def test_no_url_shows_its_password_in_redact_url_or_an_error(case: tuple[str, li
     try:
         check_redis_url(url, variable="KORTYX_REDIS_URL")
     except ConfigurationError as exc:
-        shown.append(str(exc))
+        shown += _chain_texts(exc)  # an error reporter reads the chain too
     for text in shown:
         assert not any(run in text for run in runs), (url, text)
 
@@ -307,6 +316,15 @@ def test_a_tls_option_on_a_plain_url_says_to_use_rediss() -> None:
     with pytest.raises(ConfigurationError, match=r"ssl_keyfile; TLS options .* rediss://"):
         check_redis_url("redis://h:6379/0?ssl_keyfile=/etc/key.pem")
     assert check_redis_url("rediss://h:6379/0?ssl_keyfile=/etc/key.pem")
+
+
+def test_a_url_set_as_a_ttl_is_refused_without_its_password() -> None:
+    env = {"KORTYX_FRAMEWORK_TTL_MS": "redis://app:QXZJKpw@cache:6379/0"}
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_framework_settings(env)
+    assert caught.value.variable == "KORTYX_FRAMEWORK_TTL_MS"
+    assert "got a URL (redis://" in str(caught.value)
+    assert "QXZJKpw" not in "".join(_chain_texts(caught.value))
 
 
 def test_settings_never_show_the_password() -> None:
