@@ -174,11 +174,12 @@ async def test_a_failed_call_makes_the_pool_lend_nothing_set_aside_before_it(
     server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ready_pool = ReadyAsyncPool.from_url(
-        server.url, max_connections=2, timeout=5, socket_timeout=0.2
+        server.url, max_connections=2, timeout=5, socket_timeout=1.0
     )
     client = redis.asyncio.Redis(connection_pool=ready_pool, retry=Retry(NoBackoff(), 0))
     # two calls that each hold a connection a while, so that both connections are in use
-    # at once (two PINGs may well share one) and both are set aside
+    # at once (two PINGs may well share one) and both are set aside; each is answered
+    # after 0.1 s, well inside the socket timeout even on a busy machine
     empty = f"k-{uuid.uuid4().hex[:8]}"
     await asyncio.gather(
         *(direct.acall(client, ("BLPOP", empty, "0.1"), fast=True) for _ in range(2))
@@ -186,7 +187,7 @@ async def test_a_failed_call_makes_the_pool_lend_nothing_set_aside_before_it(
     assert len(ready_pool._aside) == 2
     lends = _Lends(monkeypatch)
     with pytest.raises(redis.exceptions.TimeoutError):  # the last set aside: a call times out
-        await direct.acall(client, ("BLPOP", f"k-{uuid.uuid4().hex[:8]}", "2"), fast=True)
+        await direct.acall(client, ("BLPOP", f"k-{uuid.uuid4().hex[:8]}", "3"), fast=True)
     assert lends.count == 0
     # the other one was set aside before that failure: redis-py lends it
     assert await direct.acall(client, ("PING",), fast=True) == b"PONG"
