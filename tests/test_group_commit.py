@@ -273,6 +273,34 @@ def test_a_failure_no_save_met_is_told_to_the_next_save_past_its_checkpoint(then
     assert group._failed == {}
 
 
+def test_a_save_waits_a_while_for_the_failed_slot_of_its_checkpoint_to_be_written_again() -> None:
+    # The next run writes the slot again, but LangGraph may send its save first.
+    server = FakeServer({"b": Exception("CORRUPT b")})
+    group = GroupCommit(_resolve, _abandoned)
+    slots = {"b": ("cp 1", "task b"), "c": ("cp 1", "task c")}
+    assert isinstance(_carried_behind(server, group, slots), Refused)
+    with ThreadPoolExecutor(1) as pool:
+        save = pool.submit(group.save, ["t"], "S", server.send_one, "cp 1")
+        time.sleep(0.2)
+        assert not save.done()  # waiting for the slot
+        assert group.send("t", "b2", _refusing, _refusing, slot=("cp 1", "task b")) == "ok b2"
+        assert save.result(5) == "ok S"
+    assert group._failed == {}
+
+
+def test_a_save_whose_failed_slot_is_not_written_again_raises_after_the_wait() -> None:
+    server = FakeServer({"b": Exception("CORRUPT b")})
+    group = GroupCommit(_resolve, _abandoned)
+    group.REWRITE_WAIT_S = 0.3
+    slots = {"b": ("cp 1", "task b"), "c": ("cp 1", "task c")}
+    assert isinstance(_carried_behind(server, group, slots), Refused)
+    started = time.monotonic()
+    with pytest.raises(Refused, match="CORRUPT b"):
+        group.save(["t"], "S", server.send_one, "cp 1")
+    assert time.monotonic() - started >= 0.3
+    assert group.save(["t"], "S", server.send_one, "cp 1") == "ok S"  # told once
+
+
 def test_a_call_in_flight_cut_short_does_not_make_up_for_a_failure_of_its_slot() -> None:
     server = FakeServer({"b": Exception("CORRUPT b")})
     group = GroupCommit(_resolve, _abandoned)

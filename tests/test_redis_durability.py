@@ -10,7 +10,9 @@ what it saved (with ``"exit"``: nothing, so it runs again from its input).
 
 from __future__ import annotations
 
+import asyncio
 import operator
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any, TypedDict
@@ -19,6 +21,7 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 
 from kortyx_langgraph import RetryPolicy, StorageConnectionError, create_redis_framework_adapter
+from kortyx_langgraph.redis.layout import checkpoint_member
 from tests.pending_truth import config_of
 from tests.redis_harness import RedisServer
 
@@ -88,4 +91,52 @@ def test_redis_down_mid_run(
     # the step that was running when Redis went away runs again: a node runs at least once
     assert graph.get_state(thread).values["log"] == ["a", "b", "c"]
     assert ran == ["(restarted)", "a", "b", "c"]
+    adapter.close()
+
+
+@pytest.mark.parametrize(
+    ("call", "durability"), [("invoke", "async"), ("invoke", "sync"), ("ainvoke", "async")]
+)
+def test_a_write_failure_kept_from_an_earlier_run_does_not_fail_the_next_run(
+    server: RedisServer, call: str, durability: str
+) -> None:
+    # An earlier run's carried write of task a failed and was kept for the save after it,
+    # which never came (that run stopped). The next run reads the thread, runs a again,
+    # and LangGraph may send its save before a's write (it does not order them): the
+    # kept failure must not fail that save. Here a's write is held back to make it so.
+    adapter = create_redis_framework_adapter(
+        url=server.url, ttl_ms=60_000, prefix=f"kortyx-kept-{uuid.uuid4().hex[:6]}:"
+    )
+    ran = ["(no server stop)"]
+    graph = _graph(adapter, server, ran)
+    thread = config_of(f"kept-{call}-{durability}")
+    graph.invoke({"log": []}, thread, interrupt_before=["a"])
+    state = graph.get_state(thread)
+    [task] = state.tasks
+    key = adapter._ops._keys(thread["configurable"]["thread_id"])[0]
+    member = checkpoint_member("", state.config["configurable"]["checkpoint_id"])
+    kept = StorageConnectionError("an earlier run's write of task a failed")
+    adapter._connection._group._keep((key, (member, task.id)), kept)
+
+    if call == "invoke":
+        put_writes = adapter.put_writes
+
+        def write(*args: Any, **kwargs: Any) -> Any:
+            time.sleep(0.3)
+            return put_writes(*args, **kwargs)
+
+        adapter.put_writes = write  # type: ignore[method-assign]
+        graph.invoke(None, thread, durability=durability)
+    else:
+        aput_writes = adapter.aput_writes
+
+        async def awrite(*args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(0.3)
+            return await aput_writes(*args, **kwargs)
+
+        adapter.aput_writes = awrite  # type: ignore[method-assign]
+        asyncio.run(graph.ainvoke(None, thread, durability=durability))
+    assert graph.get_state(thread).values["log"] == ["a", "b", "c"]
+    assert ran[1:] == ["a", "b", "c"]
+    assert adapter._connection._group._failed == {}
     adapter.close()

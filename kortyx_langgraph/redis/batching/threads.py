@@ -93,6 +93,13 @@ class GroupCommit:
     FAILURES_KEPT = 1024
     """How many failed carried calls are kept for the saves after them, at most."""
 
+    REWRITE_WAIT_S = 1.0
+    """How long a save that comes with nothing carried still to send waits for a failed
+    slot of its checkpoint to be written again before it raises that failure: a run that
+    runs the task again (the next run of the thread) writes the slot again, and LangGraph
+    may send that run's save first, since it does not order a step's save after its
+    writes."""
+
     def __init__(self, resolve: Resolve, abandoned: Abandoned) -> None:
         self._resolve = resolve
         self._abandoned = abandoned
@@ -159,6 +166,7 @@ class GroupCommit:
         with self._lock:
             queue = self._queues.get(key)
             if queue is None or not any(k in self._owed for k in keys):
+                self._await_rewrite(key, after)
                 failed = self._first_failure(key, after)
             else:
                 me.done = threading.Event()
@@ -180,6 +188,20 @@ class GroupCommit:
             failed = self._first_failure(key, after)
         if failed is not None:
             raise failed
+
+    def rewrite_pending(self, key: str, after: Hashable) -> bool:
+        """Whether a failure of a write to checkpoint ``after`` of ``key`` is kept (an
+        asyncio save polls it for up to :attr:`REWRITE_WAIT_S` before :meth:`check_save`)."""
+        return bool(self._failed) and (key, after) in self._failed_at
+
+    def _await_rewrite(self, key: str, after: Hashable) -> None:
+        """Wait up to :attr:`REWRITE_WAIT_S` for the kept failures of writes to checkpoint
+        ``after`` to be made up for by writes of the same slots (lock held, and released
+        while waiting)."""
+        if self._failed and (key, after) in self._failed_at:
+            self._settled.wait_for(
+                lambda: (key, after) not in self._failed_at, timeout=self.REWRITE_WAIT_S
+            )
 
     def written(self, key: str, slot: tuple[Hashable, Hashable]) -> None:
         """For a write of ``key`` sent by other means (asyncio) that succeeded: it wrote
@@ -266,6 +288,7 @@ class GroupCommit:
         del slots[mine]
         if not slots:
             del self._failed_at[at]
+            self._settled.notify_all()  # a save may wait for its checkpoint's writes
 
     def _first_failure(self, key: str, after: Hashable) -> BaseException | None:
         """The first kept failure of ``key`` writing to checkpoint ``after``; every such
