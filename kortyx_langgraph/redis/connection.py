@@ -803,7 +803,8 @@ class RedisConnection:
             if self._group.owes(step.keys):
                 await asyncio.to_thread(self._group.wait_settled, step.keys)
             if step.script.saves:  # and a save does not go past one that failed
-                await self._awaited_rewrite(step.keys[0], step.after)
+                if self._group.rewrite_pending(step.keys[0], step.after):
+                    await self._awaited_rewrite(step.keys[0], step.after)
                 self._group.check_save(step.keys[0], step.after)
         if not self._grouped(step):
             return await self._asend_retrying(client, step)
@@ -823,8 +824,6 @@ class RedisConnection:
     async def _awaited_rewrite(self, key: str, after: str | None) -> None:
         """An asyncio save waits, as a thread's does in the group commit, up to
         ``REWRITE_WAIT_S`` for a failed write to its checkpoint to be written again."""
-        if not self._group.rewrite_pending(key, after):
-            return
         deadline = time.monotonic() + self._group.REWRITE_WAIT_S
         while self._group.rewrite_pending(key, after) and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
