@@ -529,6 +529,61 @@ async def test_a_resume_cancelled_by_anyio_releases_its_claim(
     assert (await agent.aresume(question.token, "again")).status == "completed"
 
 
+@pytest.mark.parametrize("call", ["aresume", "aresume_stream", "resume"])
+async def test_a_claim_applied_but_stopped_before_its_reply_is_released(
+    make_adapter: Any, call: str
+) -> None:
+    """A cancellation (or Ctrl-C) that lands after the claim reached storage and before its
+    reply was read: the claim holds, and only the agent knows the id it made for it."""
+    adapter = make_adapter()
+    agent = create_agent(
+        workflows={"note": _note_graph()}, default_workflow_id="note", framework_adapter=adapter
+    )
+    [question] = (await agent.arun({})).interrupts
+    pending = adapter.pending
+    claim, aclaim = pending.claim, pending.aclaim
+
+    def claimed_then_stopped(*args: Any, **kwargs: Any) -> Any:
+        claim(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    async def aclaimed_then_cancelled(*args: Any, **kwargs: Any) -> Any:
+        await aclaim(*args, **kwargs)
+        raise asyncio.CancelledError
+
+    pending.claim, pending.aclaim = claimed_then_stopped, aclaimed_then_cancelled
+    try:
+        if call == "resume":
+            with pytest.raises(KeyboardInterrupt):
+                agent.resume(question.token, "hi")
+        elif call == "aresume":
+            with pytest.raises(asyncio.CancelledError):
+                await agent.aresume(question.token, "hi")
+        else:
+            with pytest.raises(asyncio.CancelledError):
+                async for _ in agent.aresume_stream(question.token, "hi"):
+                    pass
+    finally:
+        pending.claim, pending.aclaim = claim, aclaim
+    for _ in range(100):  # the release may run on in a task of its own
+        if not (await adapter.pending.aget(question.token)).claimed:
+            break
+        await asyncio.sleep(0.02)
+    assert not (await adapter.pending.aget(question.token)).claimed
+    assert (await agent.aresume(question.token, "again")).values["note"] == "again"
+
+
+def _note_graph() -> StateGraph[Any]:
+    def ask(state: dict[str, Any]) -> dict[str, Any]:
+        return {"note": use_interrupt("text", "Any note?")}
+
+    builder: StateGraph[Any] = StateGraph(_Note)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    return builder
+
+
 class _Note(TypedDict, total=False):
     note: str
 

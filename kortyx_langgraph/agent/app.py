@@ -22,6 +22,7 @@ from langgraph.types import Command, StateSnapshot
 from kortyx_langgraph.agent.human_input import HumanInputRequest
 from kortyx_langgraph.agent.result import RunResult, RunStatus
 from kortyx_langgraph.core.adapter import RESUME_CHECKPOINT_KEY, FrameworkAdapter
+from kortyx_langgraph.core.interrupts import new_claim_id
 from kortyx_langgraph.core.lifetime import Closing
 from kortyx_langgraph.errors import (
     ConfigurationError,
@@ -192,6 +193,20 @@ class Agent(Closing):
 
     # -- sync ------------------------------------------------------------------------------
 
+    def _claim(self, token: str, lease_ms: int | None, claim_id: str | None) -> PendingInterrupt:
+        """Claim ``token`` under ``claim_id`` (one is made when none is given). A claim
+        stopped before its reply was read (``KeyboardInterrupt``; with asyncio, a
+        cancellation) may have been applied, and its caller never learns its id: it is
+        released under that id before the stop goes on."""
+        claim_id = new_claim_id() if claim_id is None else claim_id
+        try:
+            return self._adapter.pending.claim(token, lease_ms=lease_ms, claim_id=claim_id)
+        except Exception:
+            raise
+        except BaseException:
+            self._release(token, claim_id)
+            raise
+
     def _release(self, token: str, claim_id: str) -> bool | StorageError:
         """Release after a failed resume: whether the interrupt still waits for an answer,
         or the storage error that kept the release from being confirmed."""
@@ -281,7 +296,7 @@ class Agent(Closing):
         LangGraph's other ``graph.invoke`` arguments (``context``, ``durability``...), as
         :meth:`run` does: a run is not given them again when it goes on.
         """
-        claimed = self._adapter.pending.claim(token, lease_ms=lease_ms, claim_id=claim_id)
+        claimed = self._claim(token, lease_ms, claim_id)
         return _last(self._resumed(claimed, value, config, invoke_kwargs, streaming=False))
 
     def resume_stream(
@@ -298,7 +313,7 @@ class Agent(Closing):
         the resumed run (``stream_mode`` and the rest pass through), then the
         :class:`RunResult`. The token is claimed when the first item is asked for; a
         stream closed before its end stops the run and releases the claim."""
-        claimed = self._adapter.pending.claim(token, lease_ms=lease_ms, claim_id=claim_id)
+        claimed = self._claim(token, lease_ms, claim_id)
         yield from self._resumed(claimed, value, config, stream_kwargs, streaming=True)
 
     def _resumed(
@@ -334,6 +349,20 @@ class Agent(Closing):
         yield result
 
     # -- async -----------------------------------------------------------------------------
+
+    async def _aclaim(
+        self, token: str, lease_ms: int | None, claim_id: str | None
+    ) -> PendingInterrupt:
+        """Async :meth:`_claim`: a cancelled claim is released in a task of its own, which
+        the cancellation does not stop."""
+        claim_id = new_claim_id() if claim_id is None else claim_id
+        try:
+            return await self._adapter.pending.aclaim(token, lease_ms=lease_ms, claim_id=claim_id)
+        except Exception:
+            raise
+        except BaseException:
+            await self._arelease(token, claim_id)
+            raise
 
     async def _arelease(self, token: str, claim_id: str) -> bool | StorageError:
         """Async :meth:`_release`."""
@@ -399,7 +428,7 @@ class Agent(Closing):
         **invoke_kwargs: Any,
     ) -> RunResult:
         """Async :meth:`resume`."""
-        claimed = await self._adapter.pending.aclaim(token, lease_ms=lease_ms, claim_id=claim_id)
+        claimed = await self._aclaim(token, lease_ms, claim_id)
         resumed = self._aresumed(claimed, value, config, invoke_kwargs, streaming=False)
         return await _alast(resumed)
 
@@ -414,7 +443,7 @@ class Agent(Closing):
         **stream_kwargs: Any,
     ) -> AsyncIterator[Any]:
         """Async :meth:`resume_stream`."""
-        claimed = await self._adapter.pending.aclaim(token, lease_ms=lease_ms, claim_id=claim_id)
+        claimed = await self._aclaim(token, lease_ms, claim_id)
         resumed = self._aresumed(claimed, value, config, stream_kwargs, streaming=True)
         async with contextlib.aclosing(resumed):  # closed early: the run stops, the claim goes
             async for item in resumed:
