@@ -194,9 +194,10 @@ class Attempts:
         tries = f"{self.failures} attempt{'s' if self.failures != 1 else ''}"
         if not failure.retry:
             return PoolExhaustedError(
-                f"no free connection to Redis at {where} for {operation} within the pool's "
-                f"timeout ({exc}); nothing was sent. Raise max_connections or pool_timeout "
-                "in client_options, or run fewer operations at once"
+                f"no free connection to Redis at {where} for {operation} ({exc}); nothing "
+                "was sent. Raise max_connections in client_options (a standalone client "
+                "waits pool_timeout for one; redis-py's asyncio Cluster client does not "
+                "wait), or run fewer operations at once"
             )
         if writes and self.maybe_ran:
             return WriteOutcomeUnknownError(
