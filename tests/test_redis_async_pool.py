@@ -28,8 +28,9 @@ from langgraph.types import Command
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from kortyx_langgraph import create_redis_framework_adapter
 from kortyx_langgraph.redis import direct, pool
-from kortyx_langgraph.redis.pool import ReadyAsyncNodePool, ReadyAsyncPool
+from kortyx_langgraph.redis.pool import ReadyAsyncPool
 from tests.graphs import approval_graph
 from tests.pending_truth import config_of
 from tests.pool_support import Clock, quick_retrying
@@ -233,7 +234,8 @@ async def test_the_adapter_lends_from_ready_pools_on_standalone_and_cluster(
     if isinstance(client, redis.asyncio.cluster.RedisCluster):
         of_loop = adapter.connection._node_clients.get(asyncio.get_running_loop(), {})
         pools = [node.connection_pool for node in of_loop.values()]
-        assert pools and all(isinstance(p, ReadyAsyncNodePool) for p in pools)
+        # a waiting pool, as the sync Cluster client's (redis-py's asyncio ones raise)
+        assert pools and all(isinstance(p, ReadyAsyncPool) for p in pools)
     else:
         assert isinstance(client.connection_pool, ReadyAsyncPool)
     lends = _Lends(monkeypatch)
@@ -241,6 +243,34 @@ async def test_the_adapter_lends_from_ready_pools_on_standalone_and_cluster(
         assert await adapter.aget_tuple(config_of(thread)) is not None
     assert lends.count <= 1
     await adapter.aclose()  # this loop's clients (the fixture closes the sync ones)
+
+
+@pytest.mark.redis
+async def test_asyncio_calls_on_a_cluster_wait_for_a_free_connection_of_a_small_pool(
+    redis_cluster: Any,
+) -> None:
+    # redis-py's asyncio Cluster client raises "Too many connections" at its limit at once;
+    # the adapter's node pools wait up to pool_timeout, as the sync client's do
+    adapter = create_redis_framework_adapter(
+        url=redis_cluster.url,
+        ttl_ms=60_000,
+        prefix=f"kortyx-small-{uuid.uuid4().hex[:6]}:",
+        client_options={"max_connections": 2, "pool_timeout": 10},
+    )
+    graph = approval_graph(adapter)
+
+    async def pause_and_resume(n: int) -> list[str]:
+        thread = f"t-{n}-{uuid.uuid4().hex[:6]}"
+        await graph.ainvoke({"request": str(n), "log": []}, config_of(thread))
+        [pending] = await adapter.pending.alist(thread)
+        claimed = await adapter.pending.aclaim(pending.token)
+        result = await graph.ainvoke(Command(resume=claimed.resume_map("yes")), claimed.config)
+        return list(result["log"])
+
+    results = await asyncio.gather(*(pause_and_resume(n) for n in range(30)))
+    assert results == [["asked", "done:yes"]] * 30
+    await adapter.aclose()
+    adapter.close()
 
 
 @pytest.mark.redis

@@ -44,6 +44,7 @@ from kortyx_langgraph.errors import (
 from kortyx_langgraph.redis import direct, loops, merged, scripts
 from kortyx_langgraph.redis.batching import AsyncGroupCommit, GroupCommit
 from kortyx_langgraph.redis.client_options import (
+    DEFAULT_POOL_TIMEOUT_S,
     adapter_client_options,
     cluster_options,
     pool_options,
@@ -642,7 +643,10 @@ class RedisConnection:
     ) -> redis.asyncio.Redis:
         """A plain asyncio client of the primary holding ``key``'s slot (the asyncio
         Cluster client has no per-node client to send down or pipeline on), with the
-        node's connection options and limit."""
+        node's connection options and limit. On a Cluster client made here its pool makes
+        a caller wait up to ``pool_timeout`` for a free connection, as the sync client's
+        do (redis-py's asyncio node pools raise at once); on one passed in, it raises as
+        that client's would."""
         node = client.nodes_manager.get_node_from_slot(direct.slot_of(key))
         loop = asyncio.get_running_loop()
         of_loop = self._node_clients.get(loop)
@@ -650,11 +654,20 @@ class RedisConnection:
             of_loop = self._node_clients[loop] = {}
         found = of_loop.get(node.name)
         if found is None:
-            pool = ReadyAsyncNodePool(
-                connection_class=node.connection_class,
-                max_connections=node.max_connections,
-                **node.connection_kwargs,
-            )
+            pool: ReadyAsyncPool | ReadyAsyncNodePool
+            if self.owns_clients:
+                pool = ReadyAsyncPool(
+                    connection_class=node.connection_class,
+                    max_connections=node.max_connections,
+                    timeout=self._given_options.get("pool_timeout", DEFAULT_POOL_TIMEOUT_S),
+                    **node.connection_kwargs,
+                )
+            else:
+                pool = ReadyAsyncNodePool(
+                    connection_class=node.connection_class,
+                    max_connections=node.max_connections,
+                    **node.connection_kwargs,
+                )
             found = of_loop[node.name] = redis.asyncio.Redis(connection_pool=pool)
         return found
 

@@ -195,9 +195,9 @@ class Attempts:
         if not failure.retry:
             return PoolExhaustedError(
                 f"no free connection to Redis at {where} for {operation} ({exc}); nothing "
-                "was sent. Raise max_connections in client_options (a standalone client "
-                "waits pool_timeout for one; redis-py's asyncio Cluster client does not "
-                "wait), or run fewer operations at once"
+                "was sent. Raise max_connections or pool_timeout in client_options (a client "
+                "passed as client= waits as it was configured to), or run fewer operations "
+                "at once"
             )
         if writes and self.maybe_ran:
             return WriteOutcomeUnknownError(
