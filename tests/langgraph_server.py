@@ -123,7 +123,18 @@ class LangGraphDevServer:
         return env
 
     def start(self) -> LangGraphDevServer:
-        """Start the server and wait until it answers ``/ok``."""
+        """Start the server and wait until it answers ``/ok``; on a new port if the one
+        picked was taken before the server bound it (another process of the run picks
+        free ports too)."""
+        for attempt in range(3):
+            try:
+                return self._start_on_a_free_port()
+            except LangGraphServerError as exc:
+                if attempt == 2 or "address already in use" not in str(exc).lower():
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start_on_a_free_port(self) -> LangGraphDevServer:
         if self._proc is not None:
             raise LangGraphServerError("server already running")
         self.port = free_port()

@@ -17,6 +17,7 @@ install: ``scripts/test-lowest`` deselects its run (and only that one).
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,13 @@ class _ThisInterpreterKernel(AsyncKernelManager):
     def _only_the_native_kernel(self) -> KernelSpecManager:
         return KernelSpecManager(kernel_dirs=[])
 
+    # Over TCP the kernel binds ports the client picked free a moment before, which another
+    # process of the run (a test worker starting a Redis server) may take meanwhile: the
+    # kernel died with "Address already in use". So IPC sockets (their path: ``ip``).
+    @default("transport")
+    def _ipc(self) -> str:
+        return "ipc"
+
 
 def read_notebook(path: Path) -> Any:
     return nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
@@ -72,15 +80,18 @@ def execute(nb: Any, env: Mapping[str, str], tmp_path: Path) -> Any:
     """
     ipython_dir = tmp_path / "ipython"  # no user profile or startup scripts
     ipython_dir.mkdir(exist_ok=True)
-    client = NotebookClient(
-        nb,
-        timeout=CELL_TIMEOUT_S,
-        startup_timeout=KERNEL_STARTUP_TIMEOUT_S,
-        kernel_name="python3",
-        kernel_manager_class=_ThisInterpreterKernel,
-        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
-    )
-    return client.execute(env={**env, "IPYTHONDIR": str(ipython_dir)})
+    # the IPC sockets' paths: short, as a socket path must be (a test's tmp_path may not be)
+    with tempfile.TemporaryDirectory(prefix="kortyx-kernel-") as sockets:
+        kernel = _ThisInterpreterKernel(kernel_name="python3", ip=f"{sockets}/k")
+        client = NotebookClient(
+            nb,
+            km=kernel,
+            timeout=CELL_TIMEOUT_S,
+            startup_timeout=KERNEL_STARTUP_TIMEOUT_S,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+        )
+        return client.execute(env={**env, "IPYTHONDIR": str(ipython_dir)})
 
 
 def code_cells(nb: Any) -> list[Any]:
