@@ -654,20 +654,17 @@ class RedisConnection:
             of_loop = self._node_clients[loop] = {}
         found = of_loop.get(node.name)
         if found is None:
-            pool: ReadyAsyncPool | ReadyAsyncNodePool
+            waits: dict[str, Any] = {}
+            pool_class: type[ReadyAsyncPool | ReadyAsyncNodePool] = ReadyAsyncNodePool
             if self.owns_clients:
-                pool = ReadyAsyncPool(
-                    connection_class=node.connection_class,
-                    max_connections=node.max_connections,
-                    timeout=self._given_options.get("pool_timeout", DEFAULT_POOL_TIMEOUT_S),
-                    **node.connection_kwargs,
-                )
-            else:
-                pool = ReadyAsyncNodePool(
-                    connection_class=node.connection_class,
-                    max_connections=node.max_connections,
-                    **node.connection_kwargs,
-                )
+                pool_class = ReadyAsyncPool
+                waits["timeout"] = self._given_options.get("pool_timeout", DEFAULT_POOL_TIMEOUT_S)
+            pool = pool_class(
+                connection_class=node.connection_class,
+                max_connections=node.max_connections,
+                **waits,
+                **node.connection_kwargs,
+            )
             found = of_loop[node.name] = redis.asyncio.Redis(connection_pool=pool)
         return found
 

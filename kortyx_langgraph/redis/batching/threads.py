@@ -198,7 +198,7 @@ class GroupCommit:
         """Wait up to :attr:`REWRITE_WAIT_S` for the kept failures of writes to checkpoint
         ``after`` to be made up for by writes of the same slots (lock held, and released
         while waiting)."""
-        if self._failed and (key, after) in self._failed_at:
+        if self.rewrite_pending(key, after):
             self._settled.wait_for(
                 lambda: (key, after) not in self._failed_at, timeout=self.REWRITE_WAIT_S
             )
