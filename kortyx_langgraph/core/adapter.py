@@ -147,15 +147,22 @@ class FrameworkAdapter(Closing, BaseCheckpointSaver[str]):
         """Release what the adapter owns (connections it opened); idempotent."""
 
     def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> Self:
-        """A shallow clone whose serializer has a stricter msgpack allowlist.
+        """A shallow clone whose serializer has a derived msgpack allowlist.
 
-        The clone shares the storage (and connections) and uses the new serializer in every
-        operation, its pending store included.
+        LangGraph calls it when a graph is compiled with this adapter, with the types of the
+        graph's state. The clone shares the storage (and connections) and uses the new
+        serializer in every saver operation. It also shares this adapter's pending store,
+        which from then on reads with those types too: ``adapter.pending`` serves every
+        graph compiled with the adapter, and lists an interrupt's value as the graph's
+        ``get_state`` does (a model of the state schema, not a dict, under
+        ``LANGGRAPH_STRICT_MSGPACK``).
         """
         clone = cast("Self", super().with_allowlist(extra_allowlist))
         if clone is not self:
             ops = dataclasses.replace(self._ops, serde=clone.serde)  # type: ignore[type-var]
             clone._attach(ops, self._engine)
+            self.pending.allow(extra_allowlist)
+            clone.pending = self.pending
         return clone
 
     def get_next_version(self, current: str | None, channel: None) -> str:

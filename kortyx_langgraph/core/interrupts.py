@@ -36,7 +36,7 @@ whose lease ran out no longer holds: anyone may claim the interrupt again.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -45,7 +45,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.types import ERROR, INTERRUPT, RESUME
 
 from kortyx_langgraph.core.ids import ROOT_NS
-from kortyx_langgraph.core.records import StoredWrite, TypedBytes, loads
+from kortyx_langgraph.core.records import StoredWrite, TypedBytes, dumps, loads
 from kortyx_langgraph.errors import (
     AlreadyClaimedError,
     ClaimMismatchError,
@@ -132,8 +132,8 @@ def raised_interrupts(serde: SerializerProtocol, value: Any) -> tuple[RaisedInte
             schema = getattr(interrupt, "response_schema", None)
             found[interrupt_id] = RaisedInterrupt(
                 interrupt_id,
-                serde.dumps_typed(getattr(interrupt, "value", None)),
-                NO_SCHEMA if schema is None else serde.dumps_typed(schema),
+                dumps(serde, getattr(interrupt, "value", None)),
+                NO_SCHEMA if schema is None else dumps(serde, schema),
             )
     return tuple(found.values())
 
@@ -159,12 +159,18 @@ def interrupt_update(
     writes: Sequence[tuple[str, Any]],
     *,
     task_path: str = "",
+    read_back: bool = True,
 ) -> InterruptUpdate | None:
     """The pending-store change implied by one ``put_writes`` call, or ``None`` for none.
 
     A functional-API call's writes add nothing pending; they only retire what the call's
     task may still be listed for (records an earlier version made for calls), as if the
-    call had finished: without one, nothing changes."""
+    call had finished: without one, nothing changes.
+
+    With ``read_back``, the interrupts are taken from the write as the serializer gives it
+    back, which is what ``get_state`` reports: a value nested in the write can come back
+    otherwise than alone (a ``bytearray`` as ``bytes``). Without it, ``writes`` were read
+    from storage already."""
     if checkpoint_ns != ROOT_NS or task_id == NULL_TASK_ID:
         return None
     if is_call_path(task_path):
@@ -173,10 +179,21 @@ def interrupt_update(
         return InterruptUpdate(checkpoint_id, task_id, None)
     interrupt_values = [value for channel, value in writes if channel == INTERRUPT]
     if interrupt_values:
-        return InterruptUpdate(
-            checkpoint_id, task_id, raised_interrupts(serde, interrupt_values[-1])
-        )
+        value = interrupt_values[-1]
+        if read_back:
+            value = _as_read_back(serde, value)
+        return InterruptUpdate(checkpoint_id, task_id, raised_interrupts(serde, value))
     return None
+
+
+def _as_read_back(serde: SerializerProtocol, value: Any) -> Any:
+    """``value`` stored and read again by ``serde``, as LangGraph will read it (``value``
+    itself if the serializer cannot read it back: the write fails on it or stores it as
+    it is, as the saver's own records do)."""
+    try:
+        return serde.loads_typed(dumps(serde, value))
+    except Exception:
+        return value
 
 
 def task_finished(writes: Iterable[StoredWrite]) -> bool:
@@ -238,13 +255,31 @@ def retire_superseded(records: dict[str, StoredPending], new_checkpoint_id: str)
         del records[token]
 
 
+KnownValues = Mapping[tuple[str, str], tuple[TypedBytes, TypedBytes]]
+"""``(checkpoint id, interrupt id) -> (value, schema)`` of records already made."""
+
+
+def known_values(
+    records: Iterable[StoredPending],
+) -> dict[tuple[str, str], tuple[TypedBytes, TypedBytes]]:
+    """What :func:`updates_from_writes` may keep of ``records`` rather than encode again."""
+    return {(r.checkpoint_id, r.interrupt_id): (r.value, r.schema) for r in records}
+
+
 def updates_from_writes(
-    serde: SerializerProtocol, checkpoint_id: str, writes: Iterable[StoredWrite]
+    serde: SerializerProtocol,
+    checkpoint_id: str,
+    writes: Iterable[StoredWrite],
+    known: KnownValues | None = None,
 ) -> list[InterruptUpdate]:
     """The updates that derive a checkpoint's pending set again from its stored writes.
 
     Used where records must be rebuilt from what is stored: ``copy_thread``, and deletes
     that leave an older checkpoint as the latest. Only ``__interrupt__`` values are decoded.
+    An interrupt in ``known`` (the copied thread's records) keeps its stored value and
+    schema: encoded again, a value whose type this process's serializer cannot rebuild
+    (a module it cannot import, or not in a strict msgpack allowlist) would be stored as
+    the plain data it read, for good.
     """
     by_task: dict[str, list[tuple[str, Any]]] = {}
     paths: dict[str, str] = {}
@@ -255,11 +290,29 @@ def updates_from_writes(
     updates = []
     for task_id, task_writes in by_task.items():
         update = interrupt_update(
-            serde, ROOT_NS, checkpoint_id, task_id, task_writes, task_path=paths[task_id]
+            serde,
+            ROOT_NS,
+            checkpoint_id,
+            task_id,
+            task_writes,
+            task_path=paths[task_id],
+            read_back=False,
         )
+        if update is not None and known and update.interrupts:
+            update = replace(
+                update,
+                interrupts=tuple(
+                    _kept(raised, known.get((checkpoint_id, raised.interrupt_id)))
+                    for raised in update.interrupts
+                ),
+            )
         if update is not None:
             updates.append(update)
     return updates
+
+
+def _kept(raised: RaisedInterrupt, stored: tuple[TypedBytes, TypedBytes] | None) -> RaisedInterrupt:
+    return raised if stored is None else RaisedInterrupt(raised.interrupt_id, *stored)
 
 
 def rebuild(

@@ -7,7 +7,11 @@ Each method hands the backend's flow to its engine, like the saver methods do; s
 from __future__ import annotations
 
 import builtins
+import dataclasses
+from collections.abc import Collection
 from typing import TYPE_CHECKING
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from kortyx_langgraph.core.interrupts import check_claim_id, check_lease, new_claim_id
 from kortyx_langgraph.errors import (
@@ -37,6 +41,12 @@ class PendingStore:
 
     def __repr__(self) -> str:
         return f"PendingStore({self._engine!r})"
+
+    def allow(self, extra_allowlist: Collection[tuple[str, ...]]) -> None:
+        """Read stored values with ``extra_allowlist`` added to the serializer's msgpack
+        allowlist, as LangGraph derives a compiled graph's (called by ``with_allowlist``)."""
+        serde = BaseCheckpointSaver(serde=self._ops.serde).with_allowlist(extra_allowlist).serde
+        self._ops = dataclasses.replace(self._ops, serde=serde)  # type: ignore[type-var]
 
     def _lookup(
         self, token: str, action: PendingAction, claim_id: str | None, lease_ms: int | None

@@ -40,6 +40,18 @@ Version = str | int | float
 R = TypeVar("R")
 
 
+def dumps(serde: SerializerProtocol, value: Any) -> TypedBytes:
+    """``serde.dumps_typed(value)`` with its payload as plain ``bytes``.
+
+    LangGraph's serializer hands a top-level ``bytes`` or ``bytearray`` value back as the
+    payload itself, a subclass included (``class Blob(bytes)``), which msgpack refuses to
+    pack and a stored copy would not hold. The type tag still says which it was."""
+    kind, payload = serde.dumps_typed(value)
+    if payload.__class__ is not bytes:
+        payload = bytes(payload)
+    return kind, payload
+
+
 class StoredCheckpoint(NamedTuple):
     """One checkpoint as stored: everything but the channel values, which live in blobs."""
 
@@ -93,7 +105,7 @@ def rethreaded_metadata(
     loaded = serde.loads_typed(metadata)
     if not isinstance(loaded, dict) or loaded.get("thread_id") != source_id:
         return None
-    return serde.dumps_typed({**loaded, "thread_id": target_id})
+    return dumps(serde, {**loaded, "thread_id": target_id})
 
 
 class StoredWrite(NamedTuple):
@@ -150,13 +162,13 @@ def encode_put(
     # A channel with a new version but no value (cleared, or a DeltaChannel's sentinel) gets
     # no blob at all: a missing blob reads exactly like LangGraph's "empty" marker.
     blobs = {
-        (channel, version): serde.dumps_typed(values[channel])
+        (channel, version): dumps(serde, values[channel])
         for channel, version in new_versions.items()
         if channel in values
     }
     record = StoredCheckpoint(
-        checkpoint=serde.dumps_typed(body),
-        metadata=serde.dumps_typed(full_metadata),
+        checkpoint=dumps(serde, body),
+        metadata=dumps(serde, full_metadata),
         parent_id=config.get("configurable", {}).get("checkpoint_id") or None,
         run_id=run_id if isinstance(run_id, str) else None,
         channel_versions=versions,
@@ -177,7 +189,7 @@ def encode_writes(
             task_id,
             WRITES_IDX_MAP.get(channel, position),
             channel,
-            serde.dumps_typed(value),
+            dumps(serde, value),
             task_path,
         )
         for position, (channel, value) in enumerate(writes)

@@ -42,11 +42,13 @@ from kortyx_langgraph.core.ids import (
 )
 from kortyx_langgraph.core.interrupts import (
     InterruptUpdate,
+    KnownValues,
     StoredPending,
     apply_update,
     check_release,
     decide_claim,
     interrupt_update,
+    known_values,
     mint_token,
     missing_token_error,
     parse_token,
@@ -63,6 +65,7 @@ from kortyx_langgraph.core.records import (
     TypedBytes,
     build_tuple,
     copied,
+    dumps,
     emit_matching,
     encode_put,
     encode_writes,
@@ -347,13 +350,17 @@ class MemoryOperations:
         elif any(ns_name == ROOT_NS for ns_name, _ in doomed):
             self._rebuild_pending(thread_id, state)
 
-    def _rebuild_pending(self, thread_id: str, state: ThreadState) -> None:
-        """Derive the pending set of the thread's latest checkpoint again from its writes."""
+    def _rebuild_pending(
+        self, thread_id: str, state: ThreadState, known: KnownValues | None = None
+    ) -> None:
+        """Derive the pending set of the thread's latest checkpoint again from its writes
+        (keeping the values of the thread's own records and, before them, of ``known``)."""
         namespace = state.namespaces.get(ROOT_NS)
         latest = namespace.latest if namespace else None
         updates = []
         if latest is not None and (stored := state.writes.get((ROOT_NS, latest))):
-            updates = updates_from_writes(self.serde, latest, stored.values())
+            kept = {**known_values(state.pending.values()), **(known or {})}
+            updates = updates_from_writes(self.serde, latest, stored.values(), kept)
         before = set(state.pending)
         state.index = None
         rebuild(state.pending, latest, updates, **self._making_records(thread_id, state))
@@ -395,7 +402,7 @@ class MemoryOperations:
                 target.writes.setdefault(key, {}).update(writes)
             for key, tasks in source.finished.items():
                 target.finished.setdefault(key, set()).update(tasks)
-            self._rebuild_pending(target_id, target)
+            self._rebuild_pending(target_id, target, known_values(source.pending.values()))
 
     @flow
     def prune(self, thread_ids: Sequence[str], strategy: str) -> None:
@@ -529,7 +536,7 @@ def _keep_unchanged_values(
     values = checkpoint.get("channel_values") or {}
     for channel, version in encoded.record.channel_versions.items():
         if channel in values and (checkpoint_ns, channel, version) not in state.blobs:
-            state.blobs[(checkpoint_ns, channel, version)] = serde.dumps_typed(values[channel])
+            state.blobs[(checkpoint_ns, channel, version)] = dumps(serde, values[channel])
 
 
 def _own_or_oldest_free(state: ThreadState, claim_id: str, now: int) -> StoredPending | None:

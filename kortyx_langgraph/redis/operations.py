@@ -39,9 +39,11 @@ from kortyx_langgraph.core.ids import (
 )
 from kortyx_langgraph.core.interrupts import (
     InterruptUpdate,
+    KnownValues,
     StoredPending,
     claimed_error,
     interrupt_update,
+    known_values,
     mint_token,
     missing_token_error,
     parse_token,
@@ -52,6 +54,7 @@ from kortyx_langgraph.core.records import (
     StoredCheckpoint,
     TypedBytes,
     build_tuple,
+    dumps,
     emit_matching,
     encode_put,
     encode_writes,
@@ -128,7 +131,7 @@ def _unchanged_values(
     return [
         PlannedBlob(
             f"{ns}:{blob_suffix(channel, version)}",
-            serde.dumps_typed(values[channel]),
+            dumps(serde, values[channel]),
             NO_DELTA,
             None,
         )
@@ -552,10 +555,10 @@ class RedisOperations:
             ]
         return args
 
-    def _rebuild_pending(self, thread_id: str) -> Flow[None]:
+    def _rebuild_pending(self, thread_id: str, known: KnownValues | None = None) -> Flow[None]:
         """Derive the pending set of the thread's latest checkpoint again from its writes:
         one read of that checkpoint, one script that applies the result if it is still the
-        latest."""
+        latest. The interrupts of ``known`` records keep their stored values."""
         keys = self._keys(thread_id)
         upper, lower = namespace_range(ROOT_NS)
         entry = yield Call(scripts.GET_TUPLE, keys, [0, "", upper, lower])
@@ -563,7 +566,7 @@ class RedisOperations:
         if entry:
             checkpoint_id = split_member(codec.as_text(entry[0]))[1]
             writes = codec.replied_writes(entry[1], entry[3])
-            updates = updates_from_writes(self.serde, checkpoint_id, writes)
+            updates = updates_from_writes(self.serde, checkpoint_id, writes, known)
         args: list[Any] = [thread_id, keys.base, checkpoint_id, len(updates)]
         for update in updates:
             args += self._update_args(thread_id, update)
@@ -599,6 +602,9 @@ class RedisOperations:
         members, cps, blobs, wrs = yield Call(scripts.READ_THREAD, self._keys(source), [source])
         if not members:
             return
+        # the records made so far keep their values in the copy, the source's first
+        kept = known_values((yield from self._stored_pending(target)))
+        kept.update(known_values((yield from self._stored_pending(source))))
 
         def metadata(stored: TypedBytes) -> TypedBytes | None:
             return rethreaded_metadata(self.serde, stored, source, target)
@@ -622,7 +628,7 @@ class RedisOperations:
                 *wrs,
             ],
         )
-        yield from self._rebuild_pending(target)
+        yield from self._rebuild_pending(target, kept)
 
     def prune(self, thread_ids: Sequence[str], strategy: str) -> Flow[None]:
         """``prune``: ``delete`` drops threads; ``keep_latest`` reads each thread once,
@@ -686,13 +692,22 @@ class RedisOperations:
     def pending_list(self, thread_id: str) -> Flow[list[PendingInterrupt]]:
         """Every interrupt pending on a thread, oldest first."""
         thread_id = read_thread_id(thread_id, "pending.list")
+        expires, records, now = yield from self._listed_pending(thread_id)
+        return [self._public(r, expires, now) for r in records]
+
+    def _listed_pending(self, thread_id: str) -> Flow[tuple[int, list[StoredPending], int]]:
+        """``(expiry, records oldest first, server time)`` of a thread's pending set."""
         expires, rows, now = yield Call(scripts.PENDING_LIST, self._keys(thread_id), [thread_id])
         records = [
             codec.unpack_pending(codec.as_text(token), raw, claim or None)
             for token, raw, claim in rows
         ]
         records.sort(key=lambda r: r.order)
-        return [self._public(r, expires, now) for r in records]
+        return expires, records, now
+
+    def _stored_pending(self, thread_id: str) -> Flow[list[StoredPending]]:
+        """A thread's pending records as stored."""
+        return (yield from self._listed_pending(thread_id))[1]
 
     def pending_lookup(
         self, token: str, action: PendingAction, claim_id: str, lease_ms: int
