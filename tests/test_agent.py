@@ -339,6 +339,11 @@ def test_bad_questions_are_refused_in_the_node(
         ("choice", "?", {"options": ["a", "b"], "min_choices": 2}, "min_choices"),
         ("text", "?", {"max_choices": 1}, "max_choices"),
         ("text", 42, {}, "question"),
+        # a lone surrogate, as os.fsdecode leaves for a file name's undecodable bytes
+        ("choice", "?", {"options": ["caf\udce9", "tea"]}, "options"),
+        ("choice", "?", {"options": [{"id": "a", "label": "caf\udce9"}]}, "options"),
+        ("choice", "?", {"options": [Option("a", "A", description="\ud800")]}, "options"),
+        ("text", "caf\udce9?", {}, "question"),
     ],
 )
 def test_a_question_its_own_rules_refuse_is_refused_before_it_is_asked(

@@ -48,6 +48,13 @@ OptionLike = Option | dict[str, Any] | str
 
 
 def _option(raw: OptionLike) -> Option:
+    option = _parsed_option(raw)
+    for text in (option.id, option.label, option.description):
+        _check_text(text, "options")
+    return option
+
+
+def _parsed_option(raw: OptionLike) -> Option:
     if isinstance(raw, Option) and isinstance(raw.id, str) and raw.id:
         return raw
     if isinstance(raw, str) and raw:
@@ -62,6 +69,21 @@ def _option(raw: OptionLike) -> Option:
     raise ConfigurationError(
         f"an option needs a non-empty string id, got {raw!r}", variable="options"
     )
+
+
+def _check_text(text: object, variable: str) -> None:
+    """Refuse text that UTF-8 cannot encode (a lone surrogate, as ``os.fsdecode`` leaves
+    for a file name's undecodable bytes): stored, it would come back changed, and as an
+    option id it cannot be an answer type."""
+    if isinstance(text, str):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ConfigurationError(
+                f"{variable}: {text!r} holds a character UTF-8 cannot encode "
+                f"({exc.reason} at position {exc.start})",
+                variable=variable,
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -93,6 +115,7 @@ class HumanInputRequest:
             raise ConfigurationError(
                 f"the question must be text, got {type(question).__name__}", variable="question"
             )
+        _check_text(question, "question")
         if isinstance(options, (str, bytes)):  # a string is a sequence of its characters
             raise ConfigurationError(
                 f"options must be a list of options, got the string {options!r}",
