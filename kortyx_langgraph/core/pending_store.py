@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import threading
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,7 @@ class PendingStore:
     def __init__(self, ops: Operations, engine: Engine) -> None:
         self._ops = ops
         self._engine = engine
+        self._allowing = threading.Lock()
 
     def __repr__(self) -> str:
         return f"PendingStore({self._engine!r})"
@@ -45,8 +47,10 @@ class PendingStore:
     def allow(self, extra_allowlist: Collection[tuple[str, ...]]) -> None:
         """Read stored values with ``extra_allowlist`` added to the serializer's msgpack
         allowlist, as LangGraph derives a compiled graph's (called by ``with_allowlist``)."""
-        serde = BaseCheckpointSaver(serde=self._ops.serde).with_allowlist(extra_allowlist).serde
-        self._ops = dataclasses.replace(self._ops, serde=serde)  # type: ignore[type-var]
+        with self._allowing:  # graphs compiled at once in two threads both add theirs
+            ops = self._ops
+            serde = BaseCheckpointSaver(serde=ops.serde).with_allowlist(extra_allowlist).serde
+            self._ops = dataclasses.replace(ops, serde=serde)  # type: ignore[type-var]
 
     def _lookup(
         self, token: str, action: PendingAction, claim_id: str | None, lease_ms: int | None
