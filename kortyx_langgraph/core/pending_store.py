@@ -50,7 +50,8 @@ class PendingStore:
         with self._allowing:  # graphs compiled at once in two threads both add theirs
             ops = self._ops
             serde = BaseCheckpointSaver(serde=ops.serde).with_allowlist(extra_allowlist).serde
-            self._ops = dataclasses.replace(ops, serde=serde)  # type: ignore[type-var]
+            if serde is not ops.serde:  # a graph compiled again adds nothing new
+                self._ops = dataclasses.replace(ops, serde=serde)  # type: ignore[type-var]
 
     def _lookup(
         self, token: str, action: PendingAction, claim_id: str | None, lease_ms: int | None
