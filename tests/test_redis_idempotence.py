@@ -45,17 +45,24 @@ class TwiceSender:
     """Sends every write script twice and checks that the second send changed nothing.
 
     LangGraph writes from background threads; one lock keeps every send of the adapter
-    out of the way of a pair and its snapshots.
+    out of the way of a pair and its snapshots, the pipelines of writes the group commit
+    merged included (sent once: they never come here).
     """
 
     def __init__(self, adapter: RedisFrameworkAdapter, admin: Any) -> None:
         self.admin = admin
         self.prefix = adapter.prefix
         self.sent: list[str] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         connection = adapter.connection
         self._send = connection._send
         connection._send = self  # type: ignore[method-assign]
+        self._send_pipeline = connection._send_pipeline
+        connection._send_pipeline = self._pipeline  # type: ignore[method-assign]
+
+    def _pipeline(self, client: Any, steps: Any) -> Any:
+        with self._lock:
+            return self._send_pipeline(client, steps)
 
     def __call__(self, client: Any, step: Any) -> Any:
         with self._lock:
