@@ -66,12 +66,13 @@ def _expiring(request: pytest.FixtureRequest, adapter: Any, clock: FakeClock, th
     url = adapter.connection._url
     cluster = request.node.callspec.params["make_adapter"] == "redis-cluster"
 
-    def expire() -> None:  # every key of the thread, as its TTL running out would
+    def expire() -> None:
+        # every key of the thread at once, as their TTLs (one deadline, set by one script)
+        # run out for every script after it: one DEL, so that a put landing meanwhile from
+        # LangGraph's background thread never sees half of the thread gone
         client: Any = (redis.cluster.RedisCluster if cluster else redis.Redis).from_url(url)
         try:
-            keys = thread_keys(adapter.prefix, thread)
-            for key in keys:
-                client.delete(key)
+            client.delete(*thread_keys(adapter.prefix, thread))  # one hash tag: one slot
         finally:
             client.close()
 

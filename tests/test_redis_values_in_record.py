@@ -9,6 +9,7 @@ import dataclasses
 import uuid
 from typing import Any, TypedDict
 
+import ormsgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -265,3 +266,26 @@ def test_a_truncated_record_is_a_typed_error(redis_pair: tuple[FrameworkAdapter,
         adapter.get_tuple(_config(thread_id, checkpoint_id))
     with pytest.raises(DeserializationError):
         adapter.put_writes(_config(thread_id, checkpoint_id), [("c", 1)], "task", "")
+
+
+def test_a_record_whose_body_leaves_its_versions_to_an_unmarked_header_is_a_typed_error(
+    redis_pair: tuple[FrameworkAdapter, Any],
+) -> None:
+    """A development snapshot of 5 December 2026 stored bodies without their id and
+    versions in records that do not say so: read as they are, LangGraph failed on the
+    checkpoint's missing versions with a bare ``TypeError``."""
+    adapter, client = redis_pair
+    thread_id = f"t-{uuid.uuid4().hex}"
+    checkpoint_id = str(uuid6(clock_seq=-1))
+    _put_one(adapter, thread_id, None, checkpoint_id, 5, new=True)
+    keys = thread_keys(adapter.prefix, thread_id)
+    [(member, record)] = client.hgetall(keys.cp).items()
+    length = int.from_bytes(record[:4], "big")
+    header = ormsgpack.unpackb(record[4 : 4 + (length & ~codec.WITH_WRITES)])
+    assert header[3:] == [1]  # compact: the body leaves its id and versions to the record
+    unmarked = ormsgpack.packb(header[:3])
+    rest = record[4 + (length & ~codec.WITH_WRITES) :]
+    flag = length & codec.WITH_WRITES
+    client.hset(keys.cp, member, (len(unmarked) | flag).to_bytes(4, "big") + unmarked + rest)
+    with pytest.raises(DeserializationError, match="form this version does not read"):
+        adapter.get_tuple(_config(thread_id, checkpoint_id))
