@@ -159,7 +159,7 @@ def interrupt_update(
     writes: Sequence[tuple[str, Any]],
     *,
     task_path: str = "",
-    read_back: bool = True,
+    stored: Sequence[StoredWrite] | None = None,
 ) -> InterruptUpdate | None:
     """The pending-store change implied by one ``put_writes`` call, or ``None`` for none.
 
@@ -167,9 +167,10 @@ def interrupt_update(
     task may still be listed for (records an earlier version made for calls), as if the
     call had finished: without one, nothing changes.
 
-    With ``read_back``, the interrupts are taken from the write as the serializer gives it
-    back, which is what ``get_state`` reports: a value nested in the write can come back
-    otherwise than alone (a ``bytearray`` as ``bytes``). Without it, ``writes`` were read
+    ``stored`` is ``writes`` as :func:`~kortyx_langgraph.core.records.encode_writes` made
+    them: the interrupts are then taken from the write as the serializer gives it back,
+    which is what ``get_state`` reports (a value nested in the write can come back
+    otherwise than alone: a ``bytearray`` as ``bytes``). Without it, ``writes`` were read
     from storage already."""
     if checkpoint_ns != ROOT_NS or task_id == NULL_TASK_ID:
         return None
@@ -177,21 +178,20 @@ def interrupt_update(
         return InterruptUpdate(checkpoint_id, task_id, None)
     if any(channel not in CONTROL_CHANNELS for channel, _ in writes):
         return InterruptUpdate(checkpoint_id, task_id, None)
-    interrupt_values = [value for channel, value in writes if channel == INTERRUPT]
-    if interrupt_values:
-        value = interrupt_values[-1]
-        if read_back:
-            value = _as_read_back(serde, value)
+    positions = [i for i, (channel, _) in enumerate(writes) if channel == INTERRUPT]
+    if positions:
+        value = writes[positions[-1]][1]
+        if stored is not None:
+            value = _read_back(serde, stored[positions[-1]].value, value)
         return InterruptUpdate(checkpoint_id, task_id, raised_interrupts(serde, value))
     return None
 
 
-def _as_read_back(serde: SerializerProtocol, value: Any) -> Any:
-    """``value`` stored and read again by ``serde``, as LangGraph will read it (``value``
-    itself if the serializer cannot read it back: the write fails on it or stores it as
-    it is, as the saver's own records do)."""
+def _read_back(serde: SerializerProtocol, payload: TypedBytes, value: Any) -> Any:
+    """``payload``, the stored form of ``value``, read as LangGraph will read it (``value``
+    itself if the serializer cannot read its own payload back)."""
     try:
-        return serde.loads_typed(dumps(serde, value))
+        return serde.loads_typed(payload)
     except Exception:
         return value
 
@@ -296,7 +296,6 @@ def updates_from_writes(
             task_id,
             task_writes,
             task_path=paths[task_id],
-            read_back=False,
         )
         if update is not None and known and update.interrupts:
             update = replace(

@@ -263,7 +263,13 @@ class MemoryOperations:
         assert checkpoint_id is not None  # read_write_target guarantees it
         encoded = encode_writes(self.serde, writes, task_id, task_path)
         update = interrupt_update(
-            self.serde, checkpoint_ns, checkpoint_id, task_id, writes, task_path=task_path
+            self.serde,
+            checkpoint_ns,
+            checkpoint_id,
+            task_id,
+            writes,
+            task_path=task_path,
+            stored=encoded,
         )
         with self.lock:
             state = self.table.for_write(thread_id)

@@ -528,7 +528,13 @@ class RedisOperations:
             frames,
         ]
         update = interrupt_update(
-            self.serde, checkpoint_ns, checkpoint_id, task_id, writes, task_path=task_path
+            self.serde,
+            checkpoint_ns,
+            checkpoint_id,
+            task_id,
+            writes,
+            task_path=task_path,
+            stored=encoded,
         )
         args += [keys.base, checkpoint_id, 0 if update is None else 1]
         if update is not None:
